@@ -1,0 +1,49 @@
+# custody — make run starts the service on the embedded default; make test
+# runs every test against real PostgreSQL (a private instance unless
+# DATABASE_URL/TEST_DATABASE_URL is set) and the brokers that are reachable.
+
+GO        ?= go
+export PATH := $(PATH):/usr/local/go/bin
+
+# Packages with concurrency run under the race detector.
+RACE_PKGS := ./adapters/memlog/... ./adapters/pgstore/... ./adapters/pii/... \
+             ./adapters/relay/... ./adapters/kurrent/... ./commands/... ./projections/...
+
+.PHONY: run test test-race test-plain bench lint demo build clean fuzz
+
+build:
+	$(GO) build -o bin/custody ./cmd/custody
+
+run: build
+	./bin/custody serve
+
+demo: build
+	./bin/custody demo
+
+test: lint test-plain test-race
+
+# Everything not in RACE_PKGS, without the race detector.
+test-plain:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(adapters/(memlog|pgstore|pii|relay|kurrent)|commands|projections)(/|$$)')
+
+test-race:
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list $(RACE_PKGS) 2>/dev/null)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# Short fuzzing of every decoder of outside input (the seed corpora also run in make test).
+fuzz:
+	@for p in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,128 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/custody/custody/events"
+)
+
+// ExpectedVersion is the optimistic-concurrency condition of an append: the
+// stream's current version (the 0-based version of its last event) that the
+// writer decided on, or one of ExpectAny, ExpectNoStream, ExpectStreamExists.
+type ExpectedVersion int64
+
+const (
+	// ExpectAny appends whatever the stream holds.
+	ExpectAny ExpectedVersion = -1
+	// ExpectNoStream appends only when the stream has no event yet.
+	ExpectNoStream ExpectedVersion = -2
+	// ExpectStreamExists appends only when the stream has at least one event.
+	ExpectStreamExists ExpectedVersion = -3
+)
+
+// ExpectVersion is the condition "the stream's last event has version v".
+func ExpectVersion(v int64) ExpectedVersion { return ExpectedVersion(v) }
+
+// String formats e for errors and logs.
+func (e ExpectedVersion) String() string {
+	switch e {
+	case ExpectAny:
+		return "any"
+	case ExpectNoStream:
+		return "no-stream"
+	case ExpectStreamExists:
+		return "stream-exists"
+	}
+	if e < 0 {
+		return fmt.Sprintf("invalid(%d)", int64(e))
+	}
+	return fmt.Sprintf("%d", int64(e))
+}
+
+// Valid reports whether e is one of the constants or a version >= 0.
+func (e ExpectedVersion) Valid() bool { return e >= ExpectStreamExists }
+
+// Sentinel errors of the EventLog port. Adapters translate their drivers'
+// errors into these.
+var (
+	// ErrConflict: the stream's version did not match the expected version.
+	ErrConflict = errors.New("event log: wrong expected version")
+	// ErrInvalidEvent: the append was refused as malformed (empty stream,
+	// nil id, missing type or corp, PII without a subject, ...). Nothing was
+	// written.
+	ErrInvalidEvent = errors.New("event log: invalid event")
+	// ErrStreamNotFound: ReadStream of a stream with no events.
+	ErrStreamNotFound = errors.New("event log: stream not found")
+	// ErrClosed: the log was closed.
+	ErrClosed = errors.New("event log: closed")
+)
+
+// ConflictError carries the details of an ErrConflict.
+type ConflictError struct {
+	Stream   string
+	Expected ExpectedVersion
+	// Actual is the stream's current version, -1 when it does not exist.
+	Actual int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("event log: stream %q: expected version %s, actual %d", e.Stream, e.Expected, e.Actual)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// AppendResult reports where appended events were stored.
+type AppendResult struct {
+	// Events are the appended events as recorded (stream version, position,
+	// recorded time), in the order given. For an idempotent re-append they
+	// are the originally stored ones.
+	Events []events.Recorded
+	// NextExpected is the stream's version after the append: the expected
+	// version for the writer's next append.
+	NextExpected ExpectedVersion
+}
+
+// EventLog is the append-only log custody's state derives from. Adapters
+// (adapters/pgstore, adapters/kurrent, adapters/memlog) implement it and pass
+// the shared conformance suite in adapters/storetest.
+//
+// Implementations are safe for concurrent use.
+type EventLog interface {
+	// Append writes evs to the end of stream atomically (all or none) if the
+	// stream matches expected, and returns ErrConflict (wrapped in a
+	// *ConflictError) otherwise. Events whose ids are already stored in the
+	// stream at the same place are not written again: when every event of the
+	// call is already stored, Append reports the original records and no
+	// error, whatever expected says (idempotent retry). Personal data (PII)
+	// is sealed under each event's Subject before it is stored.
+	Append(ctx context.Context, stream string, expected ExpectedVersion, evs ...events.Event) (AppendResult, error)
+
+	// ReadStream returns the stream's events with StreamVersion >= from, in
+	// stream order, or ErrStreamNotFound when the stream has none at all.
+	ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error)
+
+	// ReadAll returns up to limit events strictly after from, in global
+	// order. Only events that can no longer be preceded by a later commit
+	// are returned, so paging by the last returned position never skips one.
+	ReadAll(ctx context.Context, from events.Position, limit int) ([]events.Recorded, error)
+
+	// Subscribe calls handle for every event strictly after from, in global
+	// order: first the stored ones (catch-up), then live ones as they are
+	// committed. Every committed event is delivered exactly once, none is
+	// skipped, also while many writers append concurrently. Subscribe blocks
+	// until ctx is done (returning ctx.Err()) or handle returns an error
+	// (returning it). handle runs on one goroutine.
+	Subscribe(ctx context.Context, from events.Position, handle func(events.Recorded) error) error
+
+	// Head is the position of the newest event that ReadAll would return now.
+	Head(ctx context.Context) (events.Position, error)
+}
+
+// Eraser destroys a data subject's key, so that its sealed personal data can
+// never be read again. Destroying an already destroyed key is no error.
+type Eraser interface {
+	Erase(ctx context.Context, subject string) error
+}

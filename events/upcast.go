@@ -1,0 +1,36 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// consentV1 is the stored shape of consent.recorded v1.
+type consentV1 struct {
+	CustomerID string    `json:"customer_id"`
+	Purpose    string    `json:"purpose"`
+	Agreed     *bool     `json:"agreed"`
+	ChangedAt  time.Time `json:"changed_at"`
+}
+
+// upcastConsentV1 maps v1's boolean to v2's three-valued state.
+func upcastConsentV1(data []byte) ([]byte, error) {
+	var v1 consentV1
+	if err := strictUnmarshal(data, &v1); err != nil {
+		return nil, err
+	}
+	if v1.Agreed == nil {
+		return nil, errors.New("consent.recorded v1 without agreed")
+	}
+	state := ConsentDisagree
+	if *v1.Agreed {
+		state = ConsentAgree
+	}
+	return json.Marshal(ConsentRecorded{
+		CustomerID: v1.CustomerID,
+		Purpose:    v1.Purpose,
+		State:      state,
+		ChangedAt:  v1.ChangedAt,
+	})
+}

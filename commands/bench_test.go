@@ -1,0 +1,115 @@
+package commands_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/domain/corp"
+	"github.com/custody/custody/events"
+)
+
+// benchEachLog runs fn once per backend, on a fresh log.
+func benchEachLog(b *testing.B, fn func(b *testing.B, log commands.EventLog, eraser commands.Eraser)) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			log, eraser := be.open(b)
+			fn(b, log, eraser)
+		})
+	}
+}
+
+// BenchmarkStartRelation measures one add through the command layer (read
+// the customer stream, decide, append, take the slot on the staff stream)
+// against the baseline of appending the same two events directly.
+func BenchmarkStartRelation(b *testing.B) {
+	benchEachLog(b, func(b *testing.B, log commands.EventLog, eraser commands.Eraser) {
+		ctx := context.Background()
+		b.Run("baseline-raw-append", func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				cid := fmt.Sprintf("raw%d", i)
+				for _, e := range []struct {
+					stream string
+					p      events.Payload
+				}{
+					{events.CustomerStream(corpID, cid), &events.CustomerRelationStarted{CustomerID: cid, StaffID: "a", Initiator: events.InitiatorStaff, StartedBy: events.StartedByAdd, PII: events.RelationPII{Remark: "r"}}},
+					{events.StaffStream(corpID, "raw"), &events.StaffSlotReserved{StaffID: "raw", CustomerID: cid, Reason: events.SlotForAdd}},
+				} {
+					ev, err := events.New(uuid.Must(uuid.NewV7()), events.Meta{CorpID: corpID, OccurredAt: t0, Actor: "system"}, e.p)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := log.Append(ctx, e.stream, commands.ExpectAny, ev); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+		b.Run("command", func(b *testing.B) {
+			h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Settings: commands.SettingsMap{corpID: corp.Settings{}}, Clock: &clock{t: t0}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; b.Loop(); i++ {
+				_, err := h.StartRelation(ctx, commands.StartRelation{
+					Meta: meta(), CustomerID: fmt.Sprintf("cmd%d", i), StaffID: "cmd", Initiator: events.InitiatorStaff, Remark: "r",
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkAddToBusyStaff measures an add for a member whose staff stream
+// already holds 20,000 slot events: with the Handler's staff cache (only
+// new events are read) against the baseline of a cold Handler per add
+// (the whole stream is read and replayed).
+func BenchmarkAddToBusyStaff(b *testing.B) {
+	const slots = 20000
+	benchEachLog(b, func(b *testing.B, log commands.EventLog, eraser commands.Eraser) {
+		ctx := context.Background()
+		stream := events.StaffStream(corpID, "busy")
+		for i := 0; i < slots; i += 500 {
+			evs := make([]events.Event, 500)
+			for j := range evs {
+				ev, err := events.New(uuid.Must(uuid.NewV7()), events.Meta{CorpID: corpID, OccurredAt: t0, Actor: "system"},
+					&events.StaffSlotReserved{StaffID: "busy", CustomerID: fmt.Sprintf("old%d", i+j), Reason: events.SlotForAdd})
+				if err != nil {
+					b.Fatal(err)
+				}
+				evs[j] = ev
+			}
+			if _, err := log.Append(ctx, stream, commands.ExpectAny, evs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		newHandler := func() *commands.Handler {
+			h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Settings: commands.SettingsMap{corpID: corp.Settings{}}, Clock: &clock{t: t0}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return h
+		}
+		add := func(h *commands.Handler, id string) {
+			if _, err := h.StartRelation(ctx, commands.StartRelation{Meta: meta(), CustomerID: id, StaffID: "busy", Initiator: events.InitiatorStaff}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run("baseline-cold-handler", func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				add(newHandler(), fmt.Sprintf("cold%d", i))
+			}
+		})
+		b.Run("cached", func(b *testing.B) {
+			h := newHandler()
+			for i := 0; b.Loop(); i++ {
+				add(h, fmt.Sprintf("warm%d", i))
+			}
+		})
+	})
+}

@@ -1,0 +1,122 @@
+package commands_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/domain/corp"
+	"github.com/custody/custody/domain/customer"
+	"github.com/custody/custody/events"
+)
+
+// TestConcurrentHandoversNeverExceedCapacity: 50 handovers to a target with
+// room for 10, all at once → exactly 10 pending, 40 failed with
+// target_at_capacity, and nothing else in the log.
+func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
+	const n, room = 50, 10
+	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+		f := newFixture(t, log, eraser, corp.Settings{})
+		f.join("a")
+		f.must(f.h.JoinStaff(f.ctx, commands.JoinStaff{Meta: meta(), StaffID: "b", Capacity: room}))
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("c%02d", i)
+			f.add(ids[i], "a")
+		}
+		head := f.head()
+
+		outcomes := make([]commands.HandoverOutcome, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range ids {
+			wg.Go(func() {
+				<-start
+				b, err := f.h.RequestHandover(f.ctx, commands.RequestHandover{
+					Meta: meta(), Kind: events.HandoverInService, FromStaffID: "a", ToStaffID: "b", CustomerIDs: ids[i : i+1],
+				})
+				errs[i] = err
+				if err == nil {
+					outcomes[i] = b.Outcomes[0]
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		count := map[string]int{}
+		for i, o := range outcomes {
+			if errs[i] != nil {
+				t.Fatalf("customer %s: %v", ids[i], errs[i])
+			}
+			count[o.Status+"/"+o.FailReason]++
+		}
+		if count[customer.StatusPending+"/"] != room || count[customer.StatusFailed+"/"+events.FailTargetAtCapacity] != n-room || len(count) != 2 {
+			t.Fatalf("outcomes %v, want %d pending and %d failed at capacity", count, room, n-room)
+		}
+
+		// The log holds exactly those facts and nothing else.
+		recorded := map[string]int{}
+		for _, r := range f.since(head) {
+			key := r.Type
+			switch p := decode(t, r).(type) {
+			case *events.HandoverFailed:
+				key += "/" + p.Reason
+			case *events.StaffSlotReserved:
+				key += "/" + p.StaffID + "/" + p.Reason
+			}
+			recorded[key]++
+		}
+		want := map[string]int{
+			tRequested: n,
+			tFailed + "/" + events.FailTargetAtCapacity: n - room,
+			tReserved + "/b/" + events.SlotForHandover:  room,
+		}
+		if fmt.Sprint(recorded) != fmt.Sprint(want) {
+			t.Fatalf("recorded %v, want %v", recorded, want)
+		}
+		if used := f.staff("b").Used(); used != room {
+			t.Fatalf("target holds %d slots, capacity %d", used, room)
+		}
+
+		// The 10 complete when due; the target is then exactly full.
+		rep, err := f.h.SettleDue(f.ctx, corpID, t0.Add(24*time.Hour))
+		if err != nil || rep.Count(customer.StatusCompleted) != room || len(rep.Outcomes) != room {
+			t.Fatalf("settle: %d outcomes, %d completed, %v", len(rep.Outcomes), rep.Count(customer.StatusCompleted), err)
+		}
+		if used := f.staff("b").Used(); used != room {
+			t.Fatalf("after completion the target holds %d slots", used)
+		}
+	})
+}
+
+// TestConcurrentSettlersRecordOneOutcome: two settle jobs at once complete
+// each handover once.
+func TestConcurrentSettlersRecordOneOutcome(t *testing.T) {
+	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+		f := newFixture(t, log, eraser, corp.Settings{})
+		f.join("a", "b")
+		ids := []string{"c1", "c2", "c3", "c4", "c5"}
+		for _, id := range ids {
+			f.add(id, "a")
+		}
+		f.request(events.HandoverInService, "a", "b", ids...)
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				if _, err := f.h.SettleDue(f.ctx, corpID, t0.Add(24*time.Hour)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if got, want := f.customerTypes(id), []string{tStarted, tRequested, tCompleted, tEnded, tStarted}; !equal(got, want) {
+				t.Fatalf("%s: %v, want %v", id, got, want)
+			}
+		}
+	})
+}

@@ -1,0 +1,157 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/custody/custody/domain/corp"
+)
+
+// Clock tells the time. Commands use it for events whose Meta.OccurredAt
+// is zero; tests inject a fixed one.
+type Clock interface {
+	Now() time.Time
+}
+
+// ClockFunc adapts a function to Clock.
+type ClockFunc func() time.Time
+
+// Now calls f.
+func (f ClockFunc) Now() time.Time { return f() }
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns the current time.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// SettingsSource looks up a corp's limits. It returns an error wrapping
+// ErrUnknownCorp (ideally a *UnknownCorpError) for a corp it does not
+// serve. Implementations are safe for concurrent use.
+type SettingsSource interface {
+	Settings(ctx context.Context, corpID string) (corp.Settings, error)
+}
+
+// ErrUnknownCorp: the SettingsSource knows no settings for the corp.
+var ErrUnknownCorp = errors.New("commands: unknown corp")
+
+// UnknownCorpError names the corp. It wraps ErrUnknownCorp.
+type UnknownCorpError struct{ CorpID string }
+
+func (e *UnknownCorpError) Error() string { return fmt.Sprintf("commands: unknown corp %q", e.CorpID) }
+
+// Unwrap makes errors.Is(err, ErrUnknownCorp) true.
+func (e *UnknownCorpError) Unwrap() error { return ErrUnknownCorp }
+
+// SettingsMap serves a fixed set of corps. Zero fields of a corp's settings
+// take WeCom's defaults; any other corp is unknown.
+type SettingsMap map[string]corp.Settings
+
+// Settings implements SettingsSource.
+func (m SettingsMap) Settings(_ context.Context, corpID string) (corp.Settings, error) {
+	s, ok := m[corpID]
+	if !ok {
+		return corp.Settings{}, &UnknownCorpError{CorpID: corpID}
+	}
+	s = s.WithDefaults()
+	if err := s.Validate(); err != nil {
+		return corp.Settings{}, fmt.Errorf("commands: settings of corp %q: %w", corpID, err)
+	}
+	return s, nil
+}
+
+// DefaultSettings serves WeCom's defaults to every corp (single-tenant and
+// embedded use).
+type DefaultSettings struct{}
+
+// Settings implements SettingsSource.
+func (DefaultSettings) Settings(_ context.Context, corpID string) (corp.Settings, error) {
+	if corpID == "" {
+		return corp.Settings{}, &UnknownCorpError{}
+	}
+	return corp.Defaults(), nil
+}
+
+// DefaultMaxRetries is Options.MaxRetries when unset. A reservation on a
+// busy target loses at most one race per slot another writer takes, so this
+// also bounds how many concurrent handovers to one target are sure to get
+// an answer other than ErrConflict.
+const DefaultMaxRetries = 32
+
+// Options configure a Handler.
+type Options struct {
+	// Log is the event log. Required.
+	Log EventLog
+	// Eraser destroys a data subject's key (EraseCustomer). Required.
+	Eraser Eraser
+	// Settings look up each corp's limits. Required.
+	Settings SettingsSource
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// Pending finds pending handovers for SettleDue and DepartStaff. It
+	// defaults to a LogScan of Log, which reads the whole log on every call:
+	// fine for tests and small embedded use; production wires the
+	// projections' SQL query.
+	Pending PendingHandovers
+	// MaxRetries is how often a command re-reads and re-decides after an
+	// ErrConflict before it gives up with that error. Default
+	// DefaultMaxRetries; negative means no retry.
+	MaxRetries int
+}
+
+func (o *Options) setDefaults() {
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Pending == nil && o.Log != nil {
+		o.Pending = &LogScan{Log: o.Log}
+	}
+	switch {
+	case o.MaxRetries == 0:
+		o.MaxRetries = DefaultMaxRetries
+	case o.MaxRetries < 0:
+		o.MaxRetries = 0
+	}
+}
+
+// Validate reports every missing required option, joined.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Log == nil {
+		errs = append(errs, errors.New("commands: Options.Log is required"))
+	}
+	if o.Eraser == nil {
+		errs = append(errs, errors.New("commands: Options.Eraser is required"))
+	}
+	if o.Settings == nil {
+		errs = append(errs, errors.New("commands: Options.Settings is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Handler carries out every command. It holds no per-command state and is
+// safe for concurrent use; concurrent commands on one aggregate are
+// serialised by the log's expected-version check and retried.
+type Handler struct {
+	log        EventLog
+	eraser     Eraser
+	settings   SettingsSource
+	clock      Clock
+	pending    PendingHandovers
+	maxRetries int
+	staff      staffCache
+}
+
+// New builds a Handler.
+func New(opts Options) (*Handler, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Handler{
+		log: opts.Log, eraser: opts.Eraser, settings: opts.Settings, clock: opts.Clock,
+		pending: opts.Pending, maxRetries: opts.MaxRetries,
+	}, nil
+}

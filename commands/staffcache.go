@@ -1,0 +1,49 @@
+package commands
+
+import (
+	"sync"
+
+	"github.com/custody/custody/domain/staff"
+)
+
+// staffCacheSize bounds how many staff aggregates a Handler keeps. A busy
+// member's stream holds one event per customer add, delete and handover
+// (tens of thousands); rebuilding it for every add would make each add
+// O(customers). Kept aggregates are caught up by reading only the events
+// appended since, so a stale one is never decided on.
+const staffCacheSize = 4096
+
+type staffEntry struct {
+	mu sync.Mutex // held while the aggregate is caught up, decided on, appended to
+	s  *staff.Staff
+}
+
+type staffCache struct {
+	mu sync.Mutex
+	m  map[string]*staffEntry
+}
+
+// entry returns the cache slot of one member. When the cache is full an
+// arbitrary entry is dropped; a goroutine still using it keeps working on
+// its own copy, which is safe because every append is checked against the
+// stream's exact version.
+func (c *staffCache) entry(corpID, id string) *staffEntry {
+	key := corpID + "\x00" + id
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*staffEntry{}
+	}
+	e := c.m[key]
+	if e == nil {
+		if len(c.m) >= staffCacheSize {
+			for k := range c.m {
+				delete(c.m, k)
+				break
+			}
+		}
+		e = &staffEntry{}
+		c.m[key] = e
+	}
+	return e
+}

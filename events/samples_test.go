@@ -1,0 +1,54 @@
+package events
+
+import "time"
+
+var sampleTime = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+
+// samples holds one fully populated payload per event type: every field set,
+// so a golden file pins every field's stored name and shape.
+func samples() map[string]Payload {
+	list := []Payload{
+		&StaffJoined{StaffID: "zhangsan", Capacity: 5000, PII: StaffPII{Name: "张三"}},
+		&StaffDeparted{StaffID: "zhangsan"},
+		&StaffCapacityChanged{StaffID: "zhangsan", Capacity: 20000},
+		&StaffSlotReserved{StaffID: "lisi", CustomerID: "wmABC", Reason: SlotForHandover, HandoverID: "h-1"},
+		&StaffSlotReleased{StaffID: "lisi", CustomerID: "wmABC", Reason: SlotReleasedHandoverSettled, HandoverID: "h-1"},
+		&CustomerRelationStarted{
+			CustomerID: "wmABC", StaffID: "zhangsan", Initiator: InitiatorCustomer, AddWay: 1,
+			State: "expo-2026", Tags: []string{"vip", "beijing"}, StartedBy: StartedByHandover, HandoverID: "h-1",
+			PII: RelationPII{CustomerName: "王五", Remark: "老客户", Description: "likes tea", Phones: []string{"+8613800000000"}},
+		},
+		&CustomerRelationEdited{
+			CustomerID: "wmABC", StaffID: "zhangsan", Tags: []string{"vip"},
+			PII: RelationPII{CustomerName: "王五", Remark: "新备注", Description: "prefers email", Phones: []string{"+8613800000001"}},
+		},
+		&CustomerRelationEnded{CustomerID: "wmABC", StaffID: "zhangsan", Reason: EndHandedOver, HandoverID: "h-1"},
+		&CustomerErased{CustomerID: "wmABC"},
+		&MomentsOptedOut{CustomerID: "wmABC", StaffID: "zhangsan", Source: "marketing-tool"},
+		&MomentsOptedIn{CustomerID: "wmABC", StaffID: "zhangsan", Source: "staff"},
+		&ConsentRecorded{CustomerID: "wmABC", Purpose: PurposeChatArchive, State: ConsentDefaultAgree, ChangedAt: sampleTime},
+		&HandoverRequested{
+			HandoverID: "h-1", CustomerID: "wmABC", Kind: HandoverInService, FromStaffID: "zhangsan",
+			ToStaffID: "lisi", BatchID: "b-1", Message: "您好，今后由李四为您服务", Deadline: sampleTime.Add(24 * time.Hour),
+		},
+		&HandoverRefused{HandoverID: "h-1", CustomerID: "wmABC"},
+		&HandoverCompleted{HandoverID: "h-1", CustomerID: "wmABC", FromStaffID: "zhangsan", ToStaffID: "lisi"},
+		&HandoverFailed{HandoverID: "h-1", CustomerID: "wmABC", Reason: FailTargetAtCapacity},
+		&HandoverCancelled{HandoverID: "h-1", CustomerID: "wmABC"},
+		&GroupChatCreated{ChatID: "wrChat", OwnerID: "zhangsan", Name: "VIP 客户群"},
+		&GroupChatMemberJoined{
+			ChatID: "wrChat", MemberID: "wmABC", MemberType: MemberCustomer, JoinScene: JoinQRCode,
+			InviterID: "zhangsan", PII: GroupMemberPII{Nickname: "小王"},
+		},
+		&GroupChatMemberLeft{ChatID: "wrChat", MemberID: "wmABC", MemberType: MemberCustomer, QuitScene: QuitRemoved},
+		&GroupChatOwnerChanged{ChatID: "wrChat", FromStaffID: "zhangsan", ToStaffID: "lisi", Reason: OwnerChangeResigned},
+		&GroupChatRenamed{ChatID: "wrChat", Name: "VIP 群 2"},
+		&GroupChatNoticeChanged{ChatID: "wrChat", Notice: "周五活动"},
+		&GroupChatDismissed{ChatID: "wrChat"},
+	}
+	out := make(map[string]Payload, len(list))
+	for _, p := range list {
+		out[p.EventType()] = p
+	}
+	return out
+}

@@ -68,6 +68,9 @@ func (o Options) Validate() error {
 
 // Instance is a running private server.
 type Instance struct {
+	// shared is true when Start found the server already running in Dir
+	// (another custody process started it): Stop then leaves it running.
+	shared bool
 	dir    string
 	bin    string
 	port   int
@@ -117,6 +120,11 @@ func Start(ctx context.Context, o Options) (*Instance, error) {
 			return nil, fmt.Errorf("pglaunch: initdb: %w", err)
 		}
 	}
+	if port, ok := runningPort(dir); ok {
+		in.port, in.shared = port, true
+		o.Logger.Info("private PostgreSQL already running; sharing it", "dir", dir, "port", port)
+		return in, nil
+	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port := o.Port
@@ -151,8 +159,13 @@ func (in *Instance) URL() string {
 // Port is the port the server listens on.
 func (in *Instance) Port() int { return in.port }
 
-// Stop shuts the server down (fast mode: open transactions roll back).
+// Stop shuts the server down (fast mode: open transactions roll back). A
+// server this Instance shares with the process that started it is left
+// running.
 func (in *Instance) Stop() error {
+	if in.shared {
+		return nil
+	}
 	if err := in.run(context.Background(), "pg_ctl", "-D", in.dir, "-m", "fast", "-w", "stop"); err != nil {
 		return fmt.Errorf("pglaunch: stop: %w", err)
 	}
@@ -172,6 +185,33 @@ func (in *Instance) run(ctx context.Context, name string, args ...string) error 
 		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(out.String()))
 	}
 	return nil
+}
+
+// runningPort reports the port of a server already running in dir: its
+// postmaster.pid names a live process and the port accepts connections.
+func runningPort(dir string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return 0, false
+	}
+	pid, err1 := strconv.Atoi(strings.TrimSpace(lines[0]))
+	port, err2 := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err1 != nil || err2 != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, false
+	}
+	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return 0, false
+	}
+	c.Close()
+	return port, true
 }
 
 func findBinDir(explicit string) (string, error) {

@@ -68,3 +68,25 @@ func exec(t *testing.T, url, sql string) {
 		t.Fatal(err)
 	}
 }
+
+func TestSecondStartSharesTheRunningServer(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "pg")
+	first, err := pglaunch.Start(ctx, pglaunch.Options{Dir: dir, Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Stop()
+	second, err := pglaunch.Start(ctx, pglaunch.Options{Dir: dir, Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Port() != first.Port() {
+		t.Fatalf("second start on port %d, want the running server's %d", second.Port(), first.Port())
+	}
+	if err := second.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The sharer's Stop must leave the server running for its starter.
+	exec(t, first.URL(), "SELECT 1")
+}

@@ -1,0 +1,241 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/custody/custody/events"
+)
+
+// Subscribe implements commands.EventLog: pages of Options.PageSize until
+// caught up, then a new page whenever woken (local append, NOTIFY, or the
+// poll interval). See the package doc for why no event is ever skipped.
+//
+// A reader goroutine fetches the next page while handle works through the
+// current one. Pages grow while catching up, to 10 × PageSize events, and
+// at most three exist at a time: memory is bounded by the page size,
+// whatever the length of the log.
+// Each page is read completely before handle sees it, so a slow handler
+// (one that writes to the same pool, say) never holds a connection: many
+// subscribers cannot starve or deadlock the pool.
+func (s *Store) Subscribe(ctx context.Context, from events.Position, handle func(events.Recorded) error) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan []events.Recorded, 1)
+	// Handled pages go back to the reader for reuse: a long catch-up then
+	// allocates no page buffers at all.
+	free := make(chan []events.Recorded, 2)
+	readErr := make(chan error, 1)
+	go func() {
+		err := s.follow(rctx, from, pages, free)
+		close(pages)
+		readErr <- err
+	}()
+	for page := range pages {
+		for i := range page {
+			if err := handle(page[i]); err != nil {
+				cancel()
+				for range pages {
+				}
+				<-readErr
+				return err
+			}
+			page[i] = events.Recorded{} // let the handled event go
+		}
+		select {
+		case free <- page[:0]:
+		default:
+		}
+	}
+	err := <-readErr
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// catchUpGrowth bounds how far a catching-up subscription grows its pages:
+// up to this many times Options.PageSize events per query.
+const catchUpGrowth = 10
+
+// maxBackoff bounds the pause between retries of a subscription whose
+// reads fail.
+const maxBackoff = 5 * time.Second
+
+// transient reports whether a read error may go away by itself (a lost
+// connection, a restarting server) rather than needing a person (a missing
+// table, a row that does not decode, personal data that cannot be opened).
+func transient(err error) bool {
+	var (
+		pgErr   *pgconn.PgError
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &pgErr):
+		// Class 08 (connection exception), 57P (operator intervention:
+		// shutdown, restart) and 53 (insufficient resources) pass.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "53")
+	case errors.As(err, &connErr), errors.As(err, &netErr):
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
+}
+
+// follow sends pages of events after from until ctx is done.
+func (s *Store) follow(ctx context.Context, from events.Position, pages chan<- []events.Recorded, free <-chan []events.Recorded) error {
+	pos := from
+	sc := new(scanner)
+	limit := s.opts.PageSize
+	backoff := s.opts.PollInterval
+	listening := false
+	defer func() {
+		if listening {
+			s.unlisten()
+		}
+	}()
+	poll := time.NewTimer(s.opts.PollInterval)
+	defer poll.Stop()
+	for {
+		// Take the wake channel before reading, so a wake-up that comes
+		// after the read is never lost.
+		wake := s.wakeChan()
+		var page []events.Recorded
+		select {
+		case page = <-free:
+		default:
+			page = make([]events.Recorded, 0, s.opts.PageSize)
+		}
+		err := s.page(ctx, sc, pos, limit, func(r events.Recorded) error {
+			page = append(page, r)
+			return nil
+		})
+		switch {
+		case err == nil:
+			backoff = s.opts.PollInterval
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !transient(err):
+			return err
+		default:
+			// The position is kept, so retrying never delivers twice.
+			s.opts.Logger.Warn("pgstore: subscription cannot read the log; retrying", "err", err, "after", pos.String(), "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		if len(page) > 0 {
+			pos = page[len(page)-1].Position
+			select {
+			case pages <- page:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if len(page) == limit {
+			// Catching up: bigger pages mean fewer round trips, each of
+			// which costs two process wake-ups on a busy machine.
+			limit = min(2*limit, catchUpGrowth*s.opts.PageSize)
+			continue
+		}
+		limit = s.opts.PageSize
+		if !listening {
+			// Caught up: from now on wake-ups matter. The shared listener
+			// may only just be starting, so read once more before waiting.
+			s.listen()
+			listening = true
+			continue
+		}
+		poll.Reset(s.opts.PollInterval)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// listen registers a live subscriber, starting the shared LISTEN
+// connection for the first one.
+func (s *Store) listen() {
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	s.listeners++
+	if s.listeners > 1 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.stopListener, s.listenerDone = cancel, done
+	go func() {
+		defer close(done)
+		s.runListener(ctx)
+	}()
+}
+
+// unlisten deregisters a live subscriber, stopping the shared connection
+// after the last one.
+func (s *Store) unlisten() {
+	s.listenMu.Lock()
+	s.listeners--
+	if s.listeners > 0 {
+		s.listenMu.Unlock()
+		return
+	}
+	stop, done := s.stopListener, s.listenerDone
+	s.stopListener, s.listenerDone = nil, nil
+	s.listenMu.Unlock()
+	stop()
+	<-done
+}
+
+// runListener holds a connection of its own (outside the pool, so live
+// subscribers never starve writers) that LISTENs and turns every
+// notification into a broadcast. When the connection fails it retries;
+// subscribers keep polling meanwhile.
+func (s *Store) runListener(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.opts.Logger.Warn("pgstore: listen for new events failed; polling until it is back", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.opts.PollInterval):
+		}
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{NotifyChannel}.Sanitize()); err != nil {
+		return err
+	}
+	// Events committed while the listener was starting were announced to
+	// nobody.
+	s.broadcast()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		s.broadcast()
+	}
+}

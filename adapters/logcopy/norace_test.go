@@ -1,0 +1,5 @@
+//go:build !race
+
+package logcopy_test
+
+const raceEnabled = false

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/adapters/kurrent"
+	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/commands"
+)
+
+// kurrentSchemes are the CUSTODY_EVENT_LOG URL schemes that select the
+// KurrentDB (EventStoreDB) event log: kurrentdb://host:2113?tls=false for
+// one node, kurrentdb+discover://… for a cluster found through DNS, and the
+// client's own esdb:// spellings.
+var kurrentSchemes = []string{"kurrentdb", "kurrentdb+discover", "esdb", "esdb+discover"}
+
+func init() {
+	for _, s := range kurrentSchemes {
+		eventLogOpeners[s] = openKurrent
+	}
+}
+
+// openKurrent opens the KurrentDB log at url. Personal data is sealed with
+// the shared keyring, whose keys stay in PostgreSQL. CUSTODY_KURRENTDB_NAMESPACE,
+// when set, prefixes every stream name on the server (several deployments
+// sharing one cluster).
+func openKurrent(ctx context.Context, url string, _ *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (commands.EventLog, commands.Eraser, func(), error) {
+	l, err := kurrent.Open(ctx, url, kurrent.Options{
+		Keyring:   keyring,
+		Logger:    logger,
+		Namespace: os.Getenv("CUSTODY_KURRENTDB_NAMESPACE"),
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return l, l, func() {
+		if err := l.Close(); err != nil {
+			logger.Warn("close the KurrentDB connection", "err", err)
+		}
+	}, nil
+}

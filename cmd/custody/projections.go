@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/custody/custody/events"
+	"github.com/custody/custody/projections"
+)
+
+func init() {
+	register("projections", "projection status (position, head, lag) or 'projections rebuild NAME|all'", runProjections)
+	migrators = append(migrators, projections.Migrate)
+}
+
+const projectionsUsage = `usage: custody projections status [-scan N]
+       custody projections rebuild [-batch N] [-fresh] NAME...|all
+
+status   prints each projection's checkpoint, the log's head and the lag
+         (events and recorded time behind the head).
+rebuild  rebuilds the named projections (or all) from the start of the log
+         into fresh tables while the live ones keep serving, then swaps them
+         in one transaction. An interrupted rebuild resumes where it stopped
+         (-fresh starts over). Safe while 'custody serve' is running.
+
+projections: %s
+`
+
+// runProjections implements `custody projections`.
+func runProjections(ctx context.Context, args []string) error {
+	usage := func(w io.Writer) {
+		var ns []string
+		for _, p := range projections.All() {
+			ns = append(ns, p.Name())
+		}
+		fmt.Fprintf(w, projectionsUsage, fmt.Sprint(ns))
+	}
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return errUsage
+	}
+	switch args[0] {
+	case "status":
+		return runProjectionsStatus(ctx, args[1:], os.Stdout, usage)
+	case "rebuild":
+		return runProjectionsRebuild(ctx, args[1:], usage)
+	case "-h", "--help", "help":
+		usage(os.Stdout)
+		return nil
+	}
+	usage(os.Stderr)
+	return errUsage
+}
+
+func runProjectionsStatus(ctx context.Context, args []string, stdout io.Writer, usage func(io.Writer)) error {
+	fs := flag.NewFlagSet("projections status", flag.ContinueOnError)
+	fs.Usage = func() { usage(fs.Output()) }
+	scan := fs.Int("scan", 100_000, "count at most this many events behind per projection")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return errUsage
+	}
+	logger := slog.Default()
+	pool, cleanup, err := openPostgres(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	log, _, closeLog, err := openEventLog(ctx, pool, logger)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	if err := projections.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	lags, err := projections.Status(ctx, pool, log, projections.All(), projections.StatusOptions{ScanLimit: *scan})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECTION\tPOSITION\tHEAD\tEVENTS BEHIND\tTIME BEHIND\tAPPLIED\tSCHEMA\tLAST EVENT RECORDED")
+	for _, l := range lags {
+		behind := fmt.Sprint(l.EventsBehind)
+		if l.Capped {
+			behind += "+"
+		}
+		last := "-"
+		if !l.LastRecordedAt.IsZero() {
+			last = l.LastRecordedAt.UTC().Format(time.RFC3339)
+		}
+		schema := fmt.Sprintf("v%d", l.SchemaVersion)
+		if l.PendingMigrations > 0 {
+			schema += fmt.Sprintf(" (+%d pending)", l.PendingMigrations)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Name, l.Position, l.Head, behind,
+			l.Behind.Round(time.Millisecond), l.EventsApplied, schema, last)
+	}
+	return tw.Flush()
+}
+
+func runProjectionsRebuild(ctx context.Context, args []string, usage func(io.Writer)) error {
+	fs := flag.NewFlagSet("projections rebuild", flag.ContinueOnError)
+	fs.Usage = func() { usage(fs.Output()) }
+	batch := fs.Int("batch", 5000, "events per shadow transaction")
+	fresh := fs.Bool("fresh", false, "discard an interrupted rebuild instead of resuming it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	ps, err := projections.Lookup(projections.All(), fs.Args()...)
+	if err != nil {
+		return fmt.Errorf("%w (%v)", err, errUsage)
+	}
+	logger := slog.Default()
+	pool, cleanup, err := openPostgres(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	log, _, closeLog, err := openEventLog(ctx, pool, logger)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	if err := projections.Migrate(ctx, pool); err != nil {
+		return err
+	}
+
+	// The live checkpoints count the events consumed so far: a good guess
+	// of the log's length for the progress bar.
+	var total int64
+	if lags, err := projections.Status(ctx, pool, log, ps, projections.StatusOptions{ScanLimit: 1}); err == nil {
+		for _, l := range lags {
+			total = max(total, l.EventsApplied)
+		}
+	}
+	progress, finish := rebuildProgress(logger, total)
+	res, err := projections.Rebuild(ctx, pool, log, ps, projections.RebuildOptions{
+		BatchSize: *batch, Fresh: *fresh, Logger: logger, Progress: progress,
+	})
+	finish()
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	rate := float64(res.Applied) / max(res.Duration.Seconds(), 1e-9)
+	logger.Info("projections rebuilt and swapped in", "projections", res.Names, "position", res.Position.String(),
+		"events", res.Applied, "resumed", res.Resumed, "took", res.Duration.Round(time.Millisecond), "events_per_second", int64(rate))
+	return nil
+}
+
+// rebuildProgress shows a progress bar on a terminal and plain log lines
+// (every 5 seconds) otherwise.
+func rebuildProgress(logger *slog.Logger, total int64) (func(int64, events.Position), func()) {
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		max := total
+		if max == 0 {
+			max = -1
+		}
+		bar := progressbar.NewOptions64(max,
+			progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription("rebuilding"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("events"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionFullWidth(),
+		)
+		return func(n int64, _ events.Position) {
+				if total > 0 && n > total {
+					bar.ChangeMax64(n)
+				}
+				bar.Set64(n)
+			}, func() {
+				bar.Finish()
+				fmt.Fprintln(os.Stderr)
+			}
+	}
+	last := time.Now()
+	return func(n int64, at events.Position) {
+		if time.Since(last) < 5*time.Second {
+			return
+		}
+		last = time.Now()
+		if total > 0 {
+			logger.Info("rebuilding", "events", n, "of_about", total, "position", at.String())
+		} else {
+			logger.Info("rebuilding", "events", n, "position", at.String())
+		}
+	}, func() {}
+}

@@ -1,0 +1,117 @@
+package projections
+
+import (
+	"time"
+
+	"github.com/custody/custody/events"
+)
+
+// Activity is the "activity" projection: table daily_staff_activity, adds
+// and churn per staff member and day (by the event's occurred_at). Churn is
+// split by who ended the relation: deleted_by_customer (the customer deleted
+// the staff member, 流失) and deleted_by_staff.
+type Activity struct {
+	// Location buckets events into days; nil means UTC. Changing it needs a
+	// rebuild of the projection.
+	Location *time.Location
+}
+
+// Name implements Projection.
+func (Activity) Name() string { return "activity" }
+
+// Tables implements Projection.
+func (Activity) Tables() []string { return []string{"daily_staff_activity"} }
+
+// Migrations implements Projection.
+func (Activity) Migrations() []string { return migrations("activity") }
+
+// Apply implements Projection.
+func (a Activity) Apply(w *Writer, e Event) error {
+	return a.applyBatch(w, []Event{e})
+}
+
+type activityKey struct {
+	corp, staff string
+	day         time.Time
+}
+
+// applyBatch adds up a batch's counters per staff member and day in memory
+// and writes them with one statement: the counters only ever add up, so
+// the result is the same as applying the events one by one.
+func (a Activity) applyBatch(w *Writer, evs []Event) error {
+	loc := a.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	var keys []activityKey
+	// added, by staff, by customer, deleted by customer, deleted by staff, handed in, handed out, reconciled
+	sums := map[activityKey]*[8]int{}
+	for _, e := range evs {
+		var staff string
+		var c [8]int
+		switch p := e.Payload.(type) {
+		case *events.CustomerRelationStarted:
+			staff = p.StaffID
+			if p.StartedBy == events.StartedByHandover {
+				c[5] = 1
+			} else {
+				c[0] = 1
+				if p.Initiator == events.InitiatorCustomer {
+					c[2] = 1
+				} else {
+					c[1] = 1
+				}
+			}
+		case *events.CustomerRelationEnded:
+			staff = p.StaffID
+			switch p.Reason {
+			case events.EndDeletedByCustomer:
+				c[3] = 1
+			case events.EndDeletedByStaff:
+				c[4] = 1
+			case events.EndHandedOver:
+				c[6] = 1
+			default:
+				c[7] = 1
+			}
+		default:
+			continue
+		}
+		y, m, d := e.OccurredAt.In(loc).Date()
+		k := activityKey{e.CorpID, staff, time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
+		s, ok := sums[k]
+		if !ok {
+			s = new([8]int)
+			sums[k] = s
+			keys = append(keys, k)
+		}
+		for i := range c {
+			s[i] += c[i]
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	corps, staff, days := make([]string, len(keys)), make([]string, len(keys)), make([]time.Time, len(keys))
+	var cols [8][]int32
+	for i, k := range keys {
+		corps[i], staff[i], days[i] = k.corp, k.staff, k.day
+		for j, v := range sums[k] {
+			cols[j] = append(cols[j], int32(v))
+		}
+	}
+	w.Queue(`INSERT INTO {s}.daily_staff_activity AS a (corp_id, staff_id, day, added, added_by_staff, added_by_customer,
+			deleted_by_customer, deleted_by_staff, handed_over_in, handed_over_out, reconciled)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[])
+		ON CONFLICT (corp_id, staff_id, day) DO UPDATE SET
+			added = a.added + excluded.added,
+			added_by_staff = a.added_by_staff + excluded.added_by_staff,
+			added_by_customer = a.added_by_customer + excluded.added_by_customer,
+			deleted_by_customer = a.deleted_by_customer + excluded.deleted_by_customer,
+			deleted_by_staff = a.deleted_by_staff + excluded.deleted_by_staff,
+			handed_over_in = a.handed_over_in + excluded.handed_over_in,
+			handed_over_out = a.handed_over_out + excluded.handed_over_out,
+			reconciled = a.reconciled + excluded.reconciled`,
+		corps, staff, days, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7])
+	return nil
+}

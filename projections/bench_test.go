@@ -1,0 +1,236 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/custody/custody/adapters/memlog"
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events"
+)
+
+func envInt(b *testing.B, k string, def int) int {
+	if v := os.Getenv(k); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("%s: %v", k, err)
+		}
+		return n
+	}
+	return def
+}
+
+func heapMiB() float64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapInuse) / (1 << 20)
+}
+
+// BenchmarkRebuildVsCopy rebuilds every projection from a generated log of
+// CUSTODY_BENCH_EVENTS events (default 1,000,000) and compares the time with
+// a pgx CopyFrom of the resulting rows into the same (indexed, emptied)
+// tables. It reports events/s for both and the projector's heap at each
+// quarter of the rebuild (the log itself is generated beforehand, so growth
+// would be the projector's).
+func BenchmarkRebuildVsCopy(b *testing.B) {
+	ctx := context.Background()
+	n := envInt(b, "CUSTODY_BENCH_EVENTS", 1_000_000)
+	pool := newDB(b)
+	log := memlog.New()
+	t0 := time.Now()
+	got, err := generate(ctx, log, genOptions{Corp: "c1", Events: n, Writers: 8, Staff: 200, Customers: n / 40, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("generated %d events in %v", got, time.Since(t0))
+	b.ResetTimer()
+	for range b.N {
+		var heap []string
+		next := int64(0)
+		res, err := Rebuild(ctx, pool, log, All(), RebuildOptions{BatchSize: 5000, Fresh: true, Logger: discardLogger(),
+			Progress: func(applied int64, _ events.Position) {
+				if applied >= next {
+					heap = append(heap, fmt.Sprintf("%d events: %.0f MiB", applied, heapMiB()))
+					next += got / 4
+				}
+			}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		rebuildRate := float64(got) / res.Duration.Seconds()
+
+		// Baseline: the rows the rebuild produced, copied into the same tables.
+		var rows, copyTime = 0, time.Duration(0)
+		for _, p := range All() {
+			for _, tbl := range p.Tables() {
+				q := fmt.Sprintf("SELECT * FROM %s.%s", ident(LiveSchema), ident(tbl))
+				rs, err := pool.Query(ctx, q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cols := make([]string, len(rs.FieldDescriptions()))
+				for i, f := range rs.FieldDescriptions() {
+					cols[i] = f.Name
+				}
+				var data [][]any
+				for rs.Next() {
+					v, err := rs.Values()
+					if err != nil {
+						b.Fatal(err)
+					}
+					data = append(data, v)
+				}
+				if err := rs.Err(); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := pool.Exec(ctx, fmt.Sprintf("TRUNCATE %s.%s", ident(LiveSchema), ident(tbl))); err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				c, err := pool.CopyFrom(ctx, pgx.Identifier{LiveSchema, tbl}, cols, pgx.CopyFromRows(data))
+				if err != nil {
+					b.Fatalf("copy %s: %v", tbl, err)
+				}
+				copyTime += time.Since(start)
+				rows += int(c)
+			}
+		}
+		copyRate := float64(got) / copyTime.Seconds()
+		b.ReportMetric(rebuildRate, "events/s")
+		b.ReportMetric(copyRate, "copy-equiv-events/s")
+		b.ReportMetric(100*rebuildRate/copyRate, "%-of-copy")
+		b.Logf("rebuild of all projections: %d events in %v = %.0f events/s; CopyFrom of the resulting %d rows: %v = %.0f events/s equivalent (%.0f rows/s); rebuild at %.1f%% of CopyFrom",
+			got, res.Duration.Round(time.Millisecond), rebuildRate, rows, copyTime.Round(time.Millisecond), copyRate,
+			float64(rows)/copyTime.Seconds(), 100*rebuildRate/copyRate)
+		b.Logf("projector heap during the rebuild: %v", heap)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkLiveLag appends single-event commands to the PostgreSQL log at
+// CUSTODY_BENCH_RATE per second (default 1,000) from 8 goroutines for
+// CUSTODY_BENCH_SECONDS (default 20) while a Runner follows it, and reports
+// the p50/p99 time from Append returning to the event's rows being
+// committed (visible), plus the process heap at start and end.
+func BenchmarkLiveLag(b *testing.B) {
+	ctx := context.Background()
+	rate := envInt(b, "CUSTODY_BENCH_RATE", 1000)
+	secs := envInt(b, "CUSTODY_BENCH_SECONDS", 20)
+	for range b.N {
+		pool := newDB(b)
+		log := newPGLog(b, pool)
+		// A history to start from, so the tables are not empty.
+		if _, err := generate(ctx, log, genOptions{Corp: "c0", Events: 20_000, Writers: 8, Staff: 20, Customers: 500, Seed: 9}); err != nil {
+			b.Fatal(err)
+		}
+		r, err := NewRunner(pool, log, Options{BatchSize: 1000, Logger: discardLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var mu sync.Mutex
+		type pending struct {
+			pos events.Position
+			at  time.Time
+		}
+		var waiting []pending
+		var lat []time.Duration
+		r.afterCommit = func(last events.Position) {
+			now := time.Now()
+			mu.Lock()
+			keep := waiting[:0]
+			for _, p := range waiting {
+				if !last.Less(p.pos) {
+					lat = append(lat, now.Sub(p.at))
+				} else {
+					keep = append(keep, p)
+				}
+			}
+			waiting = keep
+			mu.Unlock()
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(runCtx) }()
+		head, _ := log.Head(ctx)
+		if err := r.WaitFor(ctx, head); err != nil {
+			b.Fatal(err)
+		}
+		heapStart := heapMiB()
+
+		const writers = 8
+		interval := time.Duration(writers) * time.Second / time.Duration(rate)
+		deadline := time.Now().Add(time.Duration(secs) * time.Second)
+		var wg sync.WaitGroup
+		var appended [writers]int
+		b.ResetTimer()
+		for w := range writers {
+			wg.Go(func() {
+				tick := time.NewTicker(interval)
+				defer tick.Stop()
+				for i := 0; time.Now().Before(deadline); i++ {
+					<-tick.C
+					cust := fmt.Sprintf("lag-%d-%d", w, i%500)
+					ev, err := events.New(uuid.New(), events.Meta{CorpID: "c1", OccurredAt: time.Now(), Actor: "system"},
+						&events.ConsentRecorded{CustomerID: cust, Purpose: events.PurposeMarketing, State: events.ConsentAgree, ChangedAt: time.Now()})
+					if i%2 == 0 {
+						ev, err = events.New(uuid.New(), events.Meta{CorpID: "c1", OccurredAt: time.Now(), Actor: "system"},
+							&events.CustomerRelationStarted{CustomerID: cust, StaffID: fmt.Sprintf("s%d", i%20), StartedBy: events.StartedByAdd,
+								PII: events.RelationPII{CustomerName: "n"}})
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					res, err := log.Append(ctx, events.CustomerStream("c1", cust), commands.ExpectAny, ev)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					at := time.Now()
+					mu.Lock()
+					waiting = append(waiting, pending{res.Events[0].Position, at})
+					mu.Unlock()
+					appended[w]++
+				}
+			})
+		}
+		wg.Wait()
+		head, _ = log.Head(ctx)
+		if err := r.WaitFor(ctx, head); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		heapEnd := heapMiB()
+		stop()
+		<-done
+		mu.Lock()
+		slices.Sort(lat)
+		total := 0
+		for _, a := range appended {
+			total += a
+		}
+		if len(lat) == 0 {
+			b.Fatal("no latencies")
+		}
+		p50, p99 := lat[len(lat)*50/100], lat[len(lat)*99/100]
+		mu.Unlock()
+		b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(total)/float64(secs), "cmds/s")
+		b.Logf("%d commands in %ds (%.0f/s, target %d/s): append-to-visible p50 %v, p99 %v, max %v; heap %.0f MiB at start, %.0f MiB at end",
+			total, secs, float64(total)/float64(secs), rate, p50.Round(time.Microsecond), p99.Round(time.Microsecond),
+			lat[len(lat)-1].Round(time.Microsecond), heapStart, heapEnd)
+	}
+}

@@ -1,0 +1,173 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/custody/custody/events"
+)
+
+// LiveSchema is the PostgreSQL schema holding every projection's live
+// tables and the checkpoint table. Dashboards read from it.
+const LiveSchema = "projections"
+
+// Source is the part of an event log a projector needs. It is satisfied by
+// the adapters' logs (pgstore, memlog, kurrent); its contract is that of
+// commands.EventLog's methods of the same names.
+type Source interface {
+	// ReadAll returns up to limit events strictly after from, in global order.
+	ReadAll(ctx context.Context, from events.Position, limit int) ([]events.Recorded, error)
+	// Subscribe calls handle for every event strictly after from, in global
+	// order, catch-up then live, until ctx is done or handle fails.
+	Subscribe(ctx context.Context, from events.Position, handle func(events.Recorded) error) error
+	// Head is the position of the newest event ReadAll would return now.
+	Head(ctx context.Context) (events.Position, error)
+}
+
+// Event is a recorded event with its payload decoded once for every
+// projection of a batch.
+type Event struct {
+	events.Recorded
+	// Payload is the decoded payload (a pointer, e.g. *events.StaffJoined),
+	// or nil when this build does not know the event type: projections
+	// ignore such events.
+	Payload events.Payload
+}
+
+// Projection is one read model: a named handler with its own tables.
+//
+// Apply must be deterministic: the rows after applying a sequence of events
+// depend only on those events (never on the clock or on other projections'
+// tables), so that a rebuild equals the live tables row for row.
+type Projection interface {
+	// Name is the stable name, used for the checkpoint and on the command line.
+	Name() string
+	// Tables lists the tables the projection owns (unqualified). Rebuild
+	// swaps exactly these.
+	Tables() []string
+	// Migrations are the projection's ordered DDL steps. Table names are
+	// written as {s}.name; {s} is replaced by the target schema. A new step
+	// is appended, never edited in place.
+	Migrations() []string
+	// Apply queues the statements that apply e to the projection's tables.
+	Apply(w *Writer, e Event) error
+}
+
+// Writer queues a projection's statements into the transaction of a batch;
+// they run in order when the batch is sent.
+type Writer struct {
+	schema string
+	batch  *pgx.Batch
+	cache  map[string]string
+}
+
+func newWriter(schema string, b *pgx.Batch) *Writer {
+	return &Writer{schema: schema, batch: b, cache: map[string]string{}}
+}
+
+// Queue adds a statement; {s} in sql names the projection's schema.
+func (w *Writer) Queue(sql string, args ...any) {
+	q, ok := w.cache[sql]
+	if !ok {
+		q = strings.ReplaceAll(sql, "{s}", pgx.Identifier{w.schema}.Sanitize())
+		w.cache[sql] = q
+	}
+	w.batch.Queue(q, args...)
+}
+
+// ErrUnknownProjection is returned for a projection name not in the set.
+var ErrUnknownProjection = errors.New("projections: unknown projection")
+
+// All returns every sales-ops projection with default settings, in a stable
+// order. Daily figures are bucketed by UTC day; use Activity{Location: ...}
+// in a custom set for another time zone.
+func All() []Projection {
+	return []Projection{
+		Staff{},
+		Customers{},
+		Relations{},
+		Handovers{},
+		Groups{},
+		Activity{},
+		Moments{},
+		Consents{},
+	}
+}
+
+// Lookup returns the projections named in names from set ("all" selects the
+// whole set), or ErrUnknownProjection.
+func Lookup(set []Projection, names ...string) ([]Projection, error) {
+	var out []Projection
+	seen := map[string]bool{}
+	for _, n := range names {
+		if n == "all" {
+			return set, nil
+		}
+		found := false
+		for _, p := range set {
+			if p.Name() == n {
+				if !seen[n] {
+					out = append(out, p)
+					seen[n] = true
+				}
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownProjection, n)
+		}
+	}
+	return out, nil
+}
+
+// decode decodes a batch once. Unknown types get a nil payload; a malformed
+// event is an error, since skipping it would silently corrupt the tables.
+func decode(recs []events.Recorded) ([]Event, error) {
+	out := make([]Event, len(recs))
+	for i, r := range recs {
+		p, err := events.DecodeRecorded(r)
+		switch {
+		case errors.Is(err, events.ErrUnknownType):
+			p = nil
+		case err != nil:
+			return nil, fmt.Errorf("projections: event %s at %s: %w", r.ID, r.Position, err)
+		}
+		out[i] = Event{Recorded: r, Payload: p}
+	}
+	return out, nil
+}
+
+// statsRefresher runs ANALYZE on a set of tables after batches 1, 4, 16,
+// 64, ... of a catch-up. Fresh or fast-growing tables otherwise keep the
+// planner's empty-table statistics, and the generic plans PostgreSQL caches
+// for the prepared statements after five executions turn into scans whose
+// cost grows with the table.
+type statsRefresher struct {
+	batches, next int
+}
+
+func (s *statsRefresher) due() bool {
+	s.batches++
+	if s.next == 0 {
+		s.next = 1
+	}
+	if s.batches < s.next {
+		return false
+	}
+	s.next *= 4
+	return true
+}
+
+func analyzeSQL(schema string, ps []Projection) string {
+	var ts []string
+	for _, p := range ps {
+		for _, t := range p.Tables() {
+			ts = append(ts, ident(schema)+"."+ident(t))
+		}
+	}
+	return "ANALYZE " + strings.Join(ts, ", ")
+}

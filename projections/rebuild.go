@@ -1,0 +1,385 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/events"
+)
+
+// RebuildOptions configure Rebuild.
+type RebuildOptions struct {
+	// BatchSize is the number of events per shadow transaction; default 5000.
+	BatchSize int
+	// Fresh discards an interrupted shadow build instead of resuming it.
+	Fresh bool
+	// Progress, when set, is called after each committed shadow batch with
+	// the events applied so far (in this run) and the position reached.
+	Progress func(applied int64, at events.Position)
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *RebuildOptions) setDefaults() {
+	if o.BatchSize == 0 {
+		o.BatchSize = 5000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem of o.
+func (o RebuildOptions) Validate() error {
+	if o.BatchSize < 1 {
+		return fmt.Errorf("projections: rebuild batch size %d < 1", o.BatchSize)
+	}
+	return nil
+}
+
+// ErrRebuildRunning is returned when another process is rebuilding the same
+// projection.
+var ErrRebuildRunning = errors.New("projections: a rebuild of this projection is already running")
+
+// RebuildResult reports a finished rebuild.
+type RebuildResult struct {
+	Names []string
+	// Position is where the new tables stand after the swap.
+	Position events.Position
+	// Applied counts events read from the log and applied to the shadow
+	// tables in this run (fewer than the log holds when an interrupted build
+	// was resumed).
+	Applied int64
+	// Resumed tells whether an interrupted shadow build was continued.
+	Resumed  bool
+	Duration time.Duration
+}
+
+// shadowSchema is where p is rebuilt; it also holds rebuild_state, the
+// shadow's checkpoint.
+func shadowSchema(p Projection) string { return "projections_rebuild_" + p.Name() }
+
+// retiredSchema briefly holds the replaced tables inside the swap
+// transaction.
+func retiredSchema(p Projection) string { return "projections_retired_" + p.Name() }
+
+// shadow is one projection being rebuilt.
+type shadow struct {
+	p      Projection
+	schema string
+	pos    events.Position
+}
+
+// Rebuild rebuilds the projections ps from the start of the log into fresh
+// tables in shadow schemas while the live tables keep serving reads (and a
+// Runner keeps updating them), then swaps the tables in one transaction:
+// readers see either all the old tables or all the new ones. The log is
+// read once for all of ps. The swap transaction locks the projections'
+// checkpoint rows, brings the shadows up to the log's head and moves the
+// checkpoints to the shadows' position, so a running Runner neither loses
+// nor re-applies an event.
+//
+// Rebuild is restartable: a shadow's rows and its checkpoint commit
+// together, so an interrupted build resumes where it stopped (unless
+// opts.Fresh), and a crash before the swap leaves the live tables untouched.
+// The live tables must exist (Migrate). A projection already being rebuilt
+// by another process makes Rebuild fail with ErrRebuildRunning.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts RebuildOptions) (RebuildResult, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return RebuildResult{}, err
+	}
+	if len(ps) == 0 {
+		return RebuildResult{}, errors.New("projections: nothing to rebuild")
+	}
+	if err := checkNames(ps); err != nil {
+		return RebuildResult{}, err
+	}
+	start := time.Now()
+	res := RebuildResult{Names: names(ps)}
+
+	// Session advisory locks on a dedicated connection keep two rebuilds of
+	// one projection apart; they go away with the connection on a crash.
+	lockConn, err := pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("projections: rebuild: %w", err)
+	}
+	defer lockConn.Release()
+	for _, p := range ps {
+		key := "custody-rebuild-" + p.Name()
+		var got bool
+		if err := lockConn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", key).Scan(&got); err != nil {
+			return res, fmt.Errorf("projections: rebuild %s: lock: %w", p.Name(), err)
+		}
+		if !got {
+			return res, fmt.Errorf("%w: %s", ErrRebuildRunning, p.Name())
+		}
+		defer lockConn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1))", key)
+	}
+
+	shadows, err := buildShadows(ctx, pool, src, ps, opts, &res)
+	if err != nil {
+		return res, err
+	}
+	// Index for the readers and make the shadow tables durable before they
+	// serve, outside the swap transaction so that it stays short.
+	for _, sh := range shadows {
+		for _, m := range sh.p.Migrations() {
+			if _, read := splitReadIndexes(m); read != "" {
+				if _, err := pool.Exec(ctx, strings.ReplaceAll(read, "{s}", ident(sh.schema))); err != nil {
+					return res, fmt.Errorf("projections: rebuild %s: read indexes: %w", sh.p.Name(), err)
+				}
+			}
+		}
+		for _, t := range sh.p.Tables() {
+			if _, err := pool.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s SET LOGGED", ident(sh.schema), ident(t))); err != nil {
+				return res, fmt.Errorf("projections: rebuild %s: %w", sh.p.Name(), err)
+			}
+		}
+	}
+
+	// The swap: lock the checkpoints, take in what arrived meanwhile, move
+	// the tables, drop the old ones, all or nothing.
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		cps, err := readCheckpoints(ctx, tx, names(ps), true)
+		if err != nil {
+			return err
+		}
+		for {
+			from := minShadow(shadows)
+			recs, err := src.ReadAll(ctx, from, opts.BatchSize)
+			if err != nil {
+				return fmt.Errorf("projections: rebuild: read log: %w", err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			evs, err := decode(recs)
+			if err != nil {
+				return err
+			}
+			if err := applyShadows(ctx, tx, shadows, evs); err != nil {
+				return err
+			}
+			res.Applied += int64(len(recs))
+		}
+		for _, sh := range shadows {
+			if err := swap(ctx, tx, sh, cps[sh.p.Name()]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Position = minShadow(shadows)
+	res.Duration = time.Since(start)
+	opts.Logger.Info("projections: rebuilt", "projections", res.Names, "position", res.Position.String(), "events", res.Applied, "took", res.Duration)
+	return res, nil
+}
+
+// swap replaces sh's live tables by its shadow tables and moves its
+// checkpoint, in tx (which holds the checkpoint row lock).
+func swap(ctx context.Context, tx pgx.Tx, sh *shadow, live Checkpoint) error {
+	p := sh.p
+	if sh.pos.Less(live.Position) {
+		return fmt.Errorf("projections: rebuild %s: shadow at %s is behind the live checkpoint %s", p.Name(), sh.pos, live.Position)
+	}
+	var lastRecorded time.Time
+	var applied int64
+	if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(last_recorded_at, 'epoch'), events_applied FROM %s.rebuild_state`, ident(sh.schema))).Scan(&lastRecorded, &applied); err != nil {
+		return fmt.Errorf("projections: rebuild %s: read shadow state: %w", p.Name(), err)
+	}
+	retired := ident(retiredSchema(p))
+	stmts := []string{"DROP SCHEMA IF EXISTS " + retired + " CASCADE", "CREATE SCHEMA " + retired}
+	for _, t := range p.Tables() {
+		stmts = append(stmts,
+			fmt.Sprintf("ALTER TABLE IF EXISTS %s.%s SET SCHEMA %s", ident(LiveSchema), ident(t), retired),
+			fmt.Sprintf("ALTER TABLE %s.%s SET SCHEMA %s", ident(sh.schema), ident(t), ident(LiveSchema)))
+	}
+	stmts = append(stmts, "DROP SCHEMA "+retired+" CASCADE", "DROP SCHEMA "+ident(sh.schema)+" CASCADE")
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("projections: rebuild %s: swap: %w", p.Name(), err)
+		}
+	}
+	var last any
+	if lastRecorded.Unix() != 0 {
+		last = lastRecorded
+	}
+	_, err := tx.Exec(ctx, `UPDATE projections.projection_checkpoints SET commit_pos = $2, prepare_pos = $3,
+			schema_version = $4, last_recorded_at = $5, events_applied = $6, rebuilt_at = now(), updated_at = now()
+		WHERE name = $1`,
+		p.Name(), int64(sh.pos.Commit), int64(sh.pos.Prepare), len(p.Migrations()), last, applied)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild %s: move checkpoint: %w", p.Name(), err)
+	}
+	return nil
+}
+
+// buildShadows prepares the shadows of ps (resuming previous ones unless
+// opts.Fresh) and applies the log to them until ReadAll returns nothing,
+// reading it once for all. The live tables are not touched.
+func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts RebuildOptions, res *RebuildResult) ([]*shadow, error) {
+	shadows := make([]*shadow, len(ps))
+	for i, p := range ps {
+		pos, resumed, err := prepareShadow(ctx, pool, p, opts.Fresh)
+		if err != nil {
+			return nil, err
+		}
+		if resumed {
+			res.Resumed = true
+			opts.Logger.Info("projections: resuming rebuild", "projection", p.Name(), "from", pos.String())
+		}
+		shadows[i] = &shadow{p: p, schema: shadowSchema(p), pos: pos}
+	}
+	var stats statsRefresher
+	for {
+		from := minShadow(shadows)
+		recs, err := src.ReadAll(ctx, from, opts.BatchSize)
+		if err != nil {
+			return nil, fmt.Errorf("projections: rebuild: read log after %s: %w", from, err)
+		}
+		if len(recs) == 0 {
+			return shadows, nil
+		}
+		evs, err := decode(recs)
+		if err != nil {
+			return nil, err
+		}
+		// Shadows are independent (each has its own checkpoint), so each
+		// batch is applied to them in parallel transactions.
+		errs := make([]error, len(shadows))
+		var wg sync.WaitGroup
+		for i, sh := range shadows {
+			wg.Go(func() {
+				errs[i] = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					return applyShadows(ctx, tx, []*shadow{sh}, evs)
+				})
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		res.Applied += int64(len(recs))
+		if opts.Progress != nil {
+			opts.Progress(res.Applied, recs[len(recs)-1].Position)
+		}
+		if stats.due() {
+			for _, sh := range shadows {
+				if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
+					return nil, fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err)
+				}
+			}
+		}
+	}
+}
+
+// applyShadows applies recs to every shadow that has not seen them yet and
+// moves the shadows' stored checkpoints, in tx. A failed transaction fails
+// the whole rebuild; a later run resumes from the stored checkpoints.
+func applyShadows(ctx context.Context, tx pgx.Tx, shadows []*shadow, evs []Event) error {
+	b := &pgx.Batch{}
+	last := evs[len(evs)-1]
+	var moved []*shadow
+	for _, sh := range shadows {
+		w := newWriter(sh.schema, b)
+		n, err := applyAfter(w, sh.p, sh.pos, evs)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		w.Queue(`UPDATE {s}.rebuild_state SET commit_pos = $1, prepare_pos = $2, last_recorded_at = $3, events_applied = events_applied + $4`,
+			int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n)
+		moved = append(moved, sh)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("projections: rebuild: apply %d events up to %s: %w", len(evs), last.Position, err)
+	}
+	for _, sh := range moved {
+		sh.pos = last.Position
+	}
+	return nil
+}
+
+func minShadow(shadows []*shadow) events.Position {
+	m := shadows[0].pos
+	for _, sh := range shadows[1:] {
+		if sh.pos.Less(m) {
+			m = sh.pos
+		}
+	}
+	return m
+}
+
+// prepareShadow makes sure the shadow schema holds p's freshly migrated
+// tables and returns the position to continue from.
+func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh bool) (events.Position, bool, error) {
+	shadow := shadowSchema(p)
+	if !fresh {
+		var c, pr int64
+		var version int
+		err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT commit_pos, prepare_pos, schema_version FROM %s.rebuild_state`, ident(shadow))).Scan(&c, &pr, &version)
+		if err == nil && version == len(p.Migrations()) && shadowComplete(ctx, pool, p) {
+			return events.Position{Commit: uint64(c), Prepare: uint64(pr)}, true, nil
+		}
+		// Anything else (no shadow, another schema version, a broken
+		// leftover) starts over below.
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		stmts := []string{
+			"DROP SCHEMA IF EXISTS " + ident(shadow) + " CASCADE",
+			"CREATE SCHEMA " + ident(shadow),
+			fmt.Sprintf(`CREATE UNLOGGED TABLE %s.rebuild_state (
+				commit_pos bigint NOT NULL, prepare_pos bigint NOT NULL, schema_version int NOT NULL,
+				last_recorded_at timestamptz, events_applied bigint NOT NULL DEFAULT 0)`, ident(shadow)),
+			fmt.Sprintf(`INSERT INTO %s.rebuild_state (commit_pos, prepare_pos, schema_version) VALUES (0, 0, %d)`, ident(shadow), len(p.Migrations())),
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		for _, m := range p.Migrations() {
+			load, _ := splitReadIndexes(m)
+			if err := applyMigrations(ctx, tx, shadow, []string{load}); err != nil {
+				return err
+			}
+		}
+		// Unlogged while building: no WAL for the many row versions a build
+		// writes. A server crash empties unlogged tables, rebuild_state
+		// included, and the next build then starts over. swap logs them.
+		for _, t := range p.Tables() {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s SET UNLOGGED", ident(shadow), ident(t))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return events.Start, false, fmt.Errorf("projections: rebuild %s: prepare shadow: %w", p.Name(), err)
+	}
+	return events.Start, false, nil
+}
+
+// shadowComplete reports whether every table of p exists in its shadow.
+func shadowComplete(ctx context.Context, q Querier, p Projection) bool {
+	var n int
+	err := q.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = ANY($2)`,
+		shadowSchema(p), p.Tables()).Scan(&n)
+	return err == nil && n == len(p.Tables())
+}
+
+func ident(s string) string { return pgx.Identifier{s}.Sanitize() }

@@ -1,0 +1,460 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/events"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// Projections to run; default All(). Their migrations must have been
+	// applied (Migrate).
+	Projections []Projection
+	// BatchSize is the most events applied in one transaction; default 1000.
+	// Catch-up reads full batches; live tailing applies whatever has arrived,
+	// up to BatchSize, as soon as the previous batch committed.
+	BatchSize int
+	// RetryDelay is the first pause after a failed batch before the runner
+	// retries from the stored checkpoints; it doubles up to MaxRetryDelay.
+	// Defaults 200ms and 30s.
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
+	// Parallel is how many projections apply a batch at the same time, each
+	// in its own transaction on its own connection; default 4.
+	Parallel int
+	// Logger receives progress and errors (never personal data); default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Projections == nil {
+		o.Projections = All()
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 1000
+	}
+	if o.Parallel == 0 {
+		o.Parallel = 4
+	}
+	if o.RetryDelay == 0 {
+		o.RetryDelay = 200 * time.Millisecond
+	}
+	if o.MaxRetryDelay == 0 {
+		o.MaxRetryDelay = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem of o.
+func (o Options) Validate() error {
+	var errs []error
+	if len(o.Projections) == 0 {
+		errs = append(errs, errors.New("projections: no projections"))
+	}
+	if err := checkNames(o.Projections); err != nil {
+		errs = append(errs, err)
+	}
+	if o.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("projections: batch size %d < 1", o.BatchSize))
+	}
+	if o.Parallel < 1 {
+		errs = append(errs, fmt.Errorf("projections: parallel %d < 1", o.Parallel))
+	}
+	if o.RetryDelay < 0 || o.MaxRetryDelay < o.RetryDelay {
+		errs = append(errs, errors.New("projections: retry delays must satisfy 0 <= RetryDelay <= MaxRetryDelay"))
+	}
+	return errors.Join(errs...)
+}
+
+// Runner keeps a set of projections up to date with a Source: catch-up in
+// batches, then live. Each projection moves on its own: after a failure
+// their checkpoints may differ, and the next batch starts from the smallest. Several runners (processes) may run the same
+// projections at once: the checkpoint row lock serialises their batches and
+// each applies only what the checkpoint does not cover yet.
+type Runner struct {
+	pool *pgxpool.Pool
+	src  Source
+	opts Options
+
+	mu    sync.Mutex
+	state map[string]Checkpoint
+
+	// beforeCommit is a test hook run inside each batch transaction after
+	// the rows were written and before COMMIT.
+	beforeCommit func(ctx context.Context, tx pgx.Tx) error
+	// afterCommit is a test hook run after each committed batch with the
+	// position of its last event.
+	afterCommit func(last events.Position)
+}
+
+// Checkpoint is where a projection stands.
+type Checkpoint struct {
+	Name     string
+	Position events.Position
+	// LastRecordedAt is when the last applied event was recorded (zero before
+	// the first).
+	LastRecordedAt time.Time
+	// SchemaVersion is the number of migrations applied to the live tables.
+	SchemaVersion int
+	// EventsApplied counts the events the projection has consumed (also
+	// those it ignores) since it was created or rebuilt.
+	EventsApplied int64
+}
+
+// NewRunner checks opts and returns a runner; Run starts it.
+func NewRunner(pool *pgxpool.Pool, src Source, opts Options) (*Runner, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if pool == nil || src == nil {
+		return nil, errors.New("projections: runner needs a pool and a source")
+	}
+	return &Runner{pool: pool, src: src, opts: opts, state: map[string]Checkpoint{}}, nil
+}
+
+// Run catches up and then follows the log until ctx is done, returning
+// ctx.Err(). A failed batch is logged and retried from the stored
+// checkpoints with backoff, so a poison event stalls its batch (visible as
+// lag) instead of being skipped.
+func (r *Runner) Run(ctx context.Context) error {
+	delay := r.opts.RetryDelay
+	for {
+		started := time.Now()
+		err := r.runOnce(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(started) > r.opts.MaxRetryDelay {
+			delay = r.opts.RetryDelay // it ran well for a while: a new failure starts over
+		}
+		r.opts.Logger.Error("projections: runner failed; retrying", "err", err, "in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, r.opts.MaxRetryDelay)
+	}
+}
+
+func (r *Runner) runOnce(ctx context.Context) error {
+	from, err := r.CatchUp(ctx)
+	if err != nil {
+		return err
+	}
+	return r.tail(ctx, from)
+}
+
+// CatchUp applies every event ReadAll returns now, in batches, and returns
+// the position it reached (the smallest checkpoint of the set).
+func (r *Runner) CatchUp(ctx context.Context) (events.Position, error) {
+	cps, err := r.loadCheckpoints(ctx)
+	if err != nil {
+		return events.Start, err
+	}
+	from := minPosition(cps)
+	var stats statsRefresher
+	for {
+		recs, err := r.src.ReadAll(ctx, from, r.opts.BatchSize)
+		if err != nil {
+			return from, fmt.Errorf("projections: read log after %s: %w", from, err)
+		}
+		if len(recs) == 0 {
+			return from, nil
+		}
+		if err := r.applyBatch(ctx, recs); err != nil {
+			return from, err
+		}
+		from = recs[len(recs)-1].Position
+		if stats.due() {
+			if _, err := r.pool.Exec(ctx, analyzeSQL(LiveSchema, r.opts.Projections)); err != nil {
+				return from, fmt.Errorf("projections: analyze: %w", err)
+			}
+		}
+	}
+}
+
+// tail subscribes after from and applies what arrives in batches: the
+// subscriber goroutine only hands events over, so a slow batch makes the
+// next one bigger rather than the log wait per event.
+func (r *Runner) tail(ctx context.Context, from events.Position) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan events.Recorded, r.opts.BatchSize)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- r.src.Subscribe(ctx, from, func(e events.Recorded) error {
+			select {
+			case ch <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	batch := make([]events.Recorded, 0, r.opts.BatchSize)
+	for {
+		select {
+		case err := <-errc:
+			if err == nil {
+				err = errors.New("projections: subscription ended")
+			}
+			return err
+		case e := <-ch:
+			batch = append(batch[:0], e)
+		drain:
+			for len(batch) < r.opts.BatchSize {
+				select {
+				case e := <-ch:
+					batch = append(batch, e)
+				default:
+					break drain
+				}
+			}
+			if err := r.applyBatch(ctx, batch); err != nil {
+				cancel()
+				<-errc
+				return err
+			}
+			clear(batch) // let the events' bytes go
+		}
+	}
+}
+
+// Checkpoints returns where each projection stands, as last committed by
+// this runner (or loaded at start).
+func (r *Runner) Checkpoints() []Checkpoint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Checkpoint, 0, len(r.opts.Projections))
+	for _, p := range r.opts.Projections {
+		cp := r.state[p.Name()]
+		cp.Name = p.Name()
+		out = append(out, cp)
+	}
+	return out
+}
+
+// WaitFor blocks until every projection's checkpoint is at or after pos, or
+// ctx is done.
+func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
+	for {
+		done := true
+		for _, cp := range r.Checkpoints() {
+			if cp.Position.Less(pos) {
+				done = false
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (r *Runner) loadCheckpoints(ctx context.Context) (map[string]Checkpoint, error) {
+	cps, err := readCheckpoints(ctx, r.pool, names(r.opts.Projections), false)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	for k, v := range cps {
+		r.state[k] = v
+	}
+	r.mu.Unlock()
+	return cps, nil
+}
+
+// Querier is what *pgxpool.Pool, *pgx.Conn and pgx.Tx share for reading.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ErrNotMigrated is returned when a projection has no checkpoint row: its
+// migrations were never applied.
+var ErrNotMigrated = errors.New("projections: projection not migrated (run custody migrate)")
+
+func readCheckpoints(ctx context.Context, q Querier, ns []string, lock bool) (map[string]Checkpoint, error) {
+	sql := `SELECT name, commit_pos, prepare_pos, coalesce(last_recorded_at, 'epoch'), schema_version, events_applied
+		FROM projections.projection_checkpoints WHERE name = ANY($1) ORDER BY name`
+	if lock {
+		sql += " FOR UPDATE"
+	}
+	rows, err := q.Query(ctx, sql, ns)
+	if err != nil {
+		return nil, fmt.Errorf("projections: read checkpoints: %w", err)
+	}
+	cps := map[string]Checkpoint{}
+	for rows.Next() {
+		var cp Checkpoint
+		var c, p int64
+		if err := rows.Scan(&cp.Name, &c, &p, &cp.LastRecordedAt, &cp.SchemaVersion, &cp.EventsApplied); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("projections: read checkpoints: %w", err)
+		}
+		if cp.LastRecordedAt.Unix() == 0 {
+			cp.LastRecordedAt = time.Time{}
+		}
+		cp.Position = events.Position{Commit: uint64(c), Prepare: uint64(p)}
+		cps[cp.Name] = cp
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("projections: read checkpoints: %w", err)
+	}
+	for _, n := range ns {
+		if _, ok := cps[n]; !ok {
+			return nil, fmt.Errorf("%w: %s", ErrNotMigrated, n)
+		}
+	}
+	return cps, nil
+}
+
+// applyBatch applies recs to every projection, each in its own transaction
+// (in parallel, up to Options.Parallel at a time): a projection's rows and
+// its checkpoint commit together, and projections do not share tables. Each
+// transaction first locks the projection's checkpoint row, so concurrent
+// runners and a rebuild's swap serialise with it, and applies only events
+// after the stored checkpoint: a batch retried after a crash or applied by
+// two runners is never applied twice.
+func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
+	evs, err := decode(recs)
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(r.opts.Projections))
+	sem := make(chan struct{}, r.opts.Parallel)
+	var wg sync.WaitGroup
+	for i, p := range r.opts.Projections {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = r.applyProjection(ctx, p, evs)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if r.afterCommit != nil {
+		r.afterCommit(recs[len(recs)-1].Position)
+	}
+	return nil
+}
+
+func (r *Runner) applyProjection(ctx context.Context, p Projection, evs []Event) error {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("projections: %s: begin: %w", p.Name(), err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	cps, err := readCheckpoints(ctx, tx, []string{p.Name()}, true)
+	if err != nil {
+		return err
+	}
+	cp := cps[p.Name()]
+	b := &pgx.Batch{}
+	n, err := applyAfter(newWriter(LiveSchema, b), p, cp.Position, evs)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		// Another runner got there first: take its checkpoint as ours.
+		r.mu.Lock()
+		r.state[p.Name()] = cp
+		r.mu.Unlock()
+		return nil
+	}
+	last := evs[len(evs)-1]
+	b.Queue(`UPDATE projections.projection_checkpoints
+		SET commit_pos = $2, prepare_pos = $3, last_recorded_at = $4, events_applied = events_applied + $5, updated_at = now()
+		WHERE name = $1`, p.Name(), int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("projections: %s: apply %d events up to %s: %w", p.Name(), len(evs), last.Position, err)
+	}
+	if r.beforeCommit != nil {
+		if err := r.beforeCommit(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("projections: %s: commit batch up to %s: %w", p.Name(), last.Position, err)
+	}
+	cp.Position, cp.LastRecordedAt, cp.EventsApplied = last.Position, last.RecordedAt, cp.EventsApplied+int64(n)
+	r.mu.Lock()
+	r.state[p.Name()] = cp
+	r.mu.Unlock()
+	return nil
+}
+
+// batchApplier is implemented by projections that write a whole batch
+// more cheaply than event by event (with the same result).
+type batchApplier interface {
+	applyBatch(w *Writer, evs []Event) error
+}
+
+// applyAfter queues the events after pos and returns how many it consumed.
+func applyAfter(w *Writer, p Projection, pos events.Position, evs []Event) (int, error) {
+	if ba, ok := p.(batchApplier); ok {
+		i := 0
+		for i < len(evs) && !pos.Less(evs[i].Position) {
+			i++
+		}
+		if err := ba.applyBatch(w, evs[i:]); err != nil {
+			return 0, fmt.Errorf("projections: %s: batch up to %s: %w", p.Name(), evs[len(evs)-1].Position, err)
+		}
+		return len(evs) - i, nil
+	}
+	n := 0
+	for _, e := range evs {
+		if !pos.Less(e.Position) {
+			continue
+		}
+		n++
+		if e.Payload == nil {
+			continue
+		}
+		if err := p.Apply(w, e); err != nil {
+			return 0, fmt.Errorf("projections: %s: event %s (%s) at %s: %w", p.Name(), e.ID, e.Type, e.Position, err)
+		}
+	}
+	return n, nil
+}
+
+func names(ps []Projection) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name()
+	}
+	return out
+}
+
+func minPosition(cps map[string]Checkpoint) events.Position {
+	first := true
+	var m events.Position
+	for _, cp := range cps {
+		if first || cp.Position.Less(m) {
+			m, first = cp.Position, false
+		}
+	}
+	return m
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/custody/custody/adapters/export"
+	"github.com/custody/custody/adapters/pglaunch"
+	"github.com/custody/custody/adapters/timeline"
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/projections/asof"
+	"github.com/custody/custody/projections/asof/asoftest"
+)
+
+// TestAnalystCommands runs the analysts' commands as a user would, on a
+// private PostgreSQL named by DATABASE_URL: export in two formats, the
+// three as-of questions, a timeline, and a replay built, listed, queried
+// and dropped.
+func TestAnalystCommands(t *testing.T) {
+	ctx := context.Background()
+	t.Chdir(t.TempDir())
+	inst, err := pglaunch.Start(ctx, pglaunch.Options{Dir: filepath.Join(t.TempDir(), "pg"), Ephemeral: true,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("private PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { _ = inst.Stop() })
+	dsn, err := ensureDatabase(ctx, inst.URL(), "analysts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATABASE_URL", dsn)
+	t.Setenv("CUSTODY_MASTER_KEY", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	t.Setenv("CUSTODY_EVENT_LOG", "")
+	logger := slog.New(slog.DiscardHandler)
+
+	// Seed the log as a running service would have.
+	pool, closePool, err := openPostgres(ctx, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closePool()
+	if err := migrateAll(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	log, _, closeLog, err := openEventLog(ctx, pool, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLog()
+	n := 0
+	var last time.Time
+	err = asoftest.Generate(asoftest.Config{Events: 600, Seed: 11, PII: true}, func(it asoftest.Item) error {
+		n++
+		last = it.Event.OccurredAt
+		_, err := log.Append(ctx, it.Stream, commands.ExpectAny, it.Event)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Export: JSON Lines and Parquet files with every event.
+	jsonl := filepath.Join(t.TempDir(), "all.jsonl")
+	if err := runEventsExport(ctx, []string{"--format", "jsonl", "--include-pii", "--out", jsonl}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(jsonl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for sc := bufio.NewScanner(f); sc.Scan(); lines++ {
+		if !json.Valid(sc.Bytes()) {
+			t.Fatalf("line %d is not JSON", lines+1)
+		}
+	}
+	f.Close()
+	pq := filepath.Join(t.TempDir(), "starts.parquet")
+	if err := runEventsExport(ctx, []string{"--format", "parquet", "--types", "customer.relation_started", "--out", pq}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := parquet.ReadFile[export.Row](pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines != n || len(rows) == 0 || len(rows) >= n {
+		t.Fatalf("jsonl %d lines for %d events; parquet %d relation starts", lines, n, len(rows))
+	}
+	for _, r := range rows {
+		if r.Type != "customer.relation_started" || r.PII != "" {
+			t.Fatalf("parquet row %+v", r)
+		}
+	}
+
+	// As-of, with the projections brought up to date by --catch-up.
+	at := last.Add(-24 * time.Hour).Format(time.RFC3339)
+	var out, errOut bytes.Buffer
+	if err := asOf(ctx, []string{"numbers", "--corp", "acme", "--at", at, "--catch-up", "--json"}, &out, &errOut); err != nil {
+		t.Fatalf("asof numbers: %v: %s", err, errOut.String())
+	}
+	var nums asof.Numbers
+	if err := json.Unmarshal(out.Bytes(), &nums); err != nil || nums.Customers == 0 || nums.Relations < nums.Customers {
+		t.Fatalf("asof numbers: %+v %v: %s", nums, err, out.String())
+	}
+	want, err := asof.Queries{DB: pool}.Numbers(ctx, "acme", nums.At)
+	if err != nil || want.Customers != nums.Customers {
+		t.Fatalf("the command says %+v, the package %+v (%v)", nums, want, err)
+	}
+	owners, err := asof.Queries{DB: pool}.Customers(ctx, "acme", "s000", nums.At, asof.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := asOf(ctx, []string{"customers", "s000", "--corp", "acme", "--at", at}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(out.String(), "\nc0"); got != len(owners.Customers) {
+		t.Fatalf("asof customers printed %d customers, want %d:\n%s", got, len(owners.Customers), out.String())
+	}
+	if len(owners.Customers) > 0 {
+		out.Reset()
+		c := owners.Customers[0].CustomerID
+		if err := asOf(ctx, []string{"owners", "--corp", "acme", "--at", at, c}, &out, &errOut); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "\ns000 ") {
+			t.Fatalf("asof owners of %s does not name s000:\n%s", c, out.String())
+		}
+	}
+
+	// Timeline of a customer, groups found through the projection.
+	out.Reset()
+	if err := showTimeline(ctx, []string{"--corp", "acme", "--json", "c00003"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	var tl timeline.Timeline
+	if err := json.Unmarshal(out.Bytes(), &tl); err != nil || len(tl.Entries) == 0 {
+		t.Fatalf("timeline: %v: %s", err, out.String())
+	}
+
+	// Replay: build, list, ask, drop.
+	out.Reset()
+	if err := replayCmd(ctx, []string{"--until", at, "--schema", "day_before", "--progress=false"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := replayCmd(ctx, []string{"list"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "day_before") {
+		t.Fatalf("replay list: %v\n%s", err, out.String())
+	}
+	replayed, err := asof.Queries{DB: pool, Schema: "day_before"}.Numbers(ctx, "acme", nums.At)
+	if err != nil || replayed.Customers != nums.Customers || replayed.Relations != nums.Relations {
+		t.Fatalf("as-of on the replay %+v, on live %+v (%v)", replayed, nums, err)
+	}
+	if err := replayCmd(ctx, []string{"drop", "--schema", "day_before"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'day_before')`).Scan(&exists); err != nil || exists {
+		t.Fatalf("replay schema still there (%v)", err)
+	}
+}

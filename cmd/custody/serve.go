@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/custody/custody/adapters/httpapi"
+	"github.com/custody/custody/adapters/relay"
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/projections"
+)
+
+func init() {
+	register("serve", "run the HTTP API, projector, settle job and in-process fan-out in one process", runServe)
+	migrators = append(migrators, httpapi.Migrate)
+}
+
+// serving, when set (by tests), is told the address serve listens on once
+// it accepts requests.
+var serving func(addr net.Addr)
+
+// servingURLFile holds the URL of the private PostgreSQL while `custody
+// serve` runs on it (no DATABASE_URL), for `custody tokens`.
+const servingURLFile = "./.data/serving-postgres.url"
+
+func writeServingURL(u string) error {
+	return os.WriteFile(servingURLFile, []byte(u+"\n"), 0o600)
+}
+
+// adminTokenFile is where serve keeps the admin token it generated when
+// CUSTODY_ADMIN_TOKEN is unset.
+const adminTokenFile = "./.data/admin-token"
+
+// serveConfig is serve's configuration: flags, defaulting to CUSTODY_*
+// environment variables.
+type serveConfig struct {
+	addr            string
+	adminToken      string
+	adminTokenFile  string
+	relayRoutes     string
+	settleEvery     time.Duration
+	shutdownTimeout time.Duration
+	maxBody         int64
+	keyRetention    time.Duration
+}
+
+func parseServeFlags(args []string) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", envOr("CUSTODY_HTTP_ADDR", ":8080"), "HTTP listen address (CUSTODY_HTTP_ADDR)")
+	fs.StringVar(&c.adminTokenFile, "admin-token-file", envOr("CUSTODY_ADMIN_TOKEN_FILE", adminTokenFile),
+		"where the generated admin token is kept when CUSTODY_ADMIN_TOKEN is unset (CUSTODY_ADMIN_TOKEN_FILE)")
+	fs.StringVar(&c.relayRoutes, "relay-routes", os.Getenv("CUSTODY_RELAY_ROUTES"),
+		"extra fan-out routes besides the in-process one: NAME=URL separated by spaces or ';' (CUSTODY_RELAY_ROUTES)")
+	fs.DurationVar(&c.settleEvery, "settle-every", envDuration("CUSTODY_SETTLE_EVERY", time.Minute), "handover settle job period (CUSTODY_SETTLE_EVERY)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("CUSTODY_SHUTDOWN_TIMEOUT", 30*time.Second),
+		"how long in-flight requests may take to finish on SIGTERM/SIGINT (CUSTODY_SHUTDOWN_TIMEOUT)")
+	fs.Int64Var(&c.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "request body limit in bytes")
+	fs.DurationVar(&c.keyRetention, "idempotency-retention", envDuration("CUSTODY_IDEMPOTENCY_RETENTION", 7*24*time.Hour),
+		"how long answers to Idempotency-Key requests are kept for replay (CUSTODY_IDEMPOTENCY_RETENTION)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: custody serve [flags]
+
+Runs custody in one process: migrations, the HTTP API (/v1/corps/{corp}/...,
+/openapi.json, the overview page at /), the projector, the handover settle
+job and the in-process fan-out. Without DATABASE_URL it starts a private
+PostgreSQL under ./.data. SIGTERM or SIGINT stop it gracefully.
+
+Environment: DATABASE_URL, CUSTODY_HTTP_ADDR, CUSTODY_ADMIN_TOKEN,
+CUSTODY_MASTER_KEY, CUSTODY_EVENT_LOG, CUSTODY_RELAY_ROUTES,
+CUSTODY_LOG_LEVEL, CUSTODY_LOG_FORMAT. Flags override the environment.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return c, errUsage
+	}
+	c.adminToken = os.Getenv("CUSTODY_ADMIN_TOKEN")
+	return c, nil
+}
+
+func envDuration(k string, def time.Duration) time.Duration {
+	if v := os.Getenv(k); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+// parseRelayRoutes reads "NAME=URL" entries separated by spaces or ';'.
+func parseRelayRoutes(s string) ([]relay.Route, error) {
+	var out []relay.Route
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ' ' || r == '\n' || r == '\t' }) {
+		name, u, ok := strings.Cut(f, "=")
+		if !ok || name == "" || u == "" {
+			return nil, fmt.Errorf("CUSTODY_RELAY_ROUTES: entry %q: want NAME=URL", redactRoute(f))
+		}
+		out = append(out, relay.Route{Name: name, URL: u})
+	}
+	return out, nil
+}
+
+// redactRoute keeps a broken route entry's passwords out of error messages.
+func redactRoute(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		return "…" + s[i:]
+	}
+	return s
+}
+
+// loadAdminToken returns the admin token: CUSTODY_ADMIN_TOKEN when set;
+// otherwise the one kept in file, generated (0600) on first start. The
+// token itself is never printed: only where it is.
+func loadAdminToken(c serveConfig, logger *slog.Logger) (string, error) {
+	if c.adminToken != "" {
+		if len(c.adminToken) < 16 {
+			return "", errors.New("CUSTODY_ADMIN_TOKEN must be at least 16 characters")
+		}
+		return c.adminToken, nil
+	}
+	b, err := os.ReadFile(c.adminTokenFile)
+	if err == nil {
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 16 {
+			return "", fmt.Errorf("admin token file %s holds no usable token; delete it to generate a new one", c.adminTokenFile)
+		}
+		logger.Info("admin token loaded", "file", c.adminTokenFile)
+		return tok, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("generate admin token: %w", err)
+	}
+	tok := "cust_admin_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.MkdirAll(filepath.Dir(c.adminTokenFile), 0o700); err != nil {
+		return "", fmt.Errorf("store admin token: %w", err)
+	}
+	// O_EXCL: two instances starting at once must not overwrite each
+	// other's token.
+	f, err := os.OpenFile(c.adminTokenFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadAdminToken(c, logger)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store admin token: %w", err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("store admin token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("store admin token: %w", err)
+	}
+	logger.Warn("CUSTODY_ADMIN_TOKEN is not set: generated an admin token (valid for every corp); read it from the file",
+		"file", c.adminTokenFile, "example", "curl -H \"Authorization: Bearer $(cat "+c.adminTokenFile+")\" http://localhost:8080/v1/corps/acme/overview")
+	return tok, nil
+}
+
+// runServe implements `custody serve`.
+func runServe(ctx context.Context, args []string) error {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		return err
+	}
+	logger := slog.Default()
+	adminToken, err := loadAdminToken(cfg, logger)
+	if err != nil {
+		return err
+	}
+	// Listen first: a busy port fails fast, before PostgreSQL starts.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer ln.Close()
+
+	pool, closePG, err := openPostgres(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer closePG()
+	if os.Getenv("DATABASE_URL") == "" {
+		// Let `custody tokens` reach the private server while it runs
+		// (a second process cannot start it again on the same directory).
+		if err := writeServingURL(pool.Config().ConnString()); err != nil {
+			logger.Warn("could not record the private PostgreSQL's URL for custody tokens", "err", err)
+		} else {
+			defer os.Remove(servingURLFile)
+		}
+	}
+	if err := migrateServe(ctx, pool); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	evlog, eraser, closeLog, err := openEventLog(ctx, pool, logger)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+
+	reg := httpapi.NewRegistry()
+	ilog, err := httpapi.InstrumentLog(evlog, reg)
+	if err != nil {
+		return err
+	}
+	cmds, err := commands.New(commands.Options{
+		Log: ilog, Eraser: eraser, Settings: commands.DefaultSettings{},
+		Pending: httpapi.ProjectedPending{Pool: pool},
+	})
+	if err != nil {
+		return err
+	}
+	runner, err := projections.NewRunner(pool, evlog, projections.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(projectionLag{pool: pool, log: evlog}); err != nil {
+		return err
+	}
+	routes, err := parseRelayRoutes(cfg.relayRoutes)
+	if err != nil {
+		return err
+	}
+	// The in-process pub/sub logs every event nobody subscribed to at info
+	// level: demoted to debug, so that `make run` stays readable.
+	inproc := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true},
+		watermill.NewSlogLoggerWithLevelMapping(logger.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
+	defer inproc.Close()
+	fanout, err := relay.New(relay.Options{
+		Log: evlog, Pool: pool, Routes: append([]relay.Route{relay.DefaultRoute}, routes...),
+		InProcess: inproc, Registerer: reg, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	var draining sync.Once
+	drainingCh := make(chan struct{})
+	api, err := httpapi.New(httpapi.Options{
+		Pool: pool, Commands: cmds, AdminToken: adminToken, Logger: logger, Registry: reg, MaxBodyBytes: cfg.maxBody,
+		Ready: func(ctx context.Context) error {
+			select {
+			case <-drainingCh:
+				return errors.New("shutting down")
+			default:
+			}
+			return pool.Ping(ctx)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	// Workers run until workCtx ends, after the HTTP server has drained, so
+	// that commands accepted before the signal are still projected and
+	// relayed as far as they get; the projector and relay checkpoint on
+	// their way out.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	start := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(workCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start("projector", runner.Run)
+	start("relay", fanout.Run)
+	start("settle job", httpapi.SettleJob{Commands: cmds, Pool: pool, Every: cfg.settleEvery, Logger: logger}.Run)
+	start("idempotency janitor", func(ctx context.Context) error {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if n, err := api.PruneIdempotency(ctx, cfg.keyRetention); err != nil && ctx.Err() == nil {
+				logger.Warn("pruning idempotency answers failed", "err", err)
+			} else if n > 0 {
+				logger.Info("pruned idempotency answers", "deleted", n)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if serving != nil {
+		serving(ln.Addr())
+	}
+	logger.Info("custody is serving", "addr", ln.Addr().String(), "overview", "http://"+displayAddr(ln.Addr())+"/",
+		"openapi", "http://"+displayAddr(ln.Addr())+"/openapi.json")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down: draining requests", "timeout", cfg.shutdownTimeout)
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-errc:
+		runErr = err
+	}
+	draining.Do(func() { close(drainingCh) })
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		logger.Warn("requests still running at the shutdown timeout were cut", "err", err)
+	}
+	stopWork()
+	wg.Wait()
+	logger.Info("custody stopped")
+	return runErr
+}
+
+// migrateServe applies every component's migrations: the shared ones of
+// `custody migrate` and those serve itself needs (idempotent, so running
+// one twice is harmless).
+func migrateServe(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := migrateAll(ctx, pool); err != nil {
+		return err
+	}
+	for _, m := range []func(context.Context, *pgxpool.Pool) error{projections.Migrate, relay.Migrate, httpapi.Migrate} {
+		if err := m(ctx, pool); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// projectionLag exports each projection's lag behind the log at scrape
+// time: custody_projection_events_behind (capped at 10,000) and
+// custody_projection_lag_seconds.
+type projectionLag struct {
+	pool *pgxpool.Pool
+	log  projections.Source
+}
+
+var (
+	lagEventsDesc  = prometheus.NewDesc("custody_projection_events_behind", "Events in the log after the projection's checkpoint (counted up to 10,000).", []string{"projection"}, nil)
+	lagSecondsDesc = prometheus.NewDesc("custody_projection_lag_seconds", "How much older the projection's last applied event is than the newest in the log.", []string{"projection"}, nil)
+)
+
+func (projectionLag) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagEventsDesc
+	ch <- lagSecondsDesc
+}
+
+func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	lags, err := projections.Status(ctx, p.pool, p.log, projections.All(), projections.StatusOptions{ScanLimit: 10_000})
+	if err != nil {
+		slog.Warn("projection lag not measured", "err", err)
+		return
+	}
+	for _, l := range lags {
+		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(l.EventsBehind), l.Name)
+		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, l.Behind.Seconds(), l.Name)
+	}
+}

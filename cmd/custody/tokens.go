@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/adapters/httpapi"
+)
+
+func init() {
+	register("tokens", "create, list or revoke API tokens bound to one corp", runTokens)
+}
+
+const tokensUsage = `usage: custody tokens create --corp CORP [--label TEXT]
+       custody tokens list [--corp CORP]
+       custody tokens revoke TOKEN_ID
+
+A token is valid for the API of one corp (/v1/corps/CORP/...) and the
+overview page of that corp. Only its SHA-256 is stored: create prints the
+secret once. Revocation takes effect on the next request of every running
+instance. The admin token (all corps) is CUSTODY_ADMIN_TOKEN or the file
+custody serve generated (./.data/admin-token).
+`
+
+// runTokens implements `custody tokens`.
+func runTokens(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, tokensUsage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("tokens "+args[0], flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), tokensUsage) }
+	corp := fs.String("corp", "", "the corp the token is valid for")
+	label := fs.String("label", "", "what the token is for (shown by list)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	open := func() (*httpapi.Tokens, func(), error) {
+		pool, cleanup, err := openTokenDB(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := httpapi.Migrate(ctx, pool); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		return httpapi.NewTokens(pool), cleanup, nil
+	}
+	switch args[0] {
+	case "create":
+		if *corp == "" || fs.NArg() != 0 {
+			fs.Usage()
+			return errUsage
+		}
+		store, cleanup, err := open()
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		tok, secret, err := store.Create(ctx, *corp, *label)
+		if err != nil {
+			return err
+		}
+		// The secret goes to stdout alone, so `TOKEN=$(custody tokens
+		// create --corp acme)` works; the id goes to stderr.
+		fmt.Fprintf(os.Stderr, "created token %s for corp %s (the secret below is shown once)\n", tok.ID, tok.CorpID)
+		fmt.Println(secret)
+		return nil
+	case "list":
+		if fs.NArg() != 0 {
+			fs.Usage()
+			return errUsage
+		}
+		store, cleanup, err := open()
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		list, err := store.List(ctx, *corp)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tCORP\tLABEL\tCREATED\tREVOKED")
+		for _, t := range list {
+			revoked := "-"
+			if t.RevokedAt != nil {
+				revoked = t.RevokedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.CorpID, t.Label, t.CreatedAt.UTC().Format(time.RFC3339), revoked)
+		}
+		return w.Flush()
+	case "revoke":
+		if fs.NArg() != 1 {
+			fs.Usage()
+			return errUsage
+		}
+		store, cleanup, err := open()
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		if err := store.Revoke(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "revoked token %s\n", fs.Arg(0))
+		return nil
+	default:
+		fmt.Fprintf(os.Stderr, "custody tokens: unknown action %q\n\n%s", args[0], tokensUsage)
+		return errUsage
+	}
+}
+
+// openTokenDB opens DATABASE_URL or, without it, the private PostgreSQL: the
+// one a running `custody serve` started (its URL is in servingURLFile) or,
+// when none runs, a private server started for this command.
+func openTokenDB(ctx context.Context) (*pgxpool.Pool, func(), error) {
+	if os.Getenv("DATABASE_URL") == "" {
+		if b, err := os.ReadFile(servingURLFile); err == nil {
+			if pool, err := newPool(ctx, strings.TrimSpace(string(b))); err == nil {
+				return pool, pool.Close, nil
+			}
+			// A stale file (serve was killed): start our own below.
+		}
+	}
+	return openPostgres(ctx, nil)
+}

@@ -3,7 +3,6 @@ package kurrent
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -278,62 +277,11 @@ func sameIDs(stored []*esdb.RecordedEvent, evs []events.Event) bool {
 	return true
 }
 
-// validate refuses malformed appends before anything is sent, with the
-// same rules as the other logs.
+// validate refuses malformed appends before anything is sent: the port's
+// rules, and no KurrentDB system streams.
 func validate(stream string, expected commands.ExpectedVersion, evs []events.Event) error {
-	var errs []error
-	if stream == "" {
-		errs = append(errs, errors.New("empty stream name"))
-	}
 	if len(stream) > 0 && stream[0] == '$' {
-		errs = append(errs, fmt.Errorf("stream %q is a KurrentDB system stream", stream))
+		return fmt.Errorf("%w: stream %q is a KurrentDB system stream", commands.ErrInvalidEvent, stream)
 	}
-	if !expected.Valid() {
-		errs = append(errs, fmt.Errorf("invalid expected version %s", expected))
-	}
-	if len(evs) == 0 {
-		errs = append(errs, errors.New("no events"))
-	}
-	seen := make(map[uuid.UUID]bool, len(evs))
-	for i, e := range evs {
-		if err := validateEvent(e); err != nil {
-			errs = append(errs, fmt.Errorf("event %d: %w", i, err))
-		}
-		if seen[e.ID] {
-			errs = append(errs, fmt.Errorf("event %d: duplicate id %s in one append", i, e.ID))
-		}
-		seen[e.ID] = true
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", commands.ErrInvalidEvent, errors.Join(errs...))
-	}
-	return nil
-}
-
-func validateEvent(e events.Event) error {
-	var errs []error
-	if e.ID == uuid.Nil {
-		errs = append(errs, errors.New("nil id"))
-	}
-	if e.Type == "" {
-		errs = append(errs, errors.New("empty type"))
-	}
-	if e.SchemaVersion < 1 {
-		errs = append(errs, fmt.Errorf("schema version %d < 1", e.SchemaVersion))
-	}
-	if e.CorpID == "" {
-		errs = append(errs, errors.New("empty corp id"))
-	}
-	if !json.Valid(e.Data) {
-		errs = append(errs, errors.New("data is not valid JSON"))
-	}
-	if len(e.PII) > 0 {
-		if e.Subject == "" {
-			errs = append(errs, errors.New("personal data without a subject"))
-		}
-		if !json.Valid(e.PII) {
-			errs = append(errs, errors.New("personal data is not valid JSON"))
-		}
-	}
-	return errors.Join(errs...)
+	return commands.ValidateAppend(stream, expected, evs)
 }

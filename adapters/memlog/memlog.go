@@ -11,7 +11,6 @@ package memlog
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -83,7 +82,7 @@ func New(opts ...Option) *Log {
 
 // Append implements commands.EventLog.
 func (l *Log) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
-	if err := validate(stream, expected, evs); err != nil {
+	if err := commands.ValidateAppend(stream, expected, evs); err != nil {
 		return commands.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -324,60 +323,4 @@ func (l *Log) open(ctx context.Context, s stored) (events.Recorded, error) {
 		}
 	}
 	return r, nil
-}
-
-// validate refuses malformed appends before anything is written.
-func validate(stream string, expected commands.ExpectedVersion, evs []events.Event) error {
-	var errs []error
-	if stream == "" {
-		errs = append(errs, errors.New("empty stream name"))
-	}
-	if !expected.Valid() {
-		errs = append(errs, fmt.Errorf("invalid expected version %s", expected))
-	}
-	if len(evs) == 0 {
-		errs = append(errs, errors.New("no events"))
-	}
-	seen := make(map[uuid.UUID]bool, len(evs))
-	for i, e := range evs {
-		if err := validateEvent(e); err != nil {
-			errs = append(errs, fmt.Errorf("event %d: %w", i, err))
-		}
-		if seen[e.ID] {
-			errs = append(errs, fmt.Errorf("event %d: duplicate id %s in one append", i, e.ID))
-		}
-		seen[e.ID] = true
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", commands.ErrInvalidEvent, errors.Join(errs...))
-	}
-	return nil
-}
-
-func validateEvent(e events.Event) error {
-	var errs []error
-	if e.ID == uuid.Nil {
-		errs = append(errs, errors.New("nil id"))
-	}
-	if e.Type == "" {
-		errs = append(errs, errors.New("empty type"))
-	}
-	if e.SchemaVersion < 1 {
-		errs = append(errs, fmt.Errorf("schema version %d < 1", e.SchemaVersion))
-	}
-	if e.CorpID == "" {
-		errs = append(errs, errors.New("empty corp id"))
-	}
-	if !json.Valid(e.Data) {
-		errs = append(errs, errors.New("data is not valid JSON"))
-	}
-	if len(e.PII) > 0 {
-		if e.Subject == "" {
-			errs = append(errs, errors.New("personal data without a subject"))
-		}
-		if !json.Valid(e.PII) {
-			errs = append(errs, errors.New("personal data is not valid JSON"))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -71,7 +70,7 @@ RETURNING id, tx_id, stream_version, recorded_at`
 // insert; for a subject erased earlier it is dropped, and the event reads
 // back with PIIErased.
 func (s *Store) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
-	if err := validate(stream, expected, evs); err != nil {
+	if err := commands.ValidateAppend(stream, expected, evs); err != nil {
 		return commands.AppendResult{}, err
 	}
 	args, erased, err := s.appendArgs(ctx, stream, expected, evs)
@@ -224,62 +223,6 @@ func (s *Store) resolve(ctx context.Context, stream string, expected commands.Ex
 		}
 	}
 	return commands.AppendResult{Events: stored, NextExpected: commands.ExpectVersion(stored[len(stored)-1].StreamVersion)}, nil
-}
-
-// validate refuses malformed appends before anything is written.
-func validate(stream string, expected commands.ExpectedVersion, evs []events.Event) error {
-	var errs []error
-	if stream == "" {
-		errs = append(errs, errors.New("empty stream name"))
-	}
-	if !expected.Valid() {
-		errs = append(errs, fmt.Errorf("invalid expected version %s", expected))
-	}
-	if len(evs) == 0 {
-		errs = append(errs, errors.New("no events"))
-	}
-	seen := make(map[uuid.UUID]bool, len(evs))
-	for i, e := range evs {
-		if err := validateEvent(e); err != nil {
-			errs = append(errs, fmt.Errorf("event %d: %w", i, err))
-		}
-		if seen[e.ID] {
-			errs = append(errs, fmt.Errorf("event %d: duplicate id %s in one append", i, e.ID))
-		}
-		seen[e.ID] = true
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", commands.ErrInvalidEvent, errors.Join(errs...))
-	}
-	return nil
-}
-
-func validateEvent(e events.Event) error {
-	var errs []error
-	if e.ID == uuid.Nil {
-		errs = append(errs, errors.New("nil id"))
-	}
-	if e.Type == "" {
-		errs = append(errs, errors.New("empty type"))
-	}
-	if e.SchemaVersion < 1 || e.SchemaVersion > 1<<30 {
-		errs = append(errs, fmt.Errorf("schema version %d out of range", e.SchemaVersion))
-	}
-	if e.CorpID == "" {
-		errs = append(errs, errors.New("empty corp id"))
-	}
-	if !json.Valid(e.Data) {
-		errs = append(errs, errors.New("data is not valid JSON"))
-	}
-	if len(e.PII) > 0 {
-		if e.Subject == "" {
-			errs = append(errs, errors.New("personal data without a subject"))
-		}
-		if !json.Valid(e.PII) {
-			errs = append(errs, errors.New("personal data is not valid JSON"))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // notifyEvery spaces the NOTIFYs a Store sends: appends during the pause

@@ -225,3 +225,19 @@ func redactURL(s string) string {
 	}
 	return u.Redacted()
 }
+
+// openPostgresAndLog opens what most subcommands need: the PostgreSQL pool
+// (see openPostgres) and the event log on it (see openEventLog). cleanup
+// closes both, the log first.
+func openPostgresAndLog(ctx context.Context, logger *slog.Logger) (pool *pgxpool.Pool, log commands.EventLog, cleanup func(), err error) {
+	pool, closePool, err := openPostgres(ctx, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log, _, closeLog, err := openEventLog(ctx, pool, logger)
+	if err != nil {
+		closePool()
+		return nil, nil, nil, err
+	}
+	return pool, log, func() { closeLog(); closePool() }, nil
+}

@@ -102,16 +102,11 @@ func runEventsExport(ctx context.Context, args []string) error {
 			logger.Warn("export: --types names a type this build does not know; a typo?", "type", t, "known", strings.Join(events.Types(), ","))
 		}
 	}
-	pool, closePool, err := openPostgres(ctx, logger)
+	_, log, closeAll, err := openPostgresAndLog(ctx, logger)
 	if err != nil {
 		return err
 	}
-	defer closePool()
-	log, _, closeLog, err := openEventLog(ctx, pool, logger)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
+	defer closeAll()
 
 	if *progress && onTerminal(os.Stderr) {
 		bar := progressbar.NewOptions64(-1,

@@ -73,16 +73,11 @@ func runProjectionsStatus(ctx context.Context, args []string, stdout io.Writer, 
 		return errUsage
 	}
 	logger := slog.Default()
-	pool, cleanup, err := openPostgres(ctx, logger)
+	pool, log, closeAll, err := openPostgresAndLog(ctx, logger)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	log, _, closeLog, err := openEventLog(ctx, pool, logger)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
+	defer closeAll()
 	if err := projections.Migrate(ctx, pool); err != nil {
 		return err
 	}
@@ -128,16 +123,11 @@ func runProjectionsRebuild(ctx context.Context, args []string, usage func(io.Wri
 		return fmt.Errorf("%w (%v)", err, errUsage)
 	}
 	logger := slog.Default()
-	pool, cleanup, err := openPostgres(ctx, logger)
+	pool, log, closeAll, err := openPostgresAndLog(ctx, logger)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	log, _, closeLog, err := openEventLog(ctx, pool, logger)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
+	defer closeAll()
 	if err := projections.Migrate(ctx, pool); err != nil {
 		return err
 	}

@@ -59,16 +59,11 @@ flags:
 	}
 
 	logger := slog.Default()
-	pool, closePool, err := openPostgres(ctx, logger)
+	pool, log, closeAll, err := openPostgresAndLog(ctx, logger)
 	if err != nil {
 		return err
 	}
-	defer closePool()
-	log, _, closeLog, err := openEventLog(ctx, pool, logger)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
+	defer closeAll()
 	switch *groups {
 	case "projection":
 		opts.Groups = timeline.Membership{DB: pool, Schema: projections.LiveSchema}

@@ -88,25 +88,13 @@ func endRelation(c *call) (any, error) {
 	return commandResult(c, res), nil
 }
 
-func optOutMoments(c *call) (any, error) {
-	cust, st, err := c.customerAndStaff()
-	if err != nil {
-		return nil, err
-	}
-	var req momentsRequest
-	if err := c.decodeOptional(&req); err != nil {
-		return nil, err
-	}
-	res, err := c.srv.opts.Commands.OptOutMoments(c.ctx, commands.OptOutMoments{
-		Meta: c.meta(req.commandFields), CustomerID: cust, StaffID: st, Source: req.Source,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return commandResult(c, res), nil
-}
+func optOutMoments(c *call) (any, error) { return changeMoments(c, true) }
 
-func optInMoments(c *call) (any, error) {
+func optInMoments(c *call) (any, error) { return changeMoments(c, false) }
+
+// changeMoments records a customer opting out of (or back into) a staff
+// member's moments.
+func changeMoments(c *call, optOut bool) (any, error) {
 	cust, st, err := c.customerAndStaff()
 	if err != nil {
 		return nil, err
@@ -115,9 +103,13 @@ func optInMoments(c *call) (any, error) {
 	if err := c.decodeOptional(&req); err != nil {
 		return nil, err
 	}
-	res, err := c.srv.opts.Commands.OptInMoments(c.ctx, commands.OptInMoments{
-		Meta: c.meta(req.commandFields), CustomerID: cust, StaffID: st, Source: req.Source,
-	})
+	meta := c.meta(req.commandFields)
+	var res commands.Result
+	if optOut {
+		res, err = c.srv.opts.Commands.OptOutMoments(c.ctx, commands.OptOutMoments{Meta: meta, CustomerID: cust, StaffID: st, Source: req.Source})
+	} else {
+		res, err = c.srv.opts.Commands.OptInMoments(c.ctx, commands.OptInMoments{Meta: meta, CustomerID: cust, StaffID: st, Source: req.Source})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,10 @@
 package projections
 
-import "github.com/custody/custody/events"
+import (
+	"time"
+
+	"github.com/custody/custody/events"
+)
 
 // Groups is the "groups" projection:
 //
@@ -24,63 +28,148 @@ func (Groups) Tables() []string {
 func (Groups) Migrations() []string { return migrations("groups") }
 
 // Apply implements Projection.
-func (Groups) Apply(w *Writer, e Event) error {
-	corp, at := e.CorpID, e.OccurredAt
-	switch p := e.Payload.(type) {
-	case *events.GroupChatCreated:
-		w.Queue(`INSERT INTO {s}.group_chats (corp_id, chat_id, owner_id, name, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5)
-			ON CONFLICT (corp_id, chat_id) DO NOTHING`, corp, p.ChatID, p.OwnerID, p.Name, at)
-	case *events.GroupChatMemberJoined:
-		// Counting only rows actually inserted keeps the counts right if a
-		// member is reported joined twice without leaving in between.
-		w.Queue(`WITH ins AS (
-				INSERT INTO {s}.group_members (corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-				ON CONFLICT DO NOTHING
-				RETURNING corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname
-			), hist AS (
-				INSERT INTO {s}.group_membership_history (corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname, join_commit, join_prepare)
-				SELECT corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname, $9, $10 FROM ins
-			)
-			UPDATE {s}.group_chats SET
-				staff_members = staff_members + (SELECT count(*) FROM ins WHERE member_type = 'staff'),
-				customer_members = customer_members + (SELECT count(*) FROM ins WHERE member_type = 'customer'),
-				updated_at = $5
-			WHERE corp_id = $1 AND chat_id = $2`,
-			corp, p.ChatID, p.MemberID, p.MemberType, at, p.JoinScene, p.InviterID, p.PII.Nickname,
-			int64(e.Position.Commit), int64(e.Position.Prepare))
-	case *events.GroupChatMemberLeft:
-		w.Queue(`WITH del AS (
-				DELETE FROM {s}.group_members WHERE corp_id = $1 AND chat_id = $2 AND member_type = $4 AND member_id = $3
-				RETURNING member_type
-			), hist AS (
-				UPDATE {s}.group_membership_history SET left_at = $5, quit_scene = $6
-				WHERE corp_id = $1 AND chat_id = $2 AND member_type = $4 AND member_id = $3 AND left_at IS NULL
-			)
-			UPDATE {s}.group_chats SET
-				staff_members = staff_members - (SELECT count(*) FROM del WHERE member_type = 'staff'),
-				customer_members = customer_members - (SELECT count(*) FROM del WHERE member_type = 'customer'),
-				updated_at = $5
-			WHERE corp_id = $1 AND chat_id = $2`,
-			corp, p.ChatID, p.MemberID, p.MemberType, at, p.QuitScene)
-	case *events.GroupChatOwnerChanged:
-		w.Queue(`UPDATE {s}.group_chats SET owner_id = $3, owner_changes = owner_changes + 1, updated_at = $4
-			WHERE corp_id = $1 AND chat_id = $2`, corp, p.ChatID, p.ToStaffID, at)
-	case *events.GroupChatRenamed:
-		w.Queue(`UPDATE {s}.group_chats SET name = $3, updated_at = $4 WHERE corp_id = $1 AND chat_id = $2`,
-			corp, p.ChatID, p.Name, at)
-	case *events.GroupChatNoticeChanged:
-		w.Queue(`UPDATE {s}.group_chats SET notice = $3, updated_at = $4 WHERE corp_id = $1 AND chat_id = $2`,
-			corp, p.ChatID, p.Notice, at)
-	case *events.GroupChatDismissed:
-		w.Queue(`UPDATE {s}.group_chats SET status = 'dismissed', dismissed_at = $3, updated_at = $3
-			WHERE corp_id = $1 AND chat_id = $2`, corp, p.ChatID, at)
-	case *events.CustomerErased:
-		w.Queue(`UPDATE {s}.group_members SET nickname = ''
-			WHERE corp_id = $1 AND member_type = 'customer' AND member_id = $2`, corp, p.CustomerID)
-		w.Queue(`UPDATE {s}.group_membership_history SET nickname = ''
-			WHERE corp_id = $1 AND member_type = 'customer' AND member_id = $2`, corp, p.CustomerID)
+func (g Groups) Apply(w *Writer, e Event) error { return g.applyBatch(w, []Event{e}) }
+
+// grpCols are the unnest columns of one statement; which are used depends
+// on the event type.
+type grpCols struct {
+	corp, chat, a, b, c, d, e []string
+	at                        []time.Time
+	commit, prepare           []int64
+}
+
+func (g *grpCols) add(e Event, chat string, vals ...string) {
+	g.corp, g.chat, g.at = append(g.corp, e.CorpID), append(g.chat, chat), append(g.at, e.OccurredAt)
+	vals = append(vals, "", "", "", "", "")
+	g.a, g.b, g.c, g.d, g.e = append(g.a, vals[0]), append(g.b, vals[1]), append(g.c, vals[2]), append(g.d, vals[3]), append(g.e, vals[4])
+	g.commit, g.prepare = append(g.commit, int64(e.Position.Commit)), append(g.prepare, int64(e.Position.Prepare))
+}
+
+type groupRound struct {
+	created, joined, left, owner, renamed, notice, dismissed grpCols
+	erased                                                   []Event
+}
+
+// applyBatch writes a batch with one statement per event type and round
+// (see rounds): every group chat event touches only its chat's rows (the
+// chat and its members); an erasure touches the customer's rows in every
+// chat and is a barrier for the whole batch.
+func (Groups) applyBatch(w *Writer, evs []Event) error {
+	rs := newRounds()
+	var rounds []groupRound
+	at := func(chat string, e Event) *groupRound {
+		i := rs.keyed(e.CorpID, chat, "")
+		rounds = grow(rounds, i)
+		return &rounds[i]
+	}
+	for _, e := range evs {
+		switch p := e.Payload.(type) {
+		case *events.GroupChatCreated:
+			at(p.ChatID, e).created.add(e, p.ChatID, p.OwnerID, p.Name)
+		case *events.GroupChatMemberJoined:
+			at(p.ChatID, e).joined.add(e, p.ChatID, p.MemberID, p.MemberType, p.JoinScene, p.InviterID, p.PII.Nickname)
+		case *events.GroupChatMemberLeft:
+			at(p.ChatID, e).left.add(e, p.ChatID, p.MemberID, p.MemberType, p.QuitScene)
+		case *events.GroupChatOwnerChanged:
+			at(p.ChatID, e).owner.add(e, p.ChatID, p.ToStaffID)
+		case *events.GroupChatRenamed:
+			at(p.ChatID, e).renamed.add(e, p.ChatID, p.Name)
+		case *events.GroupChatNoticeChanged:
+			at(p.ChatID, e).notice.add(e, p.ChatID, p.Notice)
+		case *events.GroupChatDismissed:
+			at(p.ChatID, e).dismissed.add(e, p.ChatID)
+		case *events.CustomerErased:
+			i := rs.fullBarrier()
+			rounds = grow(rounds, i)
+			rounds[i].erased = append(rounds[i].erased, e)
+		}
+	}
+	for i := range rounds {
+		r := &rounds[i]
+		if c := r.created; len(c.corp) > 0 {
+			w.Queue(`INSERT INTO {s}.group_chats (corp_id, chat_id, owner_id, name, created_at, updated_at)
+				SELECT u.corp, u.chat, u.owner, u.name, u.at, u.at
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(corp, chat, owner, name, at)
+				ON CONFLICT (corp_id, chat_id) DO NOTHING`, c.corp, c.chat, c.a, c.b, c.at)
+		}
+		if c := r.joined; len(c.corp) > 0 {
+			// Counting only rows actually inserted keeps the counts right if
+			// a member is reported joined twice without leaving in between.
+			w.Queue(`WITH u AS (
+					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::bigint[], $10::bigint[])
+						AS u(corp, chat, member, mtype, scene, inviter, nick, at, cpos, ppos)
+				), ins AS (
+					INSERT INTO {s}.group_members (corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname)
+					SELECT u.corp, u.chat, u.member, u.mtype, u.at, u.scene, u.inviter, u.nick FROM u
+					ON CONFLICT DO NOTHING
+					RETURNING corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname
+				), hist AS (
+					INSERT INTO {s}.group_membership_history (corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname, join_commit, join_prepare)
+					SELECT ins.corp_id, ins.chat_id, ins.member_id, ins.member_type, ins.joined_at, ins.join_scene, ins.inviter_id, ins.nickname, u.cpos, u.ppos
+					FROM ins JOIN u ON ins.corp_id = u.corp AND ins.chat_id = u.chat
+				)
+				UPDATE {s}.group_chats AS g SET
+					staff_members = g.staff_members + coalesce(n.staff, 0),
+					customer_members = g.customer_members + coalesce(n.customers, 0),
+					updated_at = u.at
+				FROM u LEFT JOIN (
+					SELECT corp_id, chat_id, count(*) FILTER (WHERE member_type = 'staff') AS staff,
+						count(*) FILTER (WHERE member_type = 'customer') AS customers
+					FROM ins GROUP BY corp_id, chat_id
+				) AS n ON n.corp_id = u.corp AND n.chat_id = u.chat
+				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`,
+				c.corp, c.chat, c.a, c.b, c.c, c.d, c.e, c.at, c.commit, c.prepare)
+		}
+		if c := r.left; len(c.corp) > 0 {
+			w.Queue(`WITH u AS (
+					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS u(corp, chat, member, mtype, scene, at)
+				), del AS (
+					DELETE FROM {s}.group_members AS m USING u
+					WHERE m.corp_id = u.corp AND m.chat_id = u.chat AND m.member_type = u.mtype AND m.member_id = u.member
+					RETURNING m.corp_id, m.chat_id, m.member_type
+				), hist AS (
+					UPDATE {s}.group_membership_history AS h SET left_at = u.at, quit_scene = u.scene FROM u
+					WHERE h.corp_id = u.corp AND h.chat_id = u.chat AND h.member_type = u.mtype AND h.member_id = u.member AND h.left_at IS NULL
+				)
+				UPDATE {s}.group_chats AS g SET
+					staff_members = g.staff_members - coalesce(n.staff, 0),
+					customer_members = g.customer_members - coalesce(n.customers, 0),
+					updated_at = u.at
+				FROM u LEFT JOIN (
+					SELECT corp_id, chat_id, count(*) FILTER (WHERE member_type = 'staff') AS staff,
+						count(*) FILTER (WHERE member_type = 'customer') AS customers
+					FROM del GROUP BY corp_id, chat_id
+				) AS n ON n.corp_id = u.corp AND n.chat_id = u.chat
+				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`,
+				c.corp, c.chat, c.a, c.b, c.c, c.at)
+		}
+		if c := r.owner; len(c.corp) > 0 {
+			w.Queue(`UPDATE {s}.group_chats AS g SET owner_id = u.owner, owner_changes = g.owner_changes + 1, updated_at = u.at
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, chat, owner, at)
+				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.a, c.at)
+		}
+		if c := r.renamed; len(c.corp) > 0 {
+			w.Queue(`UPDATE {s}.group_chats AS g SET name = u.name, updated_at = u.at
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, chat, name, at)
+				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.a, c.at)
+		}
+		if c := r.notice; len(c.corp) > 0 {
+			w.Queue(`UPDATE {s}.group_chats AS g SET notice = u.notice, updated_at = u.at
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, chat, notice, at)
+				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.a, c.at)
+		}
+		if c := r.dismissed; len(c.corp) > 0 {
+			w.Queue(`UPDATE {s}.group_chats AS g SET status = 'dismissed', dismissed_at = u.at, updated_at = u.at
+				FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(corp, chat, at)
+				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.at)
+		}
+		for _, e := range r.erased {
+			p := e.Payload.(*events.CustomerErased)
+			w.Queue(`UPDATE {s}.group_members SET nickname = ''
+				WHERE corp_id = $1 AND member_type = 'customer' AND member_id = $2`, e.CorpID, p.CustomerID)
+			w.Queue(`UPDATE {s}.group_membership_history SET nickname = ''
+				WHERE corp_id = $1 AND member_type = 'customer' AND member_id = $2`, e.CorpID, p.CustomerID)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package projections
 
-import "github.com/custody/custody/events"
+import (
+	"time"
+
+	"github.com/custody/custody/events"
+)
 
 // Handovers is the "handovers" projection: table handovers, one row per
 // handover request with its status (pending, then completed | refused |
@@ -25,26 +29,66 @@ func (Handovers) Tables() []string { return []string{"handovers"} }
 // Migrations implements Projection.
 func (Handovers) Migrations() []string { return migrations("handovers") }
 
-const handoverSettle = `UPDATE {s}.handovers SET status = $3, settled_at = $4, failure_reason = nullif($5, '')
-	WHERE corp_id = $1 AND handover_id = $2`
-
 // Apply implements Projection.
-func (Handovers) Apply(w *Writer, e Event) error {
-	corp, at := e.CorpID, e.OccurredAt
-	switch p := e.Payload.(type) {
-	case *events.HandoverRequested:
-		w.Queue(`INSERT INTO {s}.handovers (corp_id, handover_id, customer_id, kind, from_staff_id, to_staff_id, batch_id, message, status, requested_at, deadline)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)
-			ON CONFLICT (corp_id, handover_id) DO NOTHING`,
-			corp, p.HandoverID, p.CustomerID, p.Kind, p.FromStaffID, p.ToStaffID, p.BatchID, p.Message, at, p.Deadline)
-	case *events.HandoverRefused:
-		w.Queue(handoverSettle, corp, p.HandoverID, HandoverRefused, at, "")
-	case *events.HandoverCompleted:
-		w.Queue(handoverSettle, corp, p.HandoverID, HandoverCompleted, at, "")
-	case *events.HandoverFailed:
-		w.Queue(handoverSettle, corp, p.HandoverID, HandoverFailed, at, p.Reason)
-	case *events.HandoverCancelled:
-		w.Queue(handoverSettle, corp, p.HandoverID, HandoverCancelled, at, "")
+func (h Handovers) Apply(w *Writer, e Event) error { return h.applyBatch(w, []Event{e}) }
+
+type handoverRound struct {
+	// requests: corp, handover, customer, kind, from, to, batch, message.
+	req                    [8][]string
+	reqAt, reqDeadline     []time.Time
+	setCorp, setID, status []string
+	reason                 []string
+	setAt                  []time.Time
+}
+
+// applyBatch writes a batch with one statement per event type and round
+// (see rounds): every event touches only its handover's row.
+func (Handovers) applyBatch(w *Writer, evs []Event) error {
+	rs := newRounds()
+	var rounds []handoverRound
+	settle := func(e Event, id, status, reason string) {
+		i := rs.keyed(e.CorpID, id, "")
+		rounds = grow(rounds, i)
+		r := &rounds[i]
+		r.setCorp, r.setID, r.status = append(r.setCorp, e.CorpID), append(r.setID, id), append(r.status, status)
+		r.reason, r.setAt = append(r.reason, reason), append(r.setAt, e.OccurredAt)
+	}
+	for _, e := range evs {
+		switch p := e.Payload.(type) {
+		case *events.HandoverRequested:
+			i := rs.keyed(e.CorpID, p.HandoverID, "")
+			rounds = grow(rounds, i)
+			r := &rounds[i]
+			for j, v := range [8]string{e.CorpID, p.HandoverID, p.CustomerID, p.Kind, p.FromStaffID, p.ToStaffID, p.BatchID, p.Message} {
+				r.req[j] = append(r.req[j], v)
+			}
+			r.reqAt, r.reqDeadline = append(r.reqAt, e.OccurredAt), append(r.reqDeadline, p.Deadline)
+		case *events.HandoverRefused:
+			settle(e, p.HandoverID, HandoverRefused, "")
+		case *events.HandoverCompleted:
+			settle(e, p.HandoverID, HandoverCompleted, "")
+		case *events.HandoverFailed:
+			settle(e, p.HandoverID, HandoverFailed, p.Reason)
+		case *events.HandoverCancelled:
+			settle(e, p.HandoverID, HandoverCancelled, "")
+		}
+	}
+	for i := range rounds {
+		r := &rounds[i]
+		if len(r.reqAt) > 0 {
+			w.Queue(`INSERT INTO {s}.handovers (corp_id, handover_id, customer_id, kind, from_staff_id, to_staff_id, batch_id, message, status, requested_at, deadline)
+				SELECT u.corp, u.id, u.cust, u.kind, u.from_staff, u.to_staff, u.batch, u.message, 'pending', u.at, u.deadline
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+					AS u(corp, id, cust, kind, from_staff, to_staff, batch, message, at, deadline)
+				ON CONFLICT (corp_id, handover_id) DO NOTHING`,
+				r.req[0], r.req[1], r.req[2], r.req[3], r.req[4], r.req[5], r.req[6], r.req[7], r.reqAt, r.reqDeadline)
+		}
+		if len(r.setAt) > 0 {
+			w.Queue(`UPDATE {s}.handovers AS h SET status = u.status, settled_at = u.at, failure_reason = nullif(u.reason, '')
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) AS u(corp, id, status, at, reason)
+				WHERE h.corp_id = u.corp AND h.handover_id = u.id`,
+				r.setCorp, r.setID, r.status, r.setAt, r.reason)
+		}
 	}
 	return nil
 }

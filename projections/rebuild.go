@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -131,19 +133,15 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projectio
 	}
 	// Index for the readers and make the shadow tables durable before they
 	// serve, outside the swap transaction so that it stays short.
-	for _, sh := range shadows {
-		for _, m := range sh.p.Migrations() {
-			if _, read := splitReadIndexes(m); read != "" {
-				if _, err := pool.Exec(ctx, strings.ReplaceAll(read, "{s}", ident(sh.schema))); err != nil {
-					return res, fmt.Errorf("projections: rebuild %s: read indexes: %w", sh.p.Name(), err)
-				}
-			}
-		}
-		for _, t := range sh.p.Tables() {
-			if _, err := pool.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s SET LOGGED", ident(sh.schema), ident(t))); err != nil {
-				return res, fmt.Errorf("projections: rebuild %s: %w", sh.p.Name(), err)
-			}
-		}
+	// Shadows are independent, so they are finished in parallel.
+	errs := make([]error, len(shadows))
+	var wg sync.WaitGroup
+	for i, sh := range shadows {
+		wg.Go(func() { errs[i] = finishShadow(ctx, pool, sh) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return res, err
 	}
 
 	// The swap: lock the checkpoints, take in what arrived meanwhile, move
@@ -186,6 +184,68 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projectio
 	opts.Logger.Info("projections: rebuilt", "projections", res.Names, "position", res.Position.String(), "events", res.Applied, "took", res.Duration)
 	return res, nil
 }
+
+// finishShadow makes sh's tables logged and creates their reader indexes,
+// each table in parallel. SET LOGGED rewrites a table with its indexes, so
+// the reader indexes are created after it, and built once.
+func finishShadow(ctx context.Context, pool *pgxpool.Pool, sh *shadow) error {
+	byTable := map[string][]string{}
+	var other []string
+	for _, m := range sh.p.Migrations() {
+		_, read := splitReadIndexes(m)
+		// Comments go first: they may hold semicolons.
+		var code []string
+		for _, l := range strings.Split(read, "\n") {
+			if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+				code = append(code, l)
+			}
+		}
+		for _, stmt := range strings.Split(strings.Join(code, "\n"), ";") {
+			if stmt = strings.TrimSpace(stmt); stmt == "" {
+				continue
+			}
+			if m := readIndexTable.FindStringSubmatch(stmt); m != nil && slices.Contains(sh.p.Tables(), m[1]) {
+				byTable[m[1]] = append(byTable[m[1]], stmt)
+			} else {
+				other = append(other, stmt)
+			}
+		}
+	}
+	exec := func(sql string) error {
+		if _, err := pool.Exec(ctx, strings.ReplaceAll(sql, "{s}", ident(sh.schema))); err != nil {
+			return fmt.Errorf("projections: rebuild %s: %w", sh.p.Name(), err)
+		}
+		return nil
+	}
+	tables := sh.p.Tables()
+	errs := make([]error, len(tables))
+	var wg sync.WaitGroup
+	for i, t := range tables {
+		wg.Go(func() {
+			if errs[i] = exec(fmt.Sprintf("ALTER TABLE {s}.%s SET LOGGED", ident(t))); errs[i] != nil {
+				return
+			}
+			for _, stmt := range byTable[t] {
+				if errs[i] = exec(stmt); errs[i] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, stmt := range other {
+		if err := exec(stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readIndexTable finds the table of a reader index statement.
+var readIndexTable = regexp.MustCompile(`\sON\s+\{s\}\.(\w+)`)
 
 // swap replaces sh's live tables by its shadow tables and moves its
 // checkpoint, in tx (which holds the checkpoint row lock).
@@ -242,47 +302,115 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 		}
 		shadows[i] = &shadow{p: p, schema: shadowSchema(p), pos: pos}
 	}
-	var stats statsRefresher
-	for {
+	// One reader reads and decodes the log once for all; every shadow
+	// applies the batches in its own goroutine and transactions, so a slow
+	// projection does not hold the others at each batch: the database's
+	// cores stay busy. The channels bound how far the reader runs ahead.
+	type batch struct{ evs []Event }
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		done     = make([]int, len(shadows)) // batches committed per shadow
+		sizes    []int                       // events per batch read
+		lasts    []events.Position
+		reported int
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	// committed records shadow i's batch k and reports the batches every
+	// shadow has committed, in order.
+	committed := func(i int) {
+		mu.Lock()
+		defer mu.Unlock()
+		done[i]++
+		for reported < slices.Min(done) {
+			res.Applied += int64(sizes[reported])
+			if opts.Progress != nil {
+				opts.Progress(res.Applied, lasts[reported])
+			}
+			reported++
+		}
+	}
+	chans := make([]chan batch, len(shadows))
+	for i := range chans {
+		chans[i] = make(chan batch, 2)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer func() {
+			for _, ch := range chans {
+				close(ch)
+			}
+		}()
 		from := minShadow(shadows)
-		recs, err := src.ReadAll(ctx, from, opts.BatchSize)
-		if err != nil {
-			return nil, fmt.Errorf("projections: rebuild: read log after %s: %w", from, err)
-		}
-		if len(recs) == 0 {
-			return shadows, nil
-		}
-		evs, err := decode(recs)
-		if err != nil {
-			return nil, err
-		}
-		// Shadows are independent (each has its own checkpoint), so each
-		// batch is applied to them in parallel transactions.
-		errs := make([]error, len(shadows))
-		var wg sync.WaitGroup
-		for i, sh := range shadows {
-			wg.Go(func() {
-				errs[i] = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-					return applyShadows(ctx, tx, []*shadow{sh}, evs)
-				})
-			})
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		res.Applied += int64(len(recs))
-		if opts.Progress != nil {
-			opts.Progress(res.Applied, recs[len(recs)-1].Position)
-		}
-		if stats.due() {
-			for _, sh := range shadows {
-				if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
-					return nil, fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err)
+		for {
+			recs, err := src.ReadAll(ctx, from, opts.BatchSize)
+			if err != nil {
+				fail(fmt.Errorf("projections: rebuild: read log after %s: %w", from, err))
+				return
+			}
+			if len(recs) == 0 {
+				return
+			}
+			evs, err := decode(recs)
+			if err != nil {
+				fail(err)
+				return
+			}
+			// After a batch every shadow is at its last event or beyond.
+			from = recs[len(recs)-1].Position
+			mu.Lock()
+			sizes, lasts = append(sizes, len(recs)), append(lasts, from)
+			mu.Unlock()
+			for _, ch := range chans {
+				select {
+				case ch <- batch{evs: evs}:
+				case <-ctx.Done():
+					fail(ctx.Err())
+					return
 				}
 			}
 		}
+	})
+	for i, sh := range shadows {
+		wg.Go(func() {
+			var stats statsRefresher
+			for b := range chans[i] {
+				if ctx.Err() != nil {
+					continue // drain: the reader may be blocked on this channel
+				}
+				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					return applyShadows(ctx, tx, []*shadow{sh}, b.evs)
+				})
+				if err != nil {
+					fail(err)
+					continue
+				}
+				committed(i)
+				if stats.due() {
+					if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
+						fail(fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err))
+					}
+				}
+			}
+		})
 	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return shadows, nil
 }
 
 // applyShadows applies recs to every shadow that has not seen them yet and

@@ -2,6 +2,8 @@ package export
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"io"
 	"strconv"
 	"time"
@@ -12,8 +14,9 @@ import (
 // to one reused buffer, because reflection-based encoding would dominate the
 // export's cost; data and pii are embedded as JSON values, not strings.
 type jsonlWriter struct {
-	w   *bufio.Writer
-	buf []byte
+	w       *bufio.Writer
+	buf     []byte
+	compact bytes.Buffer // reused by appendJSONValue
 }
 
 func newJSONLWriter(w io.Writer) *jsonlWriter {
@@ -80,8 +83,9 @@ func (j *jsonlWriter) appendJSONValue(b, v []byte) []byte {
 	if len(v) == 0 {
 		return append(b, "null"...)
 	}
-	if out, ok := appendCompact(b, v); ok {
-		return out
+	j.compact.Reset()
+	if err := json.Compact(&j.compact, v); err == nil {
+		return append(b, j.compact.Bytes()...)
 	}
 	return appendJSONString(b, string(v))
 }
@@ -91,10 +95,7 @@ func (j *jsonlWriter) appendJSONString(b []byte, v string) []byte {
 	if v == "" {
 		return append(b, "null"...)
 	}
-	if out, ok := appendCompact(b, []byte(v)); ok {
-		return out
-	}
-	return appendJSONString(b, v)
+	return j.appendJSONValue(b, []byte(v))
 }
 
 const hexDigits = "0123456789abcdef"

@@ -81,36 +81,3 @@ func validUTF8(s string) string {
 	}
 	return string(b)
 }
-
-// FuzzCompact: appendCompact agrees with encoding/json on what is valid
-// JSON (for valid UTF-8) and on the compacted bytes.
-func FuzzCompact(f *testing.F) {
-	for _, s := range []string{`{"a": 1, "b": [true, false, null, "x\"y", -0.5e+10]}`, `[]`, `{}`, ` "s" `, `01`, `1.`,
-		`{"a":}`, `[1,]`, `"\u12"`, `"\ud800"`, "\"\x01\"", `-`, `1e`, `tru`, `{"a" 1}`, `[[[[]]]]`, "\"\xff\"", `nul`, `{"a":1}x`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, v []byte) {
-		prefix := []byte("xy")
-		got, ok := appendCompact(prefix, v)
-		valid := json.Valid(v)
-		if ok {
-			if !valid {
-				t.Fatalf("appendCompact accepted invalid %q", v)
-			}
-			var want bytes.Buffer
-			if err := json.Compact(&want, v); err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != "xy"+want.String() {
-				t.Fatalf("compact %q = %q, want %q", v, got[2:], want.String())
-			}
-			return
-		}
-		if string(got) != "xy" {
-			t.Fatalf("a failed compaction returned %q", got)
-		}
-		if valid && utf8.Valid(v) {
-			t.Fatalf("appendCompact rejected valid %q", v)
-		}
-	})
-}

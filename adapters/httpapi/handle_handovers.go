@@ -49,23 +49,13 @@ func (c *call) customerAndHandover() (string, string, error) {
 	return cust, h, err
 }
 
-func refuseHandover(c *call) (any, error) {
-	cust, h, err := c.customerAndHandover()
-	if err != nil {
-		return nil, err
-	}
-	var req settleHandoverRequest
-	if err := c.decodeOptional(&req); err != nil {
-		return nil, err
-	}
-	res, err := c.srv.opts.Commands.RefuseHandover(c.ctx, commands.RefuseHandover{Meta: c.meta(req.commandFields), CustomerID: cust, HandoverID: h})
-	if err != nil {
-		return nil, err
-	}
-	return commandResult(c, res), nil
-}
+func refuseHandover(c *call) (any, error) { return endPendingHandover(c, true) }
 
-func cancelHandover(c *call) (any, error) {
+func cancelHandover(c *call) (any, error) { return endPendingHandover(c, false) }
+
+// endPendingHandover records the customer refusing a pending handover, or an
+// admin cancelling it.
+func endPendingHandover(c *call, refused bool) (any, error) {
 	cust, h, err := c.customerAndHandover()
 	if err != nil {
 		return nil, err
@@ -74,7 +64,13 @@ func cancelHandover(c *call) (any, error) {
 	if err := c.decodeOptional(&req); err != nil {
 		return nil, err
 	}
-	res, err := c.srv.opts.Commands.CancelHandover(c.ctx, commands.CancelHandover{Meta: c.meta(req.commandFields), CustomerID: cust, HandoverID: h})
+	meta := c.meta(req.commandFields)
+	var res commands.Result
+	if refused {
+		res, err = c.srv.opts.Commands.RefuseHandover(c.ctx, commands.RefuseHandover{Meta: meta, CustomerID: cust, HandoverID: h})
+	} else {
+		res, err = c.srv.opts.Commands.CancelHandover(c.ctx, commands.CancelHandover{Meta: meta, CustomerID: cust, HandoverID: h})
+	}
 	if err != nil {
 		return nil, err
 	}

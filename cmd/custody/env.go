@@ -194,7 +194,7 @@ func openPGStore(ctx context.Context, pool *pgxpool.Pool, keyring *pii.Keyring, 
 }
 
 // migrateAll applies every component's migrations to pool: the event
-// log's and the keyring's first, then the registered migrators in order.
+// log's (which include the keyring's) first, then the registered migrators in order.
 func migrateAll(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := pgstore.Migrate(ctx, pool); err != nil {
 		return err

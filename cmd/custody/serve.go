@@ -36,14 +36,6 @@ func init() {
 // it accepts requests.
 var serving func(addr net.Addr)
 
-// servingURLFile holds the URL of the private PostgreSQL while `custody
-// serve` runs on it (no DATABASE_URL), for `custody tokens`.
-const servingURLFile = "./.data/serving-postgres.url"
-
-func writeServingURL(u string) error {
-	return os.WriteFile(servingURLFile, []byte(u+"\n"), 0o600)
-}
-
 // adminTokenFile is where serve keeps the admin token it generated when
 // CUSTODY_ADMIN_TOKEN is unset.
 const adminTokenFile = "./.data/admin-token"
@@ -205,16 +197,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closePG()
-	if os.Getenv("DATABASE_URL") == "" {
-		// Let `custody tokens` reach the private server while it runs
-		// (a second process cannot start it again on the same directory).
-		if err := writeServingURL(pool.Config().ConnString()); err != nil {
-			logger.Warn("could not record the private PostgreSQL's URL for custody tokens", "err", err)
-		} else {
-			defer os.Remove(servingURLFile)
-		}
-	}
-	if err := migrateServe(ctx, pool); err != nil {
+	if err := migrateAll(ctx, pool); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	evlog, eraser, closeLog, err := openEventLog(ctx, pool, logger)
@@ -346,21 +329,6 @@ func runServe(ctx context.Context, args []string) error {
 	wg.Wait()
 	logger.Info("custody stopped")
 	return runErr
-}
-
-// migrateServe applies every component's migrations: the shared ones of
-// `custody migrate` and those serve itself needs (idempotent, so running
-// one twice is harmless).
-func migrateServe(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := migrateAll(ctx, pool); err != nil {
-		return err
-	}
-	for _, m := range []func(context.Context, *pgxpool.Pool) error{projections.Migrate, relay.Migrate, httpapi.Migrate} {
-		if err := m(ctx, pool); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func displayAddr(a net.Addr) string {

@@ -5,11 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/httpapi"
 )
@@ -43,7 +40,7 @@ func runTokens(ctx context.Context, args []string) error {
 		return err
 	}
 	open := func() (*httpapi.Tokens, func(), error) {
-		pool, cleanup, err := openTokenDB(ctx)
+		pool, cleanup, err := openPostgres(ctx, nil)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -116,19 +113,4 @@ func runTokens(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "custody tokens: unknown action %q\n\n%s", args[0], tokensUsage)
 		return errUsage
 	}
-}
-
-// openTokenDB opens DATABASE_URL or, without it, the private PostgreSQL: the
-// one a running `custody serve` started (its URL is in servingURLFile) or,
-// when none runs, a private server started for this command.
-func openTokenDB(ctx context.Context) (*pgxpool.Pool, func(), error) {
-	if os.Getenv("DATABASE_URL") == "" {
-		if b, err := os.ReadFile(servingURLFile); err == nil {
-			if pool, err := newPool(ctx, strings.TrimSpace(string(b))); err == nil {
-				return pool, pool.Close, nil
-			}
-			// A stale file (serve was killed): start our own below.
-		}
-	}
-	return openPostgres(ctx, nil)
 }

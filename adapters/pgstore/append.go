@@ -210,7 +210,7 @@ func (s *Store) resolve(ctx context.Context, stream string, expected commands.Ex
 	for i, e := range evs {
 		ids[i] = e.ID
 	}
-	stored, err := s.query(ctx, `WHERE event_id = ANY($1) ORDER BY stream_version`, ids)
+	stored, err := s.query(ctx, new(scanner), selectEvents+`WHERE event_id = ANY($1) ORDER BY stream_version`, ids)
 	if err != nil {
 		return commands.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", stream, err)
 	}

@@ -30,7 +30,7 @@ ORDER BY tx_id, id LIMIT $3`
 // directly, without the xmin bound: a stream's versions have no gaps to
 // fear.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
-	out, err := s.query(ctx, `WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`, stream, max(from, 0))
+	out, err := s.query(ctx, new(scanner), selectEvents+`WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`, stream, max(from, 0))
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
 	}
@@ -81,49 +81,81 @@ func (s *Store) Head(ctx context.Context) (events.Position, error) {
 }
 
 // page calls fn for up to limit events after from, in global order, below
-// the xmin bound, without holding more than one row in memory.
+// the xmin bound. It reads the page, then opens the personal data with the
+// page's keys loaded at once (see open), then calls fn.
 func (s *Store) page(ctx context.Context, sc *scanner, from events.Position, limit int, fn func(events.Recorded) error) error {
 	// ids are bigint: a Prepare beyond their range is after every id.
 	prepare := int64(min(from.Prepare, math.MaxInt64))
-	rows, err := s.pool.Query(ctx, readAllSQL, from.Commit, prepare, limit)
+	recs, err := s.query(ctx, sc, readAllSQL, from.Commit, prepare, limit)
 	if err != nil {
 		return fmt.Errorf("pgstore: read all after %v: %w", from, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := sc.scan(ctx, s.opts.Keyring, rows)
-		if err != nil {
-			return err
-		}
+	for _, r := range recs {
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("pgstore: read all after %v: %w", from, err)
-	}
 	return nil
 }
 
-// query runs selectEvents with the given tail and returns every row.
-func (s *Store) query(ctx context.Context, tail string, args ...any) ([]events.Recorded, error) {
-	rows, err := s.pool.Query(ctx, selectEvents+tail, args...)
+// query runs sql (selectEvents with a tail) and returns every row, its
+// personal data opened.
+func (s *Store) query(ctx context.Context, sc *scanner, sql string, args ...any) ([]events.Recorded, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var (
-		out []events.Recorded
-		sc  scanner
+		out    []events.Recorded
+		sealed [][]byte
 	)
 	for rows.Next() {
-		r, err := sc.scan(ctx, s.opts.Keyring, rows)
+		r, seal, err := sc.scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out, sealed = append(out, r), append(sealed, seal)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, s.open(ctx, out, sealed)
+}
+
+// open opens the sealed personal data of recs (sealed[i] belongs to
+// recs[i]), loading the keys of all their subjects in one round trip
+// rather than one per event.
+func (s *Store) open(ctx context.Context, recs []events.Recorded, sealed [][]byte) error {
+	var subjects []string
+	for i, b := range sealed {
+		if len(b) > 0 {
+			subjects = append(subjects, recs[i].Subject)
+		}
+	}
+	if len(subjects) == 0 {
+		return nil
+	}
+	keys, err := s.opts.Keyring.Keys(ctx, subjects)
+	if err != nil {
+		return fmt.Errorf("pgstore: load the keys of personal data: %w", err)
+	}
+	for i, b := range sealed {
+		if len(b) == 0 {
+			continue
+		}
+		r := &recs[i]
+		plain, err := keys.Open(ctx, r.Subject, b)
+		switch {
+		case errors.Is(err, pii.ErrErased):
+			r.PIIErased = true
+		case err != nil:
+			return fmt.Errorf("pgstore: open personal data of event %s: %w", r.ID, err)
+		default:
+			r.PII = plain
+		}
+	}
+	return nil
 }
 
 // scanner turns rows of selectEvents into records, reusing its scan
@@ -134,7 +166,6 @@ type scanner struct {
 	eventID  pgtype.UUID
 	version  int32
 	occurred time.Time
-	sealed   []byte
 	// strs interns the few distinct types, corps and actors, so reading a
 	// long log does not allocate them again for every event.
 	strs map[string]string
@@ -162,12 +193,15 @@ func (sc *scanner) intern(b []byte) string {
 	return s
 }
 
-func (sc *scanner) scan(ctx context.Context, keyring *pii.Keyring, rows pgx.Rows) (events.Recorded, error) {
-	var r events.Recorded
-	sc.sealed = nil
+// scan reads the current row; personal data is returned sealed, for open.
+func (sc *scanner) scan(rows pgx.Rows) (events.Recorded, []byte, error) {
+	var (
+		r      events.Recorded
+		sealed []byte
+	)
 	if err := rows.Scan(&sc.id, &sc.tx, &sc.eventID, &r.Stream, &r.StreamVersion, nil, &sc.version, nil,
-		&sc.occurred, &r.RecordedAt, nil, &r.CommandID, &r.CorrelationID, &r.CausationID, &r.Data, &sc.sealed, &r.Subject); err != nil {
-		return r, fmt.Errorf("pgstore: scan event: %w", err)
+		&sc.occurred, &r.RecordedAt, nil, &r.CommandID, &r.CorrelationID, &r.CausationID, &r.Data, &sealed, &r.Subject); err != nil {
+		return r, nil, fmt.Errorf("pgstore: scan event: %w", err)
 	}
 	// Text is the same bytes in either wire format.
 	raw := rows.RawValues()
@@ -176,20 +210,10 @@ func (sc *scanner) scan(ctx context.Context, keyring *pii.Keyring, rows pgx.Rows
 	r.SchemaVersion = int(sc.version)
 	r.OccurredAt = sc.occurred
 	r.Position = events.Position{Commit: sc.tx, Prepare: uint64(sc.id)}
-	switch {
-	case sc.sealed == nil:
-	case len(sc.sealed) == 0:
+	// NULL: no personal data; empty: dropped at append, the subject was
+	// already erased.
+	if sealed != nil && len(sealed) == 0 {
 		r.PIIErased = true
-	default:
-		plain, err := keyring.Open(ctx, r.Subject, sc.sealed)
-		switch {
-		case errors.Is(err, pii.ErrErased):
-			r.PIIErased = true
-		case err != nil:
-			return r, fmt.Errorf("pgstore: open personal data of event %s: %w", r.ID, err)
-		default:
-			r.PII = plain
-		}
 	}
-	return r, nil
+	return r, sealed, nil
 }

@@ -59,6 +59,15 @@ type KeyStore interface {
 	Erase(ctx context.Context, subject string) error
 }
 
+// BatchKeyStore is implemented by key stores that load many subjects' keys
+// in one round trip; Keyring.Keys uses it.
+type BatchKeyStore interface {
+	// LoadMany returns the wrapped keys of those subjects that have a key
+	// or a tombstone; an erased subject maps to nil, one never seen is
+	// absent.
+	LoadMany(ctx context.Context, subjects []string) (map[string][]byte, error)
+}
+
 // Options configure a Keyring.
 type Options struct {
 	// CacheSize bounds how many unwrapped data keys are kept in memory.
@@ -174,6 +183,10 @@ func (k *Keyring) Open(ctx context.Context, subject string, sealed []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
+	return open(aead, subject, sealed)
+}
+
+func open(aead cipher.AEAD, subject string, sealed []byte) ([]byte, error) {
 	n := aead.NonceSize()
 	if len(sealed) < 1+n+aead.Overhead() || sealed[0] != formatV1 {
 		return nil, fmt.Errorf("%w: sealed value of %d bytes", ErrMalformed, len(sealed))
@@ -183,6 +196,75 @@ func (k *Keyring) Open(ctx context.Context, subject string, sealed []byte) ([]by
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return plain, nil
+}
+
+// KeySet holds the data keys of a set of subjects, to open many sealed
+// values at once (see Keyring.Keys). It is meant for one page of reads,
+// not to be kept: keys erased after Keys returned are still in it.
+type KeySet struct {
+	k    *Keyring
+	keys map[string]cipher.AEAD // nil: erased
+}
+
+// Keys loads the data keys of subjects to open many sealed values, such as
+// a page of events: keys in the cache are taken from it, the others are
+// loaded in one round trip when the store is a BatchKeyStore, and cached.
+// Subjects it could not load (no key, or a store without LoadMany) are
+// left to KeySet.Open, which then does what Open does.
+func (k *Keyring) Keys(ctx context.Context, subjects []string) (*KeySet, error) {
+	ks := &KeySet{k: k, keys: make(map[string]cipher.AEAD, len(subjects))}
+	var missing []string
+	seen := make(map[string]bool, len(subjects))
+	for _, s := range subjects {
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		if aead, ok := k.cached(s); ok {
+			ks.keys[s] = aead
+		} else {
+			missing = append(missing, s)
+		}
+	}
+	batch, ok := k.store.(BatchKeyStore)
+	if !ok || len(missing) == 0 {
+		return ks, nil
+	}
+	epoch := k.epoch.Load()
+	wrapped, err := batch.LoadMany(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for s, w := range wrapped {
+		if w == nil {
+			k.remember(s, nil, epoch)
+			ks.keys[s] = nil
+			continue
+		}
+		dataKey, err := k.unwrap(s, w)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := newAEAD(dataKey)
+		if err != nil {
+			return nil, err
+		}
+		k.remember(s, aead, epoch)
+		ks.keys[s] = aead
+	}
+	return ks, nil
+}
+
+// Open decrypts a value Seal produced for subject, like Keyring.Open.
+func (ks *KeySet) Open(ctx context.Context, subject string, sealed []byte) ([]byte, error) {
+	aead, ok := ks.keys[subject]
+	switch {
+	case !ok:
+		return ks.k.Open(ctx, subject, sealed)
+	case aead == nil:
+		return nil, ErrErased
+	}
+	return open(aead, subject, sealed)
 }
 
 // Erase destroys subject's data key everywhere this keyring reaches: the

@@ -13,7 +13,10 @@ type MemoryKeyStore struct {
 	keys map[string][]byte // nil value: tombstone
 }
 
-var _ KeyStore = (*MemoryKeyStore)(nil)
+var (
+	_ KeyStore      = (*MemoryKeyStore)(nil)
+	_ BatchKeyStore = (*MemoryKeyStore)(nil)
+)
 
 // NewMemoryKeyStore returns an empty store.
 func NewMemoryKeyStore() *MemoryKeyStore {
@@ -53,6 +56,22 @@ func (m *MemoryKeyStore) Load(ctx context.Context, subject string) ([]byte, erro
 		return nil, ErrErased
 	}
 	return bytes.Clone(k), nil
+}
+
+// LoadMany implements BatchKeyStore.
+func (m *MemoryKeyStore) LoadMany(ctx context.Context, subjects []string) (map[string][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]byte, len(subjects))
+	for _, s := range subjects {
+		if k, ok := m.keys[s]; ok {
+			out[s] = bytes.Clone(k)
+		}
+	}
+	return out, nil
 }
 
 // Erase implements KeyStore.

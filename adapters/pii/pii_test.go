@@ -367,3 +367,92 @@ func TestErasureIsCached(t *testing.T) {
 		t.Fatalf("%d store loads for 100 reads of an erased subject, want 1", n)
 	}
 }
+
+// batchCounting counts Load and LoadMany calls of a BatchKeyStore.
+type batchCounting struct {
+	pii.KeyStore
+	loads, batches atomic.Int64
+}
+
+func (c *batchCounting) Load(ctx context.Context, subject string) ([]byte, error) {
+	c.loads.Add(1)
+	return c.KeyStore.Load(ctx, subject)
+}
+
+func (c *batchCounting) LoadMany(ctx context.Context, subjects []string) (map[string][]byte, error) {
+	c.batches.Add(1)
+	return c.KeyStore.(pii.BatchKeyStore).LoadMany(ctx, subjects)
+}
+
+// Keys opens what Open opens — live, erased, unknown and tampered values
+// alike — loading the keys of a whole page of subjects in one store round
+// trip, and caches them for later reads.
+func TestKeysOpensLikeOpen(t *testing.T) {
+	keyStores(t, func(t *testing.T, newStore func() pii.KeyStore) {
+		ctx := context.Background()
+		writer := newKeyring(t, newStore(), pii.Options{})
+		subjects := make([]string, 50)
+		sealed := make([][]byte, 50)
+		for i := range subjects {
+			subjects[i] = fmt.Sprintf("customer/c/%d", i)
+			var err error
+			if sealed[i], err = writer.Seal(ctx, subjects[i], []byte(subjects[i])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, s := range subjects[:5] {
+			if err := writer.Erase(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		store := &batchCounting{KeyStore: newStore()}
+		reader := newKeyring(t, store, pii.Options{})
+		// One subject already cached, one asked twice, one unknown.
+		if _, err := reader.Open(ctx, subjects[10], sealed[10]); err != nil {
+			t.Fatal(err)
+		}
+		loadsBefore := store.loads.Load()
+		page := append(append([]string{}, subjects...), subjects[20], "customer/c/never", "")
+		keys, err := reader.Keys(ctx, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if store.batches.Load() != 1 || store.loads.Load() != loadsBefore {
+			t.Fatalf("Keys for %d subjects: %d batch loads and %d single loads, want 1 and 0", len(page), store.batches.Load(), store.loads.Load()-loadsBefore)
+		}
+		for i, s := range subjects {
+			got, err := keys.Open(ctx, s, sealed[i])
+			want, wantErr := reader.Open(ctx, s, sealed[i])
+			if !bytes.Equal(got, want) || !errors.Is(err, wantErr) && err != wantErr {
+				t.Errorf("%s: KeySet.Open = %q, %v; Keyring.Open = %q, %v", s, got, err, want, wantErr)
+			}
+			if i < 5 && !errors.Is(err, pii.ErrErased) || i >= 5 && string(got) != s {
+				t.Errorf("%s: %q, %v", s, got, err)
+			}
+		}
+		bad := bytes.Clone(sealed[30])
+		bad[len(bad)-1] ^= 1
+		if _, err := keys.Open(ctx, subjects[30], bad); !errors.Is(err, pii.ErrMalformed) {
+			t.Errorf("tampered value: %v, want ErrMalformed", err)
+		}
+		if _, err := keys.Open(ctx, subjects[31], sealed[30]); !errors.Is(err, pii.ErrMalformed) {
+			t.Errorf("value of another subject: %v, want ErrMalformed", err)
+		}
+		if _, err := keys.Open(ctx, "customer/c/never", sealed[30]); !errors.Is(err, pii.ErrKeyNotFound) {
+			t.Errorf("unknown subject: %v, want ErrKeyNotFound", err)
+		}
+		// The keys were cached: reading the page again asks the store nothing.
+		loads, batches := store.loads.Load(), store.batches.Load()
+		for i, s := range subjects {
+			if _, err := reader.Open(ctx, s, sealed[i]); err != nil && !errors.Is(err, pii.ErrErased) {
+				t.Fatal(err)
+			}
+		}
+		if _, err := reader.Keys(ctx, subjects); err != nil {
+			t.Fatal(err)
+		}
+		if store.loads.Load() != loads || store.batches.Load() != batches {
+			t.Errorf("re-reading cached subjects asked the store %d + %d times", store.loads.Load()-loads, store.batches.Load()-batches)
+		}
+	})
+}

@@ -64,6 +64,27 @@ func (s *PostgresKeyStore) Load(ctx context.Context, subject string) ([]byte, er
 	return stored, nil
 }
 
+// LoadMany implements BatchKeyStore.
+func (s *PostgresKeyStore) LoadMany(ctx context.Context, subjects []string) (map[string][]byte, error) {
+	rows, err := s.pool.Query(ctx, `SELECT subject, wrapped_key FROM pii_keys WHERE subject = ANY($1)`, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("pii: load keys: %w", err)
+	}
+	out := make(map[string][]byte, len(subjects))
+	var (
+		subject string
+		wrapped []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&subject, &wrapped}, func() error {
+		out[subject], wrapped = wrapped, nil
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pii: load keys: %w", err)
+	}
+	return out, nil
+}
+
 // Erase implements KeyStore. The key bytes are overwritten in the row;
 // PostgreSQL may keep the old tuple until VACUUM, and WAL and backups keep
 // it longer: a deployment must rotate those within its erasure deadline.

@@ -78,7 +78,13 @@ type shadow struct {
 	p      Projection
 	schema string
 	pos    events.Position
+	// pending: a bulkBuilder still staging events; its tables are empty
+	// until foldShadow.
+	pending bool
 }
+
+// rebuildStateMove moves a shadow's stored checkpoint (%s: the schema).
+const rebuildStateMove = `UPDATE %s.rebuild_state SET commit_pos = $1, prepare_pos = $2, last_recorded_at = $3, events_applied = events_applied + $4`
 
 // Rebuild rebuilds the projections ps from the start of the log into fresh
 // tables in shadow schemas while the live tables keep serving reads (and a
@@ -94,6 +100,11 @@ type shadow struct {
 // opts.Fresh), and a crash before the swap leaves the live tables untouched.
 // The live tables must exist (Migrate). A projection already being rebuilt
 // by another process makes Rebuild fail with ErrRebuildRunning.
+//
+// Projections that implement bulkBuilder are not replayed through Apply:
+// their events are staged with COPY and folded into the tables in one
+// key-ordered pass at the end (see bulkBuilder); the others apply the log
+// batch by batch, each in its own transactions, into unlogged tables.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts RebuildOptions) (RebuildResult, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
@@ -292,15 +303,15 @@ func swap(ctx context.Context, tx pgx.Tx, sh *shadow, live Checkpoint) error {
 func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts RebuildOptions, res *RebuildResult) ([]*shadow, error) {
 	shadows := make([]*shadow, len(ps))
 	for i, p := range ps {
-		pos, resumed, err := prepareShadow(ctx, pool, p, opts.Fresh)
+		sh, resumed, err := prepareShadow(ctx, pool, p, opts.Fresh)
 		if err != nil {
 			return nil, err
 		}
 		if resumed {
 			res.Resumed = true
-			opts.Logger.Info("projections: resuming rebuild", "projection", p.Name(), "from", pos.String())
+			opts.Logger.Info("projections: resuming rebuild", "projection", p.Name(), "from", sh.pos.String())
 		}
-		shadows[i] = &shadow{p: p, schema: shadowSchema(p), pos: pos}
+		shadows[i] = sh
 	}
 	// One reader reads and decodes the log once for all; every shadow
 	// applies the batches in its own goroutine and transactions, so a slow
@@ -344,12 +355,11 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 		chans[i] = make(chan batch, 2)
 	}
 	var wg sync.WaitGroup
+	// The log is read one page ahead of decoding, so reading and decoding
+	// overlap.
+	pages := make(chan []events.Recorded, 1)
 	wg.Go(func() {
-		defer func() {
-			for _, ch := range chans {
-				close(ch)
-			}
-		}()
+		defer close(pages)
 		from := minShadow(shadows)
 		for {
 			recs, err := src.ReadAll(ctx, from, opts.BatchSize)
@@ -360,22 +370,38 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 			if len(recs) == 0 {
 				return
 			}
-			evs, err := decode(recs)
-			if err != nil {
-				fail(err)
+			select {
+			case pages <- recs:
+			case <-ctx.Done():
 				return
 			}
 			// After a batch every shadow is at its last event or beyond.
 			from = recs[len(recs)-1].Position
+		}
+	})
+	wg.Go(func() {
+		defer func() {
+			for _, ch := range chans {
+				close(ch)
+			}
+		}()
+		for recs := range pages {
+			if ctx.Err() != nil {
+				continue // drain: the reader may be blocked on pages
+			}
+			evs, err := decode(recs)
+			if err != nil {
+				fail(err)
+				continue
+			}
+			last := recs[len(recs)-1].Position
 			mu.Lock()
-			sizes, lasts = append(sizes, len(recs)), append(lasts, from)
+			sizes, lasts = append(sizes, len(recs)), append(lasts, last)
 			mu.Unlock()
 			for _, ch := range chans {
 				select {
 				case ch <- batch{evs: evs}:
 				case <-ctx.Done():
-					fail(ctx.Err())
-					return
 				}
 			}
 		}
@@ -388,6 +414,9 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 					continue // drain: the reader may be blocked on this channel
 				}
 				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					if sh.pending {
+						return stageBatch(ctx, tx, sh, b.evs)
+					}
 					return applyShadows(ctx, tx, []*shadow{sh}, b.evs)
 				})
 				if err != nil {
@@ -395,11 +424,23 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 					continue
 				}
 				committed(i)
-				if stats.due() {
+				if !sh.pending && stats.due() {
 					if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
 						fail(fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err))
 					}
 				}
+			}
+			if ctx.Err() != nil || !sh.pending {
+				return
+			}
+			opts.Logger.Info("projections: rebuild: deriving the tables from the staged events", "projection", sh.p.Name())
+			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return foldShadow(ctx, tx, sh) }); err != nil {
+				fail(err)
+				return
+			}
+			sh.pending = false
+			if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
+				fail(fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err))
 			}
 		})
 	}
@@ -421,6 +462,9 @@ func applyShadows(ctx context.Context, tx pgx.Tx, shadows []*shadow, evs []Event
 	last := evs[len(evs)-1]
 	var moved []*shadow
 	for _, sh := range shadows {
+		if sh.pending {
+			return fmt.Errorf("projections: rebuild %s: internal error: events applied before the staged ones were folded", sh.p.Name())
+		}
 		w := newWriter(sh.schema, b)
 		n, err := applyAfter(w, sh.p, sh.pos, evs)
 		if err != nil {
@@ -429,7 +473,7 @@ func applyShadows(ctx context.Context, tx pgx.Tx, shadows []*shadow, evs []Event
 		if n == 0 {
 			continue
 		}
-		w.Queue(`UPDATE {s}.rebuild_state SET commit_pos = $1, prepare_pos = $2, last_recorded_at = $3, events_applied = events_applied + $4`,
+		w.Queue(fmt.Sprintf(rebuildStateMove, "{s}"),
 			int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n)
 		moved = append(moved, sh)
 	}
@@ -453,27 +497,36 @@ func minShadow(shadows []*shadow) events.Position {
 }
 
 // prepareShadow makes sure the shadow schema holds p's freshly migrated
-// tables and returns the position to continue from.
-func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh bool) (events.Position, bool, error) {
-	shadow := shadowSchema(p)
+// tables and returns the shadow, positioned where to continue from, and
+// whether an interrupted build is resumed.
+func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh bool) (*shadow, bool, error) {
+	sh := &shadow{p: p, schema: shadowSchema(p), pos: events.Start}
+	bulk, isBulk := p.(bulkBuilder)
 	if !fresh {
 		var c, pr int64
 		var version int
-		err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT commit_pos, prepare_pos, schema_version FROM %s.rebuild_state`, ident(shadow))).Scan(&c, &pr, &version)
-		if err == nil && version == len(p.Migrations()) && shadowComplete(ctx, pool, p) {
-			return events.Position{Commit: uint64(c), Prepare: uint64(pr)}, true, nil
+		var pending bool
+		err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT commit_pos, prepare_pos, schema_version, bulk_pending FROM %s.rebuild_state`, ident(sh.schema))).Scan(&c, &pr, &version, &pending)
+		if err == nil && version == len(p.Migrations()) && shadowComplete(ctx, pool, p) && (!pending || isBulk && stagingExists(ctx, pool, sh.schema)) {
+			sh.pos, sh.pending = events.Position{Commit: uint64(c), Prepare: uint64(pr)}, pending
+			return sh, true, nil
 		}
 		// Anything else (no shadow, another schema version, a broken
 		// leftover) starts over below.
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		stmts := []string{
-			"DROP SCHEMA IF EXISTS " + ident(shadow) + " CASCADE",
-			"CREATE SCHEMA " + ident(shadow),
+			"DROP SCHEMA IF EXISTS " + ident(sh.schema) + " CASCADE",
+			"CREATE SCHEMA " + ident(sh.schema),
 			fmt.Sprintf(`CREATE UNLOGGED TABLE %s.rebuild_state (
 				commit_pos bigint NOT NULL, prepare_pos bigint NOT NULL, schema_version int NOT NULL,
-				last_recorded_at timestamptz, events_applied bigint NOT NULL DEFAULT 0)`, ident(shadow)),
-			fmt.Sprintf(`INSERT INTO %s.rebuild_state (commit_pos, prepare_pos, schema_version) VALUES (0, 0, %d)`, ident(shadow), len(p.Migrations())),
+				last_recorded_at timestamptz, events_applied bigint NOT NULL DEFAULT 0,
+				bulk_pending boolean NOT NULL)`, ident(sh.schema)),
+			fmt.Sprintf(`INSERT INTO %s.rebuild_state (commit_pos, prepare_pos, schema_version, bulk_pending) VALUES (0, 0, %d, %t)`,
+				ident(sh.schema), len(p.Migrations()), isBulk),
+		}
+		if isBulk {
+			stmts = append(stmts, stagingDDL(sh.schema, bulk.bulkPlan()))
 		}
 		for _, s := range stmts {
 			if _, err := tx.Exec(ctx, s); err != nil {
@@ -482,24 +535,37 @@ func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh 
 		}
 		for _, m := range p.Migrations() {
 			load, _ := splitReadIndexes(m)
-			if err := applyMigrations(ctx, tx, shadow, []string{load}); err != nil {
+			if err := applyMigrations(ctx, tx, sh.schema, []string{load}); err != nil {
 				return err
 			}
+		}
+		if isBulk {
+			// Written once, by the fold's COPY: logged from the start, so
+			// that making them durable does not rewrite them.
+			return nil
 		}
 		// Unlogged while building: no WAL for the many row versions a build
 		// writes. A server crash empties unlogged tables, rebuild_state
 		// included, and the next build then starts over. swap logs them.
 		for _, t := range p.Tables() {
-			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s SET UNLOGGED", ident(shadow), ident(t))); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s SET UNLOGGED", ident(sh.schema), ident(t))); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return events.Start, false, fmt.Errorf("projections: rebuild %s: prepare shadow: %w", p.Name(), err)
+		return nil, false, fmt.Errorf("projections: rebuild %s: prepare shadow: %w", p.Name(), err)
 	}
-	return events.Start, false, nil
+	sh.pending = isBulk
+	return sh, false, nil
+}
+
+// stagingExists reports whether schema holds a bulk staging table.
+func stagingExists(ctx context.Context, q Querier, schema string) bool {
+	var ok bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2)`, schema, stagingTable).Scan(&ok)
+	return err == nil && ok
 }
 
 // shadowComplete reports whether every table of p exists in its shadow.

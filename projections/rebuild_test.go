@@ -166,7 +166,7 @@ func TestRebuildResumesAndRefusesTwins(t *testing.T) {
 
 	// Interrupt the first build after two shadow batches.
 	cctx, cancel := context.WithCancel(ctx)
-	_, err := Rebuild(cctx, pool, log, []Projection{Groups{}, Consents{}}, RebuildOptions{BatchSize: 500, Logger: discardLogger(),
+	_, err := Rebuild(cctx, pool, log, []Projection{Groups{}, Relations{}, Consents{}}, RebuildOptions{BatchSize: 500, Logger: discardLogger(),
 		Progress: func(n int64, _ events.Position) {
 			if n >= 1000 {
 				cancel()
@@ -190,7 +190,7 @@ func TestRebuildResumesAndRefusesTwins(t *testing.T) {
 	conn.Exec(ctx, "SELECT pg_advisory_unlock(hashtext('custody-rebuild-groups'))")
 	conn.Release()
 
-	res, err := Rebuild(ctx, pool, log, []Projection{Groups{}, Consents{}}, RebuildOptions{BatchSize: 500, Logger: discardLogger()})
+	res, err := Rebuild(ctx, pool, log, []Projection{Groups{}, Relations{}, Consents{}}, RebuildOptions{BatchSize: 500, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,262 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// bulkBuilder is implemented by projections whose rebuild derives their
+// tables in one key-ordered pass instead of replaying the log through
+// Apply batch by batch.
+//
+// While Rebuild reads the log, every event the projection uses is copied
+// (COPY) into an unlogged staging table of the shadow schema, committed
+// together with the shadow's checkpoint, so an interrupted build resumes.
+// When the log is exhausted, one transaction reads the staged events back
+// ordered by key and position, folds each key's events into its final rows
+// — one key at a time, so memory does not grow with the log — and copies
+// the rows into the shadow tables with their indexes dropped, then builds
+// the indexes. Every row is written once, instead of once per event that
+// touches it, and indexes are built by sorting instead of row by row.
+//
+// The fold must yield exactly the rows Apply yields for the same events;
+// TestBulkEqualsApply and the live-equals-rebuilt tests compare the two.
+// After the fold the shadow is an ordinary one: events that arrive later
+// (a resumed build, the swap's catch-up) go through Apply.
+type bulkBuilder interface {
+	Projection
+	bulkPlan() bulkPlan
+}
+
+// bulkPlan describes a projection's staging table and fold.
+type bulkPlan struct {
+	// staging lists the staging table's columns as "name type".
+	staging []string
+	// stage returns e's staging row (one value per staging column), or nil
+	// when the projection does not use e.
+	stage func(e Event) []any
+	// query reads the staged events in fold order ({s} names the schema).
+	query string
+	// outputs lists, per table the fold writes, its columns in the order
+	// the fold emits them.
+	outputs map[string][]string
+	// newFold returns the fold state for one pass.
+	newFold func() folder
+}
+
+// folder folds the rows of a bulkPlan's query into table rows.
+type folder interface {
+	// add consumes the current row of rows, emitting the rows of every key
+	// it has finished.
+	add(rows pgx.Rows, out *bulkOut) error
+	// finish emits the rows of the last key.
+	finish(out *bulkOut)
+}
+
+// bulkOut buffers a fold's output rows per table until they are copied.
+type bulkOut struct {
+	rows map[string][][]any
+	n    int
+}
+
+func (o *bulkOut) emit(table string, row ...any) {
+	o.rows[table] = append(o.rows[table], row)
+	o.n++
+}
+
+const stagingTable = "bulk_staging"
+
+// stagingDDL creates plan's staging table in schema.
+func stagingDDL(schema string, plan bulkPlan) string {
+	return fmt.Sprintf("CREATE UNLOGGED TABLE %s.%s (%s)", ident(schema), stagingTable, strings.Join(plan.staging, ", "))
+}
+
+func stagingColumns(plan bulkPlan) []string {
+	cols := make([]string, len(plan.staging))
+	for i, c := range plan.staging {
+		cols[i], _, _ = strings.Cut(c, " ")
+	}
+	return cols
+}
+
+// stageBatch copies the events of evs after sh's position into sh's
+// staging table and moves its stored checkpoint, in tx.
+func stageBatch(ctx context.Context, tx pgx.Tx, sh *shadow, evs []Event) error {
+	plan := sh.p.(bulkBuilder).bulkPlan()
+	var rows [][]any
+	n := 0
+	for _, e := range evs {
+		if !sh.pos.Less(e.Position) {
+			continue
+		}
+		n++
+		if e.Payload == nil {
+			continue
+		}
+		if r := plan.stage(e); r != nil {
+			rows = append(rows, r)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if len(rows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{sh.schema, stagingTable}, stagingColumns(plan), pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("projections: rebuild %s: stage %d events: %w", sh.p.Name(), len(rows), err)
+		}
+	}
+	last := evs[len(evs)-1]
+	if _, err := tx.Exec(ctx, fmt.Sprintf(rebuildStateMove, ident(sh.schema)),
+		int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n); err != nil {
+		return fmt.Errorf("projections: rebuild %s: stage: %w", sh.p.Name(), err)
+	}
+	sh.pos = last.Position
+	return nil
+}
+
+// foldRows is how many staged rows a fold fetches at a time.
+var foldRows = 10000
+
+// afterFoldChunk, when set (by tests), runs after each chunk a fold copies.
+var afterFoldChunk func()
+
+// foldShadow derives sh's tables from its staging table in one
+// transaction (see bulkBuilder), drops the staging table and marks the
+// shadow as an ordinary one. Interrupted, it leaves the staging table and
+// the empty tables as they were, and the next run folds again.
+func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
+	plan := sh.p.(bulkBuilder).bulkPlan()
+	fail := func(what string, err error) error {
+		return fmt.Errorf("projections: rebuild %s: fold: %s: %w", sh.p.Name(), what, err)
+	}
+	// Drop the tables' indexes and constraints and build them again after
+	// the rows are in.
+	rs, err := tx.Query(ctx, `SELECT c.relname, i.relname, pg_get_indexdef(i.oid), coalesce(con.conname, ''), coalesce(pg_get_constraintdef(con.oid), '')
+		FROM pg_index x
+		JOIN pg_class i ON i.oid = x.indexrelid
+		JOIN pg_class c ON c.oid = x.indrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_constraint con ON con.conindid = i.oid AND con.conrelid = c.oid AND con.contype IN ('p', 'u')
+		WHERE n.nspname = $1 AND c.relname = ANY($2)
+		ORDER BY 1, 2`, sh.schema, sh.p.Tables())
+	if err != nil {
+		return fail("list indexes", err)
+	}
+	type index struct{ table, name, def, constraint, constraintDef string }
+	idx, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (index, error) {
+		var x index
+		err := r.Scan(&x.table, &x.name, &x.def, &x.constraint, &x.constraintDef)
+		return x, err
+	})
+	if err != nil {
+		return fail("list indexes", err)
+	}
+	for _, x := range idx {
+		stmt := "DROP INDEX " + ident(sh.schema) + "." + ident(x.name)
+		if x.constraint != "" {
+			stmt = fmt.Sprintf("ALTER TABLE %s.%s DROP CONSTRAINT %s", ident(sh.schema), ident(x.table), ident(x.constraint))
+		}
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fail("drop index "+x.name, err)
+		}
+	}
+
+	// The query sorts every staged event: in memory rather than in
+	// temporary files.
+	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '128MB'"); err != nil {
+		return fail("set work_mem", err)
+	}
+	q := strings.ReplaceAll(plan.query, "{s}", ident(sh.schema))
+	cursor := ident("bulk_fold_" + sh.p.Name())
+	if _, err := tx.Exec(ctx, "DECLARE "+cursor+" NO SCROLL CURSOR FOR "+q); err != nil {
+		return fail("query staged events", err)
+	}
+	f := plan.newFold()
+	out := &bulkOut{rows: map[string][][]any{}}
+	for {
+		// Described on every fetch: the text is the same for every fold
+		// of this projection, the statement cache must not outlive a plan.
+		rows, err := tx.Query(ctx, fmt.Sprintf("FETCH FORWARD %d FROM %s", foldRows, cursor), pgx.QueryExecModeDescribeExec)
+		if err != nil {
+			return fail("fetch staged events", err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			if err := f.add(rows, out); err != nil {
+				rows.Close()
+				return fail("fold", err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fail("fetch staged events", err)
+		}
+		if n == 0 {
+			f.finish(out)
+		}
+		for t, buf := range out.rows {
+			if len(buf) == 0 {
+				continue
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{sh.schema, t}, plan.outputs[t], pgx.CopyFromRows(buf)); err != nil {
+				return fail("copy "+t, err)
+			}
+			out.rows[t] = buf[:0]
+		}
+		if afterFoldChunk != nil {
+			afterFoldChunk()
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if _, err := tx.Exec(ctx, "CLOSE "+cursor); err != nil {
+		return fail("close cursor", err)
+	}
+
+	for _, x := range idx {
+		stmt := x.def
+		if x.constraint != "" {
+			stmt = fmt.Sprintf("ALTER TABLE %s.%s ADD CONSTRAINT %s %s", ident(sh.schema), ident(x.table), ident(x.constraint), x.constraintDef)
+		}
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fail("build index "+x.name, err)
+		}
+	}
+	stmts := []string{
+		fmt.Sprintf("DROP TABLE %s.%s", ident(sh.schema), stagingTable),
+		fmt.Sprintf("UPDATE %s.rebuild_state SET bulk_pending = false", ident(sh.schema)),
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return fail("finish", err)
+		}
+	}
+	return nil
+}
+
+// pairFoldQuery reads a staging table of events on (corp, cust, staff)
+// pairs — columns corp, cust, staff, cpos, ppos, kind, then cols — in pair
+// and log order. Rows of kind departed (a member-wide event, cust NULL) are
+// fanned out to every pair of the member that has a row of kind started,
+// and rows of kind erased (customer-wide, staff NULL) to every such pair
+// of the customer; 0 means the projection stages no such kind.
+func pairFoldQuery(started, departed, erased int16, cols ...string) string {
+	own := "corp, cust, staff, cpos, ppos, kind, " + strings.Join(cols, ", ")
+	fanned := "k.corp, k.cust, k.staff, d.cpos, d.ppos, d.kind"
+	for _, c := range cols {
+		fanned += ", d." + c
+	}
+	q := fmt.Sprintf("WITH k AS (SELECT DISTINCT corp, cust, staff FROM {s}.bulk_staging WHERE kind = %d)\n", started)
+	q += fmt.Sprintf("SELECT %s FROM {s}.bulk_staging WHERE kind NOT IN (%d, %d)", own, departed, erased)
+	if departed != 0 {
+		q += fmt.Sprintf("\nUNION ALL SELECT %s FROM k JOIN {s}.bulk_staging d ON d.kind = %d AND d.corp = k.corp AND d.staff = k.staff", fanned, departed)
+	}
+	if erased != 0 {
+		q += fmt.Sprintf("\nUNION ALL SELECT %s FROM k JOIN {s}.bulk_staging d ON d.kind = %d AND d.corp = k.corp AND d.cust = k.cust", fanned, erased)
+	}
+	return q + "\nORDER BY 1, 2, 3, 4, 5"
+}

@@ -1,0 +1,231 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/adapters/memlog"
+	"github.com/custody/custody/events"
+)
+
+func bulkProjections(t *testing.T) []Projection {
+	var bulk []Projection
+	for _, p := range All() {
+		if _, ok := p.(bulkBuilder); ok {
+			bulk = append(bulk, p)
+		}
+	}
+	if len(bulk) == 0 {
+		t.Fatal("no projection rebuilds in bulk")
+	}
+	return bulk
+}
+
+// assertBulkEqualsApply builds the bulk projections both ways from src —
+// folded (buildShadows) and applied in batches by their statements — and
+// compares every table row for row.
+func assertBulkEqualsApply(t *testing.T, pool *pgxpool.Pool, src Source) {
+	t.Helper()
+	ctx := context.Background()
+	bulk := bulkProjections(t)
+	recs, err := src.ReadAll(ctx, events.Start, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := decode(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One connection for every fold: each fold's statements must not trip
+	// over another's on the same connection.
+	cfg := pool.Config().Copy()
+	cfg.MaxConns = 1
+	one, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	var res RebuildResult
+	if _, err := buildShadows(ctx, one, src, bulk, RebuildOptions{BatchSize: 3000, Fresh: true, Logger: discardLogger()}, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range bulk {
+		schema := "eq_apply_" + p.Name()
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+ident(schema)+" CASCADE; CREATE SCHEMA "+ident(schema)); err != nil {
+				return err
+			}
+			return applyMigrations(ctx, tx, schema, p.Migrations())
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(evs); i += 5000 {
+			b := &pgx.Batch{}
+			if _, err := applyAfter(newWriter(schema, b), p, events.Start, evs[i:min(i+5000, len(evs))]); err != nil {
+				t.Fatal(err)
+			}
+			if err := pool.SendBatch(ctx, b).Close(); err != nil {
+				t.Fatalf("%s batch at %d: %v", schema, i, err)
+			}
+		}
+		for _, tbl := range p.Tables() {
+			want, got := tableDump(t, pool, schema, tbl), tableDump(t, pool, shadowSchema(p), tbl)
+			if len(want) == 0 {
+				t.Errorf("%s.%s: no rows", p.Name(), tbl)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s.%s: folded %d rows, applied %d; first difference: %s",
+					p.Name(), tbl, len(got), len(want), firstDiff(got, want))
+			}
+		}
+	}
+}
+
+// TestBulkEqualsApply compares the folds with Apply on randomized
+// histories: a dense one (many events per key, several intervals per pair,
+// departures and erasures) and a sparse one.
+func TestBulkEqualsApply(t *testing.T) {
+	for _, h := range []genOptions{
+		{Corp: "c1", Events: 20000, Writers: 8, Staff: 12, Customers: 40, Seed: 7},
+		{Corp: "c1", Events: 20000, Writers: 8, Staff: 60, Customers: 400, Seed: 8},
+	} {
+		t.Run(fmt.Sprintf("staff=%d,customers=%d", h.Staff, h.Customers*h.Writers), func(t *testing.T) {
+			log := memlog.New()
+			if _, err := generate(context.Background(), log, h); err != nil {
+				t.Fatal(err)
+			}
+			assertBulkEqualsApply(t, newDB(t), log)
+		})
+	}
+}
+
+// TestBulkEqualsApplyEdgeCases compares the folds with Apply on a
+// hand-written history with what the generator never produces: personal
+// data still readable when the erasure is applied (a log read before the
+// key is gone), events after an erasure, re-adds after a departure, a
+// second start without an end, edits and opt-outs of pairs that never
+// started, duplicate joins, leaves of absent members, joins before the
+// chat exists, events after a dismissal, two corps with the same ids.
+func TestBulkEqualsApplyEdgeCases(t *testing.T) {
+	w := newWorld(t)
+	pii := func(name string) events.RelationPII {
+		return events.RelationPII{CustomerName: name, Remark: "r-" + name, Description: "d", Phones: []string{"+86 1", name}}
+	}
+	start := func(cust, staff, name string) *events.CustomerRelationStarted {
+		return &events.CustomerRelationStarted{CustomerID: cust, StaffID: staff, Initiator: events.InitiatorStaff, AddWay: 2,
+			State: "ch", Tags: []string{"a"}, StartedBy: events.StartedByAdd, PII: pii(name)}
+	}
+	join := func(chat, member, mtype, nick string) *events.GroupChatMemberJoined {
+		return &events.GroupChatMemberJoined{ChatID: chat, MemberID: member, MemberType: mtype, JoinScene: events.JoinInvited,
+			InviterID: "s1", PII: events.GroupMemberPII{Nickname: nick}}
+	}
+	left := func(chat, member, mtype string) *events.GroupChatMemberLeft {
+		return &events.GroupChatMemberLeft{ChatID: chat, MemberID: member, MemberType: mtype, QuitScene: events.QuitLeft}
+	}
+	m := 0
+	add := func(corp string, ps ...events.Payload) {
+		for _, p := range ps {
+			m++
+			w.addAt(minute(m), corp, p)
+		}
+	}
+	for _, corp := range []string{"c1", "c2"} {
+		add(corp,
+			// Relations: a second start without an end, an edit without a
+			// name, an erasure with the names still readable, edits and
+			// re-adds after it, a departure, a re-add and a second departure.
+			start("cu1", "s1", "Ann"), start("cu1", "s2", "Ann B"), start("cu1", "s1", ""),
+			&events.CustomerRelationEdited{CustomerID: "cu1", StaffID: "s1", Tags: []string{"x", "y"}, PII: events.RelationPII{Remark: "no name"}},
+			&events.MomentsOptedOut{CustomerID: "cu1", StaffID: "s1", Source: "app"},
+			&events.CustomerErased{CustomerID: "cu1"},
+			&events.CustomerRelationEdited{CustomerID: "cu1", StaffID: "s2", PII: pii("After")},
+			start("cu1", "s3", "Later"),
+			&events.StaffDeparted{StaffID: "s2"},
+			start("cu2", "s2", "Bo"), &events.StaffDeparted{StaffID: "s2"},
+			&events.CustomerRelationEnded{CustomerID: "cu1", StaffID: "s2", Reason: events.EndHandedOver, HandoverID: "h1"},
+			// Pairs that never started.
+			&events.CustomerRelationEdited{CustomerID: "cu9", StaffID: "s1", PII: pii("Ghost")},
+			&events.MomentsOptedOut{CustomerID: "cu9", StaffID: "s1"}, &events.MomentsOptedIn{CustomerID: "cu9", StaffID: "s1"},
+			&events.CustomerRelationEnded{CustomerID: "cu8", StaffID: "s1", Reason: events.EndDeletedByStaff},
+			// Opt-out before the relation, opt-in on it.
+			&events.MomentsOptedOut{CustomerID: "cu3", StaffID: "s4"}, start("cu3", "s4", "Cy"),
+			&events.MomentsOptedIn{CustomerID: "cu3", StaffID: "s4", Source: "web"},
+			&events.CustomerErased{CustomerID: "cu7"}, start("cu7", "s4", "Re-added"),
+			// Groups.
+			join("g1", "cu3", events.MemberCustomer, "early"),
+			&events.GroupChatCreated{ChatID: "g1", OwnerID: "s1", Name: "One"},
+			&events.GroupChatCreated{ChatID: "g1", OwnerID: "s9", Name: "Again"},
+			join("g1", "cu1", events.MemberCustomer, "nick1"), join("g1", "cu1", events.MemberCustomer, "twice"),
+			join("g1", "s1", events.MemberStaff, "staff"), join("g1", "cu1", events.MemberStaff, "same id, staff"),
+			left("g1", "nobody", events.MemberCustomer), left("g1", "cu3", events.MemberCustomer),
+			&events.GroupChatCreated{ChatID: "g2", OwnerID: "s1"}, join("g2", "cu1", events.MemberCustomer, "nick2"),
+			&events.CustomerErased{CustomerID: "cu1"},
+			join("g2", "cu2", events.MemberCustomer, "two"), left("g2", "cu1", events.MemberCustomer), join("g2", "cu1", events.MemberCustomer, "back"),
+			&events.GroupChatDismissed{ChatID: "g2"}, &events.GroupChatRenamed{ChatID: "g2", Name: "after"}, join("g2", "cu5", events.MemberCustomer, "late"),
+			// An erasure that is the customer's last event.
+			&events.CustomerErased{CustomerID: "cu3"},
+		)
+	}
+	assertBulkEqualsApply(t, newDB(t), w.log)
+}
+
+// TestBulkFoldInterrupted cancels a rebuild in the middle of a fold (after
+// the first chunk was copied) and shows the next run folds again from the
+// staged events and ends with the tables the runner had applied.
+func TestBulkFoldInterrupted(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	log := memlog.New()
+	if _, err := generate(ctx, log, genOptions{Corp: "c1", Events: 6000, Writers: 4, Staff: 10, Customers: 100, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, pool, log, 1000)
+	catchUp(t, r)
+	ps := []Projection{Relations{}}
+	before := map[string][]string{}
+	for _, tbl := range (Relations{}).Tables() {
+		before[tbl] = tableDump(t, pool, LiveSchema, tbl)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	chunks := 0
+	defer func(n int) { foldRows, afterFoldChunk = n, nil }(foldRows)
+	foldRows = 100
+	afterFoldChunk = func() {
+		if chunks++; chunks == 2 {
+			cancel()
+		}
+	}
+	_, err := Rebuild(cctx, pool, log, ps, RebuildOptions{BatchSize: 1000, Logger: discardLogger()})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted fold: %v", err)
+	}
+	if chunks < 2 {
+		t.Fatalf("the fold ran %d chunks before the cancel", chunks)
+	}
+	var pending bool
+	if err := pool.QueryRow(ctx, "SELECT bulk_pending FROM "+ident(shadowSchema(Relations{}))+".rebuild_state").Scan(&pending); err != nil || !pending {
+		t.Fatalf("after the interrupted fold: pending %v (%v), want the staged events kept", pending, err)
+	}
+	afterFoldChunk = nil
+	res, err := Rebuild(ctx, pool, log, ps, RebuildOptions{BatchSize: 1000, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || res.Applied != 0 {
+		t.Errorf("second rebuild %+v, want one resumed with nothing left to read", res)
+	}
+	for tbl, want := range before {
+		got := tableDump(t, pool, LiveSchema, tbl)
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("%s after the resumed fold: %d rows, the runner had %d; first difference: %s", tbl, len(got), len(want), firstDiff(got, want))
+		}
+	}
+}

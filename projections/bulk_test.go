@@ -169,6 +169,11 @@ func TestBulkEqualsApplyEdgeCases(t *testing.T) {
 			&events.CustomerErased{CustomerID: "cu1"},
 			join("g2", "cu2", events.MemberCustomer, "two"), left("g2", "cu1", events.MemberCustomer), join("g2", "cu1", events.MemberCustomer, "back"),
 			&events.GroupChatDismissed{ChatID: "g2"}, &events.GroupChatRenamed{ChatID: "g2", Name: "after"}, join("g2", "cu5", events.MemberCustomer, "late"),
+			// Handovers and consents (their own edge cases are in
+			// TestBulkEqualsApplyHandoversConsents).
+			&events.HandoverRequested{HandoverID: "hq1", CustomerID: "cu1", Kind: events.HandoverInService, FromStaffID: "s1", ToStaffID: "s3", Deadline: minute(500)},
+			&events.HandoverFailed{HandoverID: "hq1", CustomerID: "cu1", Reason: events.FailTargetDeparted},
+			&events.ConsentRecorded{CustomerID: "cu1", Purpose: events.PurposeMarketing, State: events.ConsentAgree},
 			// An erasure that is the customer's last event.
 			&events.CustomerErased{CustomerID: "cu3"},
 		)

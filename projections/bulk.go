@@ -166,8 +166,13 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 
 	// The query sorts every staged event: in memory rather than in
 	// temporary files.
-	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '128MB'"); err != nil {
+	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
 		return fail("set work_mem", err)
+	}
+	// Without statistics the planner takes the staging table for a few
+	// rows and may join it to itself with nested loops.
+	if _, err := tx.Exec(ctx, "ANALYZE "+ident(sh.schema)+"."+stagingTable); err != nil {
+		return fail("analyze the staged events", err)
 	}
 	q := strings.ReplaceAll(plan.query, "{s}", ident(sh.schema))
 	cursor := ident("bulk_fold_" + sh.p.Name())
@@ -204,6 +209,7 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{sh.schema, t}, plan.outputs[t], pgx.CopyFromRows(buf)); err != nil {
 				return fail("copy "+t, err)
 			}
+			clear(buf)
 			out.rows[t] = buf[:0]
 		}
 		if afterFoldChunk != nil {

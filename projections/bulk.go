@@ -59,12 +59,10 @@ type folder interface {
 // bulkOut buffers a fold's output rows per table until they are copied.
 type bulkOut struct {
 	rows map[string][][]any
-	n    int
 }
 
 func (o *bulkOut) emit(table string, row ...any) {
 	o.rows[table] = append(o.rows[table], row)
-	o.n++
 }
 
 const stagingTable = "bulk_staging"
@@ -85,7 +83,7 @@ func stagingColumns(plan bulkPlan) []string {
 // stageBatch copies the events of evs after sh's position into sh's
 // staging table and moves its stored checkpoint, in tx.
 func stageBatch(ctx context.Context, tx pgx.Tx, sh *shadow, evs []Event) error {
-	plan := sh.p.(bulkBuilder).bulkPlan()
+	plan := *sh.plan
 	var rows [][]any
 	n := 0
 	for _, e := range evs {
@@ -128,7 +126,7 @@ var afterFoldChunk func()
 // shadow as an ordinary one. Interrupted, it leaves the staging table and
 // the empty tables as they were, and the next run folds again.
 func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
-	plan := sh.p.(bulkBuilder).bulkPlan()
+	plan := *sh.plan
 	fail := func(what string, err error) error {
 		return fmt.Errorf("projections: rebuild %s: fold: %s: %w", sh.p.Name(), what, err)
 	}

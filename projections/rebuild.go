@@ -78,8 +78,9 @@ type shadow struct {
 	p      Projection
 	schema string
 	pos    events.Position
-	// pending: a bulkBuilder still staging events; its tables are empty
-	// until foldShadow.
+	// plan is set for a bulkBuilder; pending while it stages events (its
+	// tables are empty until foldShadow).
+	plan    *bulkPlan
 	pending bool
 }
 
@@ -355,11 +356,12 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 		chans[i] = make(chan batch, 2)
 	}
 	var wg sync.WaitGroup
-	// The log is read one page ahead of decoding, so reading and decoding
-	// overlap.
-	pages := make(chan []events.Recorded, 1)
 	wg.Go(func() {
-		defer close(pages)
+		defer func() {
+			for _, ch := range chans {
+				close(ch)
+			}
+		}()
 		from := minShadow(shadows)
 		for {
 			recs, err := src.ReadAll(ctx, from, opts.BatchSize)
@@ -370,38 +372,22 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 			if len(recs) == 0 {
 				return
 			}
-			select {
-			case pages <- recs:
-			case <-ctx.Done():
+			evs, err := decode(recs)
+			if err != nil {
+				fail(err)
 				return
 			}
 			// After a batch every shadow is at its last event or beyond.
 			from = recs[len(recs)-1].Position
-		}
-	})
-	wg.Go(func() {
-		defer func() {
-			for _, ch := range chans {
-				close(ch)
-			}
-		}()
-		for recs := range pages {
-			if ctx.Err() != nil {
-				continue // drain: the reader may be blocked on pages
-			}
-			evs, err := decode(recs)
-			if err != nil {
-				fail(err)
-				continue
-			}
-			last := recs[len(recs)-1].Position
 			mu.Lock()
-			sizes, lasts = append(sizes, len(recs)), append(lasts, last)
+			sizes, lasts = append(sizes, len(recs)), append(lasts, from)
 			mu.Unlock()
 			for _, ch := range chans {
 				select {
 				case ch <- batch{evs: evs}:
 				case <-ctx.Done():
+					fail(ctx.Err())
+					return
 				}
 			}
 		}
@@ -501,7 +487,11 @@ func minShadow(shadows []*shadow) events.Position {
 // whether an interrupted build is resumed.
 func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh bool) (*shadow, bool, error) {
 	sh := &shadow{p: p, schema: shadowSchema(p), pos: events.Start}
-	bulk, isBulk := p.(bulkBuilder)
+	if b, ok := p.(bulkBuilder); ok {
+		plan := b.bulkPlan()
+		sh.plan = &plan
+	}
+	isBulk := sh.plan != nil
 	if !fresh {
 		var c, pr int64
 		var version int
@@ -526,7 +516,7 @@ func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh 
 				ident(sh.schema), len(p.Migrations()), isBulk),
 		}
 		if isBulk {
-			stmts = append(stmts, stagingDDL(sh.schema, bulk.bulkPlan()))
+			stmts = append(stmts, stagingDDL(sh.schema, *sh.plan))
 		}
 		for _, s := range stmts {
 			if _, err := tx.Exec(ctx, s); err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -126,20 +128,39 @@ func Lookup(set []Projection, names ...string) ([]Projection, error) {
 
 // decode decodes a batch once. Unknown types get a nil payload; a malformed
 // event is an error, since skipping it would silently corrupt the tables.
+// A large batch is decoded in parallel, one part per CPU.
 func decode(recs []events.Recorded) ([]Event, error) {
 	out := make([]Event, len(recs))
-	for i, r := range recs {
-		p, err := events.DecodeRecorded(r)
-		switch {
-		case errors.Is(err, events.ErrUnknownType):
-			p = nil
-		case err != nil:
-			return nil, fmt.Errorf("projections: event %s at %s: %w", r.ID, r.Position, err)
+	parts := min(runtime.GOMAXPROCS(0), len(recs)/decodePart+1)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() {
+			for i := p * len(recs) / parts; i < (p+1)*len(recs)/parts; i++ {
+				r := recs[i]
+				pl, err := events.DecodeRecorded(r)
+				switch {
+				case errors.Is(err, events.ErrUnknownType):
+					pl = nil
+				case err != nil:
+					errs[p] = fmt.Errorf("projections: event %s at %s: %w", r.ID, r.Position, err)
+					return
+				}
+				out[i] = Event{Recorded: r, Payload: pl}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the earliest malformed part
 		}
-		out[i] = Event{Recorded: r, Payload: p}
 	}
 	return out, nil
 }
+
+// decodePart is the fewest events worth a goroutine of their own.
+const decodePart = 512
 
 // statsRefresher runs ANALYZE on a set of tables after batches 1, 4, 16,
 // 64, ... of a catch-up. Fresh or fast-growing tables otherwise keep the

@@ -356,12 +356,11 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 		chans[i] = make(chan batch, 2)
 	}
 	var wg sync.WaitGroup
+	// The log is read one page ahead of decoding, so reading and decoding
+	// overlap.
+	pages := make(chan []events.Recorded, 1)
 	wg.Go(func() {
-		defer func() {
-			for _, ch := range chans {
-				close(ch)
-			}
-		}()
+		defer close(pages)
 		from := minShadow(shadows)
 		for {
 			recs, err := src.ReadAll(ctx, from, opts.BatchSize)
@@ -372,22 +371,38 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 			if len(recs) == 0 {
 				return
 			}
-			evs, err := decode(recs)
-			if err != nil {
-				fail(err)
+			select {
+			case pages <- recs:
+			case <-ctx.Done():
 				return
 			}
 			// After a batch every shadow is at its last event or beyond.
 			from = recs[len(recs)-1].Position
+		}
+	})
+	wg.Go(func() {
+		defer func() {
+			for _, ch := range chans {
+				close(ch)
+			}
+		}()
+		for recs := range pages {
+			if ctx.Err() != nil {
+				continue // drain: the reader may be blocked on pages
+			}
+			evs, err := decode(recs)
+			if err != nil {
+				fail(err)
+				continue
+			}
+			last := recs[len(recs)-1].Position
 			mu.Lock()
-			sizes, lasts = append(sizes, len(recs)), append(lasts, from)
+			sizes, lasts = append(sizes, len(recs)), append(lasts, last)
 			mu.Unlock()
 			for _, ch := range chans {
 				select {
 				case ch <- batch{evs: evs}:
 				case <-ctx.Done():
-					fail(ctx.Err())
-					return
 				}
 			}
 		}

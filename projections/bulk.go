@@ -61,6 +61,7 @@ type bulkOut struct {
 	rows map[string][][]any
 }
 
+// emit queues a row; a nil pointer value is written as NULL.
 func (o *bulkOut) emit(table string, row ...any) {
 	o.rows[table] = append(o.rows[table], row)
 }

@@ -123,15 +123,6 @@ func (f *customerFold) finish(out *bulkOut) {
 	if !f.exists {
 		return
 	}
-	var first, last, erasedAt any
-	if f.firstAdded != nil {
-		first = *f.firstAdded
-	}
-	if f.lastAdded != nil {
-		last = *f.lastAdded
-	}
-	if f.erasedAt != nil {
-		erasedAt = *f.erasedAt
-	}
-	out.emit("customers", f.key[0], f.key[1], f.name, f.followers, int32(len(f.followers)), first, last, f.erased, erasedAt, f.updatedAt)
+	out.emit("customers", f.key[0], f.key[1], f.name, f.followers, int32(len(f.followers)), f.firstAdded, f.lastAdded,
+		f.erased, f.erasedAt, f.updatedAt)
 }

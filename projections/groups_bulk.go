@@ -241,23 +241,12 @@ func (f *groupFold) finish(out *bulkOut) {
 	}
 	corp, chat := f.key[0], f.key[1]
 	if r := f.row; f.exists {
-		var dismissedAt any
-		if r.dismissedAt != nil {
-			dismissedAt = *r.dismissedAt
-		}
-		out.emit("group_chats", corp, chat, r.owner, r.name, r.notice, r.status, r.createdAt, dismissedAt,
+		out.emit("group_chats", corp, chat, r.owner, r.name, r.notice, r.status, r.createdAt, r.dismissedAt,
 			r.staff, r.customers, r.ownerChanges, r.updatedAt)
 	}
 	for i, st := range f.stints {
-		var leftAt, quitScene any
-		if st.leftAt != nil {
-			leftAt = *st.leftAt
-		}
-		if st.quitScene != nil {
-			quitScene = *st.quitScene
-		}
 		out.emit("group_membership_history", corp, chat, st.member, st.mtype, st.joinedAt, st.scene, st.inviter, st.nick,
-			leftAt, quitScene, st.commit, st.prepare)
+			st.leftAt, st.quitScene, st.commit, st.prepare)
 		if j, ok := f.members[[2]string{st.mtype, st.member}]; ok && j == i {
 			out.emit("group_members", corp, chat, st.member, st.mtype, st.joinedAt, st.scene, st.inviter, st.nick)
 		}

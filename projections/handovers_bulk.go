@@ -117,10 +117,6 @@ func (f *handoverFold) finish(out *bulkOut) {
 	if !f.exists {
 		return
 	}
-	var settledAt any
-	if f.settledAt != nil {
-		settledAt = *f.settledAt
-	}
 	out.emit("handovers", f.key[0], f.key[1], f.cust, f.kind, f.fromStaff, f.toStaff, f.batch, f.message,
-		f.status, f.requestedAt, f.deadline, settledAt, nullIfEmpty(f.reason))
+		f.status, f.requestedAt, f.deadline, f.settledAt, nullIfEmpty(f.reason))
 }

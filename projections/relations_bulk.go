@@ -216,33 +216,13 @@ func (f *relationFold) finish(out *bulkOut) {
 	}
 	corp, cust, staff := f.key[0], f.key[1], f.key[2]
 	if r := f.row; f.exists {
-		var endReason, endedAt, changedAt any
-		if r.endReason != nil {
-			endReason = *r.endReason
-		}
-		if r.endedAt != nil {
-			endedAt = *r.endedAt
-		}
-		if r.momentsChangedAt != nil {
-			changedAt = *r.momentsChangedAt
-		}
-		out.emit("relations", corp, cust, staff, r.status, r.startedAt, endedAt, endReason, r.startedBy,
+		out.emit("relations", corp, cust, staff, r.status, r.startedAt, r.endedAt, r.endReason, r.startedBy,
 			nullIfEmpty(r.startHID), nullIfEmpty(r.endHID), r.initiator, r.addWay, r.channel, r.name, r.remark, r.description,
-			r.phones, r.tags, r.optedOut, changedAt, r.intervals, r.updatedAt)
+			r.phones, r.tags, r.optedOut, r.momentsChangedAt, r.intervals, r.updatedAt)
 	}
 	for _, iv := range f.intervals {
-		var endedAt, endReason, endHID any
-		if iv.endedAt != nil {
-			endedAt = *iv.endedAt
-		}
-		if iv.endReason != nil {
-			endReason = *iv.endReason
-		}
-		if iv.endHID != nil {
-			endHID = *iv.endHID
-		}
-		out.emit("ownership_intervals", corp, cust, staff, iv.startedAt, endedAt, iv.startedBy, nullIfEmpty(iv.startHID),
-			endReason, endHID, iv.startCommit, iv.startPrepare)
+		out.emit("ownership_intervals", corp, cust, staff, iv.startedAt, iv.endedAt, iv.startedBy, nullIfEmpty(iv.startHID),
+			iv.endReason, iv.endHID, iv.startCommit, iv.startPrepare)
 	}
 	if u := f.unassigned; u != nil {
 		out.emit("unassigned_relations", corp, cust, staff, u[0], u[1])

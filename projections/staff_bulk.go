@@ -126,13 +126,6 @@ func (f *staffFold) finish(out *bulkOut) {
 	if !f.started {
 		return
 	}
-	var joinedAt, departedAt any
-	if f.joinedAt != nil {
-		joinedAt = *f.joinedAt
-	}
-	if f.departedAt != nil {
-		departedAt = *f.departedAt
-	}
-	out.emit("staff", f.key[0], f.key[1], f.name, f.status, f.capacity, joinedAt, departedAt,
+	out.emit("staff", f.key[0], f.key[1], f.name, f.status, f.capacity, f.joinedAt, f.departedAt,
 		f.active, f.unassigned, f.slots, f.updatedAt)
 }

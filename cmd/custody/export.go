@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -124,7 +125,7 @@ func runEventsExport(ctx context.Context, args []string) error {
 
 	start := time.Now()
 	var st export.Stats
-	err = writeAtomically(*out, func(w io.Writer) error {
+	err = writeOutput(*out, func(w io.Writer) error {
 		var err error
 		st, err = export.Export(ctx, log, w, opts)
 		return err
@@ -142,14 +143,35 @@ func runEventsExport(ctx context.Context, args []string) error {
 	return nil
 }
 
-// writeAtomically runs write on standard output for "-", otherwise on a
-// temporary file beside path that is renamed to path only when write
-// succeeded, so a failed export never leaves a truncated file behind.
-func writeAtomically(path string, write func(io.Writer) error) error {
+// writeOutput runs write on standard output for "-". A regular file (or a
+// path that does not exist yet) is written to a temporary file beside it
+// that is renamed over it only when write succeeded, so a failed export
+// never leaves a truncated file behind; a new file is readable by its owner
+// only, since exports may hold personal data. Anything else that already
+// exists — a device such as /dev/null, a named pipe, a socket — is written
+// through in place, never replaced. A directory is refused. A symbolic link
+// is followed: its target gets these rules and the link stays.
+func writeOutput(path string, write func(io.Writer) error) error {
 	if path == "-" || path == "" {
 		return write(os.Stdout)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.partial")
+	target := path
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if target, err = filepath.EvalSymlinks(path); err != nil {
+			return fmt.Errorf("output %s: %w", path, err)
+		}
+	}
+	fi, err := os.Stat(target)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("output %s: %w", path, err)
+	case fi.IsDir():
+		return fmt.Errorf("%w: --out %s is a directory; name a file", errUsage, path)
+	case !fi.Mode().IsRegular():
+		return writeInPlace(target, write)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*.partial")
 	if err != nil {
 		return fmt.Errorf("create output: %w", err)
 	}
@@ -161,7 +183,24 @@ func writeAtomically(path string, write func(io.Writer) error) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeInPlace writes to an existing non-regular file (device, pipe)
+// without truncating or replacing it.
+func writeInPlace(path string, write func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("open output %s: %w", path, err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

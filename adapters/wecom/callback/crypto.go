@@ -7,19 +7,21 @@
 //
 // It accepts an envelope of at most Options.MaxBody bytes, either
 // <xml><ToUserName/><AgentID/><Encrypt/></xml> (AgentID optional, unknown
-// elements ignored) or the JSON variant {"tousername","encrypt","agentid"},
-// whose Encrypt is signed by one of the configured tokens and decrypts, under
-// that token's EncodingAESKey, to
+// elements ignored) or the JSON variant {"tousername","encrypt","agentid"}
+// (keys matched as encoding/json does: case-insensitively, the last of a
+// repeated key winning; agentid a number or a string), whose Encrypt is
+// signed by one of the configured tokens and decrypts, under that token's
+// EncodingAESKey, to
 //
 //	16 random bytes ‖ 4-byte big-endian message length ‖ message ‖ receive id
 //
-// padded with PKCS#7 to 32-byte blocks, with a receive id among
-// Options.ReceiveIDs. It rejects, with the sentinel errors below, anything
-// else: a wrong signature (checked before any decryption), a DOCTYPE or a
-// repeated Encrypt in the envelope, Encrypt that is empty, not base64 or not
-// whole AES blocks, a pad byte of 0 or above 32 or pad bytes that disagree, a
-// length field running past the plaintext, a foreign receive id, and
-// oversized input. Errors never carry message content.
+// followed by PKCS#7 padding for 32-byte blocks (pad value 1..32), with a
+// receive id among Options.ReceiveIDs. It rejects, with the sentinel errors
+// below, anything else: a wrong signature (checked before any decryption), a
+// DOCTYPE or a repeated Encrypt in the envelope, Encrypt that is empty, not
+// base64 or not whole AES blocks, a pad value of 0 or above 32 or pad bytes
+// that disagree, a length field running past the plaintext, a foreign
+// receive id, and oversized input. Errors never carry message content.
 //
 // A Crypto is immutable once built and safe for concurrent use.
 package callback
@@ -36,10 +38,10 @@ import (
 // Sentinel errors. Every error returned by this package wraps one of them;
 // test with errors.Is.
 var (
-	// ErrBadKey: a configured EncodingAESKey is not 43 base64 characters
-	// decoding (with "=" appended) to 32 bytes, or Options is otherwise
-	// invalid. Only New returns it.
-	ErrBadKey = errors.New("callback: bad configuration")
+	// ErrBadConfig: Options are invalid, e.g. an EncodingAESKey that is not
+	// 43 base64 characters decoding (with "=" appended) to 32 bytes. Only
+	// New and Options.Validate return it.
+	ErrBadConfig = errors.New("callback: bad configuration")
 	// ErrBadSignature: msg_signature matches no configured token. Nothing
 	// was decrypted.
 	ErrBadSignature = errors.New("callback: bad signature")
@@ -120,30 +122,30 @@ func (o *Options) setDefaults() {
 }
 
 // Validate reports every problem with o (after defaults), joined; each wraps
-// ErrBadKey. Key material never appears in the messages.
+// ErrBadConfig. Key material never appears in the messages.
 func (o Options) Validate() error {
 	var errs []error
 	if len(o.Keys) == 0 {
-		errs = append(errs, fmt.Errorf("no keys: %w", ErrBadKey))
+		errs = append(errs, fmt.Errorf("no keys: %w", ErrBadConfig))
 	}
 	for i, k := range o.Keys {
 		if k.Token == "" {
-			errs = append(errs, fmt.Errorf("key %d: empty token: %w", i, ErrBadKey))
+			errs = append(errs, fmt.Errorf("key %d: empty token: %w", i, ErrBadConfig))
 		}
 		if _, err := decodeAESKey(k.EncodingAESKey); err != nil {
 			errs = append(errs, fmt.Errorf("key %d: %w", i, err))
 		}
 	}
 	if len(o.ReceiveIDs) == 0 {
-		errs = append(errs, fmt.Errorf("no receive ids: %w", ErrBadKey))
+		errs = append(errs, fmt.Errorf("no receive ids: %w", ErrBadConfig))
 	}
 	for i, id := range o.ReceiveIDs {
 		if id == "" {
-			errs = append(errs, fmt.Errorf("receive id %d empty: %w", i, ErrBadKey))
+			errs = append(errs, fmt.Errorf("receive id %d empty: %w", i, ErrBadConfig))
 		}
 	}
 	if o.MaxBody < 0 || o.MaxEncrypt < 0 || o.MaxSkew < 0 {
-		errs = append(errs, fmt.Errorf("negative limit: %w", ErrBadKey))
+		errs = append(errs, fmt.Errorf("negative limit: %w", ErrBadConfig))
 	}
 	return errors.Join(errs...)
 }
@@ -197,11 +199,11 @@ func (c *Crypto) MaxBody() int { return c.maxBody }
 // so does this.
 func decodeAESKey(s string) ([]byte, error) {
 	if len(s) != 43 {
-		return nil, fmt.Errorf("EncodingAESKey must be 43 characters: %w", ErrBadKey)
+		return nil, fmt.Errorf("EncodingAESKey must be 43 characters: %w", ErrBadConfig)
 	}
 	raw, err := base64.StdEncoding.DecodeString(s + "=")
 	if err != nil || len(raw) != 32 {
-		return nil, fmt.Errorf("EncodingAESKey is not base64 of 32 bytes: %w", ErrBadKey)
+		return nil, fmt.Errorf("EncodingAESKey is not base64 of 32 bytes: %w", ErrBadConfig)
 	}
 	return raw, nil
 }

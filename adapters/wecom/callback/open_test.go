@@ -366,8 +366,8 @@ func TestNewValidates(t *testing.T) {
 		"negative limit":  {Keys: []Key{good}, ReceiveIDs: []string{"x"}, MaxBody: -1},
 	} {
 		_, err := New(o)
-		if !errors.Is(err, ErrBadKey) {
-			t.Errorf("%s: err = %v, want ErrBadKey", name, err)
+		if !errors.Is(err, ErrBadConfig) {
+			t.Errorf("%s: err = %v, want ErrBadConfig", name, err)
 			continue
 		}
 		if strings.Contains(err.Error(), sampleAESKey[:20]) {

@@ -133,10 +133,22 @@ const (
 	CustomerStreamPrefix  = "customer-"
 	StaffStreamPrefix     = "staff-"
 	GroupChatStreamPrefix = "groupchat-"
+	CorpStreamPrefix      = "corp-"
 )
 
 // StreamPrefixes are every stream prefix custody writes.
-var StreamPrefixes = []string{CustomerStreamPrefix, StaffStreamPrefix, GroupChatStreamPrefix}
+var StreamPrefixes = []string{CustomerStreamPrefix, StaffStreamPrefix, GroupChatStreamPrefix, CorpStreamPrefix}
+
+// CorpTagsStream is the stream of a corp's tag catalog.
+func CorpTagsStream(corp string) string { return CorpStreamPrefix + corp + "-tags" }
+
+// CorpWeComStream is the stream of one unmatched WeCom fact, named by its
+// callback's dedup key: a stream of its own makes recording it idempotent
+// on every event log (the second append finds the stream and records
+// nothing).
+func CorpWeComStream(corp, callbackKey string) string {
+	return CorpStreamPrefix + corp + "-wecom-" + callbackKey
+}
 
 // CustomerStream is the stream of a customer aggregate.
 func CustomerStream(corp, externalUserID string) string {

@@ -45,6 +45,14 @@ func samples() map[string]Payload {
 		&GroupChatRenamed{ChatID: "wrChat", Name: "VIP 群 2"},
 		&GroupChatNoticeChanged{ChatID: "wrChat", Notice: "周五活动"},
 		&GroupChatDismissed{ChatID: "wrChat"},
+		&TagCreated{TagID: "etTAG1", Kind: TagKindTag, GroupID: "etGROUP1", Name: "高意向"},
+		&TagRenamed{TagID: "etTAG1", Kind: TagKindTag, Name: "重点客户"},
+		&TagDeleted{TagID: "etTAG1", Kind: TagKindTag},
+		&TagsReordered{TagID: "etGROUP1", Kind: TagKindGroup},
+		&WeComFactUnmatched{
+			Kind: "change_external_contact/del_follow_user", Reason: UnmatchedRelationNotActive, CustomerID: "wmABC",
+			StaffID: "zhangsan", ChatID: "wrChat", MemberIDs: []string{"wmABC", "lisi"}, CallbackKey: "3f2a",
+		},
 	}
 	out := make(map[string]Payload, len(list))
 	for _, p := range list {

@@ -50,6 +50,12 @@ func docExamples() []events.Payload {
 		&events.GroupChatRenamed{ChatID: "wrOgQhDgAA", Name: "VIP owners club 2026"},
 		&events.GroupChatNoticeChanged{ChatID: "wrOgQhDgAA", Notice: "Service hours: 9:00-18:00"},
 		&events.GroupChatDismissed{ChatID: "wrOgQhDgAA"},
+		&events.TagCreated{TagID: "etTAGa1", Kind: events.TagKindTag, GroupID: "etGRPb2", Name: "high intent"},
+		&events.TagRenamed{TagID: "etTAGa1", Kind: events.TagKindTag, Name: "key account"},
+		&events.TagDeleted{TagID: "etTAGa1", Kind: events.TagKindTag},
+		&events.TagsReordered{TagID: "etGRPb2", Kind: events.TagKindGroup},
+		&events.WeComFactUnmatched{Kind: "change_external_contact/del_follow_user", Reason: events.UnmatchedRelationNotActive,
+			CustomerID: "wmQx1aBC", StaffID: "zhangsan", CallbackKey: "9c1e0f7a"},
 	}
 }
 
@@ -69,6 +75,10 @@ func docCloudEvent(t testing.TB, i int, p events.Payload, includePII bool) []byt
 		stream = events.StaffStream("ww7f1c2d", "zhangsan")
 	case strings.HasPrefix(ev.Type, "groupchat."):
 		stream = events.GroupChatStream("ww7f1c2d", "wrOgQhDgAA")
+	case strings.HasPrefix(ev.Type, "tag."):
+		stream = events.CorpTagsStream("ww7f1c2d")
+	case strings.HasPrefix(ev.Type, "wecom."):
+		stream = events.CorpWeComStream("ww7f1c2d", "9c1e0f7a")
 	}
 	rec := events.Recorded{Event: ev, Stream: stream, StreamVersion: 3,
 		Position: events.Position{Commit: 918273, Prepare: 40112 + uint64(i)}, RecordedAt: time.Date(2026, 11, 2, 9, 30, 1, 250e6, time.UTC)}

@@ -1,0 +1,88 @@
+package events
+
+// Corp-level events live on streams CorpStream(corp, name): the corp's tag
+// catalog (CorpTagsStream) and what WeCom reported that custody's state
+// contradicts (CorpWeComStream).
+
+// Tag kinds (WeCom TagType).
+const (
+	TagKindTag   = "tag"
+	TagKindGroup = "tag_group"
+)
+
+// TagCreated: an enterprise tag or tag group (企业标签) exists. Name and
+// GroupID are empty when the source (a WeCom callback) did not say them;
+// a later tag.renamed fills the name in. Tag names are not personal data.
+type TagCreated struct {
+	TagID   string `json:"tag_id"`
+	Kind    string `json:"kind"`
+	GroupID string `json:"group_id,omitempty"`
+	Name    string `json:"name,omitempty"`
+}
+
+// TagRenamed: a tag or tag group has a new name.
+type TagRenamed struct {
+	TagID string `json:"tag_id"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+}
+
+// TagDeleted: a tag or tag group was deleted (a group with its tags).
+type TagDeleted struct {
+	TagID string `json:"tag_id"`
+	Kind  string `json:"kind"`
+}
+
+// TagsReordered: the order of tags or tag groups changed (WeCom "shuffle").
+// TagID is the tag group whose tags were reordered, or empty when the
+// groups themselves were.
+type TagsReordered struct {
+	TagID string `json:"tag_id,omitempty"`
+	Kind  string `json:"kind"`
+}
+
+// Reasons of a wecom.fact_unmatched.
+const (
+	UnmatchedRelationNotActive = "relation_not_active" // a deletion of a relation custody does not have as active
+	UnmatchedRelationActive    = "relation_active"     // an add of a relation custody already has
+	UnmatchedHandoverNotFound  = "handover_not_found"  // a transfer result for a handover custody has not pending
+	UnmatchedChatNotCreated    = "chat_not_created"    // a change of a group chat custody does not know
+	UnmatchedChatDismissed     = "chat_dismissed"      // a change of a group chat custody has as dismissed
+	UnmatchedMember            = "member"              // a join of a member already in, or a leave of one not in
+	UnmatchedCustomerErased    = "customer_erased"     // a fact about an erased customer
+	UnmatchedOther             = "other"
+)
+
+// WeComFactUnmatched: WeCom reported a fact (by callback) that custody's
+// state contradicts — e.g. a customer deleting a staff member custody does
+// not know as a follower. The fact is recorded here instead of being
+// dropped; reconciliation with WeCom's API turns it into compensating facts.
+// Only ids: no personal data.
+type WeComFactUnmatched struct {
+	// Kind is the callback's Event/ChangeType[/UpdateDetail].
+	Kind string `json:"kind"`
+	// Reason is one of the Unmatched* constants.
+	Reason     string `json:"reason"`
+	CustomerID string `json:"customer_id,omitempty"`
+	StaffID    string `json:"staff_id,omitempty"`
+	ChatID     string `json:"chat_id,omitempty"`
+	// MemberIDs are the group members a membership change named.
+	MemberIDs []string `json:"member_ids,omitempty"`
+	// CallbackKey is the stored callback's dedup key (the WeCom inbox).
+	CallbackKey string `json:"callback_key"`
+}
+
+// EventType implementations.
+func (TagCreated) EventType() string         { return "tag.created" }
+func (TagRenamed) EventType() string         { return "tag.renamed" }
+func (TagDeleted) EventType() string         { return "tag.deleted" }
+func (TagsReordered) EventType() string      { return "tag.reordered" }
+func (WeComFactUnmatched) EventType() string { return "wecom.fact_unmatched" }
+
+func init() {
+	register(1, func() Payload { return &TagCreated{} })
+	register(1, func() Payload { return &TagRenamed{} })
+	register(1, func() Payload { return &TagDeleted{} })
+	register(1, func() Payload { return &TagsReordered{} })
+	register(1, func() Payload { return &WeComFactUnmatched{} })
+}

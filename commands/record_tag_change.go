@@ -41,7 +41,9 @@ func (h *Handler) RecordTagChange(ctx context.Context, cmd RecordTagChange) (Res
 	var decide func(*tags.Catalog) ([]events.Payload, error)
 	switch cmd.Change {
 	case TagChangeCreated:
-		decide = func(c *tags.Catalog) ([]events.Payload, error) { return c.Create(cmd.TagID, cmd.Kind, cmd.GroupID, cmd.Name) }
+		decide = func(c *tags.Catalog) ([]events.Payload, error) {
+			return c.Create(cmd.TagID, cmd.Kind, cmd.GroupID, cmd.Name)
+		}
 	case TagChangeRenamed:
 		decide = func(c *tags.Catalog) ([]events.Payload, error) { return c.Rename(cmd.TagID, cmd.Kind, cmd.Name) }
 	case TagChangeDeleted:

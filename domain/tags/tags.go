@@ -161,4 +161,3 @@ func (c *Catalog) Reorder(id, kind string) ([]events.Payload, error) {
 	}
 	return []events.Payload{&events.TagsReordered{TagID: id, Kind: kind}}, nil
 }
-

@@ -56,9 +56,13 @@ func TestCatalog(t *testing.T) {
 		{"rename empty", []events.Payload{created},
 			func(c *tags.Catalog) ([]events.Payload, error) { return c.Rename("t1", "tag", "") }, nil, tags.ErrInvalidArgument},
 		{"name of 31 characters", nil,
-			func(c *tags.Catalog) ([]events.Payload, error) { return c.Create("t1", "tag", "", strings.Repeat("标", 31)) }, nil, tags.ErrInvalidArgument},
+			func(c *tags.Catalog) ([]events.Payload, error) {
+				return c.Create("t1", "tag", "", strings.Repeat("标", 31))
+			}, nil, tags.ErrInvalidArgument},
 		{"name of 30 characters", nil,
-			func(c *tags.Catalog) ([]events.Payload, error) { return c.Create("t1", "tag", "", strings.Repeat("标", 30)) },
+			func(c *tags.Catalog) ([]events.Payload, error) {
+				return c.Create("t1", "tag", "", strings.Repeat("标", 30))
+			},
 			[]events.Payload{&events.TagCreated{TagID: "t1", Kind: "tag", Name: strings.Repeat("标", 30)}}, nil},
 		{"delete", []events.Payload{created},
 			func(c *tags.Catalog) ([]events.Payload, error) { return c.Delete("t1", "tag") }, []events.Payload{deleted}, nil},

@@ -321,8 +321,8 @@ func TestUnknownAndBadCallbacksAreKept(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	e.deliver(t, e.callback("Event", "change_external_contact", "ChangeType", "something_new", "UserID", "x"))
-	e.deliver(t, e.callback("Event", contact, "ChangeType", "add_external_contact", "UserID", "zhangsan"))                              // no ExternalUserID
-	e.deliver(t, e.callback("Event", contact, "ChangeType", "add_external_contact", "UserID", "zhang\x01san", "ExternalUserID", "wmX")) // control character
+	e.deliver(t, e.callback("Event", contact, "ChangeType", "add_external_contact", "UserID", "zhangsan"))                                   // no ExternalUserID
+	e.deliver(t, e.callback("Event", contact, "ChangeType", "add_external_contact", "UserID", "zhang\x01san", "ExternalUserID", "wmX"))      // control character
 	e.deliver(t, e.callback("Event", contact, "ChangeType", "del_follow_user", "UserID", strings.Repeat("u", 129), "ExternalUserID", "wmX")) // over-long id
 	counts, err := e.inbox.Counts(ctx, "acme")
 	if err != nil {

@@ -3,7 +3,9 @@ package ingest_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -376,5 +378,26 @@ func TestRetriedCallbacksRecordOnce(t *testing.T) {
 	want := []string{"staff.joined:zhangsan", "customer.relation_started:wmR/zhangsan initiator=customer state=s"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestDocExample runs the example of docs/wecom.md as written.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/wecom.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```xml\n(.*?)\n```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/wecom.md has no xml example")
+	}
+	e := newEnv(t, nil)
+	if d := e.deliver(t, m[1]); d.Done != 1 {
+		t.Fatalf("drained %+v", d)
+	}
+	got, _ := e.recorded(t, events.Position{})
+	want := []string{"staff.joined:zhangsan", "customer.relation_started:woAJ2GCAAAXtWyujaWJHDDGi0mAAAA/zhangsan initiator=customer state=teststate"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("doc example recorded %q, want %q", got, want)
 	}
 }

@@ -149,6 +149,9 @@ func (c *Corp) deleteTag(id string) (string, error) {
 func (c *Corp) ShuffleTags(groupID string, ids ...string) (Callback, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if g, ok := c.tagGroups[groupID]; groupID != "" && (!ok || g.Deleted) {
+		return Callback{}, fmt.Errorf("shuffle tags: group: %w", ErrNotFound)
+	}
 	orders := make([]*int, len(ids)) // checked first, set after: all or nothing
 	for i, id := range ids {
 		if groupID == "" {

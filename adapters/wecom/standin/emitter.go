@@ -186,7 +186,8 @@ type Stats struct {
 
 // Delivery is what became of one callback.
 type Delivery struct {
-	Kind    string
+	Kind string
+	// Dialect it was written in; zero (documented) when dropped.
 	Dialect Dialect
 	// Dropped: lost on purpose, never sent.
 	Dropped bool
@@ -249,6 +250,9 @@ func (e *Emitter) plan(cb Callback) plan {
 	for i := range p.seeds {
 		p.seeds[i] = e.rand.Uint64()
 	}
+	if p.drop {
+		p.dialect = Dialect{} // never written
+	}
 	e.stats.Callbacks++
 	switch {
 	case p.drop:
@@ -257,7 +261,7 @@ func (e *Emitter) plan(cb Callback) plan {
 	case p.dup:
 		e.stats.Duplicated++
 	}
-	if !p.dialect.IsZero() && !p.drop {
+	if !p.dialect.IsZero() {
 		e.stats.Quirked++
 	}
 	return p

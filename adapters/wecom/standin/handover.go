@@ -19,8 +19,9 @@ func (a API) EditExternalContact(userID, externalUserID string, e Edit) error {
 	return a.c.edit(userID, externalUserID, e)
 }
 
-// TransferCustomer starts an in-service handover (transfer_customer) of
-// one customer from one member to another: the handover waits for
+// TransferCustomer starts a handover of one customer from one member to
+// another: in-service (transfer_customer) or, when from has departed,
+// resigned (resigned/transfer_customer). The handover waits for
 // TakeOver (the customer did not refuse within 24 hours) or
 // FailTransfer. No callback. Errors: ErrNotFound (no active relation of
 // from, unknown to), ErrState (to departed, a handover of the pair

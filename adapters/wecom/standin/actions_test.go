@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -387,3 +388,47 @@ func TestActionErrors(t *testing.T) {
 func second[T any](_ T, err error) error { return err }
 
 func third[T, U any](_ T, _ U, err error) error { return err }
+
+// TestConcurrentActions: actions and snapshots from many goroutines leave a
+// consistent state (run with -race to check the locking).
+func TestConcurrentActions(t *testing.T) {
+	c, _ := newCorp(t)
+	must[Callback](t)(c.CreateGroup(NewGroup{ChatID: "wrG", Owner: "zhangwei"}))
+	const n = 16
+	vers := make(chan string, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			c.Snapshot()
+		}
+	}()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			ext := "wm" + strconv.Itoa(i)
+			if _, err := c.AddExternalContact("lina", Customer{ExternalUserID: ext}, Add{}); err != nil {
+				errs <- err
+				return
+			}
+			cb, err := c.JoinGroup("wrG", Join{ID: ext, Customer: true, Scene: JoinQRCode})
+			vers <- cb.Value("CurMemVer")
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	close(vers)
+	seen := map[string]bool{}
+	for v := range vers {
+		seen[v] = true
+	}
+	g, _ := c.Snapshot().Group("wrG")
+	if len(g.Members) != n+1 || len(seen) != n || !seen[g.MemberVersion] {
+		t.Errorf("%d members, %d distinct versions", len(g.Members), len(seen))
+	}
+}

@@ -47,7 +47,6 @@ func (o DayOptions) Validate() error {
 	if o.Events < 1 || o.Events > MaxDayEvents {
 		errs = append(errs, fmt.Errorf("events %d not in 1..%d: %w", o.Events, MaxDayEvents, ErrInvalid))
 	}
-	o.Corp.Now = time.Now // ignored; keeps Validate quiet about it
 	return errors.Join(append(errs, o.Corp.Validate())...)
 }
 

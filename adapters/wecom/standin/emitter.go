@@ -1,6 +1,7 @@
 package standin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -372,7 +373,7 @@ func (e *Emitter) post(ctx context.Context, s callback.Sealed) bool {
 	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	defer cancel()
 	q := url.Values{"msg_signature": {s.Signature}, "timestamp": {s.Timestamp}, "nonce": {s.Nonce}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.endpoint+"?"+q.Encode(), strings.NewReader(string(s.Body)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.endpoint+"?"+q.Encode(), bytes.NewReader(s.Body))
 	if err != nil {
 		return false
 	}

@@ -6,7 +6,7 @@
 // WeCom's habits.
 //
 // It is NOT WeCom. It models only what custody consumes, with WeCom's
-// documented and observed behaviour (see /work/shared/WECOM.md):
+// documented and observed behaviour (the team's WECOM.md notes):
 //
 //   - Corp holds staff members, customers, follow relations (remark,
 //     description, add_way, state, createtime, tags; deleted by the staff

@@ -24,6 +24,7 @@ const wecomUsage = `usage: custody wecom connect --corp CORP --corpid WECOM_CORP
        custody wecom disconnect --corp CORP
        custody wecom list
        custody wecom inbox --corp CORP [--status pending|unknown|rejected|done] [--limit 20]
+       custody wecom simulate --corp CORP [--url http://127.0.0.1:8080] [--seed N] ...
 
 connect stores the corp's WeCom connection, sealed: WeCom's corpid, and the
 callback Token and EncodingAESKey from WeCom's admin console (应用管理 → 接收消息
@@ -38,6 +39,8 @@ Connecting again with a new Token or EncodingAESKey keeps the old pair valid
 for --overlap, so callbacks signed while the console was being changed are
 not lost. The callback URL to enter in WeCom is
   https://YOUR-HOST/wecom/callback/CORP
+simulate drives a realistic day of a corp from a protocol-level WeCom
+stand-in against a running custody (custody wecom simulate -h for flags).
 See docs/wecom.md.
 `
 
@@ -49,6 +52,9 @@ func runWeCom(ctx context.Context, args []string) error {
 			return errUsage
 		}
 		return nil
+	}
+	if args[0] == "simulate" {
+		return runWecomSimulate(ctx, args[1:])
 	}
 	fs := flag.NewFlagSet("wecom "+args[0], flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), wecomUsage) }

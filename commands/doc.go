@@ -32,6 +32,6 @@
 // customer append and the convergence is completed by the same command
 // retried with its command id, by the SlotKeeper (which follows the log and
 // converges every pair an event touches) or by RepairSlots, which converges
-// every pair of a corp. See Handler.converge for why the last convergence
+// every pair of a corp. See converge in slots.go for why the last convergence
 // wins also across processes.
 package commands

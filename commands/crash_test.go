@@ -39,12 +39,14 @@ type crashLog struct {
 	mu      sync.Mutex
 	allow   int // -1: no limit
 	appends int
+	killed  bool // the kill happened (dead, or onKill called)
 	dead    bool
 }
 
 func (l *crashLog) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
 	l.mu.Lock()
 	if !l.dead && l.allow >= 0 && l.appends == l.allow {
+		l.killed = true
 		if l.onKill == nil {
 			l.dead = true
 		} else {
@@ -96,6 +98,12 @@ func (l *crashLog) Head(ctx context.Context) (events.Position, error) {
 		return events.Position{}, err
 	}
 	return l.EventLog.Head(ctx)
+}
+
+func (l *crashLog) fired() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.killed
 }
 
 func (l *crashLog) count() int {
@@ -462,9 +470,12 @@ func TestCrashAtEveryAppendConverges(t *testing.T) {
 						variants = append(variants, variantTerminate)
 					}
 					for _, v := range variants {
-						broken := 0
+						broken, failed := 0, 0
 						for k := 0; k <= n; k++ {
 							res := crashRun(t, store, sc, k, v)
+							if res.err != nil {
+								failed++
+							}
 							if v == variantNone {
 								if len(res.violations) > 0 {
 									broken++
@@ -474,6 +485,9 @@ func TestCrashAtEveryAppendConverges(t *testing.T) {
 							for _, msg := range res.violations {
 								t.Errorf("%s, killed after %d of %d appends: %s", v, k, n, msg)
 							}
+						}
+						if v == variantTerminate && failed == 0 {
+							t.Errorf("terminating the sessions never made the command fail")
 						}
 						if v == variantNone && broken == 0 {
 							t.Errorf("no kill between the %d appends broke the invariant: the injection does not reach between the writes", n)
@@ -488,6 +502,8 @@ func TestCrashAtEveryAppendConverges(t *testing.T) {
 type crashResult struct {
 	appends    int
 	violations []string
+	// err is what the killed command returned.
+	err error
 }
 
 // crashRun sets the scenario up on a corp of its own, runs the command on
@@ -535,12 +551,12 @@ func crashRun(t *testing.T, store crashStore, sc crashScenario, allow int, varia
 		killed.onKill = terminate
 		restarted, _ = store.connect(t, "restart-"+corpID)
 	}
-	err = sc.run(c, newHandler(killed), m)
+	cmdErr := sc.run(c, newHandler(killed), m)
 	switch {
-	case allow < 0 && err != nil:
-		t.Fatalf("the command without a crash: %v", err)
-	case variant != variantTerminate && allow >= 0 && allow < killed.count() && err == nil:
-		t.Fatalf("killed after %d appends, the command reported success", allow)
+	case allow < 0 && cmdErr != nil:
+		t.Fatalf("the command without a crash: %v", cmdErr)
+	case variant != variantTerminate && killed.fired() && !errors.Is(cmdErr, errKilled):
+		t.Fatalf("killed after %d appends, the command returned %v", allow, cmdErr)
 	}
 
 	h := newHandler(restarted)
@@ -574,5 +590,5 @@ func crashRun(t *testing.T, store crashStore, sc crashScenario, allow int, varia
 		recs = append(recs, page...)
 		from = page[len(page)-1].Position
 	}
-	return crashResult{appends: killed.count(), violations: slotViolations(recs, corpID, set.WithDefaults())}
+	return crashResult{appends: killed.count(), violations: slotViolations(recs, corpID, set.WithDefaults()), err: cmdErr}
 }

@@ -241,11 +241,14 @@ const maxConvergeRounds = 64
 // The customer's stream is the source of truth: every command records its
 // customer events first and converges the pairs they touch afterwards; a
 // retried command converges them again, and the SlotKeeper converges every
-// pair a logged event touches. Because a round that records nothing has
-// read both streams after every event that came before it, the last
-// convergence of a pair after its last event leaves it agreeing, whichever
-// process made it and whatever died in between. Within one process the
-// rounds of one member take turns.
+// pair a logged event touches. A round that records nothing has read both
+// streams after every event that came before it, so the convergence that
+// runs after a pair's last event leaves the pair agreeing, whichever
+// process ran it and whatever died in between. Within one process the
+// rounds of one member take turns, so commands alone keep the pairs they
+// touch agreeing; across processes a convergence may decide on a customer
+// stream another process is changing, and the keeper, which handles every
+// event after it was written (its own too), is what runs last.
 //
 // Slot events get ids derived from the pair, the decision and the staff
 // stream's version; a handover failed here gets an id derived from the

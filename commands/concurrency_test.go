@@ -13,8 +13,10 @@ import (
 )
 
 // TestConcurrentHandoversNeverExceedCapacity: 50 handovers to a target with
-// room for 10, all at once → exactly 10 pending, 40 failed with
-// target_at_capacity, and nothing else in the log.
+// room for 10, all at once, while two slot keepers of other processes
+// converge the same pairs → exactly 10 pending, 40 failed with
+// target_at_capacity, nothing else in the log, and the slot invariant
+// holds.
 func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
 	const n, room = 50, 10
 	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
@@ -27,6 +29,11 @@ func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
 			f.add(ids[i], "a")
 		}
 		head := f.head()
+		keepers := []*commands.SlotKeeper{}
+		for range 2 {
+			k, _, _ := f.startKeeper(t, head)
+			keepers = append(keepers, k)
+		}
 
 		outcomes := make([]commands.HandoverOutcome, n)
 		errs := make([]error, n)
@@ -46,6 +53,16 @@ func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
+		for {
+			last := f.head()
+			for _, k := range keepers {
+				eventually(t, "the keepers caught up", func() bool { return !k.Position().Less(last) })
+			}
+			if f.head() == last {
+				break
+			}
+		}
+		f.checkInvariant(t, head, corpID)
 
 		count := map[string]int{}
 		for i, o := range outcomes {

@@ -27,8 +27,9 @@ type DepartResult struct {
 // DepartStaff records staff.departed. The member's active relations become
 // unassigned (no per-customer event; see the projections), and every
 // pending handover to the member fails with events.FailTargetDeparted on
-// its customer's stream. Run again with the same command id it repeats
-// only what is missing, so a crash between the two steps heals on retry.
+// its customer's stream, freeing its slot. Run again with the same command
+// id it repeats only what is missing, so a crash between the steps heals on
+// retry; the SlotKeeper heals it without one.
 // A departed member returns staff.ErrDeparted, an unknown one
 // staff.ErrNotJoined.
 func (h *Handler) DepartStaff(ctx context.Context, cmd DepartStaff) (DepartResult, error) {
@@ -40,8 +41,13 @@ func (h *Handler) DepartStaff(ctx context.Context, cmd DepartStaff) (DepartResul
 	out.Result, err = r.onStaffCommand(ctx, cmd.StaffID, func(s *staff.Staff) ([]events.Payload, error) {
 		return s.Depart()
 	}, func(ctx context.Context, _ *staff.Staff, _ []events.Payload) error {
-		out.FailedHandovers, err = h.failHandoversTo(ctx, r, cmd.StaffID)
-		return err
+		if out.FailedHandovers, err = h.failHandoversTo(ctx, r, cmd.StaffID); err != nil {
+			return err
+		}
+		// A run that died after failing a handover but before freeing its
+		// slot left the slot behind; the failure is no longer pending, so
+		// only the member's own slots lead to it.
+		return r.syncHandoverSlots(ctx, cmd.StaffID)
 	})
 	return out, err
 }

@@ -18,19 +18,20 @@
 // two concurrent deliveries of one command produce identical appends and
 // the log stores one. Without a command id events get UUIDv7 ids.
 //
-// Capacity: a handover first reserves a slot on the target's staff stream
-// (exact expected version), then records handover.requested on the
-// customer's stream; a rejection on the customer side releases the slot
-// again. However many handovers to one target run at once, in however many
-// processes, the target's slots never exceed its capacity.
+// Capacity: a handover first records handover.requested on the customer's
+// stream, then reserves a slot on the target's staff stream (exact expected
+// version), or fails the handover (target_at_capacity) when the target is
+// full. However many handovers to one target run at once, in however many
+// processes, the target's handover reservations never exceed its capacity.
 //
-// Slots follow relations: after each customer-stream change the handler
-// brings the slots of the members it touched in line with the customer's
-// stream as it is then (an active relation holds a slot; a slot without one
-// is kept only for a pending handover). Within one process these syncs take
-// turns per member, so the slots always end up agreeing with the relations.
-// Across processes, or after a crash between the two appends of a command,
-// a slot can be left behind or missing; it is never more than the
-// difference of those few races, and a missing slot is taken (capacity
-// checked) when the handover completes.
+// Slots follow relations, and the customer's stream is the source of
+// truth: after each customer-stream change the handler converges the slots
+// of the members it touched with the customer's stream as it is then (an
+// active relation holds a slot; so does a pending handover, capacity
+// checked; any other slot is released). A command that dies between its
+// customer append and the convergence is completed by the same command
+// retried with its command id, by the SlotKeeper (which follows the log and
+// converges every pair an event touches) or by RepairSlots, which converges
+// every pair of a corp. See converge in slots.go for why the last convergence
+// wins also across processes.
 package commands

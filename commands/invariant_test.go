@@ -90,6 +90,7 @@ func TestSlotsMirrorRelations(t *testing.T) {
 				}
 			}
 			f.checkSlots(t, staffIDs, custIDs)
+			f.checkInvariant(t, events.Start, corpID)
 		})
 	}
 }
@@ -234,6 +235,7 @@ func TestSlotsMirrorRelationsConcurrently(t *testing.T) {
 			}
 			wg.Wait()
 			f.checkSlots(t, staffIDs, custIDs)
+			f.checkInvariant(t, events.Start, corpID)
 		})
 	}
 }

@@ -2,8 +2,8 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -79,14 +79,17 @@ type HandoverBatch struct {
 // more than MaxHandoverBatch customers, an over-long message) records
 // nothing and returns a *FieldError.
 //
-// For each customer it reserves a slot on the target's staff stream with an
-// exact expected version and then records handover.requested on the
-// customer's stream. A full target records handover.requested followed by
-// handover.failed (events.FailTargetAtCapacity), as WeCom reports
-// customer_limit_exceed; if the customer's side rejects after the slot was
-// reserved (a concurrent change), the slot is released again
-// (events.SlotReleasedReservationUndone). However many requests to one
-// target run at once, its slots never exceed its capacity.
+// For each customer it first records handover.requested on the customer's
+// stream, then takes a slot on the target's staff stream with an exact
+// expected version; if the target is full by then, the handover fails
+// (handover.failed, events.FailTargetAtCapacity, with an id derived from
+// the handover, see failID), as WeCom reports customer_limit_exceed. A
+// target already seen full before the request records handover.requested
+// and handover.failed in one append. However many requests to one target
+// run at once, in however many processes, its handover reservations never
+// exceed its capacity. A process dying between the two steps leaves a
+// pending handover without a slot: the same command retried (same command
+// id) or the SlotKeeper completes the step, so nothing stays half-applied.
 //
 // An error return means the log failed; Outcomes then hold what was done
 // before.
@@ -173,68 +176,74 @@ func (h *Handler) requestOne(ctx context.Context, r *run, cmd RequestHandover, b
 		return out, err
 	}
 	stream := events.CustomerStream(r.meta.CorpID, cid)
-	reserved := false
-	undo := func() error {
-		if !reserved {
-			return nil
-		}
-		return r.releaseHandoverSlot(ctx, cmd.ToStaffID, cid, out.HandoverID, events.SlotReleasedReservationUndo)
-	}
 	for attempt := 0; ; attempt++ {
 		history, err := r.read(ctx, stream, 0)
 		if err != nil {
-			return out, errors.Join(err, undo())
+			return out, err
 		}
 		c, err := customer.Rehydrate(cid, history)
 		if err != nil {
-			return out, errors.Join(&StreamError{Stream: stream, Err: err}, undo())
+			return out, &StreamError{Stream: stream, Err: err}
 		}
 		if prior := r.prior(history); len(prior) > 0 {
-			return outcomeOf(out, prior, true)
+			// Recorded by an earlier run that may have died before the
+			// reservation: converge again before answering.
+			pays, err := decodeAll(prior)
+			if err != nil {
+				return out, err
+			}
+			if err := r.slotEffects(ctx, c, pays); err != nil {
+				return out, err
+			}
+			return r.requestOutcome(ctx, out, prior, true)
 		}
-		to, err := r.staffStatus(ctx, cmd.ToStaffID)
+		to, full, err := r.targetRoom(ctx, cmd.ToStaffID, cid)
 		if err != nil {
-			return out, errors.Join(err, undo())
+			return out, err
 		}
 		req := customer.HandoverRequest{
 			HandoverID: out.HandoverID, Kind: cmd.Kind, From: from, To: to, BatchID: batchID, Message: cmd.Message,
+			TargetFull: full,
 		}
 		pays, err := c.RequestHandover(req, r.now, r.settings)
 		if err != nil {
 			out.Status, out.Err = OutcomeRejected, err
-			return out, undo()
-		}
-		if !reserved {
-			err := r.reserveForHandover(ctx, cmd.ToStaffID, cid, out.HandoverID)
-			switch {
-			case errors.Is(err, staff.ErrAtCapacity):
-				req.TargetFull = true
-				if pays, err = c.RequestHandover(req, r.now, r.settings); err != nil {
-					out.Status, out.Err = OutcomeRejected, err
-					return out, nil
-				}
-			case errors.Is(err, staff.ErrDeparted), errors.Is(err, staff.ErrNotJoined):
-				// The target changed since its status was read: decide again.
-				if attempt < r.h.maxRetries {
-					continue
-				}
-				out.Status, out.Err = OutcomeRejected, err
-				return out, nil
-			case err != nil:
-				return out, err
-			default:
-				reserved = true
-			}
+			return out, nil
 		}
 		recs, err := r.append(ctx, stream, c.Version(), pays)
 		if r.retry(err, attempt) {
 			continue
 		}
 		if err != nil {
-			return out, errors.Join(err, undo())
+			return out, err
 		}
-		return outcomeOf(out, recs, false)
+		if err := r.slotEffects(ctx, c, pays); err != nil {
+			return out, err
+		}
+		return r.requestOutcome(ctx, out, recs, false)
 	}
+}
+
+// requestOutcome reads a request's outcome from the events it recorded
+// and the failure its reservation step recorded, if any (found by its id,
+// see failID): replayed when they were found recorded by an earlier run.
+func (r *run) requestOutcome(ctx context.Context, out HandoverOutcome, recs []events.Recorded, replayed bool) (HandoverOutcome, error) {
+	if len(recs) > 0 {
+		ids := map[uuid.UUID]bool{}
+		for _, reason := range []string{events.FailTargetAtCapacity, events.FailTargetDeparted} {
+			ids[failID(r.meta.CorpID, out.CustomerID, out.HandoverID, reason)] = true
+		}
+		later, err := r.read(ctx, recs[0].Stream, recs[len(recs)-1].StreamVersion+1)
+		if err != nil {
+			return out, err
+		}
+		for _, e := range later {
+			if ids[e.ID] {
+				recs = append(slices.Clip(recs), e)
+			}
+		}
+	}
+	return outcomeOf(out, recs, replayed)
 }
 
 // outcomeOf reads a request's outcome from the events it recorded;

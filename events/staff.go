@@ -41,6 +41,10 @@ const (
 	SlotReleasedHandedOver      = "handed_over"      // the old owner's slot after a completed handover
 	SlotReleasedDeparted        = "departed"
 	SlotReleasedReservationUndo = "reservation_undone" // compensation when the customer side rejected
+	// SlotReleasedOrphaned: the slot was reserved for a handover that its
+	// customer's stream never recorded (a process died between the two
+	// appends of a request, when requests still reserved first).
+	SlotReleasedOrphaned = "orphaned"
 )
 
 // StaffSlotReserved: one of the member's capacity slots is taken for a

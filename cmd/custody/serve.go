@@ -22,13 +22,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/custody/custody/adapters/httpapi"
+	"github.com/custody/custody/adapters/pgcheckpoint"
 	"github.com/custody/custody/adapters/relay"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/projections"
 )
 
 func init() {
-	register("serve", "run the HTTP API, projector, settle job and in-process fan-out in one process", runServe)
+	register("serve", "run the HTTP API, projector, settle job, slot keeper and in-process fan-out in one process", runServe)
 	migrators = append(migrators, httpapi.Migrate)
 }
 
@@ -72,8 +73,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 
 Runs custody in one process: migrations, the HTTP API (/v1/corps/{corp}/...,
 /openapi.json, the overview page at /), the projector, the handover settle
-job and the in-process fan-out. Without DATABASE_URL it starts a private
-PostgreSQL under ./.data. SIGTERM or SIGINT stop it gracefully.
+job, the slot keeper and the in-process fan-out. Without DATABASE_URL it
+starts a private PostgreSQL under ./.data. SIGTERM or SIGINT stop it
+gracefully.
 
 Environment: DATABASE_URL, CUSTODY_HTTP_ADDR, CUSTODY_ADMIN_TOKEN,
 CUSTODY_MASTER_KEY, CUSTODY_EVENT_LOG, CUSTODY_RELAY_ROUTES,
@@ -241,6 +243,16 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The slot keeper follows the log from its checkpoint and completes
+	// two-stream commands a killed process left half-applied (DESIGN §10).
+	keeperCheckpoint, err := pgcheckpoint.New(pool, slotKeeperCheckpoint)
+	if err != nil {
+		return err
+	}
+	keeper, err := commands.NewSlotKeeper(cmds, commands.SlotKeeperOptions{Checkpoint: keeperCheckpoint, Logger: logger.With("component", "slot keeper")})
+	if err != nil {
+		return err
+	}
 	var draining sync.Once
 	drainingCh := make(chan struct{})
 	api, err := httpapi.New(httpapi.Options{
@@ -273,7 +285,7 @@ func runServe(ctx context.Context, args []string) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	start := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -286,6 +298,7 @@ func runServe(ctx context.Context, args []string) error {
 	start("projector", runner.Run)
 	start("relay", fanout.Run)
 	start("settle job", httpapi.SettleJob{Commands: cmds, Pool: pool, Every: cfg.settleEvery, Logger: logger}.Run)
+	start("slot keeper", keeper.Run)
 	start("idempotency janitor", func(ctx context.Context) error {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()

@@ -293,6 +293,36 @@ func (c *Customer) Followers() []string {
 	return out
 }
 
+// Members are the staff ids the customer ever had a relation with or a
+// handover from or to, sorted: every member whose slot for the customer
+// the customer's stream has a say on.
+func (c *Customer) Members() []string {
+	seen := map[string]bool{}
+	for id := range c.relations {
+		seen[id] = true
+	}
+	for _, h := range c.handovers {
+		seen[h.from], seen[h.to] = true, true
+	}
+	out := make([]string, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// PendingTo returns the pending handovers to the member, in request order.
+func (c *Customer) PendingTo(staffID string) []Handover {
+	var out []Handover
+	for _, id := range c.order {
+		if h := c.handovers[id]; h.status == StatusPending && h.to == staffID {
+			out = append(out, h.view())
+		}
+	}
+	return out
+}
+
 // Handover returns one handover by id.
 func (c *Customer) Handover(id string) (Handover, bool) {
 	h := c.handovers[id]

@@ -724,3 +724,29 @@ func TestRehydrateRejectsBadHistory(t *testing.T) {
 		t.Fatalf("empty id: err = %v", err)
 	}
 }
+
+func TestMembersAndPendingTo(t *testing.T) {
+	deadline := t0.Add(h24)
+	c := load(t,
+		at(t0, added("a")),
+		at(t0, added("x")),
+		at(t0, ended("x", events.EndDeletedByStaff)),
+		at(t0, requested("h1", events.HandoverInService, "a", "b", deadline)),
+		at(t0, failed("h1", events.FailTargetAtCapacity)),
+		at(t0, requested("h2", events.HandoverInService, "a", "b", deadline)),
+		at(t0, requested("h3", events.HandoverInService, "a", "c", deadline)),
+	)
+	if got, want := c.Members(), []string{"a", "b", "c", "x"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("members = %v, want %v", got, want)
+	}
+	var ids []string
+	for _, h := range c.PendingTo("b") {
+		ids = append(ids, h.ID)
+	}
+	if !reflect.DeepEqual(ids, []string{"h2"}) {
+		t.Fatalf("pending to b = %v, want [h2]", ids)
+	}
+	if got := c.PendingTo("a"); len(got) != 0 {
+		t.Fatalf("pending to a = %v", got)
+	}
+}

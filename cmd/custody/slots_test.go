@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/custody/custody/adapters/pglaunch"
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events"
+)
+
+// TestSlotsRepairCommand seeds a log with an orphan reservation (a
+// handover reserved but never recorded, as a process killed between the
+// old order's two appends left it) and a relation without a slot, runs
+// `custody slots repair` twice and checks what it printed.
+func TestSlotsRepairCommand(t *testing.T) {
+	ctx := context.Background()
+	t.Chdir(t.TempDir())
+	var stdout, stderr bytes.Buffer
+	if err := slotsCmd(ctx, nil, &stdout, &stderr); !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), "usage: custody slots repair") {
+		t.Fatalf("slots without a verb: %v, %q", err, stderr.String())
+	}
+	inst, err := pglaunch.Start(ctx, pglaunch.Options{Dir: filepath.Join(t.TempDir(), "pg"), Ephemeral: true,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("private PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { _ = inst.Stop() })
+	dsn, err := ensureDatabase(ctx, inst.URL(), "slots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATABASE_URL", dsn)
+	t.Setenv("CUSTODY_MASTER_KEY", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	t.Setenv("CUSTODY_EVENT_LOG", "")
+	logger := slog.New(slog.DiscardHandler)
+
+	pool, closePool, err := openPostgres(ctx, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closePool()
+	if err := migrateAll(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	log, eraser, closeLog, err := openEventLog(ctx, pool, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLog()
+	h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Settings: commands.DefaultSettings{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := commands.Meta{CorpID: "acme"}
+	for _, id := range []string{"a", "b"} {
+		if _, err := h.JoinStaff(ctx, commands.JoinStaff{Meta: m, StaffID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.StartRelation(ctx, commands.StartRelation{Meta: m, CustomerID: "c1", StaffID: "a", Initiator: events.InitiatorStaff}); err != nil {
+		t.Fatal(err)
+	}
+	raw := func(stream string, p events.Payload) {
+		ev, err := events.New(uuid.New(), events.Meta{CorpID: "acme", OccurredAt: time.Now(), Actor: "system"}, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := log.Append(ctx, stream, commands.ExpectAny, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw(events.StaffStream("acme", "b"), &events.StaffSlotReserved{StaffID: "b", CustomerID: "c1", Reason: events.SlotForHandover, HandoverID: "lost"})
+	raw(events.CustomerStream("acme", "c2"), &events.CustomerRelationStarted{CustomerID: "c2", StaffID: "b", Initiator: events.InitiatorCustomer, StartedBy: events.StartedByAdd})
+
+	stdout.Reset()
+	if err := slotsCmd(ctx, []string{"repair", "--corp", "acme"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"corp acme customer c1 staff b: staff.slot_released (orphaned)\n",
+		"corp acme customer c2 staff b: staff.slot_reserved (added)\n",
+		"3 pairs checked in 1 corps, 2 repaired\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first repair printed\n%s\nwant a line %q", out, want)
+		}
+	}
+	stdout.Reset()
+	if err := slotsCmd(ctx, []string{"repair"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if got := stdout.String(); got != "3 pairs checked in 1 corps, 0 repaired\n" {
+		t.Fatalf("second repair printed %q", got)
+	}
+}

@@ -71,18 +71,16 @@ func docFields(t reflect.Type) []docField {
 	var out []docField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
+		name, required, ok := jsonField(f)
+		if !ok {
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+		if name == "" {
 			out = append(out, docFields(f.Type)...)
 			continue
 		}
 		doc := f.Tag.Get("doc")
-		optional := strings.Contains(opts, "omitempty") || f.Type.Kind() == reflect.Pointer
-		if !optional {
+		if required {
 			doc = strings.TrimSuffix("required. "+doc, " ")
 			doc = strings.TrimSuffix(doc, ".")
 		}

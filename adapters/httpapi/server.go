@@ -239,11 +239,11 @@ func (s *Server) apiHandler(rt route) http.Handler {
 			s.answer(w, r, rt, c, status)
 			return
 		}
-		if err := checkContentType(r); err != nil {
+		if c.body, err = readBody(w, r, s.opts.MaxBodyBytes); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if c.body, err = readBody(w, r, s.opts.MaxBodyBytes); err != nil {
+		if err := checkContentType(r, c.body); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -1,7 +1,12 @@
 package httpapi
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +222,92 @@ func TestStrictDecoding(t *testing.T) {
 	h.must(http.StatusCreated, "POST", b+"/staff", tok, `{"staff_id":"carol"}`, "Content-Type", "application/merge-patch+json")
 	// No body needs no Content-Type.
 	h.must(http.StatusOK, "POST", b+"/staff/carol/departure", tok, nil)
+}
+
+// rawGet sends a request line as it is (no client cleaning or escaping)
+// and returns the answer.
+func (h *harness) rawGet(target, token string) answer {
+	h.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.ts.URL, "http://"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: custody\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", target, token)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return answer{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// TestUncleanPaths: paths ServeMux would redirect (sometimes into another
+// corp) and malformed escapes net/http refuses by itself are JSON 400s,
+// never redirects or text/plain.
+func TestUncleanPaths(t *testing.T) {
+	h := newHarness(t, harnessOptions{noRunner: true})
+	tok := h.token("acme")
+	for _, p := range []string{
+		"/v1/corps/a/../b/overview",
+		"/v1/corps/acme/../other/overview",
+		"/v1/corps/acme/./overview",
+		"/v1/corps/acme//overview",
+		"//v1/corps/acme/overview",
+		"/v1/corps/acme/customers/%2e%2e/owners",
+		"/v1/corps/acme/customers/%2E/owners",
+		"/v1/corps/acme/customers/a%2F..%2Fb/owners",
+		"/v1/corps/acme/customers/a%2Fb/owners",
+		"/v1/corps/acme/customers/%2F%2F/owners",
+		"/v1/corps/acme/%",
+		"/v1/corps/acme/%zz",
+		"/v1/corps/acme/customers/c%4/owners",
+		"/healthz/..",
+		"/../healthz",
+	} {
+		t.Run(p, func(t *testing.T) {
+			a := h.rawGet(p, tok)
+			if a.status != http.StatusBadRequest {
+				t.Fatalf("HTTP %d, want 400 (Location %q): %s", a.status, a.header.Get("Location"), a.body)
+			}
+			if ct := a.header.Get("Content-Type"); ct != "application/json" {
+				t.Fatalf("Content-Type %q: %s", ct, a.body)
+			}
+			if code := a.errCode(t); code != CodeBadRequest && code != CodeInvalidID {
+				t.Fatalf("code %q", code)
+			}
+		})
+	}
+	// Clean paths, escaped or not, still route.
+	h.must(http.StatusOK, "GET", "/v1/corps/acme/overview", tok, nil)
+	if a := h.rawGet("/v1/corps/acme/customers/c%31/owners", tok); a.status != http.StatusOK {
+		t.Fatalf("escaped id: %d %s", a.status, a.body)
+	}
+	if a := h.rawGet("/healthz", ""); a.status != http.StatusOK {
+		t.Fatalf("healthz: %d %s", a.status, a.body)
+	}
+}
+
+// FuzzCleanPath: a path cleanPath accepts is its own path.Clean (a
+// trailing slash aside), so ServeMux never redirects it.
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"/", "/a", "/a/", "//", "/a/../b", "/./a", "/a/.", "a", "", "/a//b", "/..", "/a/b/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !cleanPath(p) {
+			return
+		}
+		want := path.Clean(p)
+		if strings.HasSuffix(p, "/") && want != "/" {
+			want += "/"
+		}
+		if want != p {
+			t.Fatalf("cleanPath(%q) accepted; path.Clean gives %q", p, want)
+		}
+	})
 }

@@ -121,7 +121,9 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 		}
 	}
 	t.Cleanup(func() { responseCheck = nil })
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Listener = Listener(ts.Listener)
+	ts.Start()
 	t.Cleanup(ts.Close)
 	h := &harness{t: t, pool: pool, log: log, cmds: cmds, srv: srv, ts: ts, clock: clock}
 	if !ho.noRunner {

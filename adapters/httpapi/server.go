@@ -146,7 +146,11 @@ func New(o Options) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, req: r}
-	s.mux.ServeHTTP(sw, r)
+	if cleanPath(r.URL.Path) {
+		s.mux.ServeHTTP(sw, r)
+	} else {
+		s.writeError(sw, r, errUncleanPath)
+	}
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}

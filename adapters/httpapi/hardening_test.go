@@ -311,3 +311,39 @@ func FuzzCleanPath(f *testing.F) {
 		}
 	})
 }
+
+// TestRejectedHandoversCreateNothing: a request whose every customer a
+// rule rejects is a 200, not a 201, and a rejected outcome names no
+// handover id (none exists); with one handover recorded it is a 201.
+func TestRejectedHandoversCreateNothing(t *testing.T) {
+	h := newHarness(t, harnessOptions{noRunner: true})
+	tok := h.token("acme")
+	b := "/v1/corps/acme"
+	h.must(http.StatusCreated, "POST", b+"/staff", tok, map[string]any{"staff_id": "alice"})
+	h.must(http.StatusCreated, "POST", b+"/staff", tok, map[string]any{"staff_id": "bob"})
+	h.must(http.StatusCreated, "POST", b+"/customers/c1/relations", tok, map[string]any{"staff_id": "alice", "initiator": "staff"})
+	req := func(ids ...string) map[string]any {
+		return map[string]any{"kind": "in_service", "from_staff_id": "alice", "to_staff_id": "bob", "customer_ids": ids}
+	}
+	before := h.head()
+	a := h.must(http.StatusOK, "POST", b+"/handovers", tok, req("c8", "c9"))
+	var none HandoverBatchResult
+	a.json(t, &none)
+	if len(none.Outcomes) != 2 || strings.Contains(string(a.body), "handover_id") {
+		t.Fatalf("all rejected: %s", a.body)
+	}
+	for _, o := range none.Outcomes {
+		if o.Status != "rejected" || o.Error == nil || len(o.Events) != 0 {
+			t.Fatalf("outcome %+v", o)
+		}
+	}
+	if h.head() != before {
+		t.Fatal("a rejected request recorded something")
+	}
+	var some HandoverBatchResult
+	h.must(http.StatusCreated, "POST", b+"/handovers", tok, req("c9", "c1")).json(t, &some)
+	if some.Outcomes[0].Status != "rejected" || some.Outcomes[0].HandoverID != "" ||
+		some.Outcomes[1].Status != "pending" || some.Outcomes[1].HandoverID == "" {
+		t.Fatalf("mixed: %+v", some.Outcomes)
+	}
+}

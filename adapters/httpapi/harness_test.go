@@ -297,9 +297,16 @@ type trackedLog struct {
 	// commands.ErrUnavailable, as when the connection drops after the
 	// commit and before the answer arrives.
 	loseAnswers atomic.Bool
+	// conflicts, while positive, is how many more Appends fail with a
+	// conflict without writing.
+	conflicts atomic.Int64
 }
 
 func (l *trackedLog) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
+	if l.conflicts.Add(-1) >= 0 {
+		return commands.AppendResult{}, &commands.ConflictError{Stream: stream, Expected: expected, Actual: 99}
+	}
+	l.conflicts.Store(0)
 	res, err := l.EventLog.Append(ctx, stream, expected, evs...)
 	if err == nil && l.loseAnswers.Load() {
 		err = fmt.Errorf("%w: connection lost after the commit", commands.ErrUnavailable)

@@ -52,6 +52,12 @@ func openAPIDocument(routes []route) map[string]any {
 				"content":     jsonContent(map[string]any{"$ref": "#/components/schemas/Error"}),
 			},
 		}
+		if rt.noneCreated != 0 {
+			responses[strconv.Itoa(rt.noneCreated)] = map[string]any{
+				"description": http.StatusText(rt.noneCreated) + ": nothing was created",
+				"content":     jsonContent(g.ref(rt.response)),
+			}
+		}
 		op := map[string]any{
 			"operationId": rt.op,
 			"summary":     rt.summary,

@@ -102,3 +102,22 @@ func TestRetryAfterLostAnswerIsSafe(t *testing.T) {
 		t.Fatal("the success was not stored")
 	}
 }
+
+// TestConflictIsNotStored: a 409 conflict (the retries on concurrent
+// changes ran out) is not stored as the key's answer: the same request
+// with the same key runs again and succeeds.
+func TestConflictIsNotStored(t *testing.T) {
+	h := newHarness(t, harnessOptions{noRunner: true})
+	b := "/v1/corps/acme"
+	tok := h.token("acme")
+	h.log.conflicts.Store(1 << 20)
+	a := h.do("POST", b+"/staff", tok, map[string]any{"staff_id": "alice"}, "Idempotency-Key", "k1")
+	if a.status != http.StatusConflict || a.errCode(t) != CodeConflict {
+		t.Fatalf("HTTP %d: %s", a.status, a.body)
+	}
+	h.log.conflicts.Store(0)
+	a = h.must(http.StatusCreated, "POST", b+"/staff", tok, map[string]any{"staff_id": "alice"}, "Idempotency-Key", "k1")
+	if a.header.Get("Idempotent-Replayed") != "" {
+		t.Fatal("the conflict was stored as the key's answer")
+	}
+}

@@ -273,10 +273,11 @@ func (s *Server) apiHandler(rt route) http.Handler {
 			return
 		}
 		c.commandID = commandIDFor(corp, key)
-		st, body := s.run(rt, c, status)
-		// Server faults are not stored: a retry with the same key must run
-		// again (and finds the events already appended, if any).
-		if st < 500 {
+		st, body, final := s.run(rt, c, status)
+		// Server faults and transient conflicts are not stored: a retry
+		// with the same key must run again (and finds the events already
+		// appended, if any).
+		if final {
 			a, err := s.idem.save(r.Context(), corp, key, hash, storedAnswer{status: st, body: body})
 			if err != nil {
 				s.opts.Logger.Error("idempotency save failed", "route", rt.pattern(), "err", err)
@@ -294,12 +295,15 @@ var responseCheck func(rt route, resp any)
 
 // answer runs the handler and writes its answer.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, rt route, c *call, status int) {
-	st, body := s.run(rt, c, status)
+	st, body, _ := s.run(rt, c, status)
 	writeRaw(w, st, body)
 }
 
-// run calls the route's handler and encodes the answer or error.
-func (s *Server) run(rt route, c *call, status int) (int, []byte) {
+// run calls the route's handler and encodes the answer or error. final
+// reports whether the answer may be stored as an Idempotency-Key's: not a
+// 5xx, and not a conflict (409 conflict: the retries on concurrent
+// changes ran out), which the same request may not meet again.
+func (s *Server) run(rt route, c *call, status int) (st int, body []byte, final bool) {
 	resp, err := rt.handle(c)
 	if err == nil && responseCheck != nil {
 		responseCheck(rt, resp)
@@ -307,15 +311,18 @@ func (s *Server) run(rt route, c *call, status int) (int, []byte) {
 	if err != nil {
 		e := errorOf(err)
 		s.logError(c.r, e)
-		return e.status, errorJSON(e)
+		return e.status, errorJSON(e), e.status < 500 && e.code != CodeConflict
+	}
+	if cr, ok := resp.(created); ok && rt.noneCreated != 0 && !cr.createdAny() {
+		status = rt.noneCreated
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		e := errorOf(err)
 		s.logError(c.r, e)
-		return e.status, errorJSON(e)
+		return e.status, errorJSON(e), false
 	}
-	return status, append(b, '\n')
+	return status, append(b, '\n'), true
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {

@@ -21,6 +21,9 @@ func (h *Handler) ChangeGroupNotice(ctx context.Context, cmd ChangeGroupNotice) 
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkText("notice", cmd.Notice, MaxNoticeLen); err != nil {
+		return Result{}, err
+	}
 	return r.onGroup(ctx, cmd.ChatID, func(g *groupchat.GroupChat) ([]events.Payload, error) {
 		return g.ChangeNotice(cmd.Notice)
 	})

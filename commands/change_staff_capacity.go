@@ -11,7 +11,8 @@ import (
 type ChangeStaffCapacity struct {
 	Meta
 	StaffID string
-	// Capacity is the new limit; 0 returns to the corp's.
+	// Capacity is the new limit, 1 to MaxCapacity; 0 returns to the
+	// corp's.
 	Capacity int
 }
 
@@ -23,8 +24,8 @@ func (h *Handler) ChangeStaffCapacity(ctx context.Context, cmd ChangeStaffCapaci
 	if err != nil {
 		return Result{}, err
 	}
-	if cmd.Capacity < 0 {
-		return Result{}, invalid("capacity", "must not be negative")
+	if err := checkRange("capacity", cmd.Capacity, 0, MaxCapacity); err != nil {
+		return Result{}, err
 	}
 	return r.onStaffCommand(ctx, cmd.StaffID, func(s *staff.Staff) ([]events.Payload, error) {
 		return s.ChangeCapacity(cmd.Capacity)

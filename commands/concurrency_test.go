@@ -100,6 +100,7 @@ func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
 		}
 
 		// The 10 complete when due; the target is then exactly full.
+		f.clock.set(t0.Add(24 * time.Hour))
 		rep, err := f.h.SettleDue(f.ctx, corpID, t0.Add(24*time.Hour))
 		if err != nil || rep.Count(customer.StatusCompleted) != room || len(rep.Outcomes) != room {
 			t.Fatalf("settle: %d outcomes, %d completed, %v", len(rep.Outcomes), rep.Count(customer.StatusCompleted), err)
@@ -121,6 +122,7 @@ func TestConcurrentSettlersRecordOneOutcome(t *testing.T) {
 			f.add(id, "a")
 		}
 		f.request(events.HandoverInService, "a", "b", ids...)
+		f.clock.set(t0.Add(24 * time.Hour))
 		var wg sync.WaitGroup
 		for range 3 {
 			wg.Go(func() {

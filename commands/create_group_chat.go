@@ -27,6 +27,9 @@ func (h *Handler) CreateGroupChat(ctx context.Context, cmd CreateGroupChat) (Res
 	if cmd.OwnerID == "" {
 		return Result{}, invalid("owner_id", "required")
 	}
+	if err := checkText("name", cmd.Name, MaxNameLen); err != nil {
+		return Result{}, err
+	}
 	return r.onGroup(ctx, cmd.ChatID, func(g *groupchat.GroupChat) ([]events.Payload, error) {
 		return g.Create(cmd.OwnerID, cmd.Name)
 	})

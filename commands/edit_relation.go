@@ -31,6 +31,9 @@ func (h *Handler) EditRelation(ctx context.Context, cmd EditRelation) (Result, e
 	if cmd.StaffID == "" {
 		return Result{}, invalid("staff_id", "required")
 	}
+	if err := checkRelationFields(cmd.Tags, cmd.CustomerName, cmd.Remark, cmd.Description, cmd.Phones); err != nil {
+		return Result{}, err
+	}
 	return r.onCustomer(ctx, cmd.CustomerID, func(c *customer.Customer) ([]events.Payload, error) {
 		return c.EditRelation(cmd.StaffID, cmd.Tags, events.RelationPII{
 			CustomerName: cmd.CustomerName, Remark: cmd.Remark, Description: cmd.Description, Phones: cmd.Phones,

@@ -57,6 +57,13 @@ var (
 	ErrStreamNotFound = errors.New("event log: stream not found")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("event log: closed")
+	// ErrUnavailable: the log could not be reached (connection refused or
+	// dropped, the server shutting down or starting, a pool that cannot
+	// hand out a connection). An Append that returns it may or may not have
+	// been stored: carry the same command out again with the same event ids
+	// (the same Meta.CommandID) once the log is back; the log keeps one
+	// copy.
+	ErrUnavailable = errors.New("event log unavailable")
 )
 
 // ConflictError carries the details of an ErrConflict.

@@ -80,6 +80,8 @@ func TestHandoverCompletesExactlyAtTheDeadline(t *testing.T) {
 		if !f.staff("b").Holds("c1") {
 			t.Fatal("no slot reserved on the target")
 		}
+		// Business times may not run ahead of the clock (MaxClockSkew).
+		f.clock.set(deadline)
 		_, err := f.h.RefuseHandover(f.ctx, commands.RefuseHandover{Meta: metaAt(deadline), CustomerID: "c1", HandoverID: o.HandoverID})
 		if !errors.Is(err, customer.ErrHandoverWindowClosed) {
 			t.Fatalf("refusal exactly at 24 h: %v", err)
@@ -107,6 +109,7 @@ func TestHandoverCompletesExactlyAtTheDeadline(t *testing.T) {
 			t.Fatal("slots not moved from a to b")
 		}
 		// Settling again finds nothing: the job is idempotent.
+		f.clock.set(deadline.Add(time.Hour))
 		rep, err = f.h.SettleDue(f.ctx, corpID, deadline.Add(time.Hour))
 		if err != nil || len(rep.Outcomes) != 0 {
 			t.Fatalf("second settle: %+v %v", rep, err)
@@ -122,6 +125,7 @@ func TestRefusalAndCancellationFreeTheSlot(t *testing.T) {
 		f.add("c2", "a")
 		b := f.request(events.HandoverInService, "a", "b", "c1", "c2")
 		before := t0.Add(24*time.Hour - time.Microsecond)
+		f.clock.set(before)
 		f.must(f.h.RefuseHandover(f.ctx, commands.RefuseHandover{Meta: metaAt(before), CustomerID: "c1", HandoverID: b.Outcomes[0].HandoverID}))
 		f.must(f.h.CancelHandover(f.ctx, commands.CancelHandover{Meta: meta(), CustomerID: "c2", HandoverID: b.Outcomes[1].HandoverID}))
 		if got := f.customerTypes("c1"); !equal(got, []string{tStarted, tRequested, tRefused}) {
@@ -159,6 +163,7 @@ func TestCustomerDeletesOldOwnerWhileHandoverPending(t *testing.T) {
 		if f.staff("b").Holds("c1") || f.staff("a").Holds("c1") {
 			t.Fatal("slots not freed")
 		}
+		f.clock.set(t0.Add(48 * time.Hour))
 		rep, err := f.h.SettleDue(f.ctx, corpID, t0.Add(48*time.Hour))
 		if err != nil || len(rep.Outcomes) != 0 {
 			t.Fatalf("settle: %+v %v", rep, err)
@@ -179,6 +184,7 @@ func TestHandoverToSomeoneAlreadyFollowing(t *testing.T) {
 		if n := len(f.stream(events.StaffStream(corpID, "b"))); n != bStream {
 			t.Fatal("a member already serving the customer needs no second slot")
 		}
+		f.clock.set(t0.Add(24 * time.Hour))
 		if _, err := f.h.SettleDue(f.ctx, corpID, t0.Add(24*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -333,6 +339,7 @@ func TestSettleRecordsCapacityFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.add("c2", "b")
+		f.clock.set(t0.Add(25 * time.Hour))
 		rep, err := f.h.SettleDue(f.ctx, corpID, t0.Add(25*time.Hour))
 		if err != nil || len(rep.Outcomes) != 1 {
 			t.Fatalf("settle: %+v %v", rep, err)
@@ -370,6 +377,7 @@ func TestTargetKeepsSlotWhileHandoverPending(t *testing.T) {
 		if !f.staff("b").Holds("c1") {
 			t.Fatal("slot of a pending handover released")
 		}
+		f.clock.set(t0.Add(24 * time.Hour))
 		rep, err := f.h.SettleDue(f.ctx, corpID, t0.Add(24*time.Hour))
 		if err != nil || rep.Count(customer.StatusCompleted) != 1 {
 			t.Fatalf("settle: %+v %v", rep, err)

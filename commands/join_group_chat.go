@@ -32,6 +32,9 @@ func (h *Handler) JoinGroupChat(ctx context.Context, cmd JoinGroupChat) (Result,
 	if cmd.MemberID == "" {
 		return Result{}, invalid("member_id", "required")
 	}
+	if err := checkText("nickname", cmd.Nickname, MaxNameLen); err != nil {
+		return Result{}, err
+	}
 	return r.onGroup(ctx, cmd.ChatID, func(g *groupchat.GroupChat) ([]events.Payload, error) {
 		return g.Join(groupchat.Member{
 			ID: cmd.MemberID, Type: cmd.MemberType, Scene: cmd.JoinScene, InviterID: cmd.InviterID,

@@ -11,9 +11,11 @@ import (
 type JoinStaff struct {
 	Meta
 	StaffID string
-	// Capacity is the member's own customer limit; 0 uses the corp's.
+	// Capacity is the member's own customer limit, 1 to MaxCapacity; 0
+	// uses the corp's.
 	Capacity int
-	// Name is personal data, sealed under the member's key.
+	// Name is personal data, sealed under the member's key; at most
+	// MaxNameLen characters of text (see TextProblem).
 	Name string
 }
 
@@ -23,8 +25,11 @@ func (h *Handler) JoinStaff(ctx context.Context, cmd JoinStaff) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	if cmd.Capacity < 0 {
-		return Result{}, invalid("capacity", "must not be negative")
+	if err := firstError(
+		checkRange("capacity", cmd.Capacity, 0, MaxCapacity),
+		checkText("name", cmd.Name, MaxNameLen),
+	); err != nil {
+		return Result{}, err
 	}
 	return r.onStaffCommand(ctx, cmd.StaffID, func(s *staff.Staff) ([]events.Payload, error) {
 		return s.Join(cmd.Capacity, events.StaffPII{Name: cmd.Name})

@@ -25,6 +25,9 @@ func (h *Handler) OptInMoments(ctx context.Context, cmd OptInMoments) (Result, e
 	if cmd.StaffID == "" {
 		return Result{}, invalid("staff_id", "required")
 	}
+	if err := checkText("source", cmd.Source, MaxCodeLen); err != nil {
+		return Result{}, err
+	}
 	return r.onCustomer(ctx, cmd.CustomerID, func(c *customer.Customer) ([]events.Payload, error) {
 		return c.OptInMoments(cmd.StaffID, cmd.Source)
 	})

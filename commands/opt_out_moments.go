@@ -27,6 +27,9 @@ func (h *Handler) OptOutMoments(ctx context.Context, cmd OptOutMoments) (Result,
 	if cmd.StaffID == "" {
 		return Result{}, invalid("staff_id", "required")
 	}
+	if err := checkText("source", cmd.Source, MaxCodeLen); err != nil {
+		return Result{}, err
+	}
 	return r.onCustomer(ctx, cmd.CustomerID, func(c *customer.Customer) ([]events.Payload, error) {
 		return c.OptOutMoments(cmd.StaffID, cmd.Source)
 	})

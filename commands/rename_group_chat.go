@@ -20,6 +20,9 @@ func (h *Handler) RenameGroupChat(ctx context.Context, cmd RenameGroupChat) (Res
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkText("name", cmd.Name, MaxNameLen); err != nil {
+		return Result{}, err
+	}
 	return r.onGroup(ctx, cmd.ChatID, func(g *groupchat.GroupChat) ([]events.Payload, error) {
 		return g.Rename(cmd.Name)
 	})

@@ -98,6 +98,9 @@ func (h *Handler) RequestHandover(ctx context.Context, cmd RequestHandover) (Han
 	if err != nil {
 		return HandoverBatch{}, err
 	}
+	if err := checkHandoverFields(cmd); err != nil {
+		return HandoverBatch{}, err
+	}
 	if err := r.validateRequest(cmd); err != nil {
 		return HandoverBatch{}, err
 	}

@@ -30,7 +30,8 @@ type Meta struct {
 	// OccurredAt is the business time of the fact (e.g. WeCom's
 	// CreateTime for facts ingested late). Zero: the handler's clock.
 	// Rules that depend on time (24 h window, 90 days, 1 year) are decided
-	// at this time.
+	// at this time. It must not be before MinOccurredAt nor more than
+	// MaxClockSkew after the handler's clock (*FieldError "occurred_at").
 	OccurredAt time.Time
 }
 
@@ -59,10 +60,15 @@ type run struct {
 }
 
 // begin validates the common part of a command and loads its corp's
-// settings.
+// settings. OccurredAt must lie in [MinOccurredAt, clock + MaxClockSkew]
+// (checkMeta): every entry point gets the same time bounds.
 func (h *Handler) begin(ctx context.Context, m Meta) (*run, error) {
 	if m.CorpID == "" {
 		return nil, invalid("corp_id", "required")
+	}
+	clockNow := h.clock.Now()
+	if err := checkMeta(m, clockNow); err != nil {
+		return nil, err
 	}
 	set, err := h.settings.Settings(ctx, m.CorpID)
 	if err != nil {
@@ -70,7 +76,7 @@ func (h *Handler) begin(ctx context.Context, m Meta) (*run, error) {
 	}
 	now := m.OccurredAt
 	if now.IsZero() {
-		now = h.clock.Now()
+		now = clockNow
 	}
 	// Microseconds: what every log stores, so a rule decided now and the
 	// same rule decided on reloaded events agree at the edges.

@@ -30,7 +30,9 @@ func (s SettleReport) Count(status string) int {
 }
 
 // SettleDue settles every handover of corp that is pending and due as of
-// asOf (deadline <= asOf; zero asOf: the clock's now). This is the job
+// asOf (deadline <= asOf; zero asOf: the clock's now). An asOf after the
+// clock returns a *FieldError ("as_of"), and no handover completes before
+// its deadline by the clock. This is the job
 // behind the 24-hour rule: run it periodically. Each due handover completes
 // (handover.completed, the old relation ended as handed_over, the new one
 // started unless the target already followed the customer) or fails: the
@@ -44,6 +46,12 @@ func (s SettleReport) Count(status string) int {
 // reported as OutcomeSkipped; an error return means the log or the
 // PendingHandovers source failed.
 func (h *Handler) SettleDue(ctx context.Context, corpID string, asOf time.Time) (SettleReport, error) {
+	// Settling as of a time the clock has not reached would complete
+	// handovers whose refusal window is still open: refused, not clamped,
+	// so the caller learns that its clock and ours disagree.
+	if !asOf.IsZero() && asOf.After(h.clock.Now()) {
+		return SettleReport{}, invalid("as_of", "after the server's clock")
+	}
 	r, err := h.begin(ctx, Meta{CorpID: corpID, OccurredAt: asOf, Actor: "system"})
 	if err != nil {
 		return SettleReport{}, err
@@ -89,7 +97,9 @@ func (h *Handler) settleOne(ctx context.Context, r *run, p PendingHandover) (Han
 		case ho.Status != customer.StatusPending:
 			out.Status, out.Err = OutcomeSkipped, fmt.Errorf("%w: %s", customer.ErrHandoverNotPending, ho.Status)
 			return out, nil
-		case r.now.Before(ho.Deadline):
+		case r.now.Before(ho.Deadline), h.clock.Now().Before(ho.Deadline):
+			// Never before the deadline by the clock either, whatever asOf
+			// says: the customer may still refuse until then.
 			out.Status, out.Err = OutcomeSkipped, customer.ErrHandoverNotDue
 			return out, nil
 		}

@@ -35,6 +35,9 @@ func (h *Handler) StartRelation(ctx context.Context, cmd StartRelation) (Result,
 	if err != nil {
 		return Result{}, err
 	}
+	if err := checkStartRelation(cmd); err != nil {
+		return Result{}, err
+	}
 	if cmd.StaffID == "" {
 		return Result{}, invalid("staff_id", "required")
 	}

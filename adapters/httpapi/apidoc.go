@@ -5,6 +5,9 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/custody/custody/commands"
 )
 
 // APIMarkdown renders the route table as the Markdown reference kept in
@@ -19,6 +22,7 @@ func APIMarkdown() string {
 	b.WriteString("of its corp or the admin token. Commands take a JSON body (decoded strictly:\n")
 	b.WriteString("unknown fields are errors), an optional `occurred_at` (RFC 3339) and an optional\n")
 	b.WriteString("`Idempotency-Key` header. Errors are `{\"error\":{\"code\",\"message\"}}`.\n")
+	b.WriteString(inputRules())
 	routes := apiRoutes()
 	tags := []string{}
 	byTag := map[string][]route{}
@@ -36,6 +40,9 @@ func APIMarkdown() string {
 				status = 200
 			}
 			fmt.Fprintf(&b, "\n### `%s %s`\n\n%s Answers %d", rt.method, rt.path, rt.summary, status)
+			if rt.noneCreated != 0 {
+				fmt.Fprintf(&b, " (%d when nothing was created)", rt.noneCreated)
+			}
 			if rt.response != nil {
 				fmt.Fprintf(&b, " with `%s`", schemaName(reflect.TypeOf(rt.response)))
 			}
@@ -71,18 +78,16 @@ func docFields(t reflect.Type) []docField {
 	var out []docField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
+		name, required, ok := jsonField(f)
+		if !ok {
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+		if name == "" {
 			out = append(out, docFields(f.Type)...)
 			continue
 		}
 		doc := f.Tag.Get("doc")
-		optional := strings.Contains(opts, "omitempty") || f.Type.Kind() == reflect.Pointer
-		if !optional {
+		if required {
 			doc = strings.TrimSuffix("required. "+doc, " ")
 			doc = strings.TrimSuffix(doc, ".")
 		}
@@ -108,4 +113,58 @@ func docType(t reflect.Type) string {
 		return "integer"
 	}
 	return t.Kind().String()
+}
+
+// inputRules is the section of docs/api.md on what a request may hold,
+// written from the constants the decoder and the commands enforce.
+func inputRules() string {
+	var b strings.Builder
+	b.WriteString("\n## Requests\n\n")
+	b.WriteString("**Bodies.** A request with a body sends `Content-Type: application/json` (or another\n")
+	b.WriteString("`application/*+json` type; charset utf-8 if named), otherwise `415 unsupported_media_type`\n")
+	b.WriteString("(`curl -d` alone sends a form type: add `-H 'Content-Type: application/json'`). The body is\n")
+	b.WriteString("one JSON object, decoded strictly: field names match exactly (case-sensitive), a name given\n")
+	b.WriteString("twice, unknown fields, invalid UTF-8, trailing data and wrong types are `400`. Fields marked\n")
+	b.WriteString("*required* below must be present, and an explicit `null` counts as missing; a body that is\n")
+	b.WriteString("`null` is refused like any non-object; lists may not hold `null`. Operations whose every\n")
+	b.WriteString("field is optional also take an empty body. Error messages name the field and never quote\n")
+	fmt.Fprintf(&b, "the input. Bodies over %d bytes are `413 body_too_large`.\n\n", DefaultMaxBodyBytes)
+	b.WriteString("**Text.** Every text field (remarks, names, phones, tags, notices, messages, codes, ids) is\n")
+	b.WriteString("valid UTF-8 without control characters (Unicode category Cc, U+0000-U+001F and\n")
+	b.WriteString("U+007F-U+009F) except tab and newline - so no NUL and no carriage return: send `\\n` line\n")
+	b.WriteString("ends - without lone surrogates (`\\ud800`) and without Unicode noncharacters (U+FDD0-U+FDEF,\n")
+	b.WriteString("U+xFFFE, U+xFFFF). Lengths are counted in characters (code points):\n\n")
+	b.WriteString("| field | at most |\n|---|---|\n")
+	for _, l := range []struct {
+		field string
+		max   string
+	}{
+		{"`customer_name`, staff `name`, group `name`, member `nickname`", fmt.Sprint(commands.MaxNameLen)},
+		{"`remark`", fmt.Sprint(commands.MaxRemarkLen)},
+		{"`description`", fmt.Sprint(commands.MaxDescriptionLen)},
+		{"`notice`", fmt.Sprint(commands.MaxNoticeLen)},
+		{"`state`, `source`", fmt.Sprint(commands.MaxCodeLen)},
+		{"`phones`", fmt.Sprintf("%d entries of %d", commands.MaxPhones, commands.MaxPhoneLen)},
+		{"`tags`", fmt.Sprintf("%d entries of %d", commands.MaxTags, commands.MaxTagLen)},
+		{"`message` (handovers)", "the corp's limit, 200 by default"},
+		{"ids (path and body)", "128 of letters, digits, `_ . @ -` (corp: 64 of letters, digits, `_`)"},
+	} {
+		fmt.Fprintf(&b, "| %s | %s |\n", l.field, l.max)
+	}
+	b.WriteString("\n**Integers.** `capacity` is 0 to ")
+	fmt.Fprintf(&b, "%d (0: the corp's default); `add_way` is 0 to %d. Outside: `400 invalid_argument`.\n\n",
+		commands.MaxCapacity, commands.MaxAddWay)
+	fmt.Fprintf(&b, "**Times.** RFC 3339. `occurred_at` is not before %s (WeCom's contacts did not exist\n",
+		commands.MinOccurredAt.Format(time.RFC3339))
+	fmt.Fprintf(&b, "earlier; the zero time is refused too) and not more than %s after the server's clock.\n", commands.MaxClockSkew)
+	b.WriteString("`as_of` of a settle is not after the server's clock (refused, not clamped), and a settle never\n")
+	b.WriteString("completes a handover before its deadline by the server's clock. Outside: `400 invalid_argument`.\n\n")
+	b.WriteString("**Paths.** A path with empty, `.` or `..` segments (encoded or not) or a malformed `%`-escape\n")
+	b.WriteString("is `400 bad_request`, never a redirect.\n\n")
+	b.WriteString("**Retries.** `503 unavailable` (with `Retry-After`) means the database or event log could not be\n")
+	b.WriteString("reached; the command may or may not have been recorded. Repeating a command with the same\n")
+	b.WriteString("`Idempotency-Key` after any 5xx, a `409 conflict` or a dropped connection is always safe: those\n")
+	b.WriteString("answers are never stored as the key's answer, and the command id derived from the key makes a command that was\n")
+	b.WriteString("recorded record nothing new (`\"replayed\": true`).\n")
+	return b.String()
 }

@@ -2,11 +2,16 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/custody/custody/commands"
 )
 
 // syncBuffer collects the server's log lines.
@@ -120,6 +125,9 @@ func FuzzDecodeRequests(f *testing.F) {
 		`{"occurred_at":"2026-13-02"}`, `{"customer_ids":["a","b"]}`, `{"tags":[1,2]}`, `{"capacity":1e400}`,
 		`[]`, `null`, `"x"`, `{"a":1}`, `{"staff_id":"a"}{}`, `{"staff_id":"a"`, ``, "\xff\xfe", `{"phones":["1",null]}`,
 		`{"by":"customer","occurred_at":null}`, `{"as_of":"2026-01-02T15:04:05.999999999+08:00"}`,
+		`{"remark":"\u0000"}`, `{"remark":"\ud800"}`, `{"remark":"\ud83d\ude00"}`, "{\"remark\":\"\xff\"}",
+		`{"capacity":1,"capacity":2}`, `{"Capacity":1}`, `{"capacity":null}`, `null`, `{"phones":[null]}`,
+		`{"occurred_at":"0001-01-01T00:00:00Z"}`, `{"name":"a\r\n"}`, `{"tags":["\uffff"]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -132,6 +140,14 @@ func FuzzDecodeRequests(f *testing.F) {
 			v := newOf(rt.request)
 			err := decodeStrict(b, v)
 			if err == nil {
+				// Whatever was accepted is one valid JSON object whose
+				// every string follows the text rule.
+				if !utf8.Valid(b) || !json.Valid(b) {
+					t.Fatalf("%s: accepted %q", rt.op, b)
+				}
+				if p := textProblemIn(reflect.ValueOf(v).Elem()); p != "" {
+					t.Fatalf("%s: accepted %q with a string that %s", rt.op, b, p)
+				}
 				continue
 			}
 			e := errorOf(err)
@@ -166,4 +182,26 @@ func FuzzQueryDecoders(f *testing.F) {
 			t.Fatalf("accepted id %q", s)
 		}
 	})
+}
+
+// textProblemIn returns the first text-rule problem of a decoded request's
+// strings, "" when there is none.
+func textProblemIn(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.String:
+		return commands.TextProblem(v.String())
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if p := textProblemIn(v.Index(i)); p != "" {
+				return p
+			}
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if p := textProblemIn(v.Field(i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }

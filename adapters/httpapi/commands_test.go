@@ -50,6 +50,7 @@ func TestEveryCommandRoute(t *testing.T) {
 	}
 	post(200, "POST", "/customers/c3/erasure", nil)
 	h.projected()
+	h.clock.set(t0.Add(48 * time.Hour)) // as_of may not run ahead of the clock
 	post(200, "POST", "/handovers/settle", map[string]any{"as_of": t0.Add(48 * time.Hour)})
 	// c1's handover failed when bob departed: a fresh one to refuse.
 	var again HandoverBatchResult

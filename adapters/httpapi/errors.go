@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/custody/custody/adapters/pgstore"
 )
 
 // Error codes are part of the API contract: clients switch on them, so a code
@@ -71,11 +73,19 @@ func errorOf(err error) *apiError {
 	for _, m := range sentinels {
 		if errors.Is(err, m.err) {
 			msg := err.Error()
-			if m.status >= 500 {
+			switch {
+			case m.status == http.StatusServiceUnavailable:
+				msg = unavailableMessage
+			case m.status >= 500:
 				msg = "internal error"
 			}
 			return &apiError{status: m.status, code: m.code, message: msg, cause: err}
 		}
+	}
+	// The query paths and the API's own tables talk to PostgreSQL
+	// directly: a connection failure there is the same outage.
+	if pgstore.IsConnFailure(err) {
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: unavailableMessage, cause: err}
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -84,6 +94,13 @@ func errorOf(err error) *apiError {
 	}
 	return &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error", cause: err}
 }
+
+// unavailableMessage answers every 503: whatever happened to the request,
+// repeating it with the same Idempotency-Key is safe.
+const unavailableMessage = "the database is unavailable; retry later with the same Idempotency-Key"
+
+// RetryAfterSeconds is the Retry-After header of every 503 answer.
+const RetryAfterSeconds = 2
 
 // errorJSON renders e in the wire shape.
 func errorJSON(e *apiError) []byte {

@@ -80,5 +80,6 @@ var sentinels = func() []sentinelMapping {
 		{commands.ErrStreamNotFound, notFound, CodeNotFound},
 		{commands.ErrInvalidEvent, http.StatusUnprocessableEntity, CodeInvalidArgument},
 		{commands.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable},
+		{commands.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable},
 	}
 }()

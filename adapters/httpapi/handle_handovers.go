@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/custody/custody/commands"
 )
@@ -82,13 +83,16 @@ func settleHandovers(c *call) (any, error) {
 	if err := c.decodeOptional(&req); err != nil {
 		return nil, err
 	}
-	asOf := c.now()
+	// Zero: the commands' clock. A time after it is refused there (400
+	// invalid_argument naming as_of): settling early would complete
+	// handovers the customer may still refuse.
+	var asOf time.Time
 	if req.AsOf != nil {
-		asOf = *req.AsOf
+		asOf = req.AsOf.UTC()
 	} else if req.OccurredAt != nil {
-		asOf = *req.OccurredAt
+		asOf = req.OccurredAt.UTC()
 	}
-	rep, err := c.srv.opts.Commands.SettleDue(c.ctx, c.corp, asOf.UTC())
+	rep, err := c.srv.opts.Commands.SettleDue(c.ctx, c.corp, asOf)
 	if err != nil {
 		return nil, err
 	}

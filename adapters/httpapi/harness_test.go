@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +60,8 @@ type harness struct {
 	ts     *httptest.Server
 	runner *projections.Runner
 	clock  *testClock
+	// dsn is the test database's, when harnessOptions.maxConns is set.
+	dsn string
 }
 
 type harnessOptions struct {
@@ -72,9 +76,11 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	t.Helper()
 	ctx := context.Background()
 	var pool *pgxpool.Pool
+	var dsn string
 	if ho.maxConns > 0 {
 		var err error
-		cfg, err := pgxpool.ParseConfig(pgtest.NewDatabase(t))
+		dsn = pgtest.NewDatabase(t)
+		cfg, err := pgxpool.ParseConfig(dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,9 +127,11 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 		}
 	}
 	t.Cleanup(func() { responseCheck = nil })
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Listener = Listener(ts.Listener)
+	ts.Start()
 	t.Cleanup(ts.Close)
-	h := &harness{t: t, pool: pool, log: log, cmds: cmds, srv: srv, ts: ts, clock: clock}
+	h := &harness{t: t, pool: pool, log: log, cmds: cmds, srv: srv, ts: ts, clock: clock, dsn: dsn}
 	if !ho.noRunner {
 		h.runner, err = projections.NewRunner(pool, log, projections.Options{BatchSize: 500, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
@@ -285,10 +293,24 @@ type trackedLog struct {
 	commands.EventLog
 	mu  sync.Mutex
 	max events.Position
+	// loseAnswers makes every Append store its events and then fail with
+	// commands.ErrUnavailable, as when the connection drops after the
+	// commit and before the answer arrives.
+	loseAnswers atomic.Bool
+	// conflicts, while positive, is how many more Appends fail with a
+	// conflict without writing.
+	conflicts atomic.Int64
 }
 
 func (l *trackedLog) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
+	if l.conflicts.Add(-1) >= 0 {
+		return commands.AppendResult{}, &commands.ConflictError{Stream: stream, Expected: expected, Actual: 99}
+	}
+	l.conflicts.Store(0)
 	res, err := l.EventLog.Append(ctx, stream, expected, evs...)
+	if err == nil && l.loseAnswers.Load() {
+		err = fmt.Errorf("%w: connection lost after the commit", commands.ErrUnavailable)
+	}
 	l.mu.Lock()
 	for _, r := range res.Events {
 		if l.max.Less(r.Position) {

@@ -52,6 +52,12 @@ func openAPIDocument(routes []route) map[string]any {
 				"content":     jsonContent(map[string]any{"$ref": "#/components/schemas/Error"}),
 			},
 		}
+		if rt.noneCreated != 0 {
+			responses[strconv.Itoa(rt.noneCreated)] = map[string]any{
+				"description": http.StatusText(rt.noneCreated) + ": nothing was created",
+				"content":     jsonContent(g.ref(rt.response)),
+			}
+		}
 		op := map[string]any{
 			"operationId": rt.op,
 			"summary":     rt.summary,
@@ -201,33 +207,24 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 func (g *schemaGen) fields(t reflect.Type, props map[string]any, required *[]string) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
+		name, req, ok := jsonField(f)
+		if !ok {
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
+		if name == "" {
 			ft := f.Type
 			if ft.Kind() == reflect.Pointer {
 				ft = ft.Elem()
 			}
-			if ft.Kind() == reflect.Struct {
-				g.fields(ft, props, required)
-				continue
-			}
-		}
-		if !f.IsExported() {
+			g.fields(ft, props, required)
 			continue
-		}
-		if name == "" {
-			name = f.Name
 		}
 		s := g.schema(f.Type)
 		if d := f.Tag.Get("doc"); d != "" {
 			s = withDescription(s, d)
 		}
 		props[name] = s
-		if f.Tag.Get("required") == "true" || (!strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer && f.Tag.Get("required") != "false") {
+		if req {
 			*required = append(*required, name)
 		}
 	}

@@ -47,7 +47,9 @@ func commandResult(c *call, r commands.Result) CommandResult {
 // HandoverOutcome is what became of one customer's handover.
 type HandoverOutcome struct {
 	CustomerID string `json:"customer_id"`
-	HandoverID string `json:"handover_id"`
+	// HandoverID is absent when the handover was rejected: no handover
+	// with an id exists then.
+	HandoverID string `json:"handover_id,omitempty"`
 	// Status is pending, completed, failed, refused, cancelled, rejected (a
 	// rule refused it: nothing recorded, see error) or skipped (settle found
 	// nothing to do).
@@ -67,6 +69,9 @@ func outcomes(os []commands.HandoverOutcome) []HandoverOutcome {
 			CustomerID: o.CustomerID, HandoverID: o.HandoverID, Status: o.Status, FailReason: o.FailReason,
 			Replayed: o.Replayed, Events: eventRefs(o.Events),
 		}
+		if o.Status == commands.OutcomeRejected {
+			h.HandoverID = "" // the id it would have had: never recorded
+		}
 		if !o.Deadline.IsZero() {
 			d := o.Deadline.UTC()
 			h.Deadline = &d
@@ -81,11 +86,23 @@ func outcomes(os []commands.HandoverOutcome) []HandoverOutcome {
 }
 
 // HandoverBatchResult is the answer of a handover request: one outcome per
-// customer, in the order asked.
+// customer, in the order asked. It is a 201 when at least one handover was
+// recorded (pending, or failed at once for the target's capacity), and a
+// 200 when every customer was rejected by a rule and nothing was recorded.
 type HandoverBatchResult struct {
 	CommandID string            `json:"command_id,omitempty"`
 	BatchID   string            `json:"batch_id"`
 	Outcomes  []HandoverOutcome `json:"outcomes"`
+}
+
+// createdAny reports whether any handover of the batch was recorded.
+func (b HandoverBatchResult) createdAny() bool {
+	for _, o := range b.Outcomes {
+		if len(o.Events) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // DepartResult is the answer of a departure.

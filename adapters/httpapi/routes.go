@@ -22,6 +22,9 @@ type route struct {
 	write bool
 	// status is the success status (default 200).
 	status int
+	// noneCreated, when set, is the success status of an answer that
+	// reports it created nothing (see created); documented next to status.
+	noneCreated int
 	// request and response are zero values of the wire types, for the
 	// OpenAPI schemas. request is nil when the operation takes no body.
 	request  any
@@ -37,6 +40,11 @@ type route struct {
 type queryParam struct {
 	name, typ, format, desc string
 }
+
+// created is implemented by answers that may or may not have created
+// something: a route with noneCreated answers that status instead of
+// status when created reports false.
+type created interface{ createdAny() bool }
 
 // pattern is the ServeMux pattern of r.
 func (r route) pattern() string { return r.method + " " + r.path }

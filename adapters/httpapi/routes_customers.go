@@ -18,7 +18,7 @@ type relationFields struct {
 type startRelationRequest struct {
 	StaffID   string `json:"staff_id"`
 	Initiator string `json:"initiator" doc:"staff (staff added the customer) or customer (customer added the staff member)"`
-	AddWay    int    `json:"add_way,omitempty" doc:"WeCom add_way code"`
+	AddWay    int    `json:"add_way,omitempty" doc:"WeCom add_way code, 0-2147483647"`
 	State     string `json:"state,omitempty" doc:"channel code of the QR code or link"`
 	relationFields
 	commandFields

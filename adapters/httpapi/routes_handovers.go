@@ -32,8 +32,8 @@ type settleRequest struct {
 func handoverRoutes() []route {
 	const tag = "handovers"
 	return []route{
-		{method: "POST", path: "/v1/corps/{corp}/handovers", op: "requestHandovers", tag: tag, write: true, status: http.StatusCreated,
-			summary: "Request handovers of one or many customers; answers an outcome per customer.", request: handoverRequest{}, response: HandoverBatchResult{}, handle: requestHandovers},
+		{method: "POST", path: "/v1/corps/{corp}/handovers", op: "requestHandovers", tag: tag, write: true, status: http.StatusCreated, noneCreated: http.StatusOK,
+			summary: "Request handovers of one or many customers; answers an outcome per customer (a rejected one carries no handover_id).", request: handoverRequest{}, response: HandoverBatchResult{}, handle: requestHandovers},
 		{method: "POST", path: "/v1/corps/{corp}/customers/{customer}/handovers/{handover}/refusal", op: "refuseHandover", tag: tag, write: true,
 			summary: "The customer refused a pending handover within the window.", request: settleHandoverRequest{}, optionalBody: true, response: CommandResult{}, handle: refuseHandover},
 		{method: "POST", path: "/v1/corps/{corp}/customers/{customer}/handovers/{handover}/cancellation", op: "cancelHandover", tag: tag, write: true,

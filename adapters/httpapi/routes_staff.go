@@ -13,7 +13,7 @@ type joinStaffRequest struct {
 	StaffID string `json:"staff_id" doc:"WeCom userid"`
 	// Name is personal data: sealed in the log, never logged.
 	Name     string `json:"name,omitempty" doc:"personal data, sealed"`
-	Capacity int    `json:"capacity,omitempty" doc:"most customers served; 0 = the corp's default"`
+	Capacity int    `json:"capacity,omitempty" doc:"most customers served, 1-1000000; 0 = the corp's default"`
 	commandFields
 }
 
@@ -22,7 +22,7 @@ type departStaffRequest struct {
 }
 
 type capacityRequest struct {
-	Capacity int `json:"capacity"`
+	Capacity int `json:"capacity" doc:"most customers served, 1-1000000; 0 = back to the corp's default"`
 	commandFields
 }
 

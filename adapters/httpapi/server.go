@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -146,7 +147,11 @@ func New(o Options) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, req: r}
-	s.mux.ServeHTTP(sw, r)
+	if cleanPath(r.URL.Path) {
+		s.mux.ServeHTTP(sw, r)
+	} else {
+		s.writeError(sw, r, errUncleanPath)
+	}
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
@@ -239,11 +244,11 @@ func (s *Server) apiHandler(rt route) http.Handler {
 			s.answer(w, r, rt, c, status)
 			return
 		}
-		if err := checkContentType(r); err != nil {
+		if c.body, err = readBody(w, r, s.opts.MaxBodyBytes); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if c.body, err = readBody(w, r, s.opts.MaxBodyBytes); err != nil {
+		if err := checkContentType(r, c.body); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -268,10 +273,11 @@ func (s *Server) apiHandler(rt route) http.Handler {
 			return
 		}
 		c.commandID = commandIDFor(corp, key)
-		st, body := s.run(rt, c, status)
-		// Server faults are not stored: a retry with the same key must run
-		// again (and finds the events already appended, if any).
-		if st < 500 {
+		st, body, final := s.run(rt, c, status)
+		// Server faults and transient conflicts are not stored: a retry
+		// with the same key must run again (and finds the events already
+		// appended, if any).
+		if final {
 			a, err := s.idem.save(r.Context(), corp, key, hash, storedAnswer{status: st, body: body})
 			if err != nil {
 				s.opts.Logger.Error("idempotency save failed", "route", rt.pattern(), "err", err)
@@ -289,12 +295,15 @@ var responseCheck func(rt route, resp any)
 
 // answer runs the handler and writes its answer.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, rt route, c *call, status int) {
-	st, body := s.run(rt, c, status)
+	st, body, _ := s.run(rt, c, status)
 	writeRaw(w, st, body)
 }
 
-// run calls the route's handler and encodes the answer or error.
-func (s *Server) run(rt route, c *call, status int) (int, []byte) {
+// run calls the route's handler and encodes the answer or error. final
+// reports whether the answer may be stored as an Idempotency-Key's: not a
+// 5xx, and not a conflict (409 conflict: the retries on concurrent
+// changes ran out), which the same request may not meet again.
+func (s *Server) run(rt route, c *call, status int) (st int, body []byte, final bool) {
 	resp, err := rt.handle(c)
 	if err == nil && responseCheck != nil {
 		responseCheck(rt, resp)
@@ -302,15 +311,18 @@ func (s *Server) run(rt route, c *call, status int) (int, []byte) {
 	if err != nil {
 		e := errorOf(err)
 		s.logError(c.r, e)
-		return e.status, errorJSON(e)
+		return e.status, errorJSON(e), e.status < 500 && e.code != CodeConflict
+	}
+	if cr, ok := resp.(created); ok && rt.noneCreated != 0 && !cr.createdAny() {
+		status = rt.noneCreated
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		e := errorOf(err)
 		s.logError(c.r, e)
-		return e.status, errorJSON(e)
+		return e.status, errorJSON(e), false
 	}
-	return status, append(b, '\n')
+	return status, append(b, '\n'), true
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -331,6 +343,9 @@ func (s *Server) logError(r *http.Request, e *apiError) {
 }
 
 func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(body)

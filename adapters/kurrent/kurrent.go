@@ -54,6 +54,8 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/custody/custody/adapters/pii"
 	"github.com/custody/custody/commands"
@@ -337,8 +339,27 @@ func (l *Log) do(op func(c *esdb.Client) error) error {
 			}
 			continue
 		}
-		return err
+		return unavailable(err)
 	}
+}
+
+// unavailable translates the client's "cannot reach the cluster" errors
+// (gRPC Unavailable or DeadlineExceeded, a connection still closed after
+// renewing it) into commands.ErrUnavailable, keeping err in the chain.
+// Callers that check their own context first still return its error.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch code(err) {
+	case esdb.ErrorUnavailable, esdb.ErrorCodeDeadlineExceeded, esdb.ErrorCodeConnectionClosed:
+		return fmt.Errorf("%w: %w", commands.ErrUnavailable, err)
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return fmt.Errorf("%w: %w", commands.ErrUnavailable, err)
+	}
+	return err
 }
 
 // code is the esdb error code in err's chain, or -1.

@@ -69,7 +69,8 @@ RETURNING id, tx_id, stream_version, recorded_at`
 // Append implements commands.EventLog. Personal data is sealed before the
 // insert; for a subject erased earlier it is dropped, and the event reads
 // back with PIIErased.
-func (s *Store) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
+func (s *Store) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (_ commands.AppendResult, err error) {
+	defer func() { err = unavailable(ctx, err) }()
 	if err := commands.ValidateAppend(stream, expected, evs); err != nil {
 		return commands.AppendResult{}, err
 	}

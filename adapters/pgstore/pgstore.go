@@ -176,7 +176,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // keyring: its events keep their data and read back with PIIErased.
 func (s *Store) Erase(ctx context.Context, subject string) error {
 	if err := s.opts.Keyring.Erase(ctx, subject); err != nil {
-		return fmt.Errorf("pgstore: %w", err)
+		return unavailable(ctx, fmt.Errorf("pgstore: %w", err))
 	}
 	return nil
 }

@@ -29,7 +29,8 @@ ORDER BY tx_id, id LIMIT $3`
 // ReadStream implements commands.EventLog. It reads committed events
 // directly, without the xmin bound: a stream's versions have no gaps to
 // fear.
-func (s *Store) ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
+func (s *Store) ReadStream(ctx context.Context, stream string, from int64) (_ []events.Recorded, err error) {
+	defer func() { err = unavailable(ctx, err) }()
 	out, err := s.query(ctx, new(scanner), selectEvents+`WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`, stream, max(from, 0))
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
@@ -49,12 +50,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64) ([]ev
 
 // ReadAll implements commands.EventLog. A limit <= 0 reads up to
 // Options.PageSize events.
-func (s *Store) ReadAll(ctx context.Context, from events.Position, limit int) ([]events.Recorded, error) {
+func (s *Store) ReadAll(ctx context.Context, from events.Position, limit int) (_ []events.Recorded, err error) {
+	defer func() { err = unavailable(ctx, err) }()
 	if limit <= 0 {
 		limit = s.opts.PageSize
 	}
 	out := make([]events.Recorded, 0, min(limit, s.opts.PageSize))
-	err := s.page(ctx, new(scanner), from, limit, func(r events.Recorded) error {
+	err = s.page(ctx, new(scanner), from, limit, func(r events.Recorded) error {
 		out = append(out, r)
 		return nil
 	})
@@ -65,12 +67,13 @@ func (s *Store) ReadAll(ctx context.Context, from events.Position, limit int) ([
 }
 
 // Head implements commands.EventLog.
-func (s *Store) Head(ctx context.Context) (events.Position, error) {
+func (s *Store) Head(ctx context.Context) (_ events.Position, err error) {
+	defer func() { err = unavailable(ctx, err) }()
 	var (
 		tx uint64
 		id int64
 	)
-	err := s.pool.QueryRow(ctx, `SELECT tx_id, id FROM events WHERE `+belowXmin+` ORDER BY tx_id DESC, id DESC LIMIT 1`).Scan(&tx, &id)
+	err = s.pool.QueryRow(ctx, `SELECT tx_id, id FROM events WHERE `+belowXmin+` ORDER BY tx_id DESC, id DESC LIMIT 1`).Scan(&tx, &id)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return events.Start, nil

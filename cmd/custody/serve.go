@@ -316,7 +316,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 	})
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(httpapi.Listener(ln)) }()
 	if serving != nil {
 		serving(ln.Addr())
 	}

@@ -51,6 +51,9 @@ func TestServeQuickStart(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -59,7 +62,7 @@ func TestServeQuickStart(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	// curl -X POST -d '{"staff_id":"alice"}' -H "Authorization: Bearer $(cat .data/admin-token)" ...
+	// curl -X POST -H "Content-Type: application/json" -d '{"staff_id":"alice"}' -H "Authorization: Bearer $(cat .data/admin-token)" ...
 	if st, body := call("POST", "/v1/corps/acme/staff", `{"staff_id":"alice","name":"Li Na"}`); st != http.StatusCreated {
 		t.Fatalf("join staff: %d %s", st, body)
 	}

@@ -61,8 +61,10 @@ type bulkOut struct {
 	rows map[string][][]any
 }
 
-// emit queues a row; a nil pointer value is written as NULL.
+// emit queues a row; a nil pointer value is written as NULL, text is made
+// storable.
 func (o *bulkOut) emit(table string, row ...any) {
+	storableRow(row)
 	o.rows[table] = append(o.rows[table], row)
 }
 
@@ -96,6 +98,7 @@ func stageBatch(ctx context.Context, tx pgx.Tx, sh *shadow, evs []Event) error {
 			continue
 		}
 		if r := plan.stage(e); r != nil {
+			storableRow(r)
 			rows = append(rows, r)
 		}
 	}

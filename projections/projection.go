@@ -71,14 +71,16 @@ func newWriter(schema string, b *pgx.Batch) *Writer {
 	return &Writer{schema: schema, batch: b, cache: map[string]string{}}
 }
 
-// Queue adds a statement; {s} in sql names the projection's schema.
+// Queue adds a statement; {s} in sql names the projection's schema. Text
+// arguments are made storable (see storable): NUL and invalid UTF-8 never
+// reach PostgreSQL.
 func (w *Writer) Queue(sql string, args ...any) {
 	q, ok := w.cache[sql]
 	if !ok {
 		q = strings.ReplaceAll(sql, "{s}", pgx.Identifier{w.schema}.Sanitize())
 		w.cache[sql] = q
 	}
-	w.batch.Queue(q, args...)
+	w.batch.Queue(q, storableArgs(args)...)
 }
 
 // ErrUnknownProjection is returned for a projection name not in the set.

@@ -3,9 +3,11 @@ package projections
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/events"
 )
 
@@ -140,4 +142,52 @@ func TestPoisonTextAndIntegersProject(t *testing.T) {
 func assertNoneParked(t *testing.T, db Querier) {
 	t.Helper()
 	assertRows(t, "parked", rows(t, db, `SELECT projection, corp_id FROM projections.parked`), nil)
+}
+
+// staffV1 is the staff projection as released before migration 002.
+type staffV1 struct{ Staff }
+
+func (staffV1) Migrations() []string { return Staff{}.Migrations()[:1] }
+
+// TestIntegerColumnsAreBigint: after Migrate, no projection table has an
+// int4 or int2 column, an existing v1 staff table is widened with its rows,
+// and a rebuild's shadow tables have exactly the live tables' column types.
+func TestIntegerColumnsAreBigint(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	if err := MigrateProjections(ctx, pool, staffV1{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO projections.staff (corp_id, staff_id, capacity, updated_at) VALUES ('c1', 's1', 7, now())`); err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	assertRows(t, "widened row", rows(t, pool, `SELECT staff_id, capacity FROM projections.staff`), []string{"s1 7"})
+	var tables []string
+	for _, p := range All() {
+		tables = append(tables, p.Tables()...)
+	}
+	columns := func(schema string) []string {
+		return rows(t, pool, `SELECT table_name, column_name, data_type FROM information_schema.columns
+			WHERE table_schema = $1 AND table_name = ANY($2) ORDER BY 1, 2`, schema, tables)
+	}
+	live := columns(LiveSchema)
+	for _, c := range live {
+		if strings.HasSuffix(c, " integer") || strings.HasSuffix(c, " smallint") {
+			t.Errorf("column %s", c)
+		}
+	}
+	for _, p := range All() {
+		if _, _, err := prepareShadow(ctx, pool, p, true, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var shadow []string
+	for _, p := range All() {
+		shadow = append(shadow, columns(shadowSchema(p))...)
+	}
+	slices.Sort(shadow)
+	assertRows(t, "shadow columns", shadow, live)
 }

@@ -381,7 +381,8 @@ func displayAddr(a net.Addr) string {
 
 // projectionLag exports each projection's lag behind the log at scrape
 // time: custody_projection_events_behind (capped at 10,000) and
-// custody_projection_lag_seconds.
+// custody_projection_lag_seconds, and its parked corps:
+// custody_projection_parked.
 type projectionLag struct {
 	pool *pgxpool.Pool
 	log  projections.Source
@@ -390,11 +391,13 @@ type projectionLag struct {
 var (
 	lagEventsDesc  = prometheus.NewDesc("custody_projection_events_behind", "Events in the log after the projection's checkpoint (counted up to 10,000).", []string{"projection"}, nil)
 	lagSecondsDesc = prometheus.NewDesc("custody_projection_lag_seconds", "How much older the projection's last applied event is than the newest in the log.", []string{"projection"}, nil)
+	parkedDesc     = prometheus.NewDesc("custody_projection_parked", "1 for each corp whose events the projection skips since one could not be applied (see custody projections status).", []string{"projection", "corp"}, nil)
 )
 
 func (projectionLag) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagEventsDesc
 	ch <- lagSecondsDesc
+	ch <- parkedDesc
 }
 
 func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
@@ -408,6 +411,9 @@ func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range lags {
 		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(l.EventsBehind), l.Name)
 		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, l.Behind.Seconds(), l.Name)
+		for _, p := range l.Parked {
+			ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, 1, l.Name, p.CorpID)
+		}
 	}
 }
 

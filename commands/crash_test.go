@@ -249,6 +249,8 @@ type crashScenario struct {
 
 // crashCase is one scenario run on its own corp of a shared log.
 type crashCase struct {
+	// clock is the handlers' clock; a scenario may move it forward.
+	clock *time.Time
 	t     *testing.T
 	ctx   context.Context
 	corp  string
@@ -410,6 +412,8 @@ var crashScenarios = []crashScenario{
 			c.request(events.HandoverInService, "a", "b", "c1")
 		},
 		run: func(c *crashCase, h *commands.Handler, m commands.Meta) error {
+			// Settling needs the server's clock at the deadline.
+			*c.clock = t0.Add(24 * time.Hour)
 			_, err := h.SettleDue(c.ctx, m.CorpID, t0.Add(24*time.Hour))
 			return err
 		},
@@ -514,16 +518,17 @@ func crashRun(t *testing.T, store crashStore, sc crashScenario, allow int, varia
 	ctx := context.Background()
 	corpID := fmt.Sprintf("k%d%s", allow+1, variant)
 	set := corp.Settings{}
+	now := t0
 	newHandler := func(log commands.EventLog) *commands.Handler {
 		h, err := commands.New(commands.Options{
-			Log: log, Eraser: store.eraser, Settings: anyCorp{set}, Clock: commands.ClockFunc(func() time.Time { return t0 }),
+			Log: log, Eraser: store.eraser, Settings: anyCorp{set}, Clock: commands.ClockFunc(func() time.Time { return now }),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h
 	}
-	c := &crashCase{t: t, ctx: ctx, corp: corpID, h: newHandler(store.base), store: store}
+	c := &crashCase{clock: &now, t: t, ctx: ctx, corp: corpID, h: newHandler(store.base), store: store}
 	start, err := store.base.Head(ctx)
 	if err != nil {
 		t.Fatal(err)

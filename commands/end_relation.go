@@ -29,9 +29,10 @@ func (h *Handler) EndRelation(ctx context.Context, cmd EndRelation) (Result, err
 	switch {
 	case cmd.StaffID == "":
 		return Result{}, invalid("staff_id", "required")
-	case cmd.Reason != events.EndDeletedByStaff && cmd.Reason != events.EndDeletedByCustomer && cmd.Reason != events.EndReconciled:
-		return Result{}, invalid("reason", "%q is not one of %s, %s, %s", cmd.Reason,
-			events.EndDeletedByStaff, events.EndDeletedByCustomer, events.EndReconciled)
+	case cmd.Reason != events.EndDeletedByStaff && cmd.Reason != events.EndDeletedByCustomer && cmd.Reason != events.EndReconciled &&
+		cmd.Reason != events.EndHandedOverInWeCom:
+		return Result{}, invalid("reason", "%q is not one of %s, %s, %s, %s", cmd.Reason,
+			events.EndDeletedByStaff, events.EndDeletedByCustomer, events.EndReconciled, events.EndHandedOverInWeCom)
 	}
 	return r.onCustomer(ctx, cmd.CustomerID, func(c *customer.Customer) ([]events.Payload, error) {
 		return c.EndRelation(cmd.StaffID, cmd.Reason)

@@ -23,6 +23,10 @@ const (
 	EndDeletedByCustomer = "deleted_by_customer" // customer deleted the staff member: churn (del_follow_user)
 	EndHandedOver        = "handed_over"         // a handover moved the relation to another member
 	EndReconciled        = "reconciled"          // found missing by a reconciliation against WeCom
+	// EndHandedOverInWeCom: WeCom removed the customer from the member by a
+	// handover custody did not request (del_external_contact with Source
+	// DELETE_BY_TRANSFER); the new owner's relation starts with WeCom's add.
+	EndHandedOverInWeCom = "handed_over_in_wecom"
 )
 
 // CustomerRelationStarted: a staff member and a customer are now connected.

@@ -93,16 +93,16 @@ func (a Activity) applyBatch(w *Writer, evs []Event) error {
 		return nil
 	}
 	corps, staff, days := make([]string, len(keys)), make([]string, len(keys)), make([]time.Time, len(keys))
-	var cols [8][]int32
+	var cols [8][]int64
 	for i, k := range keys {
 		corps[i], staff[i], days[i] = k.corp, k.staff, k.day
 		for j, v := range sums[k] {
-			cols[j] = append(cols[j], int32(v))
+			cols[j] = append(cols[j], int64(v))
 		}
 	}
 	w.Queue(`INSERT INTO {s}.daily_staff_activity AS a (corp_id, staff_id, day, added, added_by_staff, added_by_customer,
 			deleted_by_customer, deleted_by_staff, handed_over_in, handed_over_out, reconciled)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[])
+		SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
 		ON CONFLICT (corp_id, staff_id, day) DO UPDATE SET
 			added = a.added + excluded.added,
 			added_by_staff = a.added_by_staff + excluded.added_by_staff,

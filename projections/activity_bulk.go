@@ -37,7 +37,7 @@ func (a Activity) bulkPlan() bulkPlan {
 			}
 			in += fmt.Sprint(k)
 		}
-		return fmt.Sprintf("(count(*) FILTER (WHERE kind IN (%s)))::int", in)
+		return fmt.Sprintf("(count(*) FILTER (WHERE kind IN (%s)))::bigint", in)
 	}
 	return bulkPlan{
 		staging: []string{"kind smallint", "corp text", "staff text", "day date"},
@@ -94,7 +94,7 @@ func (activityFold) add(rows pgx.Rows, out *bulkOut) error {
 	var (
 		corp, staff string
 		day         time.Time
-		c           [8]int32
+		c           [8]int64
 	)
 	if err := rows.Scan(&corp, &staff, &day, &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7]); err != nil {
 		return err

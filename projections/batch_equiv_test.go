@@ -315,7 +315,7 @@ func TestBatchedEqualsEventByEvent(t *testing.T) {
 		}
 		for i := 0; i < len(evs); i += batch {
 			b := &pgx.Batch{}
-			if _, err := applyAfter(newWriter(schema, b), p, events.Start, evs[i:min(i+batch, len(evs))]); err != nil {
+			if err := queueEvents(newWriter(schema, b), p, evs[i:min(i+batch, len(evs))]); err != nil {
 				t.Fatal(err)
 			}
 			if err := pool.SendBatch(ctx, b).Close(); err != nil {

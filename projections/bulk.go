@@ -61,8 +61,10 @@ type bulkOut struct {
 	rows map[string][][]any
 }
 
-// emit queues a row; a nil pointer value is written as NULL.
+// emit queues a row; a nil pointer value is written as NULL, text is made
+// storable.
 func (o *bulkOut) emit(table string, row ...any) {
+	storableRow(row)
 	o.rows[table] = append(o.rows[table], row)
 }
 
@@ -82,21 +84,41 @@ func stagingColumns(plan bulkPlan) []string {
 }
 
 // stageBatch copies the events of evs after sh's position into sh's
-// staging table and moves its stored checkpoint, in tx.
+// staging table and moves its stored checkpoint, in tx. Like the runner it
+// skips the events of parked corps, and parks a corp at an event that does
+// not decode (when the projection uses its type) or whose staging panics:
+// the fold then yields the corp's rows as of before that event, as Apply
+// would.
 func stageBatch(ctx context.Context, tx pgx.Tx, sh *shadow, evs []Event) error {
 	plan := *sh.plan
 	var rows [][]any
+	var newly []Parked
+	park := func(e Event, err error) {
+		newly = append(newly, Parked{Projection: sh.p.Name(), CorpID: e.CorpID, Position: e.Position, EventID: e.ID,
+			EventType: e.Type, Stream: e.Stream, Reason: reasonOf(err)})
+		sh.parked[e.CorpID] = true
+	}
 	n := 0
 	for _, e := range evs {
 		if !sh.pos.Less(e.Position) {
 			continue
 		}
 		n++
-		if e.Payload == nil {
-			continue
-		}
-		if r := plan.stage(e); r != nil {
-			rows = append(rows, r)
+		switch {
+		case len(sh.parked) > 0 && sh.parked[e.CorpID]:
+		case e.decodeErr != nil:
+			if uses(sh.p, e.Type) {
+				park(e, e.decodeErr)
+			}
+		case e.Payload == nil:
+		default:
+			r, err := stageEvent(plan, e)
+			if err != nil {
+				park(e, err)
+			} else if r != nil {
+				storableRow(r)
+				rows = append(rows, r)
+			}
 		}
 	}
 	if n == 0 {
@@ -107,13 +129,28 @@ func stageBatch(ctx context.Context, tx pgx.Tx, sh *shadow, evs []Event) error {
 			return fmt.Errorf("projections: rebuild %s: stage %d events: %w", sh.p.Name(), len(rows), err)
 		}
 	}
+	b := &pgx.Batch{}
+	for _, pk := range newly {
+		queueParked(b, sh.schema, pk)
+	}
 	last := evs[len(evs)-1]
-	if _, err := tx.Exec(ctx, fmt.Sprintf(rebuildStateMove, ident(sh.schema)),
-		int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n); err != nil {
+	b.Queue(fmt.Sprintf(rebuildStateMove, ident(sh.schema)),
+		int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("projections: rebuild %s: stage: %w", sh.p.Name(), err)
 	}
 	sh.pos = last.Position
 	return nil
+}
+
+// stageEvent is plan.stage(e) with a panic turned into a dataError.
+func stageEvent(plan bulkPlan, e Event) (row []any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			row, err = nil, recovered("stage", r)
+		}
+	}()
+	return plan.stage(e), nil
 }
 
 // foldRows is how many staged rows a fold fetches at a time.

@@ -68,7 +68,7 @@ func assertBulkEqualsApply(t *testing.T, pool *pgxpool.Pool, src Source) {
 		}
 		for i := 0; i < len(evs); i += 5000 {
 			b := &pgx.Batch{}
-			if _, err := applyAfter(newWriter(schema, b), p, events.Start, evs[i:min(i+5000, len(evs))]); err != nil {
+			if err := queueEvents(newWriter(schema, b), p, evs[i:min(i+5000, len(evs))]); err != nil {
 				t.Fatal(err)
 			}
 			if err := pool.SendBatch(ctx, b).Close(); err != nil {

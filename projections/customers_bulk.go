@@ -123,6 +123,6 @@ func (f *customerFold) finish(out *bulkOut) {
 	if !f.exists {
 		return
 	}
-	out.emit("customers", f.key[0], f.key[1], f.name, f.followers, int32(len(f.followers)), f.firstAdded, f.lastAdded,
+	out.emit("customers", f.key[0], f.key[1], f.name, f.followers, int64(len(f.followers)), f.firstAdded, f.lastAdded,
 		f.erased, f.erasedAt, f.updatedAt)
 }

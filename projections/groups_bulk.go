@@ -99,7 +99,7 @@ type groupRow struct {
 	owner, name, notice, status    string
 	createdAt, updatedAt           time.Time
 	dismissedAt                    *time.Time
-	staff, customers, ownerChanges int32
+	staff, customers, ownerChanges int64
 }
 
 // groupStint is a group_membership_history row; while it is open (leftAt
@@ -225,7 +225,7 @@ func (f *groupFold) add(rows pgx.Rows, out *bulkOut) error {
 
 // memberCount is what one member of type mtype adds to (staff_members,
 // customer_members).
-func memberCount(mtype string) (staff, customers int32) {
+func memberCount(mtype string) (staff, customers int64) {
 	switch mtype {
 	case events.MemberStaff:
 		return 1, 0

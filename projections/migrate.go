@@ -10,8 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// checkpointDDL creates the checkpoint table. It belongs to the package, not
-// to one projection, and is never swapped by a rebuild.
+// checkpointDDL creates the checkpoint table and the table of parked corps
+// (see parking.go). They belong to the package, not to one projection, and
+// are never swapped by a rebuild.
 const checkpointDDL = `
 CREATE SCHEMA IF NOT EXISTS projections;
 CREATE TABLE IF NOT EXISTS projections.projection_checkpoints (
@@ -23,6 +24,18 @@ CREATE TABLE IF NOT EXISTS projections.projection_checkpoints (
 	events_applied   bigint      NOT NULL DEFAULT 0,
 	updated_at       timestamptz NOT NULL DEFAULT now(),
 	rebuilt_at       timestamptz
+);
+CREATE TABLE IF NOT EXISTS projections.parked (
+	projection  text        NOT NULL,
+	corp_id     text        NOT NULL,
+	commit_pos  bigint      NOT NULL,
+	prepare_pos bigint      NOT NULL,
+	event_id    uuid        NOT NULL,
+	event_type  text        NOT NULL,
+	stream      text        NOT NULL,
+	reason      text        NOT NULL,
+	parked_at   timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (projection, corp_id)
 );`
 
 // migrateLockKey serialises concurrent Migrate calls (several custody

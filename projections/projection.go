@@ -38,6 +38,9 @@ type Event struct {
 	// or nil when this build does not know the event type: projections
 	// ignore such events.
 	Payload events.Payload
+	// decodeErr is set, and Payload nil, when the stored payload does not
+	// decode: the projections that use the event's type park its corp.
+	decodeErr error
 }
 
 // Projection is one read model: a named handler with its own tables.
@@ -71,14 +74,16 @@ func newWriter(schema string, b *pgx.Batch) *Writer {
 	return &Writer{schema: schema, batch: b, cache: map[string]string{}}
 }
 
-// Queue adds a statement; {s} in sql names the projection's schema.
+// Queue adds a statement; {s} in sql names the projection's schema. Text
+// arguments are made storable (see storable): NUL and invalid UTF-8 never
+// reach PostgreSQL.
 func (w *Writer) Queue(sql string, args ...any) {
 	q, ok := w.cache[sql]
 	if !ok {
 		q = strings.ReplaceAll(sql, "{s}", pgx.Identifier{w.schema}.Sanitize())
 		w.cache[sql] = q
 	}
-	w.batch.Queue(q, args...)
+	w.batch.Queue(q, storableArgs(args)...)
 }
 
 // ErrUnknownProjection is returned for a projection name not in the set.
@@ -126,9 +131,13 @@ func Lookup(set []Projection, names ...string) ([]Projection, error) {
 	return out, nil
 }
 
-// decode decodes a batch once. Unknown types get a nil payload; a malformed
-// event is an error, since skipping it would silently corrupt the tables.
-// A large batch is decoded in parallel, one part per CPU.
+// decode decodes a batch once. Unknown types get a nil payload. An event
+// that does not decode gets its decodeErr: skipping it silently would
+// corrupt the tables, so the projections that use its type park its corp
+// (see Parking). An event of a schema version newer than this build knows
+// fails the batch instead: a newer build can apply it, so the runner waits
+// (retrying) rather than park. A large batch is decoded in parallel, one
+// part per CPU.
 func decode(recs []events.Recorded) ([]Event, error) {
 	out := make([]Event, len(recs))
 	parts := min(runtime.GOMAXPROCS(0), len(recs)/decodePart+1)
@@ -138,25 +147,48 @@ func decode(recs []events.Recorded) ([]Event, error) {
 		wg.Go(func() {
 			for i := p * len(recs) / parts; i < (p+1)*len(recs)/parts; i++ {
 				r := recs[i]
-				pl, err := events.DecodeRecorded(r)
+				pl, err := decodeRecorded(r)
 				switch {
 				case errors.Is(err, events.ErrUnknownType):
-					pl = nil
-				case err != nil:
-					errs[p] = fmt.Errorf("projections: event %s at %s: %w", r.ID, r.Position, err)
+					out[i] = Event{Recorded: r}
+				case tooNew(r, err):
+					errs[p] = fmt.Errorf("projections: event %s at %s: %w (this build is older than the event)", r.ID, r.Position, err)
 					return
+				case err != nil:
+					out[i] = Event{Recorded: r, decodeErr: &dataError{reason: "decode: " + err.Error(), err: err}}
+				default:
+					out[i] = Event{Recorded: r, Payload: pl}
 				}
-				out[i] = Event{Recorded: r, Payload: pl}
 			}
 		})
 	}
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err // the earliest malformed part
+			return nil, err // the earliest part's
 		}
 	}
 	return out, nil
+}
+
+// decodeRecorded is events.DecodeRecorded with a panic turned into an error.
+func decodeRecorded(r events.Recorded) (pl events.Payload, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			pl, err = nil, recovered("decode", v)
+		}
+	}()
+	return events.DecodeRecorded(r)
+}
+
+// tooNew reports whether err says that r's schema version is newer than
+// this build's.
+func tooNew(r events.Recorded, err error) bool {
+	if !errors.Is(err, events.ErrUnknownVersion) {
+		return false
+	}
+	cur, ok := events.CurrentVersion(r.Type)
+	return ok && r.SchemaVersion > cur
 }
 
 // decodePart is the fewest events worth a goroutine of their own.

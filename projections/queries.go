@@ -485,9 +485,9 @@ func (r *Reader) Overview(ctx context.Context, corp string, asOf time.Time) (Ove
 	}
 	y, m, d := asOf.UTC().Date()
 	last := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	if o.ChurnLast7Days, err = collect[StaffChurn](ctx, r.db, `SELECT staff_id, sum(added)::int AS added,
-			sum(deleted_by_customer)::int AS deleted_by_customer, sum(deleted_by_staff)::int AS deleted_by_staff,
-			sum(handed_over_in)::int AS handed_over_in, sum(handed_over_out)::int AS handed_over_out
+	if o.ChurnLast7Days, err = collect[StaffChurn](ctx, r.db, `SELECT staff_id, sum(added)::bigint AS added,
+			sum(deleted_by_customer)::bigint AS deleted_by_customer, sum(deleted_by_staff)::bigint AS deleted_by_staff,
+			sum(handed_over_in)::bigint AS handed_over_in, sum(handed_over_out)::bigint AS handed_over_out
 		FROM projections.daily_staff_activity
 		WHERE corp_id = $1 AND day BETWEEN $2::date - 6 AND $2::date
 		GROUP BY staff_id

@@ -28,6 +28,10 @@ type RebuildOptions struct {
 	Progress func(applied int64, at events.Position)
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+
+	// applyOnly builds every shadow through Apply, none by staging and
+	// folding (the fallback after a data error in a bulk build).
+	applyOnly bool
 }
 
 func (o *RebuildOptions) setDefaults() {
@@ -82,6 +86,11 @@ type shadow struct {
 	// tables are empty until foldShadow).
 	plan    *bulkPlan
 	pending bool
+	// parked holds the corps parked in the shadow (its parked table).
+	parked map[string]bool
+	// fallback is set when staging or folding met a data error: the
+	// shadow is then built again through Apply.
+	fallback bool
 }
 
 // rebuildStateMove moves a shadow's stored checkpoint (%s: the schema).
@@ -271,6 +280,14 @@ func swap(ctx context.Context, tx pgx.Tx, sh *shadow, live Checkpoint) error {
 	if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(last_recorded_at, 'epoch'), events_applied FROM %s.rebuild_state`, ident(sh.schema))).Scan(&lastRecorded, &applied); err != nil {
 		return fmt.Errorf("projections: rebuild %s: read shadow state: %w", p.Name(), err)
 	}
+	// The shadow's parked corps replace the projection's: a rebuild
+	// un-parks every corp whose events now apply.
+	if _, err := tx.Exec(ctx, `DELETE FROM projections.parked WHERE projection = $1`, p.Name()); err != nil {
+		return fmt.Errorf("projections: rebuild %s: swap parked corps: %w", p.Name(), err)
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO projections.parked SELECT * FROM %s.parked WHERE projection = $1`, ident(sh.schema)), p.Name()); err != nil {
+		return fmt.Errorf("projections: rebuild %s: swap parked corps: %w", p.Name(), err)
+	}
 	retired := ident(retiredSchema(p))
 	stmts := []string{"DROP SCHEMA IF EXISTS " + retired + " CASCADE", "CREATE SCHEMA " + retired}
 	for _, t := range p.Tables() {
@@ -304,7 +321,7 @@ func swap(ctx context.Context, tx pgx.Tx, sh *shadow, live Checkpoint) error {
 func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts RebuildOptions, res *RebuildResult) ([]*shadow, error) {
 	shadows := make([]*shadow, len(ps))
 	for i, p := range ps {
-		sh, resumed, err := prepareShadow(ctx, pool, p, opts.Fresh)
+		sh, resumed, err := prepareShadow(ctx, pool, p, opts.Fresh, opts.applyOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -329,6 +346,11 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 		lasts    []events.Position
 		reported int
 	)
+	fallBack := func(sh *shadow, err error) {
+		opts.Logger.Error("projections: rebuild: a data error in the bulk build; building the projection again through Apply",
+			"projection", sh.p.Name(), "reason", reasonOf(err))
+		sh.fallback = true
+	}
 	fail := func(err error) {
 		mu.Lock()
 		if firstErr == nil {
@@ -414,12 +436,21 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 				if ctx.Err() != nil {
 					continue // drain: the reader may be blocked on this channel
 				}
+				if sh.fallback {
+					committed(i) // the shadow is built again through Apply
+					continue
+				}
 				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 					if sh.pending {
 						return stageBatch(ctx, tx, sh, b.evs)
 					}
 					return applyShadows(ctx, tx, []*shadow{sh}, b.evs)
 				})
+				if err != nil && sh.pending && isDataError(err) {
+					fallBack(sh, err)
+					committed(i)
+					continue
+				}
 				if err != nil {
 					fail(err)
 					continue
@@ -431,11 +462,15 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 					}
 				}
 			}
-			if ctx.Err() != nil || !sh.pending {
+			if ctx.Err() != nil || !sh.pending || sh.fallback {
 				return
 			}
 			opts.Logger.Info("projections: rebuild: deriving the tables from the staged events", "projection", sh.p.Name())
 			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return foldShadow(ctx, tx, sh) }); err != nil {
+				if isDataError(err) {
+					fallBack(sh, err)
+					return
+				}
 				fail(err)
 				return
 			}
@@ -452,12 +487,37 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	// The shadows whose staging or fold met a data error are built again
+	// from the start through Apply, which parks the corp of the event at
+	// fault exactly as the runner does.
+	var again []Projection
+	for _, sh := range shadows {
+		if sh.fallback {
+			again = append(again, sh.p)
+		}
+	}
+	if len(again) > 0 {
+		o := opts
+		o.Fresh, o.applyOnly = true, true
+		redone, err := buildShadows(ctx, pool, src, again, o, res)
+		if err != nil {
+			return nil, err
+		}
+		for i, sh := range shadows {
+			for _, r := range redone {
+				if r.p.Name() == sh.p.Name() {
+					shadows[i] = r
+				}
+			}
+		}
+	}
 	return shadows, nil
 }
 
-// applyShadows applies recs to every shadow that has not seen them yet and
-// moves the shadows' stored checkpoints, in tx. A failed transaction fails
-// the whole rebuild; a later run resumes from the stored checkpoints.
+// applyShadows applies evs to every shadow that has not seen them yet,
+// parking corps like the runner does, and moves the shadows' stored
+// checkpoints, in tx. Any other failure fails the whole rebuild; a later
+// run resumes from the stored checkpoints.
 func applyShadows(ctx context.Context, tx pgx.Tx, shadows []*shadow, evs []Event) error {
 	b := &pgx.Batch{}
 	last := evs[len(evs)-1]
@@ -466,17 +526,22 @@ func applyShadows(ctx context.Context, tx pgx.Tx, shadows []*shadow, evs []Event
 		if sh.pending {
 			return fmt.Errorf("projections: rebuild %s: internal error: events applied before the staged ones were folded", sh.p.Name())
 		}
-		w := newWriter(sh.schema, b)
-		n, err := applyAfter(w, sh.p, sh.pos, evs)
+		n, newly, err := applyParking(ctx, tx, sh.p, sh.schema, sh.pos, evs, sh.parked)
 		if err != nil {
-			return err
+			return fmt.Errorf("projections: rebuild: %w", err)
 		}
 		if n == 0 {
 			continue
 		}
-		w.Queue(fmt.Sprintf(rebuildStateMove, "{s}"),
+		for _, pk := range newly {
+			queueParked(b, sh.schema, pk)
+		}
+		b.Queue(fmt.Sprintf(rebuildStateMove, ident(sh.schema)),
 			int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n)
 		moved = append(moved, sh)
+	}
+	if b.Len() == 0 {
+		return nil
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("projections: rebuild: apply %d events up to %s: %w", len(evs), last.Position, err)
@@ -500,9 +565,9 @@ func minShadow(shadows []*shadow) events.Position {
 // prepareShadow makes sure the shadow schema holds p's freshly migrated
 // tables and returns the shadow, positioned where to continue from, and
 // whether an interrupted build is resumed.
-func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh bool) (*shadow, bool, error) {
-	sh := &shadow{p: p, schema: shadowSchema(p), pos: events.Start}
-	if b, ok := p.(bulkBuilder); ok {
+func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh, applyOnly bool) (*shadow, bool, error) {
+	sh := &shadow{p: p, schema: shadowSchema(p), pos: events.Start, parked: map[string]bool{}}
+	if b, ok := p.(bulkBuilder); ok && !applyOnly {
 		plan := b.bulkPlan()
 		sh.plan = &plan
 	}
@@ -513,8 +578,13 @@ func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh 
 		var pending bool
 		err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT commit_pos, prepare_pos, schema_version, bulk_pending FROM %s.rebuild_state`, ident(sh.schema))).Scan(&c, &pr, &version, &pending)
 		if err == nil && version == len(p.Migrations()) && shadowComplete(ctx, pool, p) && (!pending || isBulk && stagingExists(ctx, pool, sh.schema)) {
-			sh.pos, sh.pending = events.Position{Commit: uint64(c), Prepare: uint64(pr)}, pending
-			return sh, true, nil
+			if parked, err := readParked(ctx, pool, sh.schema, nil); err == nil {
+				sh.pos, sh.pending = events.Position{Commit: uint64(c), Prepare: uint64(pr)}, pending
+				for _, pk := range parked {
+					sh.parked[pk.CorpID] = true
+				}
+				return sh, true, nil
+			}
 		}
 		// Anything else (no shadow, another schema version, a broken
 		// leftover) starts over below.
@@ -529,6 +599,7 @@ func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh 
 				bulk_pending boolean NOT NULL)`, ident(sh.schema)),
 			fmt.Sprintf(`INSERT INTO %s.rebuild_state (commit_pos, prepare_pos, schema_version, bulk_pending) VALUES (0, 0, %d, %t)`,
 				ident(sh.schema), len(p.Migrations()), isBulk),
+			fmt.Sprintf(parkedDDL, ident(sh.schema)),
 		}
 		if isBulk {
 			stmts = append(stmts, stagingDDL(sh.schema, *sh.plan))

@@ -105,7 +105,7 @@ func (Relations) applyBatch(w *Writer, evs []Event) error {
 			// One statement keeps a batch's round trips and executor
 			// start-ups down; the CTE parts touch different tables.
 			w.Queue(`WITH u AS (
-					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::int[],
+					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::bigint[],
 						$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[])
 						AS u(corp, cust, staff, at, started_by, hid, initiator, add_way, channel, name, remark, description, phones, tags, cpos, ppos)
 				), iv AS (

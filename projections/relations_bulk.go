@@ -28,7 +28,7 @@ func (Relations) bulkPlan() bulkPlan {
 	return bulkPlan{
 		staging: []string{
 			"kind smallint", "corp text", "cust text", "staff text", "cpos bigint", "ppos bigint", "at timestamptz",
-			"started_by text", "hid text", "initiator text", "add_way int", "channel text", "name text", "remark text",
+			"started_by text", "hid text", "initiator text", "add_way bigint", "channel text", "name text", "remark text",
 			"description text", "phones text[]", "tags text[]", "reason text", "opted_out boolean",
 		},
 		stage: stageRelation,
@@ -57,7 +57,7 @@ func stageRelation(e Event) []any {
 	switch p := e.Payload.(type) {
 	case *events.CustomerRelationStarted:
 		r := pos(relStarted, p.CustomerID, p.StaffID)
-		r[7], r[8], r[9], r[10], r[11] = p.StartedBy, p.HandoverID, p.Initiator, int32(p.AddWay), p.State
+		r[7], r[8], r[9], r[10], r[11] = p.StartedBy, p.HandoverID, p.Initiator, int64(p.AddWay), p.State
 		r[12], r[13], r[14], r[15], r[16] = p.PII.CustomerName, p.PII.Remark, p.PII.Description, list(p.PII.Phones), list(p.Tags)
 		return r
 	case *events.CustomerRelationEdited:
@@ -106,7 +106,7 @@ type relationRow struct {
 	endReason                                               *string
 	startedAt, updatedAt                                    time.Time
 	endedAt, momentsChangedAt                               *time.Time
-	addWay, intervals                                       int32
+	addWay, intervals                                       int64
 	phones, tags                                            []string
 	optedOut                                                bool
 }
@@ -135,7 +135,7 @@ type stagedRelation struct {
 	kind                                                          int16
 	at                                                            time.Time
 	startedBy, hid, initiator, channel, name, remark, description *string
-	addWay                                                        *int32
+	addWay                                                        *int64
 	phones, tags                                                  []string
 	reason                                                        *string
 	optedOut                                                      *bool
@@ -156,7 +156,7 @@ func (f *relationFold) add(rows pgx.Rows, out *bulkOut) error {
 	case relStarted:
 		// INSERT ... ON CONFLICT DO UPDATE: a new interval, the pair's
 		// row reset to it (opt-out kept).
-		intervals := int32(1)
+		intervals := int64(1)
 		if f.exists {
 			intervals = r.intervals + 1
 		}
@@ -236,7 +236,7 @@ func str(s *string) string {
 	return *s
 }
 
-func deref(n *int32) int32 {
+func deref(n *int64) int64 {
 	if n == nil {
 		return 0
 	}

@@ -126,9 +126,10 @@ func NewRunner(pool *pgxpool.Pool, src Source, opts Options) (*Runner, error) {
 }
 
 // Run catches up and then follows the log until ctx is done, returning
-// ctx.Err(). A failed batch is logged and retried from the stored
-// checkpoints with backoff, so a poison event stalls its batch (visible as
-// lag) instead of being skipped.
+// ctx.Err(). An event that a projection cannot apply because of its data
+// parks its corp in that projection (see Parking) and the others go on. Any
+// other failure of a batch (the database gone, a deadlock, a shutdown) is
+// logged and the batch retried from the stored checkpoints with backoff.
 func (r *Runner) Run(ctx context.Context) error {
 	delay := r.opts.RetryDelay
 	for {
@@ -294,9 +295,11 @@ type Querier interface {
 // migrations were never applied.
 var ErrNotMigrated = errors.New("projections: projection not migrated (run custody migrate)")
 
+const checkpointSelect = `SELECT name, commit_pos, prepare_pos, coalesce(last_recorded_at, 'epoch'), schema_version, events_applied
+		FROM projections.projection_checkpoints`
+
 func readCheckpoints(ctx context.Context, q Querier, ns []string, lock bool) (map[string]Checkpoint, error) {
-	sql := `SELECT name, commit_pos, prepare_pos, coalesce(last_recorded_at, 'epoch'), schema_version, events_applied
-		FROM projections.projection_checkpoints WHERE name = ANY($1) ORDER BY name`
+	sql := checkpointSelect + ` WHERE name = ANY($1) ORDER BY name`
 	if lock {
 		sql += " FOR UPDATE"
 	}
@@ -304,6 +307,12 @@ func readCheckpoints(ctx context.Context, q Querier, ns []string, lock bool) (ma
 	if err != nil {
 		return nil, fmt.Errorf("projections: read checkpoints: %w", err)
 	}
+	return scanCheckpoints(rows, ns)
+}
+
+// scanCheckpoints reads the rows of checkpointSelect; every name of ns
+// must be there.
+func scanCheckpoints(rows pgx.Rows, ns []string) (map[string]Checkpoint, error) {
 	cps := map[string]Checkpoint{}
 	for rows.Next() {
 		var cp Checkpoint
@@ -367,13 +376,11 @@ func (r *Runner) applyProjection(ctx context.Context, p Projection, evs []Event)
 		return fmt.Errorf("projections: %s: begin: %w", p.Name(), err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	cps, err := readCheckpoints(ctx, tx, []string{p.Name()}, true)
+	cp, parked, err := lockCheckpoint(ctx, tx, p.Name())
 	if err != nil {
 		return err
 	}
-	cp := cps[p.Name()]
-	b := &pgx.Batch{}
-	n, err := applyAfter(newWriter(LiveSchema, b), p, cp.Position, evs)
+	n, newly, err := applyParking(ctx, tx, p, LiveSchema, cp.Position, evs, parked)
 	if err != nil {
 		return err
 	}
@@ -385,11 +392,15 @@ func (r *Runner) applyProjection(ctx context.Context, p Projection, evs []Event)
 		return nil
 	}
 	last := evs[len(evs)-1]
+	b := &pgx.Batch{}
+	for _, pk := range newly {
+		queueParked(b, LiveSchema, pk)
+	}
 	b.Queue(`UPDATE projections.projection_checkpoints
 		SET commit_pos = $2, prepare_pos = $3, last_recorded_at = $4, events_applied = events_applied + $5, updated_at = now()
 		WHERE name = $1`, p.Name(), int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("projections: %s: apply %d events up to %s: %w", p.Name(), len(evs), last.Position, err)
+		return fmt.Errorf("projections: %s: move checkpoint to %s: %w", p.Name(), last.Position, err)
 	}
 	if r.beforeCommit != nil {
 		if err := r.beforeCommit(ctx, tx); err != nil {
@@ -399,6 +410,11 @@ func (r *Runner) applyProjection(ctx context.Context, p Projection, evs []Event)
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("projections: %s: commit batch up to %s: %w", p.Name(), last.Position, err)
 	}
+	for _, pk := range newly {
+		r.opts.Logger.Error("projections: corp parked: its events are skipped by this projection until it is rebuilt",
+			"projection", pk.Projection, "corp", pk.CorpID, "position", pk.Position.String(), "event_id", pk.EventID,
+			"event_type", pk.EventType, "reason", pk.Reason)
+	}
 	cp.Position, cp.LastRecordedAt, cp.EventsApplied = last.Position, last.RecordedAt, cp.EventsApplied+int64(n)
 	r.mu.Lock()
 	r.state[p.Name()] = cp
@@ -406,38 +422,42 @@ func (r *Runner) applyProjection(ctx context.Context, p Projection, evs []Event)
 	return nil
 }
 
+// lockCheckpoint locks name's checkpoint row in tx and reads it and the
+// corps parked for it, in one round trip. The parked corps are read after
+// the lock is held, so they are those the checkpoint goes with.
+func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (Checkpoint, map[string]bool, error) {
+	b := &pgx.Batch{}
+	b.Queue(checkpointSelect+` WHERE name = $1 FOR UPDATE`, name)
+	b.Queue(`SELECT corp_id FROM projections.parked WHERE projection = $1`, name)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return Checkpoint{}, nil, fmt.Errorf("projections: read checkpoints: %w", err)
+	}
+	cps, err := scanCheckpoints(rows, []string{name})
+	if err != nil {
+		return Checkpoint{}, nil, err
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return Checkpoint{}, nil, fmt.Errorf("projections: %s: read parked corps: %w", name, err)
+	}
+	corps, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return Checkpoint{}, nil, fmt.Errorf("projections: %s: read parked corps: %w", name, err)
+	}
+	parked := make(map[string]bool, len(corps))
+	for _, c := range corps {
+		parked[c] = true
+	}
+	return cps[name], parked, br.Close()
+}
+
 // batchApplier is implemented by projections that write a whole batch
 // more cheaply than event by event (with the same result).
 type batchApplier interface {
 	applyBatch(w *Writer, evs []Event) error
-}
-
-// applyAfter queues the events after pos and returns how many it consumed.
-func applyAfter(w *Writer, p Projection, pos events.Position, evs []Event) (int, error) {
-	if ba, ok := p.(batchApplier); ok {
-		i := 0
-		for i < len(evs) && !pos.Less(evs[i].Position) {
-			i++
-		}
-		if err := ba.applyBatch(w, evs[i:]); err != nil {
-			return 0, fmt.Errorf("projections: %s: batch up to %s: %w", p.Name(), evs[len(evs)-1].Position, err)
-		}
-		return len(evs) - i, nil
-	}
-	n := 0
-	for _, e := range evs {
-		if !pos.Less(e.Position) {
-			continue
-		}
-		n++
-		if e.Payload == nil {
-			continue
-		}
-		if err := p.Apply(w, e); err != nil {
-			return 0, fmt.Errorf("projections: %s: event %s (%s) at %s: %w", p.Name(), e.ID, e.Type, e.Position, err)
-		}
-	}
-	return n, nil
 }
 
 func names(ps []Projection) []string {

@@ -61,15 +61,15 @@ func (Staff) applyBatch(w *Writer, evs []Event) error {
 			return
 		}
 		corps, staff := make([]string, len(ks)), make([]string, len(ks))
-		active, slots := make([]int32, len(ks)), make([]int32, len(ks))
+		active, slots := make([]int64, len(ks)), make([]int64, len(ks))
 		ats := make([]time.Time, len(ks))
 		for i, k := range ks {
 			d := pending[k]
-			corps[i], staff[i], active[i], slots[i], ats[i] = d.corp, d.staff, int32(d.active), int32(d.slots), d.at
+			corps[i], staff[i], active[i], slots[i], ats[i] = d.corp, d.staff, int64(d.active), int64(d.slots), d.at
 			delete(pending, k)
 		}
 		w.Queue(`INSERT INTO {s}.staff AS st (corp_id, staff_id, active_customers, unassigned_customers, slots_used, updated_at)
-			SELECT c, s, a, 0, sl, at FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::timestamptz[]) AS u(c, s, a, sl, at)
+			SELECT c, s, a, 0, sl, at FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) AS u(c, s, a, sl, at)
 			ON CONFLICT (corp_id, staff_id) DO UPDATE SET
 				active_customers = st.active_customers + CASE WHEN st.status = 'departed' THEN 0 ELSE excluded.active_customers END,
 				unassigned_customers = st.unassigned_customers + CASE WHEN st.status = 'departed' THEN excluded.active_customers ELSE 0 END,

@@ -52,11 +52,11 @@ func assertFoldEqualsApply(t *testing.T, pool *pgxpool.Pool, src Source, ps []Pr
 			w := newWriter(schema, b)
 			if oneByOne {
 				for i := range evs {
-					if _, err := applyAfter(w, p, events.Start, evs[i:i+1]); err != nil {
+					if err := queueEvents(w, p, evs[i:i+1]); err != nil {
 						t.Fatal(err)
 					}
 				}
-			} else if _, err := applyAfter(w, p, events.Start, evs); err != nil {
+			} else if err := queueEvents(w, p, evs); err != nil {
 				t.Fatal(err)
 			}
 			if err := pool.SendBatch(ctx, b).Close(); err != nil {

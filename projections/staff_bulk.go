@@ -26,7 +26,7 @@ const (
 // row, exactly as applyBatch's upserts leave it.
 func (Staff) bulkPlan() bulkPlan {
 	return bulkPlan{
-		staging: []string{"kind smallint", "corp text", "staff text", "cpos bigint", "ppos bigint", "at timestamptz", "name text", "capacity int"},
+		staging: []string{"kind smallint", "corp text", "staff text", "cpos bigint", "ppos bigint", "at timestamptz", "name text", "capacity bigint"},
 		stage:   stageStaff,
 		query:   `SELECT corp, staff, kind, at, name, capacity FROM {s}.bulk_staging ORDER BY corp, staff, cpos, ppos`,
 		outputs: map[string][]string{
@@ -68,9 +68,9 @@ type staffFold struct {
 	key                       [2]string
 	started                   bool
 	name, status              string
-	capacity                  int32
+	capacity                  int64
 	joinedAt, departedAt      *time.Time
-	active, unassigned, slots int32
+	active, unassigned, slots int64
 	updatedAt                 time.Time
 }
 
@@ -80,7 +80,7 @@ func (f *staffFold) add(rows pgx.Rows, out *bulkOut) error {
 		kind        int16
 		at          time.Time
 		name        *string
-		capacity    *int32
+		capacity    *int64
 	)
 	if err := rows.Scan(&corp, &staff, &kind, &at, &name, &capacity); err != nil {
 		return err
@@ -91,7 +91,7 @@ func (f *staffFold) add(rows pgx.Rows, out *bulkOut) error {
 	}
 	// count adds a relation change: to the active customers, or to the
 	// unassigned ones while the member is departed.
-	count := func(n int32) {
+	count := func(n int64) {
 		if f.status == "departed" {
 			f.unassigned += n
 		} else {

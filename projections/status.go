@@ -24,6 +24,9 @@ type Lag struct {
 	Behind time.Duration
 	// PendingMigrations counts migrations of this build not applied yet.
 	PendingMigrations int
+	// Parked lists the corps whose events the projection skips (see
+	// Parking), by corp.
+	Parked []Parked
 }
 
 // StatusOptions configure Status.
@@ -50,6 +53,10 @@ func (o *StatusOptions) setDefaults() {
 func Status(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts StatusOptions) ([]Lag, error) {
 	opts.setDefaults()
 	cps, err := readCheckpoints(ctx, pool, names(ps), false)
+	if err != nil {
+		return nil, err
+	}
+	parked, err := ParkedCorps(ctx, pool, names(ps)...)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +101,11 @@ func Status(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection
 		}
 		l := Lag{Checkpoint: cp, Head: head, EventsBehind: s.n, Capped: s.capped,
 			PendingMigrations: max(0, len(p.Migrations())-cp.SchemaVersion)}
+		for _, pk := range parked {
+			if pk.Projection == p.Name() {
+				l.Parked = append(l.Parked, pk)
+			}
+		}
 		if s.n > 0 {
 			since := cp.LastRecordedAt
 			if since.IsZero() {

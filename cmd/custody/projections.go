@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
@@ -18,19 +20,29 @@ import (
 )
 
 func init() {
-	register("projections", "projection status (position, head, lag) or 'projections rebuild NAME|all'", runProjections)
+	register("projections", "projection status (position, head, lag, parked corps), 'projections rebuild NAME|all' or 'projections unpark NAME CORP'", runProjections)
 	migrators = append(migrators, projections.Migrate)
 }
 
 const projectionsUsage = `usage: custody projections status [-scan N]
        custody projections rebuild [-batch N] [-fresh] NAME...|all
+       custody projections unpark [-batch N] NAME CORP
 
 status   prints each projection's checkpoint, the log's head and the lag
-         (events and recorded time behind the head).
+         (events and recorded time behind the head), and the parked corps:
+         a corp is parked in a projection when one of its events cannot be
+         applied because of its data; the projection then skips that corp's
+         later events and keeps applying every other corp's.
 rebuild  rebuilds the named projections (or all) from the start of the log
          into fresh tables while the live ones keep serving, then swaps them
          in one transaction. An interrupted rebuild resumes where it stopped
-         (-fresh starts over). Safe while 'custody serve' is running.
+         (-fresh starts over). Safe while 'custody serve' is running. The
+         rebuild un-parks every corp of the projection whose events now
+         apply, and parks again those whose events still fail.
+unpark   un-parks CORP in projection NAME: the corp's skipped events must be
+         applied, so this rebuilds NAME (every parked corp of it is
+         rechecked) and fails when CORP is still parked afterwards (its
+         event still fails: fix the cause, e.g. upgrade custody, first).
 
 projections: %s
 `
@@ -53,6 +65,8 @@ func runProjections(ctx context.Context, args []string) error {
 		return runProjectionsStatus(ctx, args[1:], os.Stdout, usage)
 	case "rebuild":
 		return runProjectionsRebuild(ctx, args[1:], usage)
+	case "unpark":
+		return runProjectionsUnpark(ctx, args[1:], os.Stdout, usage)
 	case "-h", "--help", "help":
 		usage(os.Stdout)
 		return nil
@@ -86,7 +100,8 @@ func runProjectionsStatus(ctx context.Context, args []string, stdout io.Writer, 
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROJECTION\tPOSITION\tHEAD\tEVENTS BEHIND\tTIME BEHIND\tAPPLIED\tSCHEMA\tLAST EVENT RECORDED")
+	fmt.Fprintln(tw, "PROJECTION\tPOSITION\tHEAD\tEVENTS BEHIND\tTIME BEHIND\tAPPLIED\tSCHEMA\tLAST EVENT RECORDED\tPARKED CORPS")
+	var parked []projections.Parked
 	for _, l := range lags {
 		behind := fmt.Sprint(l.EventsBehind)
 		if l.Capped {
@@ -100,8 +115,27 @@ func runProjectionsStatus(ctx context.Context, args []string, stdout io.Writer, 
 		if l.PendingMigrations > 0 {
 			schema += fmt.Sprintf(" (+%d pending)", l.PendingMigrations)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Name, l.Position, l.Head, behind,
-			l.Behind.Round(time.Millisecond), l.EventsApplied, schema, last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", l.Name, l.Position, l.Head, behind,
+			l.Behind.Round(time.Millisecond), l.EventsApplied, schema, last, len(l.Parked))
+		parked = append(parked, l.Parked...)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printParked(stdout, parked)
+}
+
+// printParked lists parked corps, if any, after the status table.
+func printParked(w io.Writer, parked []projections.Parked) error {
+	if len(parked) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nParked corps: their events are skipped by the projection; 'custody projections rebuild NAME' un-parks those whose events now apply.")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECTION\tCORP\tPOSITION\tEVENT ID\tEVENT TYPE\tSTREAM\tPARKED AT\tREASON")
+	for _, p := range parked {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Projection, p.CorpID, p.Position, p.EventID, p.EventType,
+			p.Stream, p.ParkedAt.UTC().Format(time.RFC3339), p.Reason)
 	}
 	return tw.Flush()
 }
@@ -131,7 +165,12 @@ func runProjectionsRebuild(ctx context.Context, args []string, usage func(io.Wri
 	if err := projections.Migrate(ctx, pool); err != nil {
 		return err
 	}
+	return rebuildProjections(ctx, pool, log, ps, projections.RebuildOptions{BatchSize: *batch, Fresh: *fresh, Logger: logger})
+}
 
+// rebuildProjections rebuilds ps with a progress display.
+func rebuildProjections(ctx context.Context, pool *pgxpool.Pool, log projections.Source, ps []projections.Projection, opts projections.RebuildOptions) error {
+	logger := opts.Logger
 	// The live checkpoints count the events consumed so far: a good guess
 	// of the log's length for the progress bar.
 	var total int64
@@ -141,9 +180,8 @@ func runProjectionsRebuild(ctx context.Context, args []string, usage func(io.Wri
 		}
 	}
 	progress, finish := rebuildProgress(logger, total)
-	res, err := projections.Rebuild(ctx, pool, log, ps, projections.RebuildOptions{
-		BatchSize: *batch, Fresh: *fresh, Logger: logger, Progress: progress,
-	})
+	opts.Progress = progress
+	res, err := projections.Rebuild(ctx, pool, log, ps, opts)
 	finish()
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
@@ -151,6 +189,68 @@ func runProjectionsRebuild(ctx context.Context, args []string, usage func(io.Wri
 	rate := float64(res.Applied) / max(res.Duration.Seconds(), 1e-9)
 	logger.Info("projections rebuilt and swapped in", "projections", res.Names, "position", res.Position.String(),
 		"events", res.Applied, "resumed", res.Resumed, "took", res.Duration.Round(time.Millisecond), "events_per_second", int64(rate))
+	return nil
+}
+
+// errStillParked is returned by unpark when the corp's event still fails.
+var errStillParked = errors.New("still parked: its event still cannot be applied")
+
+func runProjectionsUnpark(ctx context.Context, args []string, stdout io.Writer, usage func(io.Writer)) error {
+	fs := flag.NewFlagSet("projections unpark", flag.ContinueOnError)
+	fs.Usage = func() { usage(fs.Output()) }
+	batch := fs.Int("batch", 5000, "events per shadow transaction")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 || fs.Arg(0) == "all" {
+		fs.Usage()
+		return errUsage
+	}
+	ps, err := projections.Lookup(projections.All(), fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("%w (%v)", err, errUsage)
+	}
+	name, corp := fs.Arg(0), fs.Arg(1)
+	logger := slog.Default()
+	pool, log, closeAll, err := openPostgresAndLog(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	if err := projections.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	parkedIn := func() (*projections.Parked, error) {
+		parked, err := projections.ParkedCorps(ctx, pool, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parked {
+			if p.CorpID == corp {
+				return &p, nil
+			}
+		}
+		return nil, nil
+	}
+	p, err := parkedIn()
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		fmt.Fprintf(stdout, "corp %s is not parked in %s\n", corp, name)
+		return nil
+	}
+	if err := rebuildProjections(ctx, pool, log, ps, projections.RebuildOptions{BatchSize: *batch, Logger: logger}); err != nil {
+		return err
+	}
+	if p, err = parkedIn(); err != nil {
+		return err
+	}
+	if p != nil {
+		printParked(stdout, []projections.Parked{*p})
+		return fmt.Errorf("corp %s in %s: %w", corp, name, errStillParked)
+	}
+	fmt.Fprintf(stdout, "corp %s un-parked in %s\n", corp, name)
 	return nil
 }
 

@@ -95,4 +95,36 @@ func TestProjectionsCommand(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT name, active_customers FROM projections.staff WHERE corp_id = 'c1' AND staff_id = 's1'`).Scan(&name, &active); err != nil || name != "Alice" || active != 1 {
 		t.Errorf("rebuilt staff row: %q %d %v", name, active, err)
 	}
+
+	// A parked corp shows in status; unpark rebuilds the projection, which
+	// un-parks it since its events apply.
+	if _, err := pool.Exec(ctx, `INSERT INTO projections.parked
+		(projection, corp_id, commit_pos, prepare_pos, event_id, event_type, stream, reason)
+		VALUES ('staff', 'c1', 7, 8, '0190c6a8-0000-7000-8000-000000000001', 'staff.joined', 'staff-c1-s1', 'SQLSTATE 22021: x')`); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runProjectionsStatus(ctx, nil, &out, usage); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	shown := false
+	for _, l := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(l)
+		shown = shown || len(f) >= 5 && strings.Join(f[:5], " ") == "staff c1 7/8 0190c6a8-0000-7000-8000-000000000001 staff.joined"
+	}
+	if !shown {
+		t.Errorf("status does not show the parked corp:\n%s", out.String())
+	}
+	out.Reset()
+	if err := runProjectionsUnpark(ctx, []string{"staff", "c1"}, &out, usage); err != nil || !strings.Contains(out.String(), "un-parked") {
+		t.Errorf("unpark staff c1: %v, %q", err, out.String())
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM projections.parked`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("parked rows after unpark: %d %v", n, err)
+	}
+	out.Reset()
+	if err := runProjectionsUnpark(ctx, []string{"staff", "c1"}, &out, usage); err != nil || !strings.Contains(out.String(), "not parked") {
+		t.Errorf("unpark of a corp not parked: %v, %q", err, out.String())
+	}
 }

@@ -24,12 +24,16 @@ import (
 	"github.com/custody/custody/adapters/httpapi"
 	"github.com/custody/custody/adapters/pgcheckpoint"
 	"github.com/custody/custody/adapters/relay"
+	"github.com/custody/custody/adapters/wecom/connection"
+	"github.com/custody/custody/adapters/wecom/inbox"
+	"github.com/custody/custody/adapters/wecom/ingest"
+	"github.com/custody/custody/adapters/wecom/receiver"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/projections"
 )
 
 func init() {
-	register("serve", "run the HTTP API, projector, settle job, slot keeper and in-process fan-out in one process", runServe)
+	register("serve", "run the HTTP API, WeCom callback receiver, projector, settle job, slot keeper and in-process fan-out in one process", runServe)
 	migrators = append(migrators, httpapi.Migrate)
 }
 
@@ -253,6 +257,23 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The WeCom connector: callbacks verified and stored by the receiver
+	// (no bearer token: WeCom signs), translated by the ingest worker.
+	// The event log's keyring already warned about a development master
+	// key; this second handle on the same keys need not repeat it.
+	wecomKeyring, err := openKeyring(ctx, pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	wecomInbox := inbox.New(pool)
+	wecomReceiver, err := receiver.New(receiver.Options{
+		Connections: connection.NewStore(pool, wecomKeyring), Inbox: wecomInbox, Registerer: reg,
+		Logger: logger.With("component", "wecom receiver"),
+	})
+	if err != nil {
+		return err
+	}
+	translator := ingest.New(cmds, evlog, wecomInbox)
 	var draining sync.Once
 	drainingCh := make(chan struct{})
 	api, err := httpapi.New(httpapi.Options{
@@ -270,7 +291,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           withWeCom(wecomReceiver, api),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -285,7 +306,7 @@ func runServe(ctx context.Context, args []string) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	errc := make(chan error, 5)
+	errc := make(chan error, 8)
 	start := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -299,6 +320,9 @@ func runServe(ctx context.Context, args []string) error {
 	start("relay", fanout.Run)
 	start("settle job", httpapi.SettleJob{Commands: cmds, Pool: pool, Every: cfg.settleEvery, Logger: logger}.Run)
 	start("slot keeper", keeper.Run)
+	start("wecom ingest", func(ctx context.Context) error {
+		return ingest.Run(ctx, wecomInbox, translator, ingest.RunOptions{Logger: logger.With("component", "wecom ingest")})
+	})
 	start("idempotency janitor", func(ctx context.Context) error {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -357,7 +381,8 @@ func displayAddr(a net.Addr) string {
 
 // projectionLag exports each projection's lag behind the log at scrape
 // time: custody_projection_events_behind (capped at 10,000) and
-// custody_projection_lag_seconds.
+// custody_projection_lag_seconds, and its parked corps:
+// custody_projection_parked.
 type projectionLag struct {
 	pool *pgxpool.Pool
 	log  projections.Source
@@ -366,11 +391,13 @@ type projectionLag struct {
 var (
 	lagEventsDesc  = prometheus.NewDesc("custody_projection_events_behind", "Events in the log after the projection's checkpoint (counted up to 10,000).", []string{"projection"}, nil)
 	lagSecondsDesc = prometheus.NewDesc("custody_projection_lag_seconds", "How much older the projection's last applied event is than the newest in the log.", []string{"projection"}, nil)
+	parkedDesc     = prometheus.NewDesc("custody_projection_parked", "1 for each corp whose events the projection skips since one could not be applied (see custody projections status).", []string{"projection", "corp"}, nil)
 )
 
 func (projectionLag) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagEventsDesc
 	ch <- lagSecondsDesc
+	ch <- parkedDesc
 }
 
 func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
@@ -384,5 +411,21 @@ func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range lags {
 		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(l.EventsBehind), l.Name)
 		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, l.Behind.Seconds(), l.Name)
+		for _, p := range l.Parked {
+			ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, 1, l.Name, p.CorpID)
+		}
 	}
+}
+
+// withWeCom routes WeCom's callbacks (receiver.PathPrefix) to the receiver
+// and everything else to the API. A plain prefix test, not a ServeMux, so
+// that the API's own path checks see every other request unchanged.
+func withWeCom(wecom, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, receiver.PathPrefix) {
+			wecom.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }

@@ -216,6 +216,14 @@ func TestRelations(t *testing.T) {
 			err:   customer.ErrInvalidArgument,
 		},
 		{
+			name:  "a handover done in WeCom ends the old owner's relation",
+			given: []fact{at(t0, added("a"))},
+			when: func(c *customer.Customer) ([]events.Payload, error) {
+				return c.EndRelation("a", events.EndHandedOverInWeCom)
+			},
+			then: []events.Payload{&events.CustomerRelationEnded{CustomerID: cust, StaffID: "a", Reason: events.EndHandedOverInWeCom}},
+		},
+		{
 			name:  "edit an active relation",
 			given: []fact{at(t0, added("a"))},
 			when: func(c *customer.Customer) ([]events.Payload, error) {

@@ -74,14 +74,16 @@ func (c *Customer) EditRelation(staffID string, tags []string, pii events.Relati
 
 // EndRelation records the end of an active relation: the member deleted the
 // customer (events.EndDeletedByStaff), the customer deleted the member
-// (events.EndDeletedByCustomer, churn) or a reconciliation found it gone
-// (events.EndReconciled). Every handover of the relation still pending fails
+// (events.EndDeletedByCustomer, churn), a reconciliation found it gone
+// (events.EndReconciled) or WeCom moved it by a handover custody did not
+// request (events.EndHandedOverInWeCom). Every handover of the relation still pending fails
 // with events.FailRelationEnded, after the relation_ended event.
 func (c *Customer) EndRelation(staffID, reason string) ([]events.Payload, error) {
 	switch {
 	case staffID == "":
 		return nil, fmt.Errorf("%w: empty staff id", ErrInvalidArgument)
-	case reason != events.EndDeletedByStaff && reason != events.EndDeletedByCustomer && reason != events.EndReconciled:
+	case reason != events.EndDeletedByStaff && reason != events.EndDeletedByCustomer && reason != events.EndReconciled &&
+		reason != events.EndHandedOverInWeCom:
 		return nil, fmt.Errorf("%w: end reason %q", ErrInvalidArgument, reason)
 	}
 	if rel := c.relations[staffID]; rel == nil || !rel.active {

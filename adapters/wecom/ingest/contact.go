@@ -73,8 +73,9 @@ func (c *call) editContact(ctx context.Context) error {
 // unless Source is DELETE_BY_TRANSFER, which is the old owner's side of an
 // in-service handover: custody settles that handover from WeCom's
 // transfer result, so a pending handover from this member needs nothing
-// here, and an active relation without one is a handover done outside
-// custody (recorded unmatched; reconciliation records it).
+// here, and an active relation without one was handed over in WeCom
+// directly: it ends with events.EndHandedOverInWeCom (the new owner's
+// relation starts with WeCom's add for them).
 func (c *call) deleteContact(ctx context.Context) error {
 	e := c.ev
 	if e.Source != deleteByTransfer {
@@ -94,10 +95,7 @@ func (c *call) deleteContact(ctx context.Context) error {
 		}
 	}
 	if rel, _ := cust.Relation(e.UserID); rel.Active {
-		if err := c.markRefresh(ctx, inbox.RefreshContact, e.ExternalUserID, e.UserID, "handed over outside custody"); err != nil {
-			return err
-		}
-		return c.unmatched(ctx, events.UnmatchedHandoverNotFound, events.WeComFactUnmatched{CustomerID: e.ExternalUserID, StaffID: e.UserID})
+		return c.endRelation(ctx, events.EndHandedOverInWeCom)
 	}
 	c.note = "relation already handed over"
 	return nil

@@ -248,7 +248,7 @@ func TestTranslateContactCallbacks(t *testing.T) {
 	e.deliver(t, e.callback("Event", contact, "ChangeType", "del_external_contact", "UserID", "zhangsan", "ExternalUserID", "wmC1", "Source", "DELETE_BY_TRANSFER"))
 	got, _ := e.recorded(t, pos)
 	want := []string{"handover.refused:wmC1", "handover.failed:wmC4 target_at_capacity",
-		"wecom.fact_unmatched:change_external_contact/del_external_contact handover_not_found c=wmC1 s=zhangsan chat= m=[]"}
+		"customer.relation_ended:wmC1/zhangsan handed_over_in_wecom"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("handover callbacks:\n got %q\nwant %q", got, want)
 	}

@@ -70,9 +70,18 @@ func (o *bulkOut) emit(table string, row ...any) {
 
 const stagingTable = "bulk_staging"
 
-// stagingDDL creates plan's staging table in schema.
+// stagingDDL creates plan's staging table in schema. Its columns have no
+// statistics: the table holds decoded events, personal data included, and
+// only the fold reads it (in full, sorted), so ANALYZE must not copy its
+// values into pg_statistic, where an erasure cannot reach them.
 func stagingDDL(schema string, plan bulkPlan) string {
-	return fmt.Sprintf("CREATE UNLOGGED TABLE %s.%s (%s)", ident(schema), stagingTable, strings.Join(plan.staging, ", "))
+	table := ident(schema) + "." + stagingTable
+	var noStats []string
+	for _, c := range stagingColumns(plan) {
+		noStats = append(noStats, "ALTER COLUMN "+ident(c)+" SET STATISTICS 0")
+	}
+	return fmt.Sprintf("CREATE UNLOGGED TABLE %s (%s);\nALTER TABLE %s %s", table, strings.Join(plan.staging, ", "),
+		table, strings.Join(noStats, ", "))
 }
 
 func stagingColumns(plan bulkPlan) []string {

@@ -3,6 +3,7 @@ package erasure
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -137,6 +138,9 @@ func scrubIn(ctx context.Context, db DB, schemas []string, match string, args []
 	if err != nil {
 		return nil, err
 	}
+	if err := noStatistics(ctx, db, ts); err != nil {
+		return nil, err
+	}
 	res := ScrubResult{}
 	for _, t := range ts {
 		q := fmt.Sprintf(`UPDATE %s SET %s WHERE %s AND (%s) %s`, t.name(), t.blankAll(), t.nonBlank(), t.Subject, match)
@@ -149,4 +153,40 @@ func scrubIn(ctx context.Context, db DB, schemas []string, match string, args []
 		}
 	}
 	return res, nil
+}
+
+// noStatistics makes sure no personal column of ts has statistics: the
+// projections' migrations disable them, but schemas made before that
+// (replays, shadows) still sample them. A same-type ALTER ... TYPE drops
+// the statistics already gathered without rewriting the table.
+func noStatistics(ctx context.Context, db DB, ts []present) error {
+	for _, t := range ts {
+		var names []string
+		for _, c := range t.Columns {
+			names = append(names, c.Name)
+		}
+		rows, err := db.Query(ctx, `SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+			FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = ANY($2) AND NOT a.attisdropped
+			  AND (a.attstattarget <> 0 OR EXISTS (SELECT 1 FROM pg_statistic s WHERE s.starelid = a.attrelid AND s.staattnum = a.attnum))`,
+			t.name(), names)
+		if err != nil {
+			return fmt.Errorf("erasure: statistics of %s: %w", t.name(), err)
+		}
+		var col, typ string
+		var alters []string
+		_, err = pgx.ForEachRow(rows, []any{&col, &typ}, func() error {
+			alters = append(alters, "ALTER COLUMN "+ident(col)+" SET STATISTICS 0", "ALTER COLUMN "+ident(col)+" TYPE "+typ)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("erasure: statistics of %s: %w", t.name(), err)
+		}
+		if len(alters) == 0 {
+			continue
+		}
+		if _, err := db.Exec(ctx, "ALTER TABLE "+t.name()+" "+strings.Join(alters, ", ")); err != nil {
+			return fmt.Errorf("erasure: drop statistics of %s: %w", t.name(), err)
+		}
+	}
+	return nil
 }

@@ -41,8 +41,12 @@ func Rewrite(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	names := []string{"public.pii_keys"}
-	targets := []string{ident("pii_keys")}
+	var names, targets []string
+	if ok, err := hasKeyStore(ctx, pool); err != nil {
+		return nil, err
+	} else if ok {
+		names, targets = append(names, "pii_keys"), append(targets, ident("pii_keys"))
+	}
 	for _, t := range ts {
 		if k := t.schema + "." + t.Name; !seen[k] {
 			seen[k] = true
@@ -65,6 +69,9 @@ func Rewrite(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 // RewriteDue reports the oldest erasure recorded since the last rewrite
 // started, and whether there is one.
 func RewriteDue(ctx context.Context, db DB) (time.Time, bool, error) {
+	if ok, err := hasKeyStore(ctx, db); !ok || err != nil {
+		return time.Time{}, false, err
+	}
 	var oldest *time.Time
 	err := db.QueryRow(ctx, `SELECT min(erased_at) FROM pii_keys
 		WHERE erased_at > coalesce((SELECT max(started_at) FROM erasure_rewrites), '-infinity')`).Scan(&oldest)

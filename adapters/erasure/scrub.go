@@ -109,8 +109,23 @@ func (r ScrubResult) Total() int64 {
 //
 // Scrub blanks values; the old row versions stay in the tables' pages
 // until they are rewritten (Rewrite).
+//
+// Without a pii_keys table in db (the keys are kept elsewhere) Scrub does
+// nothing: use ScrubSubjects.
 func Scrub(ctx context.Context, db DB) (ScrubResult, error) {
+	if ok, err := hasKeyStore(ctx, db); !ok || err != nil {
+		return ScrubResult{}, err
+	}
 	return scrub(ctx, db, `IN (SELECT subject FROM pii_keys WHERE wrapped_key IS NULL)`, nil)
+}
+
+// hasKeyStore reports whether db holds adapters/pii's pii_keys table.
+func hasKeyStore(ctx context.Context, db DB) (bool, error) {
+	var ok bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('pii_keys') IS NOT NULL`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("erasure: look for pii_keys: %w", err)
+	}
+	return ok, nil
 }
 
 // ScrubSubjects is Scrub for the given subjects only, whatever the key
@@ -122,6 +137,9 @@ func ScrubSubjects(ctx context.Context, db DB, subjects []string) (ScrubResult, 
 // ScrubSchema is Scrub limited to one schema (adapters/replay runs it on a
 // replay before publishing it).
 func ScrubSchema(ctx context.Context, db DB, schema string) (ScrubResult, error) {
+	if ok, err := hasKeyStore(ctx, db); !ok || err != nil {
+		return ScrubResult{}, err
+	}
 	return scrubIn(ctx, db, []string{schema}, `IN (SELECT subject FROM pii_keys WHERE wrapped_key IS NULL)`, nil)
 }
 

@@ -53,8 +53,9 @@ type Report struct {
 	Erased    bool       `json:"erased"`
 	ErasedAt  *time.Time `json:"erased_at,omitempty"`
 	CheckedAt time.Time  `json:"checked_at"`
-	// KeyStatus is "erased", "present" or "none" (the subject never had
-	// sealed personal data in this database's key store).
+	// KeyStatus is "erased", "present", "none" (the subject never had
+	// sealed personal data in this database's key store) or "unknown" (the
+	// keys are not kept in this database).
 	KeyStatus string `json:"key_status"`
 	// Schemas are the custody schemas whose personal tables were checked
 	// row by row; Tables is the number of tables of the whole database
@@ -187,6 +188,12 @@ func checkSubject(s string) error {
 }
 
 func verifyKey(ctx context.Context, db DB, rep *Report) error {
+	if ok, err := hasKeyStore(ctx, db); err != nil {
+		return err
+	} else if !ok {
+		rep.KeyStatus = "unknown"
+		return nil
+	}
 	var wrapped []byte
 	var erasedAt *time.Time
 	err := db.QueryRow(ctx, `SELECT wrapped_key, erased_at FROM pii_keys WHERE subject = $1`, rep.Subject).Scan(&wrapped, &erasedAt)

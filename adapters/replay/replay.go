@@ -16,6 +16,10 @@
 // answering until the new one is complete, and an interrupted build leaves
 // no half-built target behind. Every replay schema holds a replay_info table;
 // Build only replaces, and Drop only drops, schemas that have one.
+//
+// Erasure reaches replays: a subject erased after a replay was built has
+// its personal columns blanked there too (adapters/erasure), while the
+// replay's erased flags keep saying what was true at Until.
 package replay
 
 import (
@@ -30,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/custody/custody/adapters/erasure"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/projections"
 )
@@ -262,6 +267,12 @@ func Build(ctx context.Context, pool *pgxpool.Pool, src Source, opts Options) (I
 		}
 		if exists && !isReplay {
 			return fmt.Errorf("%w: %s", ErrNotReplaySchema, opts.Schema)
+		}
+		// Subjects erased while the build read the log may have been
+		// decoded before their key was destroyed: blank them before the
+		// replay becomes visible (erasure.Job catches any later erasure).
+		if _, err := erasure.ScrubSchema(ctx, tx, scratch); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+ident(opts.Schema)+" CASCADE"); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/custody/custody/adapters/erasure"
 	"github.com/custody/custody/adapters/pglaunch"
 	"github.com/custody/custody/adapters/pgstore"
 	"github.com/custody/custody/adapters/pii"
@@ -142,7 +143,18 @@ func openKeyring(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (
 // another PostgreSQL database; any other scheme goes to eventLogOpeners.
 // PostgreSQL logs are migrated on open, so a fresh database just works.
 // cleanup releases what the log holds (not pool).
+//
+// The eraser it returns also blanks the erased subject's personal data in
+// every projection, rebuild and replay schema of pool (erasure.Scrubbing).
 func openEventLog(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (log commands.EventLog, eraser commands.Eraser, cleanup func(), err error) {
+	log, eraser, cleanup, err = openEventLogOnly(ctx, pool, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return log, erasure.Scrubbing{KeyEraser: eraser, DB: pool}, cleanup, nil
+}
+
+func openEventLogOnly(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (log commands.EventLog, eraser commands.Eraser, cleanup func(), err error) {
 	if logger == nil {
 		logger = slog.Default()
 	}

@@ -29,6 +29,10 @@ Builds every projection as it was at T into the PostgreSQL schema NAME, for
 analysts (same tables as the live schema "projections", see docs/schema.md).
 The live tables are not touched. Rebuilding an existing replay replaces it
 when the new one is complete. T: RFC 3339 or YYYY-MM-DD (UTC).
+
+Erasure reaches replays: personal data of a subject erased after a replay
+was built is blanked in it too (customers.erased still says what was true
+at T). custody erasure verify SUBJECT checks every replay.
 `
 
 func runReplay(ctx context.Context, args []string) error {
@@ -91,7 +95,13 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		for _, i := range infos {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", i.Schema, i.Until.Format(time.RFC3339Nano), i.TimeField, i.Applied, i.BuiltAt.Format(time.RFC3339))
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(infos) > 0 {
+			fmt.Fprintln(stdout, "\nPersonal data of subjects erased after a replay was built is blanked in it too (custody erasure verify).")
+		}
+		return nil
 	}
 
 	log, _, closeLog, err := openEventLog(ctx, pool, logger)

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/custody/custody/adapters/erasure"
 	"github.com/custody/custody/adapters/httpapi"
 	"github.com/custody/custody/adapters/pgcheckpoint"
 	"github.com/custody/custody/adapters/relay"
@@ -56,6 +57,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	maxBody         int64
 	keyRetention    time.Duration
+	rewriteAfter    time.Duration
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -72,6 +74,8 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.Int64Var(&c.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "request body limit in bytes")
 	fs.DurationVar(&c.keyRetention, "idempotency-retention", envDuration("CUSTODY_IDEMPOTENCY_RETENTION", 7*24*time.Hour),
 		"how long answers to Idempotency-Key requests are kept for replay (CUSTODY_IDEMPOTENCY_RETENTION)")
+	fs.DurationVar(&c.rewriteAfter, "erasure-rewrite-after", envDuration("CUSTODY_ERASURE_REWRITE_AFTER", time.Hour),
+		"how long after an erasure the tables holding personal data are rewritten at the latest (CUSTODY_ERASURE_REWRITE_AFTER)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: custody serve [flags]
 
@@ -83,6 +87,7 @@ gracefully.
 
 Environment: DATABASE_URL, CUSTODY_HTTP_ADDR, CUSTODY_ADMIN_TOKEN,
 CUSTODY_MASTER_KEY, CUSTODY_EVENT_LOG, CUSTODY_RELAY_ROUTES,
+CUSTODY_ERASURE_REWRITE_AFTER,
 CUSTODY_LOG_LEVEL, CUSTODY_LOG_FORMAT. Flags override the environment.
 
 `)
@@ -320,6 +325,7 @@ func runServe(ctx context.Context, args []string) error {
 	start("relay", fanout.Run)
 	start("settle job", httpapi.SettleJob{Commands: cmds, Pool: pool, Every: cfg.settleEvery, Logger: logger}.Run)
 	start("slot keeper", keeper.Run)
+	start("erasure job", erasure.Job{Pool: pool, RewriteAfter: cfg.rewriteAfter, Logger: logger.With("component", "erasure")}.Run)
 	start("wecom ingest", func(ctx context.Context) error {
 		return ingest.Run(ctx, wecomInbox, translator, ingest.RunOptions{Logger: logger.With("component", "wecom ingest")})
 	})

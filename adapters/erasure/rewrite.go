@@ -91,9 +91,15 @@ func pendingRewrites(ctx context.Context, db DB, rep *Report) error {
 		return nil
 	}
 	var last *time.Time
-	err := db.QueryRow(ctx, `SELECT max(started_at) FROM erasure_rewrites`).Scan(&last)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	var ledger bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('erasure_rewrites') IS NOT NULL`).Scan(&ledger); err != nil {
 		return fmt.Errorf("erasure: last rewrite: %w", err)
+	}
+	if ledger { // else never migrated, so never rewritten
+		err := db.QueryRow(ctx, `SELECT max(started_at) FROM erasure_rewrites`).Scan(&last)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("erasure: last rewrite: %w", err)
+		}
 	}
 	if last == nil || !last.After(*rep.ErasedAt) {
 		rep.Findings = append(rep.Findings, Finding{Kind: KindRewrite, Where: "tables with personal columns, pii_keys",

@@ -60,9 +60,20 @@ func TestTenantIsolation(t *testing.T) {
 			}
 			// Control: B's own token passes the tenant check on the same
 			// request (it may still be refused for other reasons).
-			a = h.do(rt.method, samplePath(rt, "corpb"), tokB, body)
+			// Admin routes: B's token is refused too, the admin's passes.
+			own := tokB
+			if rt.admin {
+				if a = h.do(rt.method, samplePath(rt, "corpb"), tokB, body); a.status != http.StatusForbidden {
+					t.Fatalf("%s is the admin's, yet corp B's token gets HTTP %d %s", rt.pattern(), a.status, a.body)
+				}
+				own = testAdminToken
+			}
+			a = h.do(rt.method, samplePath(rt, "corpb"), own, body)
 			if a.status == http.StatusForbidden || a.status == http.StatusUnauthorized {
 				t.Fatalf("%s with corp B's own token: HTTP %d %s", rt.pattern(), a.status, a.body)
+			}
+			if rt.admin && (a.status != http.StatusOK || strings.Contains(string(a.body), "secret")) {
+				t.Fatalf("%s with the admin token: HTTP %d %s", rt.pattern(), a.status, a.body)
 			}
 		})
 	}

@@ -32,8 +32,10 @@ type route struct {
 	// optionalBody: every request field is optional, and an empty body
 	// is the same as {}.
 	optionalBody bool
-	query        []queryParam
-	handle       func(*call) (any, error)
+	// admin: only the admin token may call it (a corp token gets 403).
+	admin  bool
+	query  []queryParam
+	handle func(*call) (any, error)
 }
 
 // queryParam documents a query-string parameter.

@@ -239,6 +239,10 @@ func (s *Server) apiHandler(rt route) http.Handler {
 			s.writeError(w, r, newError(http.StatusForbidden, CodeForbidden, "this token is not valid for corp %s", corp))
 			return
 		}
+		if rt.admin && !who.admin {
+			s.writeError(w, r, newError(http.StatusForbidden, CodeForbidden, "only the admin token may use this route"))
+			return
+		}
 		c := &call{ctx: r.Context(), r: r, corp: corp, who: who, srv: s}
 		if !rt.write {
 			s.answer(w, r, rt, c, status)

@@ -19,6 +19,10 @@ type Details interface {
 	Chat(ctx context.Context, corpID, chatID string) (Chat, error)
 }
 
+// ErrNotFound: WeCom's API no longer has the group or tag (deleted since
+// the callback). Details implementations wrap it.
+var ErrNotFound = errors.New("wecom: not found")
+
 // Chat is a customer group as WeCom's API describes it.
 type Chat struct {
 	OwnerID, Name, Notice string
@@ -250,40 +254,91 @@ func (c *call) chatDismissed(ctx context.Context) error {
 	return err
 }
 
+// TagDetails fetches tag names from WeCom's API (get_corp_tag_list).
+// Optional, like Details: a Details value that also implements TagDetails
+// is used for both; without it, names are marked for a fetch.
+type TagDetails interface {
+	// TagGroup returns the live tag group id names (kind tag_group), or the
+	// group holding the tag id names (kind tag), with its live tags.
+	TagGroup(ctx context.Context, corpID, id, kind string) (TagGroup, error)
+}
+
+// TagGroup is a tag group with its tags, as WeCom's API lists them.
+type TagGroup struct {
+	ID, Name string
+	Tags     []Tag
+}
+
+// Tag is one tag of a TagGroup.
+type Tag struct{ ID, Name string }
+
 // tagChanged: change_external_tag create/update/delete/shuffle with Id and
-// TagType (tag or tag_group; a missing TagType is taken as tag). Names are
-// not in the callback: created tags and updates are marked for a fetch.
+// TagType (tag or tag_group; a missing TagType is taken as tag). The
+// callback carries no names: with TagDetails they are fetched (a group
+// created with tags sends one callback for the group, so its tags are
+// recorded from the fetch too); without, they are marked for a fetch.
 func (c *call) tagChanged(ctx context.Context) error {
 	e := c.ev
 	kind := e.TagType
 	if kind == "" {
 		kind = events.TagKindTag
 	}
-	cmd := commands.RecordTagChange{Meta: c.m("tag"), TagID: e.ID, Kind: kind}
-	switch e.ChangeType {
-	case "create":
-		cmd.Change = commands.TagChangeCreated
-	case "delete":
-		cmd.Change = commands.TagChangeDeleted
-	case "shuffle":
-		cmd.Change = commands.TagChangeReordered
-	case "update":
-		if err := c.require("Id", e.ID); err != nil {
-			return err
-		}
-		c.note = "new name to fetch"
-		return c.markRefresh(ctx, inbox.RefreshTag, e.ID, "", "updated")
+	if kind != events.TagKindTag && kind != events.TagKindGroup {
+		return &rejection{reason: "TagType is neither tag nor tag_group"}
 	}
-	if cmd.Change != commands.TagChangeReordered {
-		if err := c.require("Id", e.ID); err != nil {
-			return err
-		}
-	}
-	if _, err := c.t.cmds.RecordTagChange(ctx, cmd); err != nil {
+	if e.ChangeType == "shuffle" {
+		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeReordered, TagID: e.ID, Kind: kind})
 		return err
 	}
-	if cmd.Change == commands.TagChangeCreated {
-		return c.markRefresh(ctx, inbox.RefreshTag, e.ID, "", "created")
+	if err := c.require("Id", e.ID); err != nil {
+		return err
+	}
+	if e.ChangeType == "delete" {
+		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeDeleted, TagID: e.ID, Kind: kind})
+		return err
+	}
+	td, _ := c.t.details.(TagDetails)
+	if td == nil {
+		if e.ChangeType == "create" {
+			if _, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeCreated, TagID: e.ID, Kind: kind}); err != nil {
+				return err
+			}
+		}
+		c.note = "name to fetch"
+		return c.markRefresh(ctx, inbox.RefreshTag, e.ID, "", e.ChangeType)
+	}
+	g, err := td.TagGroup(ctx, c.item.CorpID, e.ID, kind)
+	if errors.Is(err, ErrNotFound) {
+		// Deleted since: its own delete callback follows.
+		c.note = "deleted in WeCom since"
+		if e.ChangeType != "create" {
+			return nil
+		}
+		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeCreated, TagID: e.ID, Kind: kind})
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("fetch tag %s: %w", e.ID, err)
+	}
+	// Record the group and its tags as WeCom lists them now: create for
+	// the ones custody lacks, rename for changed names (package tags
+	// records nothing for what it already has).
+	record := func(step, id, kind, groupID, name string) error {
+		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{
+			Meta: c.m(step), Change: commands.TagChangeCreated, TagID: id, Kind: kind, GroupID: groupID, Name: name,
+		})
+		return err
+	}
+	if err := record("tag-"+g.ID, g.ID, events.TagKindGroup, "", g.Name); err != nil {
+		return err
+	}
+	for _, t := range g.Tags {
+		if kind == events.TagKindTag && t.ID != e.ID {
+			continue // a change of one tag records that tag only
+		}
+		if err := record("tag-"+t.ID, t.ID, events.TagKindTag, g.ID, t.Name); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -266,8 +266,9 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	wecomInbox := inbox.New(pool)
+	wecomConns := connection.NewStore(pool, wecomKeyring)
 	wecomReceiver, err := receiver.New(receiver.Options{
-		Connections: connection.NewStore(pool, wecomKeyring), Inbox: wecomInbox, Registerer: reg,
+		Connections: wecomConns, Inbox: wecomInbox, Registerer: reg,
 		Logger: logger.With("component", "wecom receiver"),
 	})
 	if err != nil {
@@ -278,6 +279,7 @@ func runServe(ctx context.Context, args []string) error {
 	drainingCh := make(chan struct{})
 	api, err := httpapi.New(httpapi.Options{
 		Pool: pool, Commands: cmds, AdminToken: adminToken, Logger: logger, Registry: reg, MaxBodyBytes: cfg.maxBody,
+		WeComConnections: wecomConns, WeComInbox: wecomInbox,
 		Ready: func(ctx context.Context) error {
 			select {
 			case <-drainingCh:

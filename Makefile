@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 # Packages with concurrency run under the race detector.
 RACE_PKGS := ./adapters/memlog/... ./adapters/pgstore/... ./adapters/pii/... \
-             ./adapters/relay/... ./adapters/kurrent/... ./commands/... ./projections/...
+             ./adapters/relay/... ./adapters/kurrent/... ./adapters/wecom/... ./commands/... ./projections/...
 
 .PHONY: run test test-race test-plain bench lint demo build clean fuzz
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -75,11 +76,14 @@ var _ ingest.Details = Details{}
 // member; join_scene 2 is a link, 3 a QR code, anything else (1, or a
 // code WeCom adds later) an invitation.
 func (d Details) Chat(ctx context.Context, corpID, chatID string) (ingest.Chat, error) {
-	c, err := d.Clients(ctx, corpID)
+	c, err := d.client(ctx, corpID)
 	if err != nil {
 		return ingest.Chat{}, err
 	}
 	g, err := c.GroupChat(ctx, chatID, false)
+	if errors.Is(err, ErrNotFound) {
+		return ingest.Chat{}, fmt.Errorf("group %s: %w: %w", chatID, ingest.ErrNotFound, err)
+	}
 	if err != nil {
 		return ingest.Chat{}, err
 	}
@@ -98,4 +102,57 @@ func (d Details) Chat(ctx context.Context, corpID, chatID string) (ingest.Chat, 
 		out.Members = append(out.Members, im)
 	}
 	return out, nil
+}
+
+var _ ingest.TagDetails = Details{}
+
+// TagGroup fetches the tag group id (kind tag_group), or the group holding
+// the tag id (kind tag), with its live tags (get_corp_tag_list). A group or
+// tag WeCom no longer has is ingest.ErrNotFound.
+func (d Details) TagGroup(ctx context.Context, corpID, id, kind string) (ingest.TagGroup, error) {
+	c, err := d.client(ctx, corpID)
+	if err != nil {
+		return ingest.TagGroup{}, err
+	}
+	var tagIDs, groupIDs []string
+	if kind == events.TagKindGroup {
+		groupIDs = []string{id}
+	} else {
+		tagIDs = []string{id}
+	}
+	groups, err := c.CorpTags(ctx, tagIDs, groupIDs)
+	if errors.Is(err, ErrNotFound) {
+		return ingest.TagGroup{}, fmt.Errorf("tag %s: %w: %w", id, ingest.ErrNotFound, err)
+	}
+	if err != nil {
+		return ingest.TagGroup{}, err
+	}
+	for _, g := range groups {
+		if g.Deleted {
+			continue
+		}
+		out := ingest.TagGroup{ID: g.ID, Name: g.Name}
+		holds := kind == events.TagKindGroup && g.ID == id
+		for _, t := range g.Tags {
+			if t.Deleted {
+				continue
+			}
+			holds = holds || t.ID == id
+			out.Tags = append(out.Tags, ingest.Tag{ID: t.ID, Name: t.Name})
+		}
+		if holds {
+			return out, nil
+		}
+	}
+	return ingest.TagGroup{}, fmt.Errorf("tag %s: %w", id, ingest.ErrNotFound)
+}
+
+// client is the corp's client; a corp without an app secret (or not
+// connected any more) gives custody no API access: ingest.ErrNoDetails.
+func (d Details) client(ctx context.Context, corpID string) (*Client, error) {
+	c, err := d.Clients(ctx, corpID)
+	if errors.Is(err, ErrNoSecret) || errors.Is(err, connection.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", ingest.ErrNoDetails, err)
+	}
+	return c, err
 }

@@ -92,4 +92,12 @@ func TestDetailsChat(t *testing.T) {
 	if _, err := clients.Client(ctx, "acme"); !errors.Is(err, api.ErrNoSecret) {
 		t.Errorf("no secret: %v, want ErrNoSecret", err)
 	}
+	// Without a secret custody has no API access: the translator marks
+	// details for a fetch instead of stalling on the error.
+	if _, err := d.Chat(ctx, "acme", "wrVIP"); !errors.Is(err, ingest.ErrNoDetails) {
+		t.Errorf("Chat without a secret: %v, want ingest.ErrNoDetails", err)
+	}
+	if _, err := d.TagGroup(ctx, "acme", "etX", events.TagKindTag); !errors.Is(err, ingest.ErrNoDetails) {
+		t.Errorf("TagGroup without a secret: %v, want ingest.ErrNoDetails", err)
+	}
 }

@@ -19,9 +19,41 @@ type Details interface {
 	Chat(ctx context.Context, corpID, chatID string) (Chat, error)
 }
 
-// ErrNotFound: WeCom's API no longer has the group or tag (deleted since
-// the callback). Details implementations wrap it.
-var ErrNotFound = errors.New("wecom: not found")
+// Errors Details implementations wrap.
+var (
+	// ErrNotFound: WeCom's API no longer has the group or tag (deleted
+	// since the callback).
+	ErrNotFound = errors.New("wecom: not found")
+	// ErrNoDetails: the corp gives custody no API access (no app secret):
+	// details are marked for a fetch instead, as without Details.
+	ErrNoDetails = errors.New("wecom: no API access for the corp")
+)
+
+// chatDetails fetches a group's details; ok is false when there is no API
+// access for the corp, and the caller marks the detail for a fetch.
+func (c *call) chatDetails(ctx context.Context, id string) (d Chat, ok bool, err error) {
+	if c.t.details == nil {
+		return Chat{}, false, nil
+	}
+	d, err = c.t.details.Chat(ctx, c.item.CorpID, id)
+	if errors.Is(err, ErrNoDetails) {
+		return Chat{}, false, nil
+	}
+	return d, true, err
+}
+
+// tagDetails is chatDetails for tags.
+func (c *call) tagDetails(ctx context.Context, id, kind string) (g TagGroup, ok bool, err error) {
+	td, _ := c.t.details.(TagDetails)
+	if td == nil {
+		return TagGroup{}, false, nil
+	}
+	g, err = td.TagGroup(ctx, c.item.CorpID, id, kind)
+	if errors.Is(err, ErrNoDetails) {
+		return TagGroup{}, false, nil
+	}
+	return g, true, err
+}
 
 // Chat is a customer group as WeCom's API describes it.
 type Chat struct {
@@ -98,11 +130,16 @@ func (c *call) chatCreated(ctx context.Context) error {
 	if err := c.require("ChatId", id); err != nil {
 		return err
 	}
-	if c.t.details == nil {
+	d, ok, err := c.chatDetails(ctx, id)
+	if !ok {
 		c.note = "owner, name and members to fetch"
 		return c.markRefresh(ctx, inbox.RefreshChat, id, "", "created")
 	}
-	d, err := c.t.details.Chat(ctx, c.item.CorpID, id)
+	if errors.Is(err, ErrNotFound) {
+		// Gone in WeCom since (dismissed): what follows is unmatched.
+		c.note = "group gone in WeCom since"
+		return c.markRefresh(ctx, inbox.RefreshChat, id, "", "created, gone since")
+	}
 	if err != nil {
 		return fmt.Errorf("fetch group %s: %w", id, err)
 	}
@@ -215,11 +252,15 @@ func (c *call) chatChanged(ctx context.Context) error {
 	if ok, err := c.chatKnown(ctx, nil); !ok {
 		return err
 	}
-	if c.t.details == nil {
+	d, ok, err := c.chatDetails(ctx, e.ChatID)
+	if !ok {
 		c.note = "new value to fetch"
 		return c.markRefresh(ctx, inbox.RefreshChat, e.ChatID, "", e.UpdateDetail)
 	}
-	d, err := c.t.details.Chat(ctx, c.item.CorpID, e.ChatID)
+	if errors.Is(err, ErrNotFound) {
+		c.note = "group gone in WeCom since"
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("fetch group %s: %w", e.ChatID, err)
 	}
@@ -297,8 +338,8 @@ func (c *call) tagChanged(ctx context.Context) error {
 		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeDeleted, TagID: e.ID, Kind: kind})
 		return err
 	}
-	td, _ := c.t.details.(TagDetails)
-	if td == nil {
+	g, ok, err := c.tagDetails(ctx, e.ID, kind)
+	if !ok {
 		if e.ChangeType == "create" {
 			if _, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeCreated, TagID: e.ID, Kind: kind}); err != nil {
 				return err
@@ -307,7 +348,6 @@ func (c *call) tagChanged(ctx context.Context) error {
 		c.note = "name to fetch"
 		return c.markRefresh(ctx, inbox.RefreshTag, e.ID, "", e.ChangeType)
 	}
-	g, err := td.TagGroup(ctx, c.item.CorpID, e.ID, kind)
 	if errors.Is(err, ErrNotFound) {
 		// Deleted since: its own delete callback follows.
 		c.note = "deleted in WeCom since"

@@ -14,6 +14,7 @@ import (
 	"github.com/custody/custody/adapters/pgstore"
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/adapters/wecom/api"
 	"github.com/custody/custody/adapters/wecom/connection"
 	"github.com/custody/custody/adapters/wecom/inbox"
 	"github.com/custody/custody/adapters/wecom/ingest"
@@ -25,57 +26,10 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-// standinDetails answers groupchat/get from the WeCom stand-in's state, at
-// the moment of the fetch (as WeCom's API does).
-type standinDetails struct{ corp *standin.Corp }
-
-func (d standinDetails) Chat(_ context.Context, _, chatID string) (ingest.Chat, error) {
-	g, ok := d.corp.Snapshot().Group(chatID)
-	if !ok {
-		return ingest.Chat{}, fmt.Errorf("stand-in: no group %s", chatID)
-	}
-	c := ingest.Chat{OwnerID: g.Owner, Name: g.Name, Notice: g.Notice}
-	for _, m := range g.Members {
-		typ := events.MemberStaff
-		if m.Type == standin.MemberCustomer {
-			typ = events.MemberCustomer
-		}
-		scene := events.JoinInvited
-		switch m.JoinScene {
-		case standin.JoinLink:
-			scene = events.JoinLink
-		case standin.JoinQRCode:
-			scene = events.JoinQRCode
-		}
-		c.Members = append(c.Members, ingest.Member{ID: m.UserID, Type: typ, JoinScene: scene, InviterID: m.Invitor})
-	}
-	return c, nil
-}
-
-func (d standinDetails) TagGroup(_ context.Context, _, id, kind string) (ingest.TagGroup, error) {
-	for _, g := range d.corp.Snapshot().TagGroups {
-		if g.Deleted {
-			continue
-		}
-		holds := kind == events.TagKindGroup && g.ID == id
-		out := ingest.TagGroup{ID: g.ID, Name: g.Name}
-		for _, t := range g.Tags {
-			if t.Deleted {
-				continue
-			}
-			holds = holds || t.ID == id
-			out.Tags = append(out.Tags, ingest.Tag{ID: t.ID, Name: t.Name})
-		}
-		if holds {
-			return out, nil
-		}
-	}
-	return ingest.TagGroup{}, fmt.Errorf("stand-in: tag %s: %w", id, ingest.ErrNotFound)
-}
-
 // TestSimulatedDayEndsEqualToWeCom plays a WeCom day through the real
 // receiver — signed, encrypted callbacks with WeCom's duplicates, re-sealed
-// retries and dialect quirks — and checks that custody's projections end
+// retries and dialect quirks — with group and tag details fetched by the
+// real API client from the stand-in's API over HTTP, and checks that custody's projections end
 // equal to the stand-in's WeCom-side state: every relation, every group
 // with its members, every tag. Callbacks are not lost here (a lost
 // callback needs the API reconciliation to be repaired).
@@ -103,7 +57,7 @@ func TestSimulatedDayEndsEqualToWeCom(t *testing.T) {
 	)
 	conns := connection.NewStore(pool, keyring)
 	if _, err := conns.Connect(ctx, connection.Connection{CorpID: "acme", WeComCorpID: corpid,
-		Current: connection.Key{Token: token, EncodingAESKey: aesKey}}, 0); err != nil {
+		Current: connection.Key{Token: token, EncodingAESKey: aesKey}, Secret: "DaySecret"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	ib := inbox.New(pool)
@@ -126,7 +80,12 @@ func TestSimulatedDayEndsEqualToWeCom(t *testing.T) {
 	if res.Stats.Lost != 0 || res.Stats.Duplicated == 0 || res.Stats.Quirked == 0 {
 		t.Fatalf("delivery stats %+v: want no loss, some duplicates and quirks", res.Stats)
 	}
-	tr := ingest.New(cmds, log, ib).WithDetails(standinDetails{res.Corp})
+	wecomAPI := standin.NewAPIServer(standin.APIOptions{})
+	wecomAPI.AddCorp(res.Corp, "DaySecret")
+	apiSrv := httptest.NewServer(wecomAPI)
+	defer apiSrv.Close()
+	clients := api.NewClients(conns, api.Options{BaseURL: apiSrv.URL})
+	tr := ingest.New(cmds, log, ib).WithDetails(api.Details{Clients: clients.Client})
 	for {
 		d, err := ib.Drain(ctx, 1000, tr.Translate)
 		if err != nil {
@@ -230,6 +189,9 @@ func TestSimulatedDayEndsEqualToWeCom(t *testing.T) {
 	sort.Strings(gotTags)
 	if !reflect.DeepEqual(gotTags, wantTags) {
 		t.Errorf("live tags differ:\ncustody %v\nWeCom   %v", gotTags, wantTags)
+	}
+	if wecomAPI.Calls(standin.APIGroupChatGet) == 0 || wecomAPI.Calls(standin.APICorpTagList) == 0 {
+		t.Errorf("details were not fetched through the API: groupchat/get %d, get_corp_tag_list %d", wecomAPI.Calls(standin.APIGroupChatGet), wecomAPI.Calls(standin.APICorpTagList))
 	}
 	t.Logf("day: %d callbacks, %+v; inbox %v; %d relations, %d groups, %d members, %d tags",
 		len(res.Callbacks), res.Stats, counts, len(wantPairs), len(wantGroups), len(wantMembers), len(wantTags))

@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 # Packages with concurrency run under the race detector.
 RACE_PKGS := ./adapters/memlog/... ./adapters/pgstore/... ./adapters/pii/... \
-             ./adapters/relay/... ./adapters/kurrent/... ./commands/... ./projections/...
+             ./adapters/relay/... ./adapters/kurrent/... ./adapters/wecom/... ./commands/... ./projections/...
 
 .PHONY: run test test-race test-plain bench lint demo build clean fuzz
 
@@ -24,7 +24,7 @@ test: lint test-plain test-race
 
 # Everything not in RACE_PKGS, without the race detector.
 test-plain:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(adapters/(memlog|pgstore|pii|relay|kurrent)|commands|projections)(/|$$)')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(adapters/(memlog|pgstore|pii|relay|kurrent|wecom)|commands|projections)(/|$$)')
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list $(RACE_PKGS) 2>/dev/null)

@@ -57,6 +57,9 @@ func TestEveryCommandRoute(t *testing.T) {
 	post(201, "POST", "/handovers", map[string]any{"kind": "in_service", "from_staff_id": "alice", "to_staff_id": "carol", "customer_ids": []string{"c2"}}).json(t, &again)
 	post(200, "POST", "/customers/c2/handovers/"+again.Outcomes[0].HandoverID+"/refusal", nil)
 
+	post(200, "PUT", "/wecom/connection", map[string]any{"wecom_corp_id": "ww1234", "token": "Tok1", "encoding_aes_key": strings.Repeat("a", 43)})
+	post(204, "DELETE", "/wecom/connection", nil)
+
 	var detail CustomerDetail
 	h.projected()
 	h.must(200, "GET", b+"/customers/c3", tok, nil).json(t, &detail)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/custody/custody/adapters/wecom/connection"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/projections"
 
@@ -73,6 +74,9 @@ var sentinels = func() []sentinelMapping {
 		{groupchat.ErrOwnerDeparted, conflict, "owner_departed"},
 		{groupchat.ErrOwnerNotDeparted, conflict, "owner_not_departed"},
 		{groupchat.ErrTransferLimitReached, conflict, "transfer_limit_reached"},
+		// WeCom connections
+		{connection.ErrInvalid, bad, CodeInvalidArgument},
+		{connection.ErrNotFound, notFound, "wecom_not_connected"},
 		// settings
 		{corp.ErrInvalidSettings, http.StatusInternalServerError, CodeInternal},
 		// the event log port

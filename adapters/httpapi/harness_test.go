@@ -22,6 +22,8 @@ import (
 	"github.com/custody/custody/adapters/pgstore"
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/adapters/wecom/connection"
+	"github.com/custody/custody/adapters/wecom/inbox"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/projections"
@@ -98,6 +100,11 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	if err := projections.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
+	for _, m := range []func(context.Context, *pgxpool.Pool) error{connection.Migrate, inbox.Migrate} {
+		if err := m(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+	}
 	clock := &testClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	log := &trackedLog{EventLog: newTestLog(t, pool)}
 	cmds, err := commands.New(commands.Options{
@@ -116,6 +123,7 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	srv, err := New(Options{
 		Pool: pool, Commands: cmds, AdminToken: testAdminToken, Now: clock.Now,
 		MaxBodyBytes: ho.maxBody, Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})),
+		WeComConnections: connection.NewStore(pool, pii.NewMemoryKeyring()), WeComInbox: inbox.New(pool),
 	})
 	if err != nil {
 		t.Fatal(err)

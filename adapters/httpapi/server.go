@@ -46,6 +46,10 @@ type Options struct {
 	// Ready reports whether the service can take traffic (/readyz). Default:
 	// a ping of Pool.
 	Ready func(ctx context.Context) error
+	// WeComConnections and WeComInbox serve the /wecom routes; nil answers
+	// them with 404 (the connector is not configured).
+	WeComConnections WeComConnections
+	WeComInbox       WeComInbox
 }
 
 // DefaultTokenCacheTTL is Options.TokenCacheTTL when unset.

@@ -25,6 +25,7 @@ import (
 	"github.com/custody/custody/adapters/httpapi"
 	"github.com/custody/custody/adapters/pgcheckpoint"
 	"github.com/custody/custody/adapters/relay"
+	"github.com/custody/custody/adapters/wecom/api"
 	"github.com/custody/custody/adapters/wecom/connection"
 	"github.com/custody/custody/adapters/wecom/inbox"
 	"github.com/custody/custody/adapters/wecom/ingest"
@@ -271,18 +272,28 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	wecomInbox := inbox.New(pool)
+	wecomConns := connection.NewStore(pool, wecomKeyring)
 	wecomReceiver, err := receiver.New(receiver.Options{
-		Connections: connection.NewStore(pool, wecomKeyring), Inbox: wecomInbox, Registerer: reg,
+		Connections: wecomConns, Inbox: wecomInbox, Registerer: reg,
 		Logger: logger.With("component", "wecom receiver"),
 	})
 	if err != nil {
 		return err
 	}
-	translator := ingest.New(cmds, evlog, wecomInbox)
+	// Details a callback does not carry (a group's owner and members, tag
+	// names) are fetched through WeCom's API for corps connected with an
+	// app secret; for the others they are marked for a fetch.
+	wecomAPIMetrics, err := api.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	wecomClients := api.NewClients(wecomConns, api.Options{Metrics: wecomAPIMetrics})
+	translator := ingest.New(cmds, evlog, wecomInbox).WithDetails(api.Details{Clients: wecomClients.Client})
 	var draining sync.Once
 	drainingCh := make(chan struct{})
 	api, err := httpapi.New(httpapi.Options{
 		Pool: pool, Commands: cmds, AdminToken: adminToken, Logger: logger, Registry: reg, MaxBodyBytes: cfg.maxBody,
+		WeComConnections: wecomConns, WeComInbox: wecomInbox,
 		Ready: func(ctx context.Context) error {
 			select {
 			case <-drainingCh:

@@ -8,6 +8,8 @@ package tags
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/custody/custody/events"
@@ -160,4 +162,16 @@ func (c *Catalog) Reorder(id, kind string) ([]events.Payload, error) {
 		return nil, fmt.Errorf("%w: tag id over 128 bytes", ErrInvalidArgument)
 	}
 	return []events.Payload{&events.TagsReordered{TagID: id, Kind: kind}}, nil
+}
+
+// Live returns the entries not deleted, by id.
+func (c *Catalog) Live() []Tag {
+	var out []Tag
+	for _, t := range c.tags {
+		if !t.Deleted {
+			out = append(out, *t)
+		}
+	}
+	slices.SortFunc(out, func(a, b Tag) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }

@@ -19,6 +19,42 @@ type Details interface {
 	Chat(ctx context.Context, corpID, chatID string) (Chat, error)
 }
 
+// Errors Details implementations wrap.
+var (
+	// ErrNotFound: WeCom's API no longer has the group or tag (deleted
+	// since the callback).
+	ErrNotFound = errors.New("wecom: not found")
+	// ErrNoDetails: the corp gives custody no API access (no app secret):
+	// details are marked for a fetch instead, as without Details.
+	ErrNoDetails = errors.New("wecom: no API access for the corp")
+)
+
+// chatDetails fetches a group's details; ok is false when there is no API
+// access for the corp, and the caller marks the detail for a fetch.
+func (c *call) chatDetails(ctx context.Context, id string) (d Chat, ok bool, err error) {
+	if c.t.details == nil {
+		return Chat{}, false, nil
+	}
+	d, err = c.t.details.Chat(ctx, c.item.CorpID, id)
+	if errors.Is(err, ErrNoDetails) {
+		return Chat{}, false, nil
+	}
+	return d, true, err
+}
+
+// tagDetails is chatDetails for tags.
+func (c *call) tagDetails(ctx context.Context, id, kind string) (g TagGroup, ok bool, err error) {
+	td, _ := c.t.details.(TagDetails)
+	if td == nil {
+		return TagGroup{}, false, nil
+	}
+	g, err = td.TagGroup(ctx, c.item.CorpID, id, kind)
+	if errors.Is(err, ErrNoDetails) {
+		return TagGroup{}, false, nil
+	}
+	return g, true, err
+}
+
 // Chat is a customer group as WeCom's API describes it.
 type Chat struct {
 	OwnerID, Name, Notice string
@@ -94,11 +130,16 @@ func (c *call) chatCreated(ctx context.Context) error {
 	if err := c.require("ChatId", id); err != nil {
 		return err
 	}
-	if c.t.details == nil {
+	d, ok, err := c.chatDetails(ctx, id)
+	if !ok {
 		c.note = "owner, name and members to fetch"
 		return c.markRefresh(ctx, inbox.RefreshChat, id, "", "created")
 	}
-	d, err := c.t.details.Chat(ctx, c.item.CorpID, id)
+	if errors.Is(err, ErrNotFound) {
+		// Gone in WeCom since (dismissed): what follows is unmatched.
+		c.note = "group gone in WeCom since"
+		return c.markRefresh(ctx, inbox.RefreshChat, id, "", "created, gone since")
+	}
 	if err != nil {
 		return fmt.Errorf("fetch group %s: %w", id, err)
 	}
@@ -211,11 +252,15 @@ func (c *call) chatChanged(ctx context.Context) error {
 	if ok, err := c.chatKnown(ctx, nil); !ok {
 		return err
 	}
-	if c.t.details == nil {
+	d, ok, err := c.chatDetails(ctx, e.ChatID)
+	if !ok {
 		c.note = "new value to fetch"
 		return c.markRefresh(ctx, inbox.RefreshChat, e.ChatID, "", e.UpdateDetail)
 	}
-	d, err := c.t.details.Chat(ctx, c.item.CorpID, e.ChatID)
+	if errors.Is(err, ErrNotFound) {
+		c.note = "group gone in WeCom since"
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("fetch group %s: %w", e.ChatID, err)
 	}
@@ -250,40 +295,90 @@ func (c *call) chatDismissed(ctx context.Context) error {
 	return err
 }
 
+// TagDetails fetches tag names from WeCom's API (get_corp_tag_list).
+// Optional, like Details: a Details value that also implements TagDetails
+// is used for both; without it, names are marked for a fetch.
+type TagDetails interface {
+	// TagGroup returns the live tag group id names (kind tag_group), or the
+	// group holding the tag id names (kind tag), with its live tags.
+	TagGroup(ctx context.Context, corpID, id, kind string) (TagGroup, error)
+}
+
+// TagGroup is a tag group with its tags, as WeCom's API lists them.
+type TagGroup struct {
+	ID, Name string
+	Tags     []Tag
+}
+
+// Tag is one tag of a TagGroup.
+type Tag struct{ ID, Name string }
+
 // tagChanged: change_external_tag create/update/delete/shuffle with Id and
-// TagType (tag or tag_group; a missing TagType is taken as tag). Names are
-// not in the callback: created tags and updates are marked for a fetch.
+// TagType (tag or tag_group; a missing TagType is taken as tag). The
+// callback carries no names: with TagDetails they are fetched (a group
+// created with tags sends one callback for the group, so its tags are
+// recorded from the fetch too); without, they are marked for a fetch.
 func (c *call) tagChanged(ctx context.Context) error {
 	e := c.ev
 	kind := e.TagType
 	if kind == "" {
 		kind = events.TagKindTag
 	}
-	cmd := commands.RecordTagChange{Meta: c.m("tag"), TagID: e.ID, Kind: kind}
-	switch e.ChangeType {
-	case "create":
-		cmd.Change = commands.TagChangeCreated
-	case "delete":
-		cmd.Change = commands.TagChangeDeleted
-	case "shuffle":
-		cmd.Change = commands.TagChangeReordered
-	case "update":
-		if err := c.require("Id", e.ID); err != nil {
-			return err
-		}
-		c.note = "new name to fetch"
-		return c.markRefresh(ctx, inbox.RefreshTag, e.ID, "", "updated")
+	if kind != events.TagKindTag && kind != events.TagKindGroup {
+		return &rejection{reason: "TagType is neither tag nor tag_group"}
 	}
-	if cmd.Change != commands.TagChangeReordered {
-		if err := c.require("Id", e.ID); err != nil {
-			return err
-		}
-	}
-	if _, err := c.t.cmds.RecordTagChange(ctx, cmd); err != nil {
+	if e.ChangeType == "shuffle" {
+		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeReordered, TagID: e.ID, Kind: kind})
 		return err
 	}
-	if cmd.Change == commands.TagChangeCreated {
-		return c.markRefresh(ctx, inbox.RefreshTag, e.ID, "", "created")
+	if err := c.require("Id", e.ID); err != nil {
+		return err
+	}
+	if e.ChangeType == "delete" {
+		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeDeleted, TagID: e.ID, Kind: kind})
+		return err
+	}
+	g, ok, err := c.tagDetails(ctx, e.ID, kind)
+	if !ok {
+		if e.ChangeType == "create" {
+			if _, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeCreated, TagID: e.ID, Kind: kind}); err != nil {
+				return err
+			}
+		}
+		c.note = "name to fetch"
+		return c.markRefresh(ctx, inbox.RefreshTag, e.ID, "", e.ChangeType)
+	}
+	if errors.Is(err, ErrNotFound) {
+		// Deleted since: its own delete callback follows.
+		c.note = "deleted in WeCom since"
+		if e.ChangeType != "create" {
+			return nil
+		}
+		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{Meta: c.m("tag"), Change: commands.TagChangeCreated, TagID: e.ID, Kind: kind})
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("fetch tag %s: %w", e.ID, err)
+	}
+	// Record the group and its tags as WeCom lists them now: create for
+	// the ones custody lacks, rename for changed names (package tags
+	// records nothing for what it already has).
+	record := func(step, id, kind, groupID, name string) error {
+		_, err := c.t.cmds.RecordTagChange(ctx, commands.RecordTagChange{
+			Meta: c.m(step), Change: commands.TagChangeCreated, TagID: id, Kind: kind, GroupID: groupID, Name: name,
+		})
+		return err
+	}
+	if err := record("tag-"+g.ID, g.ID, events.TagKindGroup, "", g.Name); err != nil {
+		return err
+	}
+	for _, t := range g.Tags {
+		if kind == events.TagKindTag && t.ID != e.ID {
+			continue // a change of one tag records that tag only
+		}
+		if err := record("tag-"+t.ID, t.ID, events.TagKindTag, g.ID, t.Name); err != nil {
+			return err
+		}
 	}
 	return nil
 }

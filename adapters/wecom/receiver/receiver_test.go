@@ -46,7 +46,7 @@ type fixture struct {
 	now   time.Time
 }
 
-func newFixture(t *testing.T, now time.Time, mod ...func(*receiver.Options)) *fixture {
+func newFixture(t testing.TB, now time.Time, mod ...func(*receiver.Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
@@ -77,7 +77,7 @@ func newFixture(t *testing.T, now time.Time, mod ...func(*receiver.Options)) *fi
 	return f
 }
 
-func (f *fixture) crypto(t *testing.T, token, key, corpid string) *callback.Crypto {
+func (f *fixture) crypto(t testing.TB, token, key, corpid string) *callback.Crypto {
 	t.Helper()
 	c, err := callback.New(callback.Options{Keys: []callback.Key{{Token: token, EncodingAESKey: key}}, ReceiveIDs: []string{corpid}})
 	if err != nil {

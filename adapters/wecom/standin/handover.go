@@ -44,7 +44,8 @@ func (a API) TransferCustomer(from, to, externalUserID string) error {
 	if h, ok := c.handovers[k]; ok && h.Status == HandoverWaiting {
 		return fmt.Errorf("transfer customer: already waiting: %w", ErrState)
 	}
-	c.handovers[k] = &Handover{ExternalUserID: externalUserID, From: from, To: to, Status: HandoverWaiting, StartedAt: c.now()}
+	c.handovers[k] = &Handover{ExternalUserID: externalUserID, From: from, To: to, Status: HandoverWaiting,
+		Resigned: c.staff[from] != nil && c.staff[from].Departed, StartedAt: c.now()}
 	return nil
 }
 

@@ -28,13 +28,17 @@
 //     missing on adds or present on del_follow_user, a half add arriving as
 //     a full one). Emitter.VerifyURL performs the URL check (GET, echostr).
 //   - Day plays a seeded, realistic day of a corp; Simulate delivers it.
+//   - APIServer serves WeCom's HTTP API for custody's details, handovers
+//     and reconciliation (gettoken, batch/get_by_user, get,
+//     groupchat/list and get, get_corp_tag_list, transfer_customer,
+//     transfer_result, …) from the corps' state, in WeCom's JSON shapes,
+//     with faults for tests: errcodes on demand, per-minute rate limits,
+//     early token invalidation, latency.
 //
-// Not modelled: WeCom's HTTP API itself (access tokens, batch/get_by_user,
-// groupchat/get, transfer_result endpoints — Snapshot stands in for their
-// answers), third-party suites and their dialect, the JSON envelope,
+// Not modelled: third-party suites and their dialect, the JSON envelope,
 // address-book callbacks (change_contact) for staff who join or depart,
-// rate limits, mass messages, chat archive and the limits of customers per
-// staff member. Tests that pass against it prove custody speaks WeCom's
+// the API's hourly and per-IP limits, mass messages, chat archive and the
+// limits of customers per staff member. Tests that pass against it prove custody speaks WeCom's
 // callback protocol and survives its delivery habits; they say nothing
 // about WeCom's timing or data beyond that.
 //

@@ -162,12 +162,16 @@ const (
 	HandoverLimitExceeded HandoverStatus = 4
 )
 
-// Handover is an in-service handover of one customer (transfer_customer).
+// Handover is a handover of one customer (transfer_customer, or
+// resigned/transfer_customer when Resigned).
 type Handover struct {
 	ExternalUserID string
 	From, To       string
 	Status         HandoverStatus
-	StartedAt      time.Time
+	// Resigned: started with resigned/transfer_customer (From had
+	// departed) rather than transfer_customer.
+	Resigned  bool
+	StartedAt time.Time
 	// EndedAt is when it completed or failed; zero while waiting.
 	EndedAt time.Time
 }

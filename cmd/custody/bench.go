@@ -110,9 +110,14 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	defer srv.stop()
 
-	pool, err := newPool(ctx, dsn)
+	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return err
+		return fmt.Errorf("database URL: %w", err)
+	}
+	pcfg.MaxConns = int32(slices.Max(cfg.clients) + 2) // every baseline client holds a connection
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	defer pool.Close()
 	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), payload text NOT NULL)`); err != nil {

@@ -106,7 +106,7 @@ func TestCrashSafety(t *testing.T) {
 		r := newRunner(t, pool, log, 101)
 		var txs atomic.Int32
 		r.beforeCommit = func(ctx context.Context, tx pgx.Tx) error {
-			if txs.Add(1) == 6*8+3 {
+			if txs.Add(1) == int32(6*len(All())+3) {
 				cancel() // the rows of this batch are written, not committed
 			}
 			return ctx.Err()
@@ -120,7 +120,7 @@ func TestCrashSafety(t *testing.T) {
 		r := newRunner(t, pool, log, 89)
 		var txs atomic.Int32
 		r.beforeCommit = func(ctx context.Context, tx pgx.Tx) error {
-			if txs.Add(1) != 4*8+5 {
+			if txs.Add(1) != int32(4*len(All())+5) {
 				return nil
 			}
 			var pid int
@@ -144,7 +144,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		var batches, kills atomic.Int32
 		r.beforeCommit = func(ctx context.Context, tx pgx.Tx) error {
-			if n := batches.Add(1); n != 3*8+2 && n != 7*8+6 {
+			if n := batches.Add(1); n != int32(3*len(All())+2) && n != int32(7*len(All())+6) {
 				return nil
 			}
 			kills.Add(1)

@@ -269,10 +269,29 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 				return err
 			}
 			c.erased = true
-		case k < 78: // staff turnover, on shared staff streams
-			if w%2 == 1 {
-				continue
+		case k < 78 && w%2 == 1: // the corp's tag catalog and unmatched WeCom facts
+			v := int64(-1)
+			tag := fmt.Sprintf("t%d", r.IntN(12))
+			var p events.Payload
+			switch o := r.IntN(10); {
+			case o < 3:
+				p = &events.TagCreated{TagID: tag, Kind: events.TagKindTag, GroupID: fmt.Sprintf("tg%d", r.IntN(3)), Name: "tag " + fmt.Sprint(seq)}
+			case o < 4:
+				p = &events.TagCreated{TagID: fmt.Sprintf("tg%d", r.IntN(3)), Kind: events.TagKindGroup, Name: "group " + fmt.Sprint(seq)}
+			case o < 6:
+				p = &events.TagRenamed{TagID: tag, Kind: events.TagKindTag, Name: "renamed " + fmt.Sprint(seq)}
+			case o < 7:
+				p = &events.TagDeleted{TagID: fmt.Sprintf("tg%d", r.IntN(3)), Kind: events.TagKindGroup}
+			case o < 8:
+				p = &events.TagsReordered{Kind: events.TagKindGroup}
+			default:
+				p = &events.WeComFactUnmatched{Kind: "change_external_contact/del_follow_user", Reason: events.UnmatchedRelationNotActive,
+					CustomerID: c.id, StaffID: fmt.Sprintf("s%d", r.IntN(5)), CallbackKey: fmt.Sprintf("cb%d-%d", w, seq)}
 			}
+			if err := emit(streamOf(g.o.Corp, p), &v, p); err != nil {
+				return err
+			}
+		case k < 78: // staff turnover (even writers), on shared staff streams
 			if r.IntN(3) == 0 {
 				s, ok := g.activeStaff(r)
 				if !ok {

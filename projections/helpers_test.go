@@ -106,6 +106,10 @@ func streamOf(corp string, p events.Payload) string {
 		return events.GroupChatStream(corp, p.ChatID)
 	case *events.GroupChatDismissed:
 		return events.GroupChatStream(corp, p.ChatID)
+	case *events.TagCreated, *events.TagRenamed, *events.TagDeleted, *events.TagsReordered:
+		return events.CorpTagsStream(corp)
+	case *events.WeComFactUnmatched:
+		return events.CorpWeComStream(corp, p.CallbackKey)
 	}
 	panic(fmt.Sprintf("no stream for %T", p))
 }

@@ -102,6 +102,8 @@ func All() []Projection {
 		Activity{},
 		Moments{},
 		Consents{},
+		Tags{},
+		WeComUnmatched{},
 	}
 }
 

@@ -67,6 +67,9 @@ func poisonHistory(t *testing.T, l *rawLog) {
 	l.add(t, "ca", 8, &events.GroupChatRenamed{ChatID: "g1", Name: nul + "renamed"})
 	l.add(t, "ca", 9, &events.GroupChatNoticeChanged{ChatID: "g1", Notice: "no" + nul + "tice"})
 	l.add(t, "ca", 10, &events.MomentsOptedOut{CustomerID: "cu1", StaffID: "s1", Source: "s" + nul})
+	l.add(t, "ca", 10, &events.TagCreated{TagID: "t" + nul, Kind: events.TagKindTag, GroupID: "g\xff", Name: "ta" + nul + "g"})
+	l.add(t, "ca", 10, &events.WeComFactUnmatched{Kind: "k" + nul, Reason: events.UnmatchedMember, ChatID: "g1",
+		MemberIDs: []string{"cu" + nul, "s1"}, CallbackKey: "cb" + nul})
 
 	l.add(t, "cz"+nul+"\xff", 11, &events.StaffJoined{StaffID: "s\xff1", PII: events.StaffPII{Name: "Z"}})
 
@@ -100,6 +103,9 @@ func assertPoisonRows(t *testing.T, db Querier, schema string) {
 	assertRows(t, schema+" group_members", q(`SELECT nickname FROM {s}.group_members`), []string{"ni\uFFFDck"})
 	assertRows(t, schema+" group_membership_history", q(`SELECT nickname FROM {s}.group_membership_history`), []string{"ni\uFFFDck"})
 	assertRows(t, schema+" moments_opt_outs", q(`SELECT source FROM {s}.moments_opt_outs`), []string{"s\uFFFD"})
+	assertRows(t, schema+" tags", q(`SELECT corp_id, tag_id, group_id, name FROM {s}.tags`), []string{"ca t\uFFFD g\uFFFD ta\uFFFDg"})
+	assertRows(t, schema+" wecom_unmatched", q(`SELECT corp_id, callback_key, kind, member_ids FROM {s}.wecom_unmatched`),
+		[]string{"ca cb\uFFFD k\uFFFD [cu\uFFFD|s1]"})
 	assertRows(t, schema+" customers", q(`SELECT corp_id, customer_id, name, follower_count FROM {s}.customers ORDER BY 1, 2`), []string{
 		"ca cu1 W\uFFFD 1", "ca cu2 \"\" 1", "cb cu1 Li 1",
 	})

@@ -193,6 +193,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := slog.Default()
+	profileOnSignal(logger)
 	adminToken, err := loadAdminToken(cfg, logger)
 	if err != nil {
 		return err

@@ -9,7 +9,7 @@ export PATH := $(PATH):/usr/local/go/bin
 RACE_PKGS := ./adapters/memlog/... ./adapters/pgstore/... ./adapters/pii/... \
              ./adapters/relay/... ./adapters/kurrent/... ./adapters/wecom/... ./commands/... ./projections/...
 
-.PHONY: run test test-race test-plain bench lint demo build clean fuzz
+.PHONY: run test test-race test-plain test-docs bench lint demo build clean fuzz
 
 build:
 	$(GO) build -o bin/custody ./cmd/custody
@@ -20,7 +20,13 @@ run: build
 demo: build
 	./bin/custody demo
 
-test: lint test-plain test-race
+test: lint test-plain test-race test-docs
+
+# The DuckDB examples of docs/analysts.md, run as written with a real DuckDB
+# (a module of its own: the driver is a cgo library of some hundred MB that
+# custody itself does not need; the first run downloads and builds it).
+test-docs:
+	cd docs/duckdbtest && $(GO) test -count=1 ./...
 
 # Everything not in RACE_PKGS, without the race detector.
 test-plain:

@@ -6,9 +6,14 @@
 //	go run ./examples/consumer -url nats://127.0.0.1:4222 -topic custody.customer -group crm-sync
 //
 // Delivery is at least once and ordered per stream (the CloudEvent
-// subject), so a consumer deduplicates by remembering, per stream, the
-// highest stream version it has handled: anything at or below it was seen
-// before. (Remembering event ids works too, but needs a bounded cache.)
+// subject) within a topic, so a consumer deduplicates by remembering, per
+// topic and stream, the highest stream version it has handled: anything at
+// or below it was seen before on that topic. The topic is part of the key
+// because one stream's events are spread over several topics (a customer
+// stream feeds custody.customer, custody.handover, custody.moments, ...),
+// and the topics are not ordered against each other. (Remembering event
+// ids works too, but needs a bounded cache; it is the way when one event
+// can reach you on two topics, e.g. from two routes.)
 package main
 
 import (
@@ -52,9 +57,9 @@ func run(ctx context.Context) error {
 	}
 	// In production keep this in your own database, updated in the same
 	// transaction as the side effect, so a crash cannot separate them.
-	handled := map[string]int64{} // stream → highest stream version handled
+	handled := map[streamKey]int64{} // (topic, stream) → highest stream version handled
 	for msg := range msgs {
-		if err := handle(msg.Payload, handled); err != nil {
+		if err := handle(*topic, msg.Payload, handled); err != nil {
 			// A poison message would block the stream forever if nacked;
 			// log it and move on (or park it somewhere for a human).
 			slog.Error("skipping undecodable message", "message_id", msg.UUID, "err", err)
@@ -67,12 +72,17 @@ func run(ctx context.Context) error {
 	return errors.New("subscription closed by the broker")
 }
 
-func handle(payload []byte, handled map[string]int64) error {
+// streamKey is what a stream version is compared within: one topic's
+// share of one stream.
+type streamKey struct{ topic, stream string }
+
+func handle(topic string, payload []byte, handled map[streamKey]int64) error {
 	ce, err := cloudevents.Unmarshal(payload)
 	if err != nil {
 		return err
 	}
-	if last, ok := handled[ce.Subject]; ok && ce.StreamVersion <= last {
+	key := streamKey{topic, ce.Subject}
+	if last, ok := handled[key]; ok && ce.StreamVersion <= last {
 		return nil // a duplicate: at-least-once delivery
 	}
 	rec, err := ce.Recorded()
@@ -97,6 +107,6 @@ func handle(payload []byte, handled map[string]int64) error {
 	default:
 		fmt.Printf("%s: %s on %s\n", ce.Time.Format("2006-01-02 15:04"), ce.Type, ce.Subject)
 	}
-	handled[ce.Subject] = ce.StreamVersion
+	handled[key] = ce.StreamVersion
 	return nil
 }

@@ -68,7 +68,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", envOr("CUSTODY_ADMIN_TOKEN_FILE", adminTokenFile),
 		"where the generated admin token is kept when CUSTODY_ADMIN_TOKEN is unset (CUSTODY_ADMIN_TOKEN_FILE)")
 	fs.StringVar(&c.relayRoutes, "relay-routes", os.Getenv("CUSTODY_RELAY_ROUTES"),
-		"extra fan-out routes besides the in-process one: NAME=URL separated by spaces or ';' (CUSTODY_RELAY_ROUTES)")
+		"extra fan-out routes besides the in-process one: NAME=URL[?prefix=P&topics=KEY:TOPIC,...&corps=C,...&types=T,...&pii=true] separated by spaces or ';' (CUSTODY_RELAY_ROUTES)")
 	fs.DurationVar(&c.settleEvery, "settle-every", envDuration("CUSTODY_SETTLE_EVERY", time.Minute), "handover settle job period (CUSTODY_SETTLE_EVERY)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("CUSTODY_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long in-flight requests may take to finish on SIGTERM/SIGINT (CUSTODY_SHUTDOWN_TIMEOUT)")
@@ -112,19 +112,6 @@ func envDuration(k string, def time.Duration) time.Duration {
 		}
 	}
 	return def
-}
-
-// parseRelayRoutes reads "NAME=URL" entries separated by spaces or ';'.
-func parseRelayRoutes(s string) ([]relay.Route, error) {
-	var out []relay.Route
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ' ' || r == '\n' || r == '\t' }) {
-		name, u, ok := strings.Cut(f, "=")
-		if !ok || name == "" || u == "" {
-			return nil, fmt.Errorf("CUSTODY_RELAY_ROUTES: entry %q: want NAME=URL", redactRoute(f))
-		}
-		out = append(out, relay.Route{Name: name, URL: u})
-	}
-	return out, nil
 }
 
 // redactRoute keeps a broken route entry's passwords out of error messages.

@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custody/custody/adapters/relay"
 )
 
 // TestServeQuickStart is the README's quick start on a fresh machine: no
@@ -201,4 +204,54 @@ func captureStdout(t *testing.T, fn func() error) string {
 		t.Fatal(ferr)
 	}
 	return s
+}
+
+func TestParseRelayRouteOptions(t *testing.T) {
+	rs, err := parseRelayRoutes("crm=nats://mq:4222?prefix=crm&topics=handover:crm.ho,customer.erased:crm.erasure,*:crm.all&corps=ww1,acme&types=handover.*,customer&pii=true " +
+		"bi=postgres://u:p@db/bi?sslmode=disable&corps=acme&application_name=relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []relay.Route{{
+		Name: "crm", URL: "nats://mq:4222", TopicPrefix: "crm",
+		Topics: map[string]string{"handover": "crm.ho", "customer.erased": "crm.erasure", "*": "crm.all"},
+		Corps:  []string{"ww1", "acme"}, Types: []string{"handover.*", "customer"}, IncludePII: true,
+	}, {
+		Name: "bi", URL: "postgres://u:p@db/bi?sslmode=disable&application_name=relay", Corps: []string{"acme"},
+	}}
+	if !reflect.DeepEqual(rs, want) {
+		t.Fatalf("routes\n%+v\nwant\n%+v", rs, want)
+	}
+	// The options reach the relay's routing.
+	if got := rs[0].Topic("handover.requested"); got != "crm.ho" {
+		t.Errorf("handover.requested goes to %q", got)
+	}
+	if got := rs[0].Topic("staff.joined"); got != "crm.all" {
+		t.Errorf("staff.joined goes to %q", got)
+	}
+
+	for _, bad := range []string{
+		"x=nats://h?pii=yes-please",
+		"x=nats://h?pii=",
+		"x=nats://h?prefix=a&prefix=b",
+		"x=nats://h?topics=handover",
+		"x=nats://h?topics=handover:a,handover:b",
+		"x=nats://h?topics=Handover!:a",
+		"x=nats://h?topics=handover:a%20b",
+		"x=nats://h?types=handover.requested.x",
+		"x=nats://h?corps=a,,b",
+		"x=nats://h?prefix=a/b",
+		"x=nats://h x=redis://h",
+		"x y=nats://h",
+		"x=amqp://guest:secret@h/?pii=maybe",
+	} {
+		_, err := parseRelayRoutes(bad)
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+			continue
+		}
+		if !strings.Contains(err.Error(), "CUSTODY_RELAY_ROUTES") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%q: error %q must name CUSTODY_RELAY_ROUTES and no password", bad, err)
+		}
+	}
 }

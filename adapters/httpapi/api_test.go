@@ -102,6 +102,13 @@ func TestCommandsAndQueries(t *testing.T) {
 	if len(owners.Owners) != 1 || owners.Owners[0].StaffID != "alice" {
 		t.Fatalf("owners of c0 before the handover: %+v", owners.Owners)
 	}
+	// The answer is what was true then, as `custody asof owners` says it:
+	// alice's relation ended later (the handover), which must not show,
+	// and whether she had departed is stated.
+	raw := string(h.must(http.StatusOK, "GET", base+"/customers/c0/owners?at="+t0.Add(-time.Hour).Format(time.RFC3339), tok, nil).body)
+	if strings.Contains(raw, "ended_at") || strings.Contains(raw, "end_reason") || !strings.Contains(raw, `"unassigned":false`) {
+		t.Fatalf("owners of c0 before the handover leak the later end or lack unassigned: %s", raw)
+	}
 	h.must(http.StatusOK, "GET", base+"/customers/c0/owners", tok, nil).json(t, &owners)
 	if len(owners.Owners) != 1 || owners.Owners[0].StaffID != "bob" {
 		t.Fatalf("owners of c0 now: %+v", owners.Owners)
@@ -132,10 +139,17 @@ func TestCommandsAndQueries(t *testing.T) {
 	if len(hs.Items) != 1 || hs.Items[0].CustomerID != "c1" {
 		t.Fatalf("refused handovers: %+v", hs.Items)
 	}
+	// alice deletes c3: a lost relation, but not churn (the customer did
+	// not leave); churn_last_days counts c4 only, as the README defines it.
+	h.must(http.StatusOK, "POST", base+"/customers/c3/relations/alice/end", tok, map[string]any{"by": "staff"})
+	h.projected()
 	var ov Overview
 	h.must(http.StatusOK, "GET", base+"/overview", tok, nil).json(t, &ov)
-	if ov.Headline.ActiveStaff != 2 || ov.Headline.ActiveRelations != 4 {
+	if ov.Headline.ActiveStaff != 2 || ov.Headline.ActiveRelations != 3 {
 		t.Fatalf("overview headline: %+v", ov.Headline)
+	}
+	if ov.Headline.Churn != 1 || ov.Headline.DeletedByStaff != 1 {
+		t.Fatalf("overview headline: churn %d (want 1: deleted by the customer), deleted by staff %d (want 1)", ov.Headline.Churn, ov.Headline.DeletedByStaff)
 	}
 	// bad cursor
 	if code := h.must(http.StatusBadRequest, "GET", base+"/handovers?cursor=bm90LWEtY3Vyc29y", tok, nil).errCode(t); code != "bad_cursor" {

@@ -42,7 +42,11 @@ type Headline struct {
 	Unassigned       int `json:"unassigned_relations"`
 	Groups           int `json:"group_chats"`
 	Adds             int `json:"adds_last_days"`
-	Churn            int `json:"churn_last_days"`
+	// Churn counts relations the customer ended (deleted_by_customer, 流失)
+	// in the last ChurnDays days: the README's churn. Relations the staff
+	// member ended are DeletedByStaff.
+	Churn          int `json:"churn_last_days"`
+	DeletedByStaff int `json:"deleted_by_staff_last_days"`
 }
 
 // StatusCount is the number of handovers in one status.
@@ -238,6 +242,7 @@ func newOverviewView(ov Overview, corps []string) overviewView {
 		{"active relations", h.ActiveRelations}, {"pending handovers", h.PendingHandovers},
 		{"unassigned relations", h.Unassigned}, {"group chats", h.Groups},
 		{"new relations, " + itoa(ov.ChurnDays) + " days", h.Adds}, {"churn, " + itoa(ov.ChurnDays) + " days", h.Churn},
+		{"deleted by staff, " + itoa(ov.ChurnDays) + " days", h.DeletedByStaff},
 	}
 	counts := map[string]int{}
 	max := 0

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custody/custody/projections"
+	"github.com/custody/custody/projections/asof"
 )
 
 // Queries are answered from the projections' read models, which follow the
@@ -127,11 +128,14 @@ func getGroup(c *call) (any, error) {
 	return c.srv.reader().GroupChat(c.ctx, c.corp, chat)
 }
 
-// OwnersAt answers "who owned this customer at that time".
+// OwnersAt answers "who owned this customer at that time" exactly as
+// `custody asof owners` does (projections/asof): only what was true at At —
+// no end that came later — and whether each owner had departed by then
+// (unassigned, 离职待分配).
 type OwnersAt struct {
-	CustomerID string                          `json:"customer_id"`
-	At         time.Time                       `json:"at"`
-	Owners     []projections.OwnershipInterval `json:"owners"`
+	CustomerID string           `json:"customer_id"`
+	At         time.Time        `json:"at"`
+	Owners     []asof.Ownership `json:"owners"`
 }
 
 func customerOwners(c *call) (any, error) {
@@ -146,7 +150,7 @@ func customerOwners(c *call) (any, error) {
 	if at.IsZero() {
 		at = c.now()
 	}
-	owners, err := c.srv.reader().OwnersAsOf(c.ctx, c.corp, cust, at)
+	owners, err := asof.Queries{DB: c.srv.opts.Projections}.Owners(c.ctx, c.corp, cust, at)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +298,8 @@ func (s *Server) overview(ctx context.Context, corp string) (Overview, error) {
 	}
 	for _, sc := range po.ChurnLast7Days {
 		ov.Headline.Adds += sc.Added
-		ov.Headline.Churn += sc.DeletedByCustomer + sc.DeletedByStaff
+		ov.Headline.Churn += sc.DeletedByCustomer
+		ov.Headline.DeletedByStaff += sc.DeletedByStaff
 		if sc.DeletedByCustomer+sc.DeletedByStaff > 0 {
 			ov.Churn = append(ov.Churn, StaffChurn{StaffID: sc.StaffID, DeletedByCustomer: sc.DeletedByCustomer, DeletedByStaff: sc.DeletedByStaff})
 		}

@@ -71,7 +71,7 @@ func customerRoutes() []route {
 		{method: "GET", path: base, op: "getCustomer", tag: tag,
 			summary: "A customer with relations, opt-outs, groups, handovers and a readable timeline.", response: CustomerDetail{}, handle: getCustomer},
 		{method: "GET", path: base + "/owners", op: "customerOwners", tag: tag,
-			summary: "The staff members who owned the customer at a time.", response: OwnersAt{},
+			summary: "The staff members who owned the customer at a time, as `custody asof owners` answers it: only what was true then (no end that came later), each with `unassigned` (the member had departed by then).", response: OwnersAt{},
 			query:  []queryParam{{name: "at", typ: "string", format: "date-time", desc: "RFC 3339 time; default now"}},
 			handle: customerOwners},
 	}

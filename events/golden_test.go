@@ -265,3 +265,33 @@ func normal(p Payload) string {
 	}
 	return string(b) + "|" + string(pii)
 }
+
+// TestHandoverRequestedUpcast: v1 stored the message in plain data; read
+// back, it is LegacyMessage (marked as unsealed), never the sealed
+// PII.Message, and Text returns it. v2 keeps the message out of data.
+func TestHandoverRequestedUpcast(t *testing.T) {
+	v1 := `{"handover_id":"h-1","customer_id":"wmABC","kind":"in_service","from_staff_id":"zhangsan","to_staff_id":"lisi","batch_id":"b-1","message":"您好，今后由李四为您服务","deadline":"2026-03-15T09:26:53Z"}`
+	p, err := Decode("handover.requested", 1, []byte(v1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr := p.(*HandoverRequested)
+	if hr.LegacyMessage != "您好，今后由李四为您服务" || hr.PII.Message != "" || hr.Text() != hr.LegacyMessage || hr.BatchID != "b-1" {
+		t.Fatalf("upcast v1 = %#v", hr)
+	}
+	p, err = Decode("handover.requested", 1, []byte(`{"handover_id":"h-2","customer_id":"wmABC","kind":"resigned","from_staff_id":"a","to_staff_id":"b","deadline":"2026-03-15T09:26:53Z"}`), nil)
+	if err != nil || p.(*HandoverRequested).Text() != "" {
+		t.Fatalf("upcast v1 without a message = %#v, %v", p, err)
+	}
+	if v, _ := CurrentVersion("handover.requested"); v != 2 {
+		t.Fatalf("handover.requested current version %d, want 2", v)
+	}
+	enc, err := Encode("acme", &HandoverRequested{HandoverID: "h", CustomerID: "wmABC", Kind: HandoverInService, FromStaffID: "a", ToStaffID: "b",
+		PII: HandoverRequestPII{Message: "private words"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(enc.Data, []byte("private words")) || !bytes.Contains(enc.PII, []byte("private words")) || enc.Subject != "customer/acme/wmABC" {
+		t.Fatalf("v2 encoding: data %s, pii %s, subject %q", enc.Data, enc.PII, enc.Subject)
+	}
+}

@@ -20,6 +20,14 @@ const (
 
 // HandoverRequested: a relation is to move from one staff member to another.
 // The customer may refuse until Deadline; after it the handover completes.
+//
+// Schema v2. The message the customer receives is personal data of the
+// customer, sealed under their key (PII.Message). v1 stored it in plain
+// data as `message`; the upcaster moves it to LegacyMessage, which marks it
+// as written before messages were sealed: it is not sealed in the log (the
+// stored v1 bytes cannot be re-sealed without rewriting the log), and
+// custody treats it as the customer's personal data everywhere else. Read
+// the text with Text.
 type HandoverRequested struct {
 	HandoverID  string    `json:"handover_id"`
 	CustomerID  string    `json:"customer_id"`
@@ -27,8 +35,29 @@ type HandoverRequested struct {
 	FromStaffID string    `json:"from_staff_id"`
 	ToStaffID   string    `json:"to_staff_id"`
 	BatchID     string    `json:"batch_id,omitempty"`
-	Message     string    `json:"message,omitempty"`
 	Deadline    time.Time `json:"deadline"`
+	// LegacyMessage is the plain message of a v1 event; empty on v2.
+	LegacyMessage string             `json:"legacy_message,omitempty"`
+	PII           HandoverRequestPII `json:"-"`
+}
+
+// HandoverRequestPII is the personal part of a handover request.
+type HandoverRequestPII struct {
+	// Message is the text WeCom shows the customer (in-service handovers).
+	Message string `json:"message,omitempty"`
+}
+
+// Text is the request's message: the sealed one, or a v1 event's plain one.
+func (e *HandoverRequested) Text() string {
+	if e.PII.Message != "" {
+		return e.PII.Message
+	}
+	return e.LegacyMessage
+}
+
+func (e *HandoverRequested) PersonalData() any { return &e.PII }
+func (e *HandoverRequested) DataSubject(corp string) string {
+	return CustomerSubject(corp, e.CustomerID)
 }
 
 // HandoverRefused: the customer declined within the window.
@@ -68,7 +97,8 @@ func (HandoverFailed) EventType() string    { return "handover.failed" }
 func (HandoverCancelled) EventType() string { return "handover.cancelled" }
 
 func init() {
-	register(1, func() Payload { return &HandoverRequested{} })
+	register(2, func() Payload { return &HandoverRequested{} })
+	registerUpcaster("handover.requested", 1, upcastHandoverRequestedV1)
 	register(1, func() Payload { return &HandoverRefused{} })
 	register(1, func() Payload { return &HandoverCompleted{} })
 	register(1, func() Payload { return &HandoverFailed{} })

@@ -29,7 +29,8 @@ func samples() map[string]Payload {
 		&ConsentRecorded{CustomerID: "wmABC", Purpose: PurposeChatArchive, State: ConsentDefaultAgree, ChangedAt: sampleTime},
 		&HandoverRequested{
 			HandoverID: "h-1", CustomerID: "wmABC", Kind: HandoverInService, FromStaffID: "zhangsan",
-			ToStaffID: "lisi", BatchID: "b-1", Message: "您好，今后由李四为您服务", Deadline: sampleTime.Add(24 * time.Hour),
+			ToStaffID: "lisi", BatchID: "b-1", Deadline: sampleTime.Add(24 * time.Hour),
+			PII: HandoverRequestPII{Message: "您好，今后由李四为您服务"},
 		},
 		&HandoverRefused{HandoverID: "h-1", CustomerID: "wmABC"},
 		&HandoverCompleted{HandoverID: "h-1", CustomerID: "wmABC", FromStaffID: "zhangsan", ToStaffID: "lisi"},

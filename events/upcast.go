@@ -34,3 +34,18 @@ func upcastConsentV1(data []byte) ([]byte, error) {
 		ChangedAt:  v1.ChangedAt,
 	})
 }
+
+// upcastHandoverRequestedV1 renames v1's plain `message` to
+// `legacy_message`. It cannot seal it: sealing needs the customer's key,
+// which decoding does not have (and an erased customer's no longer exists).
+func upcastHandoverRequestedV1(data []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	if msg, ok := m["message"]; ok {
+		delete(m, "message")
+		m["legacy_message"] = msg
+	}
+	return json.Marshal(m)
+}

@@ -186,7 +186,7 @@ func (legacyHandovers) Apply(w *Writer, e Event) error {
 		w.Queue(`INSERT INTO {s}.handovers (corp_id, handover_id, customer_id, kind, from_staff_id, to_staff_id, batch_id, message, status, requested_at, deadline)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)
 			ON CONFLICT (corp_id, handover_id) DO NOTHING`,
-			corp, p.HandoverID, p.CustomerID, p.Kind, p.FromStaffID, p.ToStaffID, p.BatchID, p.Message, at, p.Deadline)
+			corp, p.HandoverID, p.CustomerID, p.Kind, p.FromStaffID, p.ToStaffID, p.BatchID, p.Text(), at, p.Deadline)
 	case *events.HandoverRefused:
 		w.Queue(legacyHandoverSettle, corp, p.HandoverID, HandoverRefused, at, "")
 	case *events.HandoverCompleted:

@@ -204,7 +204,7 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 			}
 			hid := fmt.Sprintf("h%d-%d", w, seq)
 			ps := []events.Payload{&events.HandoverRequested{HandoverID: hid, CustomerID: c.id, Kind: kind, FromStaffID: from, ToStaffID: to,
-				Message: "please", Deadline: base.Add(time.Duration(g.clock.Load()+86400) * time.Second)}}
+				Deadline: base.Add(time.Duration(g.clock.Load()+86400) * time.Second), PII: events.HandoverRequestPII{Message: "please"}}}
 			switch o := r.IntN(20); {
 			case o < 10:
 				ps = append(ps, &events.HandoverCompleted{HandoverID: hid, CustomerID: c.id, FromStaffID: from, ToStaffID: to},

@@ -43,7 +43,29 @@ type handoverRound struct {
 
 // applyBatch writes a batch with one statement per event type and round
 // (see rounds): every event touches only its handover's row.
-func (Handovers) applyBatch(w *Writer, evs []Event) error {
+//
+// customer.erased blanks the message of the customer's handovers: it is the
+// customer's personal data (sealed from handover.requested v2 on, so a
+// clean rebuild reads it empty; plain in v1). The events before an erasure
+// are written first, so the blanking sees their rows.
+func (h Handovers) applyBatch(w *Writer, evs []Event) error {
+	start := 0
+	for i, e := range evs {
+		p, ok := e.Payload.(*events.CustomerErased)
+		if !ok {
+			continue
+		}
+		if err := h.applyRounds(w, evs[start:i]); err != nil {
+			return err
+		}
+		w.Queue(`UPDATE {s}.handovers SET message = '' WHERE corp_id = $1 AND customer_id = $2 AND message <> ''`, e.CorpID, p.CustomerID)
+		start = i + 1
+	}
+	return h.applyRounds(w, evs[start:])
+}
+
+// applyRounds writes events without an erasure among them.
+func (Handovers) applyRounds(w *Writer, evs []Event) error {
 	rs := newRounds()
 	var rounds []handoverRound
 	settle := func(e Event, id, status, reason string) {
@@ -59,7 +81,7 @@ func (Handovers) applyBatch(w *Writer, evs []Event) error {
 			i := rs.keyed(e.CorpID, p.HandoverID, "")
 			rounds = grow(rounds, i)
 			r := &rounds[i]
-			for j, v := range [8]string{e.CorpID, p.HandoverID, p.CustomerID, p.Kind, p.FromStaffID, p.ToStaffID, p.BatchID, p.Message} {
+			for j, v := range [8]string{e.CorpID, p.HandoverID, p.CustomerID, p.Kind, p.FromStaffID, p.ToStaffID, p.BatchID, p.Text()} {
 				r.req[j] = append(r.req[j], v)
 			}
 			r.reqAt, r.reqDeadline = append(r.reqAt, e.OccurredAt), append(r.reqDeadline, p.Deadline)

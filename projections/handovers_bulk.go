@@ -50,7 +50,7 @@ func stageHandover(e Event) []any {
 	switch p := e.Payload.(type) {
 	case *events.HandoverRequested:
 		r := row(hoRequested, p.HandoverID)
-		r[6], r[7], r[8], r[9], r[10], r[11], r[12] = p.CustomerID, p.Kind, p.FromStaffID, p.ToStaffID, p.BatchID, p.Message, p.Deadline
+		r[6], r[7], r[8], r[9], r[10], r[11], r[12] = p.CustomerID, p.Kind, p.FromStaffID, p.ToStaffID, p.BatchID, p.Text(), p.Deadline
 		return r
 	case *events.HandoverRefused:
 		return settled(p.HandoverID, HandoverRefused, "")

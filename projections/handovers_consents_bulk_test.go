@@ -29,7 +29,7 @@ func TestBulkEqualsApplyHandoversConsents(t *testing.T) {
 	}
 	req := func(id, cust, from, to, batch, msg string, deadline int) *events.HandoverRequested {
 		return &events.HandoverRequested{HandoverID: id, CustomerID: cust, Kind: events.HandoverInService, FromStaffID: from, ToStaffID: to,
-			BatchID: batch, Message: msg, Deadline: minute(deadline)}
+			BatchID: batch, Deadline: minute(deadline), PII: events.HandoverRequestPII{Message: msg}}
 	}
 	consent := func(cust, purpose, state string, changed time.Time) *events.ConsentRecorded {
 		return &events.ConsentRecorded{CustomerID: cust, Purpose: purpose, State: state, ChangedAt: changed}

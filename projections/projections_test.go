@@ -27,7 +27,7 @@ func salesScenario(t *testing.T, w *world, r *Runner) {
 	w.add(4, &events.CustomerRelationEdited{CustomerID: "cu1", StaffID: "s1", Tags: []string{"vip", "y2026"}, PII: pii("", "bigger buyer", "13800000000")})
 	w.add(5, &events.MomentsOptedOut{CustomerID: "cu1", StaffID: "s1", Source: "survey"})
 	w.add(6, &events.CustomerRelationEnded{CustomerID: "cu2", StaffID: "s1", Reason: "deleted_by_customer"})
-	w.add(10, &events.HandoverRequested{HandoverID: "h1", CustomerID: "cu1", Kind: "in_service", FromStaffID: "s1", ToStaffID: "s3", Message: "hi", Deadline: minute(1450)})
+	w.add(10, &events.HandoverRequested{HandoverID: "h1", CustomerID: "cu1", Kind: "in_service", FromStaffID: "s1", ToStaffID: "s3", Deadline: minute(1450), PII: events.HandoverRequestPII{Message: "hi"}})
 	w.add(11, &events.HandoverCompleted{HandoverID: "h1", CustomerID: "cu1", FromStaffID: "s1", ToStaffID: "s3"})
 	w.add(11, &events.CustomerRelationEnded{CustomerID: "cu1", StaffID: "s1", Reason: "handed_over", HandoverID: "h1"})
 	w.add(11, &events.CustomerRelationStarted{CustomerID: "cu1", StaffID: "s3", Initiator: "staff", StartedBy: "handover", HandoverID: "h1",
@@ -128,7 +128,7 @@ func TestGivenEventsExpectedRows(t *testing.T) {
 	t.Run("handovers", func(t *testing.T) {
 		assertRows(t, "handovers", q(`SELECT handover_id, customer_id, kind, from_staff_id, to_staff_id, message, status,
 			requested_at, deadline, settled_at, failure_reason FROM projections.handovers WHERE corp_id = 'c1' ORDER BY handover_id`), []string{
-			`h1 cu1 in_service s1 s3 hi completed m10 m1450 m11 -`,
+			`h1 cu1 in_service s1 s3 "" completed m10 m1450 m11 -`, // "hi" until cu1 was erased: the message is the customer's
 			`h2 cu1 in_service s2 s1 "" refused m12 m1452 m13 -`,
 			`h3 cu3 resigned s2 s3 "" failed m22 m1462 m23 target_at_capacity`,
 			`h4 cu1 resigned s2 s1 "" pending m24 m1464 - -`,

@@ -60,7 +60,7 @@ func poisonHistory(t *testing.T, l *rawLog) {
 	l.add(t, "ca", 3, &events.CustomerRelationStarted{CustomerID: "cu2", StaffID: "s1", Initiator: "staff", AddWay: -1, StartedBy: "added"})
 	l.add(t, "ca", 4, &events.CustomerRelationEdited{CustomerID: "cu2", StaffID: "s1", Tags: []string{nul}, PII: rel("", nul+"r", "d"+nul, nul)})
 	l.add(t, "ca", 5, &events.HandoverRequested{HandoverID: "h1", CustomerID: "cu1", Kind: "in_service", FromStaffID: "s1", ToStaffID: "s2",
-		Message: "hi" + nul, Deadline: minute(1445)})
+		Deadline: minute(1445), PII: events.HandoverRequestPII{Message: "hi" + nul}})
 	l.add(t, "ca", 6, &events.GroupChatCreated{ChatID: "g1", OwnerID: "s1", Name: "g" + nul})
 	l.add(t, "ca", 7, &events.GroupChatMemberJoined{ChatID: "g1", MemberID: "cu1", MemberType: "customer", JoinScene: "qrcode",
 		PII: events.GroupMemberPII{Nickname: "ni" + nul + "ck"}})

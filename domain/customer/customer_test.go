@@ -276,7 +276,7 @@ func TestHandoverRequest(t *testing.T) {
 				r.BatchID, r.Message = "b1", msg200
 				return c.RequestHandover(r, t0, set)
 			},
-			then: []events.Payload{&events.HandoverRequested{HandoverID: "h1", CustomerID: cust, Kind: events.HandoverInService, FromStaffID: "a", ToStaffID: "b", BatchID: "b1", Message: msg200, Deadline: deadline}},
+			then: []events.Payload{&events.HandoverRequested{HandoverID: "h1", CustomerID: cust, Kind: events.HandoverInService, FromStaffID: "a", ToStaffID: "b", BatchID: "b1", Deadline: deadline, PII: events.HandoverRequestPII{Message: msg200}}},
 		},
 		{
 			name:  "message of 201 characters",

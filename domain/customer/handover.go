@@ -135,7 +135,7 @@ func (c *Customer) RequestHandover(req HandoverRequest, now time.Time, set corp.
 	}
 	out := []events.Payload{&events.HandoverRequested{
 		HandoverID: req.HandoverID, CustomerID: c.id, Kind: req.Kind,
-		FromStaffID: req.From.ID, ToStaffID: req.To.ID, BatchID: req.BatchID, Message: req.Message,
+		FromStaffID: req.From.ID, ToStaffID: req.To.ID, BatchID: req.BatchID, PII: events.HandoverRequestPII{Message: req.Message},
 		Deadline: now.Add(set.HandoverWindow),
 	}}
 	if req.TargetFull {

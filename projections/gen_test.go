@@ -273,7 +273,19 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 			if w%2 == 1 {
 				continue
 			}
-			if r.IntN(3) == 0 {
+			switch n := r.IntN(6); {
+			case n == 0: // erasure, whatever the member's status: key first, then the fact
+				g.mu.Lock()
+				s := g.staff[r.IntN(len(g.staff))]
+				g.mu.Unlock()
+				if err := g.log.Erase(ctx, events.StaffSubject(g.o.Corp, s)); err != nil {
+					return err
+				}
+				v := int64(-1)
+				if err := emit(events.StaffStream(g.o.Corp, s), &v, &events.StaffErased{StaffID: s}); err != nil {
+					return err
+				}
+			case n < 3:
 				s, ok := g.activeStaff(r)
 				if !ok {
 					continue
@@ -285,7 +297,7 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 				if err := emit(events.StaffStream(g.o.Corp, s), &v, &events.StaffDeparted{StaffID: s}); err != nil {
 					return err
 				}
-			} else {
+			default:
 				g.mu.Lock()
 				s := fmt.Sprintf("s%d", len(g.staff))
 				g.staff = append(g.staff, s)
@@ -305,7 +317,8 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 				gr := &genGroup{id: fmt.Sprintf("g%d-%d", w, len(groups)), version: -1, owner: owner, members: map[string]string{}}
 				groups = append(groups, gr)
 				if err := emit(events.GroupChatStream(g.o.Corp, gr.id), &gr.version, &events.GroupChatCreated{ChatID: gr.id, OwnerID: owner, Name: "group " + gr.id},
-					&events.GroupChatMemberJoined{ChatID: gr.id, MemberID: owner, MemberType: events.MemberStaff, JoinScene: events.JoinInvited}); err != nil {
+					&events.GroupChatMemberJoined{ChatID: gr.id, MemberID: owner, MemberType: events.MemberStaff, JoinScene: events.JoinInvited,
+						PII: events.GroupMemberPII{Nickname: "owner " + owner}}); err != nil {
 					return err
 				}
 				gr.members[owner] = events.MemberStaff

@@ -84,7 +84,7 @@ const DefaultMaxRetries = 32
 type Options struct {
 	// Log is the event log. Required.
 	Log EventLog
-	// Eraser destroys a data subject's key (EraseCustomer). Required.
+	// Eraser destroys a data subject's key (EraseCustomer, EraseStaff). Required.
 	Eraser Eraser
 	// Settings look up each corp's limits. Required.
 	Settings SettingsSource

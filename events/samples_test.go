@@ -10,6 +10,7 @@ func samples() map[string]Payload {
 	list := []Payload{
 		&StaffJoined{StaffID: "zhangsan", Capacity: 5000, PII: StaffPII{Name: "张三"}},
 		&StaffDeparted{StaffID: "zhangsan"},
+		&StaffErased{StaffID: "zhangsan"},
 		&StaffCapacityChanged{StaffID: "zhangsan", Capacity: 20000},
 		&StaffSlotReserved{StaffID: "lisi", CustomerID: "wmABC", Reason: SlotForHandover, HandoverID: "h-1"},
 		&StaffSlotReleased{StaffID: "lisi", CustomerID: "wmABC", Reason: SlotReleasedHandoverSettled, HandoverID: "h-1"},

@@ -22,6 +22,15 @@ type StaffDeparted struct {
 	StaffID string `json:"staff_id"`
 }
 
+// StaffErased: the member's personal data was erased on request (PIPL
+// Art. 47; staff are data subjects too). Their data key is destroyed —
+// the name of staff.joined and their group nicknames, all sealed under
+// StaffSubject(corp, staff_id), become unreadable — while ids, relations,
+// slots and the rest of the history stay, pseudonymous.
+type StaffErased struct {
+	StaffID string `json:"staff_id"`
+}
+
 // StaffCapacityChanged: the member's customer limit changed.
 type StaffCapacityChanged struct {
 	StaffID  string `json:"staff_id"`
@@ -67,6 +76,7 @@ type StaffSlotReleased struct {
 
 func (StaffJoined) EventType() string          { return "staff.joined" }
 func (StaffDeparted) EventType() string        { return "staff.departed" }
+func (StaffErased) EventType() string          { return "staff.erased" }
 func (StaffCapacityChanged) EventType() string { return "staff.capacity_changed" }
 func (StaffSlotReserved) EventType() string    { return "staff.slot_reserved" }
 func (StaffSlotReleased) EventType() string    { return "staff.slot_released" }
@@ -77,6 +87,7 @@ func (e *StaffJoined) DataSubject(corp string) string { return StaffSubject(corp
 func init() {
 	register(1, func() Payload { return &StaffJoined{} })
 	register(1, func() Payload { return &StaffDeparted{} })
+	register(1, func() Payload { return &StaffErased{} })
 	register(1, func() Payload { return &StaffCapacityChanged{} })
 	register(1, func() Payload { return &StaffSlotReserved{} })
 	register(1, func() Payload { return &StaffSlotReleased{} })

@@ -278,6 +278,11 @@ func (legacyGroups) Apply(w *Writer, e Event) error {
 			WHERE corp_id = $1 AND member_type = 'customer' AND member_id = $2`, corp, p.CustomerID)
 		w.Queue(`UPDATE {s}.group_membership_history SET nickname = ''
 			WHERE corp_id = $1 AND member_type = 'customer' AND member_id = $2`, corp, p.CustomerID)
+	case *events.StaffErased:
+		w.Queue(`UPDATE {s}.group_members SET nickname = ''
+			WHERE corp_id = $1 AND member_type = 'staff' AND member_id = $2`, corp, p.StaffID)
+		w.Queue(`UPDATE {s}.group_membership_history SET nickname = ''
+			WHERE corp_id = $1 AND member_type = 'staff' AND member_id = $2`, corp, p.StaffID)
 	}
 	return nil
 }

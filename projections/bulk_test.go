@@ -112,7 +112,8 @@ func TestBulkEqualsApply(t *testing.T) {
 // key is gone), events after an erasure, re-adds after a departure, a
 // second start without an end, edits and opt-outs of pairs that never
 // started, duplicate joins, leaves of absent members, joins before the
-// chat exists, events after a dismissal, two corps with the same ids.
+// chat exists, events after a dismissal, staff erasures next to customers
+// with the same id, two corps with the same ids.
 func TestBulkEqualsApplyEdgeCases(t *testing.T) {
 	w := newWorld(t)
 	pii := func(name string) events.RelationPII {
@@ -176,9 +177,36 @@ func TestBulkEqualsApplyEdgeCases(t *testing.T) {
 			&events.ConsentRecorded{CustomerID: "cu1", Purpose: events.PurposeMarketing, State: events.ConsentAgree},
 			// An erasure that is the customer's last event.
 			&events.CustomerErased{CustomerID: "cu3"},
+			// Staff erasures: s1's nicknames as a staff member go (in g1 and
+			// g3, open and closed stints), a customer with s1's id keeps
+			// theirs; a member erased after joining, twice, and one never
+			// seen.
+			&events.GroupChatCreated{ChatID: "g3", OwnerID: "s1"}, join("g3", "s1", events.MemberStaff, "boss"),
+			join("g3", "s1", events.MemberCustomer, "a customer named like s1"), left("g3", "s1", events.MemberStaff),
+			join("g3", "s1", events.MemberStaff, "boss again"),
+			&events.StaffErased{StaffID: "s1"},
+			join("g3", "s4", events.MemberStaff, "joined after s1's erasure"), &events.StaffErased{StaffID: "s4"},
+			&events.StaffErased{StaffID: "s1"}, &events.StaffErased{StaffID: "nobody"},
 		)
 	}
-	assertBulkEqualsApply(t, newDB(t), w.log)
+	pool := newDB(t)
+	assertBulkEqualsApply(t, pool, w.log)
+	// Spelled out, so the comparison cannot pass with both sides wrong
+	// the same way.
+	assertRows(t, "nicknames after staff erasures", rows(t, pool, `SELECT chat_id, member_type, member_id, nickname, left_at IS NULL
+		FROM `+ident(shadowSchema(Groups{}))+`.group_membership_history
+		WHERE corp_id = 'c1' AND member_id IN ('s1', 's4', 'cu1') ORDER BY chat_id, join_commit, join_prepare`), []string{
+		`g1 customer cu1 "" true`,
+		`g1 staff s1 "" true`,
+		`g1 staff cu1 same id, staff true`,
+		`g2 customer cu1 "" false`,
+		`g2 customer cu1 back true`, // joined after the erasure; this log still reads its name
+
+		`g3 staff s1 "" false`,
+		`g3 customer s1 a customer named like s1 true`,
+		`g3 staff s1 "" true`,
+		`g3 staff s4 "" true`,
+	})
 }
 
 // TestBulkFoldInterrupted cancels a rebuild in the middle of a fold (after

@@ -292,7 +292,19 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 				return err
 			}
 		case k < 78: // staff turnover (even writers), on shared staff streams
-			if r.IntN(3) == 0 {
+			switch n := r.IntN(6); {
+			case n == 0: // erasure, whatever the member's status: key first, then the fact
+				g.mu.Lock()
+				s := g.staff[r.IntN(len(g.staff))]
+				g.mu.Unlock()
+				if err := g.log.Erase(ctx, events.StaffSubject(g.o.Corp, s)); err != nil {
+					return err
+				}
+				v := int64(-1)
+				if err := emit(events.StaffStream(g.o.Corp, s), &v, &events.StaffErased{StaffID: s}); err != nil {
+					return err
+				}
+			case n < 3:
 				s, ok := g.activeStaff(r)
 				if !ok {
 					continue
@@ -304,7 +316,7 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 				if err := emit(events.StaffStream(g.o.Corp, s), &v, &events.StaffDeparted{StaffID: s}); err != nil {
 					return err
 				}
-			} else {
+			default:
 				g.mu.Lock()
 				s := fmt.Sprintf("s%d", len(g.staff))
 				g.staff = append(g.staff, s)
@@ -324,7 +336,8 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 				gr := &genGroup{id: fmt.Sprintf("g%d-%d", w, len(groups)), version: -1, owner: owner, members: map[string]string{}}
 				groups = append(groups, gr)
 				if err := emit(events.GroupChatStream(g.o.Corp, gr.id), &gr.version, &events.GroupChatCreated{ChatID: gr.id, OwnerID: owner, Name: "group " + gr.id},
-					&events.GroupChatMemberJoined{ChatID: gr.id, MemberID: owner, MemberType: events.MemberStaff, JoinScene: events.JoinInvited}); err != nil {
+					&events.GroupChatMemberJoined{ChatID: gr.id, MemberID: owner, MemberType: events.MemberStaff, JoinScene: events.JoinInvited,
+						PII: events.GroupMemberPII{Nickname: "owner " + owner}}); err != nil {
 					return err
 				}
 				gr.members[owner] = events.MemberStaff

@@ -52,8 +52,8 @@ type groupRound struct {
 
 // applyBatch writes a batch with one statement per event type and round
 // (see rounds): every group chat event touches only its chat's rows (the
-// chat and its members); an erasure touches the customer's rows in every
-// chat and is a barrier for the whole batch.
+// chat and its members); an erasure touches the customer's (or staff
+// member's) rows in every chat and is a barrier for the whole batch.
 func (Groups) applyBatch(w *Writer, evs []Event) error {
 	rs := newRounds()
 	var rounds []groupRound
@@ -78,7 +78,7 @@ func (Groups) applyBatch(w *Writer, evs []Event) error {
 			at(p.ChatID, e).notice.add(e, p.ChatID, p.Notice)
 		case *events.GroupChatDismissed:
 			at(p.ChatID, e).dismissed.add(e, p.ChatID)
-		case *events.CustomerErased:
+		case *events.CustomerErased, *events.StaffErased:
 			i := rs.fullBarrier()
 			rounds = grow(rounds, i)
 			rounds[i].erased = append(rounds[i].erased, e)
@@ -164,12 +164,25 @@ func (Groups) applyBatch(w *Writer, evs []Event) error {
 				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.at)
 		}
 		for _, e := range r.erased {
-			p := e.Payload.(*events.CustomerErased)
+			mtype, member := erasedMember(e)
 			w.Queue(`UPDATE {s}.group_members SET nickname = ''
-				WHERE corp_id = $1 AND member_type = 'customer' AND member_id = $2`, e.CorpID, p.CustomerID)
+				WHERE corp_id = $1 AND member_type = $2 AND member_id = $3`, e.CorpID, mtype, member)
 			w.Queue(`UPDATE {s}.group_membership_history SET nickname = ''
-				WHERE corp_id = $1 AND member_type = 'customer' AND member_id = $2`, e.CorpID, p.CustomerID)
+				WHERE corp_id = $1 AND member_type = $2 AND member_id = $3`, e.CorpID, mtype, member)
 		}
 	}
 	return nil
+}
+
+// erasedMember is the member an erasure concerns: a customer
+// (customer.erased) or a staff member (staff.erased), whose nicknames are
+// sealed under their own key.
+func erasedMember(e Event) (mtype, member string) {
+	switch p := e.Payload.(type) {
+	case *events.CustomerErased:
+		return events.MemberCustomer, p.CustomerID
+	case *events.StaffErased:
+		return events.MemberStaff, p.StaffID
+	}
+	return "", ""
 }

@@ -23,9 +23,9 @@ const (
 
 // bulkPlan implements bulkBuilder: a rebuild stages the group chat events
 // and erasures, and folds each chat's events — its own and the erasures of
-// the customers that ever joined it as customers, in log order — into its
-// group_chats row, current members and membership history, exactly as
-// applyBatch's statements leave them.
+// the customers and staff members that ever joined it as such, in log
+// order — into its group_chats row, current members and membership
+// history, exactly as applyBatch's statements leave them.
 func (Groups) bulkPlan() bulkPlan {
 	return bulkPlan{
 		staging: []string{
@@ -33,14 +33,14 @@ func (Groups) bulkPlan() bulkPlan {
 			"member text", "mtype text", "owner text", "txt text", "scene text", "inviter text", "nick text",
 		},
 		stage: stageGroup,
-		// Erasures reach every chat the customer joined as a customer; the
-		// customer has no rows in other chats.
-		query: `WITH k AS (SELECT DISTINCT corp, chat, member FROM {s}.bulk_staging WHERE kind = 2 AND mtype = 'customer')
+		// Erasures reach every chat the customer (staff member) joined as a
+		// customer (staff member); they have no rows in other chats.
+		query: `WITH k AS (SELECT DISTINCT corp, chat, member, mtype FROM {s}.bulk_staging WHERE kind = 2)
 			SELECT corp, chat, cpos, ppos, kind, at, member, mtype, owner, txt, scene, inviter, nick
 			FROM {s}.bulk_staging WHERE kind <= 7
 			UNION ALL
 			SELECT k.corp, k.chat, d.cpos, d.ppos, d.kind, d.at, d.member, d.mtype, d.owner, d.txt, d.scene, d.inviter, d.nick
-			FROM k JOIN {s}.bulk_staging d ON d.kind = 8 AND d.corp = k.corp AND d.member = k.member
+			FROM k JOIN {s}.bulk_staging d ON d.kind = 8 AND d.corp = k.corp AND d.member = k.member AND d.mtype = k.mtype
 			ORDER BY 1, 2, 3, 4`,
 		outputs: map[string][]string{
 			"group_chats": {"corp_id", "chat_id", "owner_id", "name", "notice", "status", "created_at", "dismissed_at",
@@ -87,9 +87,9 @@ func stageGroup(e Event) []any {
 		return r
 	case *events.GroupChatDismissed:
 		return pos(grpDismissed, p.ChatID)
-	case *events.CustomerErased:
+	case *events.CustomerErased, *events.StaffErased:
 		r := pos(grpErased, nil)
-		r[6] = p.CustomerID
+		r[7], r[6] = erasedMember(e)
 		return r
 	}
 	return nil
@@ -210,10 +210,10 @@ func (f *groupFold) add(rows pgx.Rows, out *bulkOut) error {
 			r.status, r.dismissedAt, r.updatedAt = "dismissed", &at, s.at
 		}
 	case grpErased:
-		// The customer's member row and stints, open or closed, lose their
+		// The erased member's row and stints, open or closed, lose their
 		// nickname; the chat row is untouched.
 		for i := range f.stints {
-			if st := &f.stints[i]; st.mtype == events.MemberCustomer && st.member == str(s.member) {
+			if st := &f.stints[i]; st.mtype == str(s.mtype) && st.member == str(s.member) {
 				st.nick = ""
 			}
 		}

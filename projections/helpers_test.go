@@ -64,6 +64,8 @@ func streamOf(corp string, p events.Payload) string {
 		return events.StaffStream(corp, p.StaffID)
 	case *events.StaffCapacityChanged:
 		return events.StaffStream(corp, p.StaffID)
+	case *events.StaffErased:
+		return events.StaffStream(corp, p.StaffID)
 	case *events.StaffSlotReserved:
 		return events.StaffStream(corp, p.StaffID)
 	case *events.StaffSlotReleased:

@@ -36,7 +36,11 @@ type StaffMember struct {
 	ActiveCustomers     int        `db:"active_customers" json:"active_customers"`
 	UnassignedCustomers int        `db:"unassigned_customers" json:"unassigned_customers"`
 	SlotsUsed           int        `db:"slots_used" json:"slots_used"`
-	UpdatedAt           time.Time  `db:"updated_at" json:"updated_at"`
+	// Erased: the member's personal data was erased (staff.erased); Name
+	// is blank.
+	Erased    bool       `db:"erased" json:"erased"`
+	ErasedAt  *time.Time `db:"erased_at" json:"erased_at,omitempty"`
+	UpdatedAt time.Time  `db:"updated_at" json:"updated_at"`
 }
 
 // Customer is a row of projections.customers.
@@ -183,7 +187,7 @@ type CustomerView struct {
 }
 
 const (
-	staffCols    = `corp_id, staff_id, name, status, capacity, joined_at, departed_at, active_customers, unassigned_customers, slots_used, updated_at`
+	staffCols    = `corp_id, staff_id, name, status, capacity, joined_at, departed_at, active_customers, unassigned_customers, slots_used, erased, erased_at, updated_at`
 	customerCols = `corp_id, customer_id, name, followers, follower_count, first_added_at, last_added_at, erased, erased_at, updated_at`
 	relationCols = `corp_id, customer_id, staff_id, status, started_at, ended_at, coalesce(end_reason, '') AS end_reason, started_by,
 		coalesce(start_handover_id, '') AS start_handover_id, coalesce(end_handover_id, '') AS end_handover_id, initiator, add_way,

@@ -11,7 +11,8 @@ import (
 // with status, capacity and customer counts. active_customers counts
 // relations of the member while active; at departure they move to
 // unassigned_customers until handed over. slots_used follows the capacity
-// bookkeeping (staff.slot_reserved / staff.slot_released).
+// bookkeeping (staff.slot_reserved / staff.slot_released). staff.erased
+// blanks the name and sets erased; a later join keeps it blank.
 type Staff struct{}
 
 // Name implements Projection.
@@ -89,9 +90,9 @@ func (Staff) applyBatch(w *Writer, evs []Event) error {
 		switch p := e.Payload.(type) {
 		case *events.StaffJoined:
 			flushOne(e, p.StaffID)
-			w.Queue(`INSERT INTO {s}.staff (corp_id, staff_id, name, status, capacity, joined_at, updated_at)
+			w.Queue(`INSERT INTO {s}.staff AS st (corp_id, staff_id, name, status, capacity, joined_at, updated_at)
 				VALUES ($1, $2, $3, 'active', $4, $5, $5)
-				ON CONFLICT (corp_id, staff_id) DO UPDATE SET name = excluded.name, status = 'active',
+				ON CONFLICT (corp_id, staff_id) DO UPDATE SET name = CASE WHEN st.erased THEN '' ELSE excluded.name END, status = 'active',
 					capacity = excluded.capacity, joined_at = excluded.joined_at, departed_at = NULL, updated_at = excluded.updated_at`,
 				corp, p.StaffID, p.PII.Name, p.Capacity, at)
 		case *events.StaffDeparted:
@@ -101,6 +102,12 @@ func (Staff) applyBatch(w *Writer, evs []Event) error {
 				ON CONFLICT (corp_id, staff_id) DO UPDATE SET status = 'departed', departed_at = excluded.departed_at,
 					unassigned_customers = st.unassigned_customers + st.active_customers, active_customers = 0,
 					updated_at = excluded.updated_at`, corp, p.StaffID, at)
+		case *events.StaffErased:
+			flushOne(e, p.StaffID)
+			w.Queue(`INSERT INTO {s}.staff AS st (corp_id, staff_id, erased, erased_at, updated_at) VALUES ($1, $2, true, $3, $3)
+				ON CONFLICT (corp_id, staff_id) DO UPDATE SET name = '', erased = true,
+					erased_at = coalesce(st.erased_at, excluded.erased_at), updated_at = excluded.updated_at`,
+				corp, p.StaffID, at)
 		case *events.StaffCapacityChanged:
 			// Capacity does not affect the counters; the pending sum may
 			// stay, but updated_at must keep event order: flush first.

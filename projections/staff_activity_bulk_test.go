@@ -82,8 +82,9 @@ func assertFoldEqualsApply(t *testing.T, pool *pgxpool.Pool, src Source, ps []Pr
 // cleared), departures of an unknown member and twice in a row, relation
 // changes and slot releases while departed, capacity changes of an unknown
 // and a departed member, relations ended that never started (negative
-// counters), times that go backwards in log order, the same ids in two
-// corps.
+// counters), erasures (twice, before the join, with a name joined after,
+// of a member never seen), times that go backwards in log order, the same
+// ids in two corps.
 func TestBulkEqualsApplyStaff(t *testing.T) {
 	w := newWorld(t)
 	started := func(cust, staff string) *events.CustomerRelationStarted {
@@ -127,6 +128,14 @@ func TestBulkEqualsApplyStaff(t *testing.T) {
 		// s6: a departure before the join: the relation started while
 		// departed stays unassigned after it.
 		&events.StaffDeparted{StaffID: "s6"}, started("cu8", "s6"), joined("s6", "Six", 2), started("cu9", "s6"),
+		// s7: erased while active (name still readable: the key is not
+		// gone yet), erased twice (erased_at kept), then serving on and
+		// joining again with a name: the name stays blank. s8: erased
+		// before anything else, then joined. s9: only an erasure.
+		joined("s7", "Seven", 3), started("cu10", "s7"), &events.StaffErased{StaffID: "s7"}, reserved("s7"),
+		&events.StaffErased{StaffID: "s7"}, &events.StaffDeparted{StaffID: "s7"}, joined("s7", "Seven again", 4),
+		&events.StaffErased{StaffID: "s8"}, joined("s8", "Eight", 0),
+		&events.StaffErased{StaffID: "s9"},
 	)
 	// The same ids in another corp, in another order.
 	add("c2",
@@ -143,16 +152,19 @@ func TestBulkEqualsApplyStaff(t *testing.T) {
 	// A few rows spelled out, so the comparison cannot pass with both
 	// sides wrong the same way.
 	assertRows(t, "staff", rows(t, pool, `SELECT corp_id, staff_id, name, status, capacity, joined_at, departed_at,
-			active_customers, unassigned_customers, slots_used, updated_at
+			active_customers, unassigned_customers, slots_used, erased, erased_at, updated_at
 		FROM `+ident(shadowSchema(Staff{}))+`.staff ORDER BY corp_id, staff_id`), []string{
-		"c1 s1 Back departed 7 m15 m18 0 3 1 m18",
-		`c1 s2 "" departed 0 - m19 0 0 0 m19`,
-		`c1 s3 "" unknown 5 - - 1 0 0 m1`,
-		"c1 s4 Four active 6 m3 - -1 0 -2 m3",
-		"c1 s5 Five departed 1 m24 m25 0 -1 0 m26",
-		"c1 s6 Six active 2 m29 - 1 1 0 m30",
-		"c2 s1 Other departed 1 m31 m35 0 1 0 m2",
-		"c2 s2 Two active 9 m36 - 0 0 1 m36",
+		"c1 s1 Back departed 7 m15 m18 0 3 1 false - m18",
+		`c1 s2 "" departed 0 - m19 0 0 0 false - m19`,
+		`c1 s3 "" unknown 5 - - 1 0 0 false - m1`,
+		"c1 s4 Four active 6 m3 - -1 0 -2 false - m3",
+		"c1 s5 Five departed 1 m24 m25 0 -1 0 false - m26",
+		"c1 s6 Six active 2 m29 - 1 1 0 false - m30",
+		`c1 s7 "" active 4 m37 - 0 1 1 true m33 m37`,
+		`c1 s8 "" active 0 m39 - 0 0 0 true m38 m39`,
+		`c1 s9 "" unknown 0 - - 0 0 0 true m40 m40`,
+		"c2 s1 Other departed 1 m41 m45 0 1 0 false - m2",
+		"c2 s2 Two active 9 m46 - 0 0 1 false - m46",
 	})
 }
 

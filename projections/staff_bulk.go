@@ -18,11 +18,12 @@ const (
 	stfReleased
 	stfStarted
 	stfEnded
+	stfErased
 )
 
 // bulkPlan implements bulkBuilder: a rebuild stages joins, departures,
-// capacity changes, slot reservations and releases and relation starts and
-// ends, and folds each member's events, in log order, into the member's
+// capacity changes, slot reservations and releases, relation starts and
+// ends and erasures, and folds each member's events, in log order, into the member's
 // row, exactly as applyBatch's upserts leave it.
 func (Staff) bulkPlan() bulkPlan {
 	return bulkPlan{
@@ -31,7 +32,7 @@ func (Staff) bulkPlan() bulkPlan {
 		query:   `SELECT corp, staff, kind, at, name, capacity FROM {s}.bulk_staging ORDER BY corp, staff, cpos, ppos`,
 		outputs: map[string][]string{
 			"staff": {"corp_id", "staff_id", "name", "status", "capacity", "joined_at", "departed_at",
-				"active_customers", "unassigned_customers", "slots_used", "updated_at"},
+				"active_customers", "unassigned_customers", "slots_used", "updated_at", "erased", "erased_at"},
 		},
 		newFold: func() folder { return &staffFold{} },
 	}
@@ -56,6 +57,8 @@ func stageStaff(e Event) []any {
 		return row(stfStarted, p.StaffID, nil, nil)
 	case *events.CustomerRelationEnded:
 		return row(stfEnded, p.StaffID, nil, nil)
+	case *events.StaffErased:
+		return row(stfErased, p.StaffID, nil, nil)
 	}
 	return nil
 }
@@ -66,10 +69,11 @@ func stageStaff(e Event) []any {
 // applies its ON CONFLICT update.
 type staffFold struct {
 	key                       [2]string
-	started                   bool
+	started, erased           bool
 	name, status              string
 	capacity                  int64
 	joinedAt, departedAt      *time.Time
+	erasedAt                  *time.Time
 	active, unassigned, slots int64
 	updatedAt                 time.Time
 }
@@ -100,8 +104,11 @@ func (f *staffFold) add(rows pgx.Rows, out *bulkOut) error {
 	}
 	switch kind {
 	case stfJoined:
-		// Counters are kept.
+		// Counters are kept; an erased member's name stays blank.
 		f.name, f.status, f.capacity, f.joinedAt, f.departedAt = str(name), "active", deref(capacity), &at, nil
+		if f.erased {
+			f.name = ""
+		}
 	case stfDeparted:
 		f.status, f.departedAt = "departed", &at
 		f.unassigned, f.active = f.unassigned+f.active, 0
@@ -115,6 +122,11 @@ func (f *staffFold) add(rows pgx.Rows, out *bulkOut) error {
 		count(1)
 	case stfEnded:
 		count(-1)
+	case stfErased:
+		if f.erasedAt == nil {
+			f.erasedAt = &at
+		}
+		f.erased, f.name = true, ""
 	default:
 		return fmt.Errorf("unknown staged kind %d", kind)
 	}
@@ -127,5 +139,5 @@ func (f *staffFold) finish(out *bulkOut) {
 		return
 	}
 	out.emit("staff", f.key[0], f.key[1], f.name, f.status, f.capacity, f.joinedAt, f.departedAt,
-		f.active, f.unassigned, f.slots, f.updatedAt)
+		f.active, f.unassigned, f.slots, f.updatedAt, f.erased, f.erasedAt)
 }

@@ -11,9 +11,10 @@
 // only events whose data subject has not been erased carry it: the log hands
 // erased events back with PIIErased set and no personal data, and the export
 // writes pii as null and pii_erased as true for them. With IncludePII the
-// export first reads the log once for customer.erased events, so a customer
-// whose erasure is recorded but whose key was not destroyed yet (a crash
-// between the two steps) is treated as erased too.
+// export first reads the log once for customer.erased and staff.erased
+// events, so a customer or staff member whose erasure is recorded but whose
+// key was not destroyed yet (a crash between the two steps) is treated as
+// erased too.
 package export
 
 import (
@@ -396,7 +397,7 @@ func readPages(ctx context.Context, src Source, after, until events.Position, si
 }
 
 // erasedSubjects reads the log up to until and returns the data subjects of
-// every customer.erased event. It needs no more memory than the erasures
+// every customer.erased and staff.erased event. It needs no more memory than the erasures
 // (a subject each) and a few pages.
 func erasedSubjects(ctx context.Context, src Source, until events.Position, size int) (map[string]bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -417,15 +418,18 @@ func erasedSubjects(ctx context.Context, src Source, until events.Position, size
 		}
 		for i := range p.recs {
 			r := &p.recs[i]
-			if r.Type != "customer.erased" {
+			if r.Type != "customer.erased" && r.Type != "staff.erased" {
 				continue
 			}
 			pl, err := events.DecodeRecorded(*r)
 			if err != nil {
 				return nil, fmt.Errorf("export: event %s at %s: %w", r.ID, r.Position, err)
 			}
-			if e, ok := pl.(*events.CustomerErased); ok {
+			switch e := pl.(type) {
+			case *events.CustomerErased:
 				erased[events.CustomerSubject(r.CorpID, e.CustomerID)] = true
+			case *events.StaffErased:
+				erased[events.StaffSubject(r.CorpID, e.StaffID)] = true
 			}
 		}
 	}

@@ -554,9 +554,9 @@ func TestReadErrorAndCancel(t *testing.T) {
 	}
 }
 
-// TestErasureRecordedButKeyKept: a customer.erased event whose key
-// destruction never happened (a crash between the two steps) still keeps
-// the customer's personal data out of an export.
+// TestErasureRecordedButKeyKept: a customer.erased (staff.erased) event
+// whose key destruction never happened (a crash between the two steps)
+// still keeps the customer's (member's) personal data out of an export.
 func TestErasureRecordedButKeyKept(t *testing.T) {
 	for _, l := range logs {
 		t.Run(l.name, func(t *testing.T) {
@@ -576,18 +576,26 @@ func TestErasureRecordedButKeyKept(t *testing.T) {
 					Initiator: events.InitiatorStaff, StartedBy: events.StartedByAdd, PII: events.RelationPII{CustomerName: "name of " + c}})
 			}
 			add(events.CustomerStream("acme", "half-erased"), &events.CustomerErased{CustomerID: "half-erased"})
+			// A staff member likewise: the name of the join and the group
+			// nickname sealed under the member's key.
+			add(events.StaffStream("acme", "s-half"), &events.StaffJoined{StaffID: "s-half", PII: events.StaffPII{Name: "name of s-half"}})
+			add(events.GroupChatStream("acme", "g1"), &events.GroupChatMemberJoined{ChatID: "g1", MemberID: "s-half",
+				MemberType: events.MemberStaff, JoinScene: events.JoinInvited, PII: events.GroupMemberPII{Nickname: "nickname of s-half"}})
+			add(events.StaffStream("acme", "s-half"), &events.StaffErased{StaffID: "s-half"})
 			for _, f := range export.Formats {
 				var buf bytes.Buffer
 				st, err := export.Export(ctx, log, &buf, export.Options{Format: f, IncludePII: true})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if bytes.Contains(buf.Bytes(), []byte("name of half-erased")) || !bytes.Contains(buf.Bytes(), []byte("name of kept")) {
+				if bytes.Contains(buf.Bytes(), []byte("name of half-erased")) || bytes.Contains(buf.Bytes(), []byte("of s-half")) ||
+					!bytes.Contains(buf.Bytes(), []byte("name of kept")) {
 					t.Fatalf("%s: export %s", f, buf.Bytes())
 				}
 				rows := parse(t, f, buf.Bytes())
-				if st.PIIWritten != 1 || st.PIIErased != 1 || !rows[1].PIIErased || rows[1].PII != "" {
-					t.Fatalf("%s: stats %+v, row %+v", f, st, rows[1])
+				if st.PIIWritten != 1 || st.PIIErased != 3 || !rows[1].PIIErased || rows[1].PII != "" ||
+					!rows[3].PIIErased || rows[3].PII != "" || !rows[4].PIIErased || rows[4].PII != "" {
+					t.Fatalf("%s: stats %+v, rows %+v", f, st, rows)
 				}
 			}
 		})

@@ -49,6 +49,7 @@ func TestEveryCommandRoute(t *testing.T) {
 		t.Fatalf("departure of a pending handover's target: %+v", dep.FailedHandovers)
 	}
 	post(200, "POST", "/customers/c3/erasure", nil)
+	post(200, "POST", "/staff/bob/erasure", nil)
 	h.projected()
 	h.clock.set(t0.Add(48 * time.Hour)) // as_of may not run ahead of the clock
 	post(200, "POST", "/handovers/settle", map[string]any{"as_of": t0.Add(48 * time.Hour)})
@@ -65,6 +66,13 @@ func TestEveryCommandRoute(t *testing.T) {
 	h.must(200, "GET", b+"/customers/c3", tok, nil).json(t, &detail)
 	if !detail.Erased {
 		t.Fatal("c3 not shown as erased")
+	}
+	var bob struct {
+		Erased bool `json:"erased"`
+	}
+	h.must(200, "GET", b+"/staff/bob", tok, nil).json(t, &bob)
+	if !bob.Erased {
+		t.Fatal("bob not shown as erased")
 	}
 	var g struct {
 		Status  string `json:"status"`

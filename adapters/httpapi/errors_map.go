@@ -59,6 +59,7 @@ var sentinels = func() []sentinelMapping {
 		{staff.ErrNotJoined, notFound, "staff_not_found"},
 		{staff.ErrAlreadyJoined, conflict, "staff_already_joined"},
 		{staff.ErrDeparted, conflict, "staff_departed"},
+		{staff.ErrErased, conflict, "staff_erased"},
 		{staff.ErrAtCapacity, conflict, "staff_at_capacity"},
 		// group chats
 		{groupchat.ErrInvalidArgument, bad, CodeInvalidArgument},

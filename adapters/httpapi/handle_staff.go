@@ -69,6 +69,22 @@ func changeCapacity(c *call) (any, error) {
 	return commandResult(c, res), nil
 }
 
+func eraseStaff(c *call) (any, error) {
+	staffID, err := c.id("staff")
+	if err != nil {
+		return nil, err
+	}
+	var req eraseStaffRequest
+	if err := c.decodeOptional(&req); err != nil {
+		return nil, err
+	}
+	res, err := c.srv.opts.Commands.EraseStaff(c.ctx, commands.EraseStaff{Meta: c.meta(req.commandFields), StaffID: staffID})
+	if err != nil {
+		return nil, err
+	}
+	return commandResult(c, res), nil
+}
+
 func getStaff(c *call) (any, error) {
 	staffID, err := c.id("staff")
 	if err != nil {

@@ -21,6 +21,10 @@ type departStaffRequest struct {
 	commandFields
 }
 
+type eraseStaffRequest struct {
+	commandFields
+}
+
 type capacityRequest struct {
 	Capacity int `json:"capacity" doc:"most customers served, 1-1000000; 0 = back to the corp's default"`
 	commandFields
@@ -35,6 +39,9 @@ func staffRoutes() []route {
 			summary: "A staff member departed; their relations become unassigned.", request: departStaffRequest{}, optionalBody: true, response: DepartResult{}, handle: departStaff},
 		{method: "PUT", path: "/v1/corps/{corp}/staff/{staff}/capacity", op: "changeStaffCapacity", tag: tag, write: true,
 			summary: "Change a staff member's customer limit.", request: capacityRequest{}, response: CommandResult{}, handle: changeCapacity},
+		{method: "POST", path: "/v1/corps/{corp}/staff/{staff}/erasure", op: "eraseStaff", tag: tag, write: true,
+			summary: "Erase the staff member's personal data (PIPL Art. 47): their name and group nicknames; ids, relations, slots and history stay.",
+			request: eraseStaffRequest{}, optionalBody: true, response: CommandResult{}, handle: eraseStaff},
 		{method: "GET", path: "/v1/corps/{corp}/staff", op: "listStaff", tag: tag,
 			summary: "Staff members with their active-customer counts, paged by cursor.", response: projections.Paged[projections.StaffMember]{},
 			query: []queryParam{

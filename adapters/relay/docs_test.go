@@ -23,6 +23,7 @@ func docExamples() []events.Payload {
 	return []events.Payload{
 		&events.StaffJoined{StaffID: "zhangsan", Capacity: 20000, PII: events.StaffPII{Name: "Zhang San"}},
 		&events.StaffDeparted{StaffID: "zhangsan"},
+		&events.StaffErased{StaffID: "zhangsan"},
 		&events.StaffCapacityChanged{StaffID: "zhangsan", Capacity: 5000},
 		&events.StaffSlotReserved{StaffID: "lisi", CustomerID: "wmQx1aBC", Reason: events.SlotForHandover, HandoverID: "ho-7f3a"},
 		&events.StaffSlotReleased{StaffID: "zhangsan", CustomerID: "wmQx1aBC", Reason: events.SlotReleasedHandedOver, HandoverID: "ho-7f3a"},

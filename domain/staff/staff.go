@@ -1,5 +1,13 @@
 // Package staff is the staff-member aggregate: joining, departing, the
-// member's customer capacity and the slots that count against it.
+// member's customer capacity and the slots that count against it, and
+// erasure.
+//
+// Erasure (PIPL Art. 47): staff are data subjects too. After staff.erased
+// no new personal data is recorded for the member: a join with a name is
+// refused with ErrErased (a join without one is still recorded, so that a
+// member first seen after an erasure can serve customers). Everything
+// pseudonymous goes on as before — capacity, slots, relations, handovers,
+// departure — so an erased member keeps serving their customers.
 //
 // Slots are the capacity bookkeeping of DESIGN §4. The customer stream is
 // where relations live; the staff stream holds one slot per customer the
@@ -31,6 +39,9 @@ var (
 	// ErrDeparted: the member has departed and can neither change nor
 	// receive customers or groups.
 	ErrDeparted = errors.New("staff: departed")
+	// ErrErased: the member's personal data was erased; the decision would
+	// record new personal data.
+	ErrErased = errors.New("staff: erased")
 	// ErrInvalidCapacity: a capacity below zero.
 	ErrInvalidCapacity = errors.New("staff: invalid capacity")
 	// ErrAtCapacity: every slot of the member is taken. Returned as a
@@ -93,6 +104,7 @@ type Staff struct {
 	departedAt time.Time
 	capacity   int // 0: the corp default
 	slots      map[string]slot
+	erased     bool
 }
 
 // New returns a member with no history.
@@ -151,6 +163,11 @@ func (s *Staff) apply(p events.Payload, at time.Time) error {
 			return fmt.Errorf("%w: %s for %q", ErrForeignEvent, e.EventType(), e.StaffID)
 		}
 		s.capacity = e.Capacity
+	case *events.StaffErased:
+		if e.StaffID != s.id {
+			return fmt.Errorf("%w: %s for %q", ErrForeignEvent, e.EventType(), e.StaffID)
+		}
+		s.erased = true
 	case *events.StaffSlotReserved:
 		if e.StaffID != s.id {
 			return fmt.Errorf("%w: %s for %q", ErrForeignEvent, e.EventType(), e.StaffID)
@@ -216,13 +233,17 @@ func (s *Staff) Holds(customerID string) bool {
 }
 
 // Join records that the member joined with an individual capacity (0: the
-// corp default).
+// corp default). An erased member may join only without personal data
+// (ErrErased otherwise).
 func (s *Staff) Join(capacity int, pii events.StaffPII) ([]events.Payload, error) {
 	if s.joined {
 		return nil, ErrAlreadyJoined
 	}
 	if capacity < 0 {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidCapacity, capacity)
+	}
+	if s.erased && pii != (events.StaffPII{}) {
+		return nil, ErrErased
 	}
 	return []events.Payload{&events.StaffJoined{StaffID: s.id, Capacity: capacity, PII: pii}}, nil
 }

@@ -44,6 +44,7 @@ func TestStaffRules(t *testing.T) {
 	set := corp.Defaults()
 	set.StaffCapacity = 2
 	full := []events.Payload{joined(0), slot("c1", events.SlotForAdd, ""), slot("c2", events.SlotForHandover, "h2")}
+	erased := &events.StaffErased{StaffID: "b"}
 	for _, tc := range []struct {
 		name  string
 		given []events.Payload
@@ -87,6 +88,25 @@ func TestStaffRules(t *testing.T) {
 		{name: "release of a slot not held", given: full, when: func(s *staff.Staff) ([]events.Payload, error) {
 			return s.Release("c9", events.SlotReleasedRelationEnded, ""), nil
 		}},
+		{name: "erase", given: full, when: func(s *staff.Staff) ([]events.Payload, error) { return s.Erase(), nil },
+			then: []events.Payload{erased}},
+		{name: "erase a member never seen joining (group nicknames are theirs too)", when: func(s *staff.Staff) ([]events.Payload, error) { return s.Erase(), nil },
+			then: []events.Payload{erased}},
+		{name: "erase twice records nothing", given: append(full, erased), when: func(s *staff.Staff) ([]events.Payload, error) { return s.Erase(), nil }},
+		{name: "erased member joins with a name", given: []events.Payload{erased}, when: func(s *staff.Staff) ([]events.Payload, error) { return s.Join(0, events.StaffPII{Name: "李四"}) },
+			err: staff.ErrErased},
+		{name: "erased member joins without a name", given: []events.Payload{erased}, when: func(s *staff.Staff) ([]events.Payload, error) { return s.Join(3, events.StaffPII{}) },
+			then: []events.Payload{&events.StaffJoined{StaffID: "b", Capacity: 3}}},
+		{name: "erased member keeps serving: an add", given: append(full, erased), when: func(s *staff.Staff) ([]events.Payload, error) { return s.ReserveForAdd("c3"), nil },
+			then: []events.Payload{slot("c3", events.SlotForAdd, "")}},
+		{name: "erased member keeps serving: a handover to them", given: []events.Payload{full[0], full[1], erased}, when: func(s *staff.Staff) ([]events.Payload, error) { return s.ReserveForHandover("c3", "h3", set) },
+			then: []events.Payload{slot("c3", events.SlotForHandover, "h3")}},
+		{name: "erased member's capacity changes", given: []events.Payload{joined(0), erased}, when: func(s *staff.Staff) ([]events.Payload, error) { return s.ChangeCapacity(9) },
+			then: []events.Payload{&events.StaffCapacityChanged{StaffID: "b", Capacity: 9}}},
+		{name: "erased member departs", given: []events.Payload{joined(0), erased}, when: func(s *staff.Staff) ([]events.Payload, error) { return s.Depart() },
+			then: []events.Payload{&events.StaffDeparted{StaffID: "b"}}},
+		{name: "departed member is erased", given: []events.Payload{joined(0), &events.StaffDeparted{StaffID: "b"}}, when: func(s *staff.Staff) ([]events.Payload, error) { return s.Erase(), nil },
+			then: []events.Payload{erased}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.when(load(t, tc.given...))
@@ -112,12 +132,21 @@ func TestStaffRules(t *testing.T) {
 	if s.Used() != 1 || s.Holds("c1") || !s.Holds("c2") {
 		t.Fatalf("slots after release: used %d", s.Used())
 	}
+	if load(t, full...).Erased() {
+		t.Fatal("erased before staff.erased")
+	}
+	s = load(t, append(full, erased)...)
+	if !s.Erased() || s.Used() != 2 || !s.Status().Active() {
+		t.Fatalf("after erasure: erased %v, used %d, status %+v", s.Erased(), s.Used(), s.Status())
+	}
 }
 
 func TestRehydrateRejectsForeignEvents(t *testing.T) {
-	enc, _ := events.Encode("corp", &events.StaffDeparted{StaffID: "someone-else"})
-	_, err := staff.Rehydrate("b", []events.Recorded{{Event: events.Event{Type: enc.Type, SchemaVersion: 1, Data: enc.Data}}})
-	if !errors.Is(err, staff.ErrForeignEvent) {
-		t.Fatalf("err = %v", err)
+	for _, p := range []events.Payload{&events.StaffDeparted{StaffID: "someone-else"}, &events.StaffErased{StaffID: "someone-else"}} {
+		enc, _ := events.Encode("corp", p)
+		_, err := staff.Rehydrate("b", []events.Recorded{{Event: events.Event{Type: enc.Type, SchemaVersion: 1, Data: enc.Data}}})
+		if !errors.Is(err, staff.ErrForeignEvent) {
+			t.Fatalf("%s: err = %v", enc.Type, err)
+		}
 	}
 }

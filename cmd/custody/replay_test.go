@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,10 @@ import (
 // and dropped.
 func TestAnalystCommands(t *testing.T) {
 	ctx := context.Background()
+	pkgDir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Chdir(t.TempDir())
 	inst, err := pglaunch.Start(ctx, pglaunch.Options{Dir: filepath.Join(t.TempDir(), "pg"), Ephemeral: true,
 		Logger: slog.New(slog.DiscardHandler)})
@@ -159,6 +164,29 @@ func TestAnalystCommands(t *testing.T) {
 	if err := replayCmd(ctx, []string{"list"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "day_before") {
 		t.Fatalf("replay list: %v\n%s", err, out.String())
 	}
+	// The PostgreSQL examples of docs/analysts.md and docs/schema.md run as
+	// written, against the live tables and a replay under the doc's name.
+	if err := replayCmd(ctx, []string{"--until", at, "--schema", "acme_q1", "--progress=false"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range []string{"../../docs/analysts.md", "../../docs/schema.md"} {
+		stmts := docSQL(t, filepath.Join(pkgDir, doc))
+		if len(stmts) == 0 {
+			t.Fatalf("no PostgreSQL examples found in %s", doc)
+		}
+		for _, stmt := range stmts {
+			rows, err := pool.Query(ctx, stmt)
+			if err == nil {
+				for rows.Next() {
+				}
+				rows.Close()
+				err = rows.Err()
+			}
+			if err != nil {
+				t.Errorf("%s: example fails as written: %v\n%s", doc, err, stmt)
+			}
+		}
+	}
 	replayed, err := asof.Queries{DB: pool, Schema: "day_before"}.Numbers(ctx, "acme", nums.At)
 	if err != nil || replayed.Customers != nums.Customers || replayed.Relations != nums.Relations {
 		t.Fatalf("as-of on the replay %+v, on live %+v (%v)", replayed, nums, err)
@@ -170,4 +198,26 @@ func TestAnalystCommands(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'day_before')`).Scan(&exists); err != nil || exists {
 		t.Fatalf("replay schema still there (%v)", err)
 	}
+}
+
+// docSQL returns the statements of doc's ```sql blocks that PostgreSQL
+// runs (not the DuckDB ones, which read a Parquet file).
+func docSQL(t *testing.T, doc string) []string {
+	t.Helper()
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		if strings.Contains(m[1], ".parquet'") {
+			continue
+		}
+		for _, s := range strings.Split(m[1], ";") {
+			if strings.TrimSpace(regexp.MustCompile(`(?m)--.*$`).ReplaceAllString(s, "")) != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

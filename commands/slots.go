@@ -134,6 +134,14 @@ func (r *run) targetRoom(ctx context.Context, id, customerID string) (staff.Stat
 // customer before or after the events; both know every handover involved
 // except the ones pays request, whose targets pays name.
 func (r *run) slotEffects(ctx context.Context, c *customer.Customer, pays []events.Payload) error {
+	return r.slotEffectsOn(ctx, c, pays, false)
+}
+
+// slotEffectsOn is slotEffects; current says that c is the customer's
+// stream as this command just read or appended it, so that the first
+// convergence round of each pair may decide on c instead of reading the
+// stream again (see converge).
+func (r *run) slotEffectsOn(ctx context.Context, c *customer.Customer, pays []events.Payload, current bool) error {
 	targets := map[string]string{}
 	for _, p := range pays {
 		if e, ok := p.(*events.HandoverRequested); ok {
@@ -167,10 +175,15 @@ func (r *run) slotEffects(ctx context.Context, c *customer.Customer, pays []even
 		}
 	}
 	slices.Sort(touched)
+	var known *customer.Customer
+	if current {
+		known = c
+	}
 	var errs []error
 	for _, id := range slices.Compact(touched) {
 		if id != "" {
-			errs = append(errs, r.syncSlot(ctx, c.ID(), id))
+			_, err := r.converge(ctx, c.ID(), id, known)
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -190,7 +203,7 @@ func (r *run) syncCustomer(ctx context.Context, customerID string) ([]events.Rec
 	}
 	var out []events.Recorded
 	for _, id := range c.Members() {
-		recs, err := r.converge(ctx, customerID, id)
+		recs, err := r.converge(ctx, customerID, id, nil)
 		out = append(out, recs...)
 		if err != nil {
 			return out, err
@@ -225,7 +238,7 @@ func (r *run) syncHandoverSlots(ctx context.Context, staffID string) error {
 // syncSlot makes the member's slot for the customer agree with the
 // customer's stream as it is now (see converge).
 func (r *run) syncSlot(ctx context.Context, customerID, staffID string) error {
-	_, err := r.converge(ctx, customerID, staffID)
+	_, err := r.converge(ctx, customerID, staffID, nil)
 	return err
 }
 
@@ -250,11 +263,17 @@ const maxConvergeRounds = 64
 // stream another process is changing, and the keeper, which handles every
 // event after it was written (its own too), is what runs last.
 //
+// known, when not nil, is the customer as the calling command just read or
+// appended its stream, while holding the customer's lock (Handler.customers:
+// no command of this process changes the stream meanwhile): the first round
+// decides on it instead of reading the stream again. Other processes are
+// the keeper's, as above.
+//
 // Slot events get ids derived from the pair, the decision and the staff
 // stream's version; a handover failed here gets an id derived from the
 // handover and the reason alone (failID), so two convergences of one pair
 // record one outcome.
-func (r *run) converge(ctx context.Context, customerID, staffID string) ([]events.Recorded, error) {
+func (r *run) converge(ctx context.Context, customerID, staffID string, known *customer.Customer) ([]events.Recorded, error) {
 	if customerID == "" || staffID == "" {
 		return nil, nil
 	}
@@ -271,13 +290,16 @@ func (r *run) converge(ctx context.Context, customerID, staffID string) ([]event
 		)
 		recs, err := r.onStaff(ctx, staffID, func(s *staff.Staff) ([]events.Payload, error) {
 			fail = nil
-			history, err := r.read(ctx, stream, 0)
-			if err != nil {
-				return nil, err
-			}
-			c, err := customer.Rehydrate(customerID, history)
-			if err != nil {
-				return nil, &StreamError{Stream: stream, Err: err}
+			c := known
+			known = nil // one decision on it at most; retries and later rounds read
+			if c == nil {
+				history, err := r.read(ctx, stream, 0)
+				if err != nil {
+					return nil, err
+				}
+				if c, err = customer.Rehydrate(customerID, history); err != nil {
+					return nil, &StreamError{Stream: stream, Err: err}
+				}
 			}
 			d := decideSlot(c, s, r.settings)
 			fail, cVersion = d.fail, c.Version()

@@ -70,6 +70,9 @@ func (r *run) staffStatus(ctx context.Context, id string) (staff.Status, error) 
 func (r *run) onStaff(ctx context.Context, id string, decide func(*staff.Staff) ([]events.Payload, error),
 	key func(events.Payload) string) ([]events.Recorded, error) {
 	stream := events.StaffStream(r.meta.CorpID, id)
+	if recs, done, err := r.speculate(ctx, id, decide, key); done {
+		return recs, err
+	}
 	for attempt := 0; ; attempt++ {
 		var recs []events.Recorded
 		err := r.withStaff(ctx, id, func(s *staff.Staff) error {
@@ -94,6 +97,48 @@ func (r *run) onStaff(ctx context.Context, id string, decide func(*staff.Staff) 
 		}
 		return recs, err
 	}
+}
+
+// speculate is onStaff's first try without reading the member's stream:
+// it decides on the aggregate this Handler has cached for the member and,
+// when the decision appends, appends it at the cached version. Only that
+// outcome stands (done): an append at the cached version succeeds only when
+// nothing was appended after it, so the decision was made on the stream as
+// it is. Any other outcome — no aggregate cached, nothing to append, an
+// error of the decision (e.g. capacity), a conflict — is decided again on
+// the stream read (done false). decide may thus run twice.
+func (r *run) speculate(ctx context.Context, id string, decide func(*staff.Staff) ([]events.Payload, error),
+	key func(events.Payload) string) ([]events.Recorded, bool, error) {
+	if id == "" {
+		return nil, false, nil
+	}
+	stream := events.StaffStream(r.meta.CorpID, id)
+	e := r.h.staff.entry(r.meta.CorpID, id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.s == nil {
+		return nil, false, nil
+	}
+	pays, err := decide(e.s)
+	if err != nil || len(pays) == 0 {
+		return nil, false, nil
+	}
+	ar := r
+	if key != nil {
+		ar = r.withKey(key(pays[0]))
+	}
+	recs, err := ar.append(ctx, stream, e.s.Version(), pays)
+	if errors.Is(err, ErrConflict) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	if err := e.s.Replay(recs...); err != nil {
+		e.s = nil
+		return recs, true, &StreamError{Stream: stream, Err: err}
+	}
+	return recs, true, nil
 }
 
 // reserveForHandover takes a slot on the target for the customer. It
@@ -291,7 +336,6 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 		recs, err := r.onStaff(ctx, staffID, func(s *staff.Staff) ([]events.Payload, error) {
 			fail = nil
 			c := known
-			known = nil // one decision on it at most; retries and later rounds read
 			if c == nil {
 				history, err := r.read(ctx, stream, 0)
 				if err != nil {
@@ -303,12 +347,17 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 			}
 			d := decideSlot(c, s, r.settings)
 			fail, cVersion = d.fail, c.Version()
+			if len(d.staff) > 0 {
+				// Its append may conflict: a retry reads the customer too.
+				known = nil
+			}
 			return d.staff, nil
 		}, func(p events.Payload) string { return "slot\x00" + customerID + "\x00" + slotDecisionKey(p) })
 		out = append(out, recs...)
 		if err != nil || fail == nil {
 			return out, err
 		}
+		known = nil // later rounds read
 		rec, err := r.recordFailure(ctx, stream, cVersion, fail)
 		if errors.Is(err, ErrConflict) && conflicts < r.h.maxRetries {
 			conflicts++

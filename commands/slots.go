@@ -293,8 +293,11 @@ const maxConvergeRounds = 64
 
 // converge makes the member's slot for the customer agree with the
 // customer's stream, deciding with decideSlot on the customer's stream as
-// read while the member's cache entry is held, and repeats until a round
-// records nothing. It returns what it recorded on either stream.
+// read while the member's cache entry is held; a round that recorded a
+// handover failure on the customer's stream is followed by another (a round
+// that appended slot events is final: the append at the exact staff version
+// shows it was decided on the member's stream as it is). It returns what it
+// recorded on either stream.
 //
 // The customer's stream is the source of truth: every command records its
 // customer events first and converges the pairs they touch afterwards; a
@@ -312,7 +315,9 @@ const maxConvergeRounds = 64
 // appended its stream, while holding the customer's lock (Handler.customers:
 // no command of this process changes the stream meanwhile): the first round
 // decides on it instead of reading the stream again. Other processes are
-// the keeper's, as above.
+// the keeper's, as above. A round may also decide on the member's cached
+// aggregate without reading its stream (see speculate): only a decision
+// whose append at the cached version succeeds stands.
 //
 // Slot events get ids derived from the pair, the decision and the staff
 // stream's version; a handover failed here gets an id derived from the

@@ -142,6 +142,11 @@ type Handler struct {
 	pending    PendingHandovers
 	maxRetries int
 	staff      staffCache
+	// customers serialises, within this process, the commands on one
+	// customer's stream from their read to the end of their slot step, so
+	// that the slot step may decide on the customer as the command left it
+	// (see converge).
+	customers keyedLocks
 }
 
 // New builds a Handler.

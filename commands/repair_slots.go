@@ -72,7 +72,7 @@ func (h *Handler) RepairSlots(ctx context.Context, corpID string) (SlotRepairRep
 			return list[i].staff < list[j].staff
 		})
 		for _, p := range list {
-			recs, err := r.converge(ctx, p.customer, p.staff)
+			recs, err := r.converge(ctx, p.customer, p.staff, nil)
 			rep.Pairs++
 			if len(recs) > 0 {
 				rep.Repairs = append(rep.Repairs, SlotRepair{CorpID: corp, CustomerID: p.customer, StaffID: p.staff, Events: recs})

@@ -207,6 +207,13 @@ type step[A aggregate] struct {
 	load   func([]events.Recorded) (A, error)
 	decide func(A) ([]events.Payload, error)
 	after  func(context.Context, A, []events.Payload) error
+	// replay, when set, brings the aggregate up to the events just
+	// appended before after runs, so that after sees the stream as this
+	// command left it without reading it again; after is then told so.
+	replay func(A, []events.Recorded) error
+	// afterCurrent replaces after when replay is set: the aggregate is the
+	// stream as read (a replayed command) or as appended by this command.
+	afterCurrent func(context.Context, A, []events.Payload) error
 }
 
 // execute loads, decides and appends with the version read, re-reading and
@@ -226,7 +233,11 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 			if err != nil {
 				return Result{}, err
 			}
-			if s.after != nil {
+			if s.afterCurrent != nil {
+				if err := s.afterCurrent(ctx, agg, pays); err != nil {
+					return Result{}, err
+				}
+			} else if s.after != nil {
 				if err := s.after(ctx, agg, pays); err != nil {
 					return Result{}, err
 				}
@@ -246,6 +257,23 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 		}
 		if err != nil {
 			return Result{}, err
+		}
+		if s.afterCurrent != nil && s.replay != nil {
+			if err := s.replay(agg, recs); err == nil {
+				if err := s.afterCurrent(ctx, agg, pays); err != nil {
+					return Result{Events: recs}, err
+				}
+				return Result{Events: recs}, nil
+			}
+			// Not replayable here: reload before after (the aggregate may
+			// be half-replayed).
+			history, err := r.read(ctx, s.stream, 0)
+			if err != nil {
+				return Result{Events: recs}, err
+			}
+			if agg, err = s.load(history); err != nil {
+				return Result{Events: recs}, &StreamError{Stream: s.stream, Err: err}
+			}
 		}
 		if s.after != nil {
 			if err := s.after(ctx, agg, pays); err != nil {

@@ -285,9 +285,9 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 	var recs []events.Recorded
 	switch e := p.(type) {
 	case *events.StaffSlotReserved:
-		recs, err = r.converge(ctx, e.CustomerID, e.StaffID)
+		recs, err = r.converge(ctx, e.CustomerID, e.StaffID, nil)
 	case *events.StaffSlotReleased:
-		recs, err = r.converge(ctx, e.CustomerID, e.StaffID)
+		recs, err = r.converge(ctx, e.CustomerID, e.StaffID, nil)
 	case *events.StaffDeparted:
 		if _, err = k.h.failHandoversTo(ctx, r, e.StaffID); err == nil {
 			err = r.syncHandoverSlots(ctx, e.StaffID)

@@ -70,6 +70,9 @@ func (r *run) staffStatus(ctx context.Context, id string) (staff.Status, error) 
 func (r *run) onStaff(ctx context.Context, id string, decide func(*staff.Staff) ([]events.Payload, error),
 	key func(events.Payload) string) ([]events.Recorded, error) {
 	stream := events.StaffStream(r.meta.CorpID, id)
+	if recs, done, err := r.speculate(ctx, id, decide, key); done {
+		return recs, err
+	}
 	for attempt := 0; ; attempt++ {
 		var recs []events.Recorded
 		err := r.withStaff(ctx, id, func(s *staff.Staff) error {
@@ -94,6 +97,48 @@ func (r *run) onStaff(ctx context.Context, id string, decide func(*staff.Staff) 
 		}
 		return recs, err
 	}
+}
+
+// speculate is onStaff's first try without reading the member's stream:
+// it decides on the aggregate this Handler has cached for the member and,
+// when the decision appends, appends it at the cached version. Only that
+// outcome stands (done): an append at the cached version succeeds only when
+// nothing was appended after it, so the decision was made on the stream as
+// it is. Any other outcome — no aggregate cached, nothing to append, an
+// error of the decision (e.g. capacity), a conflict — is decided again on
+// the stream read (done false). decide may thus run twice.
+func (r *run) speculate(ctx context.Context, id string, decide func(*staff.Staff) ([]events.Payload, error),
+	key func(events.Payload) string) ([]events.Recorded, bool, error) {
+	if id == "" {
+		return nil, false, nil
+	}
+	stream := events.StaffStream(r.meta.CorpID, id)
+	e := r.h.staff.entry(r.meta.CorpID, id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.s == nil {
+		return nil, false, nil
+	}
+	pays, err := decide(e.s)
+	if err != nil || len(pays) == 0 {
+		return nil, false, nil
+	}
+	ar := r
+	if key != nil {
+		ar = r.withKey(key(pays[0]))
+	}
+	recs, err := ar.append(ctx, stream, e.s.Version(), pays)
+	if errors.Is(err, ErrConflict) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	if err := e.s.Replay(recs...); err != nil {
+		e.s = nil
+		return recs, true, &StreamError{Stream: stream, Err: err}
+	}
+	return recs, true, nil
 }
 
 // reserveForHandover takes a slot on the target for the customer. It
@@ -134,6 +179,14 @@ func (r *run) targetRoom(ctx context.Context, id, customerID string) (staff.Stat
 // customer before or after the events; both know every handover involved
 // except the ones pays request, whose targets pays name.
 func (r *run) slotEffects(ctx context.Context, c *customer.Customer, pays []events.Payload) error {
+	return r.slotEffectsOn(ctx, c, pays, false)
+}
+
+// slotEffectsOn is slotEffects; current says that c is the customer's
+// stream as this command just read or appended it, so that the first
+// convergence round of each pair may decide on c instead of reading the
+// stream again (see converge).
+func (r *run) slotEffectsOn(ctx context.Context, c *customer.Customer, pays []events.Payload, current bool) error {
 	targets := map[string]string{}
 	for _, p := range pays {
 		if e, ok := p.(*events.HandoverRequested); ok {
@@ -167,10 +220,15 @@ func (r *run) slotEffects(ctx context.Context, c *customer.Customer, pays []even
 		}
 	}
 	slices.Sort(touched)
+	var known *customer.Customer
+	if current {
+		known = c
+	}
 	var errs []error
 	for _, id := range slices.Compact(touched) {
 		if id != "" {
-			errs = append(errs, r.syncSlot(ctx, c.ID(), id))
+			_, err := r.converge(ctx, c.ID(), id, known)
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -190,7 +248,7 @@ func (r *run) syncCustomer(ctx context.Context, customerID string) ([]events.Rec
 	}
 	var out []events.Recorded
 	for _, id := range c.Members() {
-		recs, err := r.converge(ctx, customerID, id)
+		recs, err := r.converge(ctx, customerID, id, nil)
 		out = append(out, recs...)
 		if err != nil {
 			return out, err
@@ -225,7 +283,7 @@ func (r *run) syncHandoverSlots(ctx context.Context, staffID string) error {
 // syncSlot makes the member's slot for the customer agree with the
 // customer's stream as it is now (see converge).
 func (r *run) syncSlot(ctx context.Context, customerID, staffID string) error {
-	_, err := r.converge(ctx, customerID, staffID)
+	_, err := r.converge(ctx, customerID, staffID, nil)
 	return err
 }
 
@@ -235,8 +293,11 @@ const maxConvergeRounds = 64
 
 // converge makes the member's slot for the customer agree with the
 // customer's stream, deciding with decideSlot on the customer's stream as
-// read while the member's cache entry is held, and repeats until a round
-// records nothing. It returns what it recorded on either stream.
+// read while the member's cache entry is held; a round that recorded a
+// handover failure on the customer's stream is followed by another (a round
+// that appended slot events is final: the append at the exact staff version
+// shows it was decided on the member's stream as it is). It returns what it
+// recorded on either stream.
 //
 // The customer's stream is the source of truth: every command records its
 // customer events first and converges the pairs they touch afterwards; a
@@ -250,11 +311,19 @@ const maxConvergeRounds = 64
 // stream another process is changing, and the keeper, which handles every
 // event after it was written (its own too), is what runs last.
 //
+// known, when not nil, is the customer as the calling command just read or
+// appended its stream, while holding the customer's lock (Handler.customers:
+// no command of this process changes the stream meanwhile): the first round
+// decides on it instead of reading the stream again. Other processes are
+// the keeper's, as above. A round may also decide on the member's cached
+// aggregate without reading its stream (see speculate): only a decision
+// whose append at the cached version succeeds stands.
+//
 // Slot events get ids derived from the pair, the decision and the staff
 // stream's version; a handover failed here gets an id derived from the
 // handover and the reason alone (failID), so two convergences of one pair
 // record one outcome.
-func (r *run) converge(ctx context.Context, customerID, staffID string) ([]events.Recorded, error) {
+func (r *run) converge(ctx context.Context, customerID, staffID string, known *customer.Customer) ([]events.Recorded, error) {
 	if customerID == "" || staffID == "" {
 		return nil, nil
 	}
@@ -271,22 +340,29 @@ func (r *run) converge(ctx context.Context, customerID, staffID string) ([]event
 		)
 		recs, err := r.onStaff(ctx, staffID, func(s *staff.Staff) ([]events.Payload, error) {
 			fail = nil
-			history, err := r.read(ctx, stream, 0)
-			if err != nil {
-				return nil, err
-			}
-			c, err := customer.Rehydrate(customerID, history)
-			if err != nil {
-				return nil, &StreamError{Stream: stream, Err: err}
+			c := known
+			if c == nil {
+				history, err := r.read(ctx, stream, 0)
+				if err != nil {
+					return nil, err
+				}
+				if c, err = customer.Rehydrate(customerID, history); err != nil {
+					return nil, &StreamError{Stream: stream, Err: err}
+				}
 			}
 			d := decideSlot(c, s, r.settings)
 			fail, cVersion = d.fail, c.Version()
+			if len(d.staff) > 0 {
+				// Its append may conflict: a retry reads the customer too.
+				known = nil
+			}
 			return d.staff, nil
 		}, func(p events.Payload) string { return "slot\x00" + customerID + "\x00" + slotDecisionKey(p) })
 		out = append(out, recs...)
 		if err != nil || fail == nil {
 			return out, err
 		}
+		known = nil // later rounds read
 		rec, err := r.recordFailure(ctx, stream, cVersion, fail)
 		if errors.Is(err, ErrConflict) && conflicts < r.h.maxRetries {
 			conflicts++

@@ -15,11 +15,16 @@ func (r *run) onCustomer(ctx context.Context, customerID string, decide func(*cu
 	if customerID == "" {
 		return Result{}, invalid("customer_id", "required")
 	}
+	defer r.h.customers.lock(r.meta.CorpID + "\x00" + customerID)()
 	return execute(ctx, r, step[*customer.Customer]{
 		stream: events.CustomerStream(r.meta.CorpID, customerID),
 		load:   func(h []events.Recorded) (*customer.Customer, error) { return customer.Rehydrate(customerID, h) },
 		decide: decide,
 		after:  r.slotEffects,
+		replay: func(c *customer.Customer, recs []events.Recorded) error { return c.Replay(recs...) },
+		afterCurrent: func(ctx context.Context, c *customer.Customer, pays []events.Payload) error {
+			return r.slotEffectsOn(ctx, c, pays, true)
+		},
 	})
 }
 

@@ -28,8 +28,9 @@ type Options struct {
 	// Defaults 200ms and 30s.
 	RetryDelay    time.Duration
 	MaxRetryDelay time.Duration
-	// Parallel is how many projections apply a batch at the same time, each
-	// in its own transaction on its own connection; default 4.
+	// Parallel is no longer used by the Runner: it applies a batch to all
+	// its projections in one transaction on one connection (one commit per
+	// batch). Kept so that existing configurations still validate; default 4.
 	Parallel int
 	// Logger receives progress and errors (never personal data); default
 	// slog.Default().
@@ -79,8 +80,10 @@ func (o Options) Validate() error {
 }
 
 // Runner keeps a set of projections up to date with a Source: catch-up in
-// batches, then live. Each projection moves on its own: after a failure
-// their checkpoints may differ, and the next batch starts from the smallest. Several runners (processes) may run the same
+// batches, then live. All projections of a batch commit in one transaction;
+// their checkpoints may still differ (a rebuilt projection, a set of
+// projections that changed), and the next batch starts from the smallest,
+// each projection applying only what its checkpoint does not cover. Several runners (processes) may run the same
 // projections at once: the checkpoint row lock serialises their batches and
 // each applies only what the checkpoint does not cover yet.
 type Runner struct {
@@ -338,120 +341,196 @@ func scanCheckpoints(rows pgx.Rows, ns []string) (map[string]Checkpoint, error) 
 	return cps, nil
 }
 
-// applyBatch applies recs to every projection, each in its own transaction
-// (in parallel, up to Options.Parallel at a time): a projection's rows and
-// its checkpoint commit together, and projections do not share tables. Each
-// transaction first locks the projection's checkpoint row, so concurrent
-// runners and a rebuild's swap serialise with it, and applies only events
-// after the stored checkpoint: a batch retried after a crash or applied by
-// two runners is never applied twice.
+// applyBatch applies recs to every projection in one transaction: each
+// projection's rows and its checkpoint commit together with all the
+// others', so a batch costs one commit however many projections run.
+// The transaction first locks the projections' checkpoint rows (in name
+// order, as a rebuild's swap does), so concurrent runners and a swap
+// serialise with it, and each projection applies only the events after its
+// stored checkpoint: a batch retried after a crash or applied by two
+// runners is never applied twice.
+//
+// All projections' statements go in one round trip inside a savepoint.
+// When that fails on the data of an event (see Parking), the savepoint is
+// rolled back and the projections are applied one by one, each in its own
+// savepoint with parking as before, still in the same transaction.
 func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 	evs, err := decode(recs)
 	if err != nil {
 		return err
 	}
-	errs := make([]error, len(r.opts.Projections))
-	sem := make(chan struct{}, r.opts.Parallel)
-	var wg sync.WaitGroup
-	for i, p := range r.opts.Projections {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = r.applyProjection(ctx, p, evs)
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if r.afterCommit != nil {
-		r.afterCommit(recs[len(recs)-1].Position)
-	}
-	return nil
-}
-
-func (r *Runner) applyProjection(ctx context.Context, p Projection, evs []Event) error {
+	ps := r.opts.Projections
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("projections: %s: begin: %w", p.Name(), err)
+		return fmt.Errorf("projections: begin batch: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	cp, parked, err := lockCheckpoint(ctx, tx, p.Name())
+	cps, parked, err := lockCheckpoints(ctx, tx, names(ps))
 	if err != nil {
 		return err
 	}
-	n, newly, err := applyParking(ctx, tx, p, LiveSchema, cp.Position, evs, parked)
-	if err != nil {
-		return err
+	// todo[i] is what projection i has not applied yet.
+	todo := make([][]Event, len(ps))
+	clean := true // no parked corp, no undecodable event: the one-round-trip path
+	for i, p := range ps {
+		pos := cps[p.Name()].Position
+		j := 0
+		for j < len(evs) && !pos.Less(evs[j].Position) {
+			j++
+		}
+		todo[i] = evs[j:]
+		if len(todo[i]) > 0 && len(parked[p.Name()]) > 0 {
+			clean = false
+		}
 	}
-	if n == 0 {
-		// Another runner got there first: take its checkpoint as ours.
-		r.mu.Lock()
-		r.state[p.Name()] = cp
-		r.mu.Unlock()
-		return nil
+	if clean {
+		for _, e := range evs {
+			if e.decodeErr != nil {
+				clean = false
+				break
+			}
+		}
 	}
-	last := evs[len(evs)-1]
-	b := &pgx.Batch{}
-	for _, pk := range newly {
-		queueParked(b, LiveSchema, pk)
-	}
-	b.Queue(`UPDATE projections.projection_checkpoints
-		SET commit_pos = $2, prepare_pos = $3, last_recorded_at = $4, events_applied = events_applied + $5, updated_at = now()
-		WHERE name = $1`, p.Name(), int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, n)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("projections: %s: move checkpoint to %s: %w", p.Name(), last.Position, err)
-	}
-	if r.beforeCommit != nil {
-		if err := r.beforeCommit(ctx, tx); err != nil {
+	newly := make([][]Parked, len(ps))
+	applied := false
+	if clean {
+		applied, err = applyAll(ctx, tx, ps, todo)
+		if err != nil {
 			return err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("projections: %s: commit batch up to %s: %w", p.Name(), last.Position, err)
+	b := &pgx.Batch{}
+	for i, p := range ps {
+		if len(todo[i]) == 0 {
+			continue
+		}
+		if !applied {
+			pk := parked[p.Name()]
+			if pk == nil {
+				pk = map[string]bool{}
+			}
+			if _, newly[i], err = applyParking(ctx, tx, p, LiveSchema, cps[p.Name()].Position, todo[i], pk); err != nil {
+				return err
+			}
+			for _, k := range newly[i] {
+				queueParked(b, LiveSchema, k)
+			}
+		}
+		last := todo[i][len(todo[i])-1]
+		b.Queue(`UPDATE projections.projection_checkpoints
+		SET commit_pos = $2, prepare_pos = $3, last_recorded_at = $4, events_applied = events_applied + $5, updated_at = now()
+		WHERE name = $1`, p.Name(), int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, len(todo[i]))
 	}
-	for _, pk := range newly {
-		r.opts.Logger.Error("projections: corp parked: its events are skipped by this projection until it is rebuilt",
-			"projection", pk.Projection, "corp", pk.CorpID, "position", pk.Position.String(), "event_id", pk.EventID,
-			"event_type", pk.EventType, "reason", pk.Reason)
+	last := evs[len(evs)-1]
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("projections: move checkpoints to %s: %w", last.Position, err)
+		}
+		if r.beforeCommit != nil {
+			if err := r.beforeCommit(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("projections: commit batch up to %s: %w", last.Position, err)
+		}
 	}
-	cp.Position, cp.LastRecordedAt, cp.EventsApplied = last.Position, last.RecordedAt, cp.EventsApplied+int64(n)
 	r.mu.Lock()
-	r.state[p.Name()] = cp
+	for i, p := range ps {
+		cp := cps[p.Name()]
+		if n := len(todo[i]); n > 0 {
+			l := todo[i][n-1]
+			cp.Position, cp.LastRecordedAt, cp.EventsApplied = l.Position, l.RecordedAt, cp.EventsApplied+int64(n)
+		}
+		// A projection with nothing to do: another runner got there first,
+		// take its checkpoint as ours.
+		r.state[p.Name()] = cp
+	}
 	r.mu.Unlock()
+	for _, pks := range newly {
+		for _, pk := range pks {
+			r.opts.Logger.Error("projections: corp parked: its events are skipped by this projection until it is rebuilt",
+				"projection", pk.Projection, "corp", pk.CorpID, "position", pk.Position.String(), "event_id", pk.EventID,
+				"event_type", pk.EventType, "reason", pk.Reason)
+		}
+	}
+	if r.afterCommit != nil {
+		r.afterCommit(last.Position)
+	}
 	return nil
 }
 
-// lockCheckpoint locks name's checkpoint row in tx and reads it and the
-// corps parked for it, in one round trip. The parked corps are read after
-// the lock is held, so they are those the checkpoint goes with.
-func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (Checkpoint, map[string]bool, error) {
+// applyAllSavepoint names the savepoint around every projection's
+// statements of a batch.
+const applyAllSavepoint = "projections_apply_all"
+
+// applyAll sends the statements of every projection for its events in
+// todo in one round trip, inside a savepoint of tx. It reports false, with
+// the savepoint rolled back and tx usable, when an event's data made it
+// fail (the caller then applies projection by projection, parking);
+// another error fails the batch.
+func applyAll(ctx context.Context, tx pgx.Tx, ps []Projection, todo [][]Event) (bool, error) {
 	b := &pgx.Batch{}
-	b.Queue(checkpointSelect+` WHERE name = $1 FOR UPDATE`, name)
-	b.Queue(`SELECT corp_id FROM projections.parked WHERE projection = $1`, name)
+	b.Queue("SAVEPOINT " + applyAllSavepoint)
+	for i, p := range ps {
+		if len(todo[i]) == 0 {
+			continue
+		}
+		if err := queueEvents(newWriter(LiveSchema, b), p, todo[i]); err != nil {
+			return false, nil // nothing was sent; the per-projection path parks
+		}
+	}
+	if b.Len() == 1 {
+		return true, nil // nothing to write
+	}
+	b.Queue("RELEASE SAVEPOINT " + applyAllSavepoint)
+	err := tx.SendBatch(ctx, b).Close()
+	if err == nil {
+		return true, nil
+	}
+	if !isDataError(err) {
+		return false, fmt.Errorf("projections: apply batch: %w", err)
+	}
+	if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+applyAllSavepoint); rerr != nil {
+		return false, fmt.Errorf("projections: roll back after %v: %w", reasonOf(err), rerr)
+	}
+	return false, nil
+}
+
+// lockCheckpoints locks the checkpoint rows of ns in tx (in name order) and
+// reads them and the corps parked for each, in one round trip. The parked
+// corps are read after the locks are held, so they are those the
+// checkpoints go with.
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string) (map[string]Checkpoint, map[string]map[string]bool, error) {
+	b := &pgx.Batch{}
+	b.Queue(checkpointSelect+` WHERE name = ANY($1) ORDER BY name FOR UPDATE`, ns)
+	b.Queue(`SELECT projection, corp_id FROM projections.parked WHERE projection = ANY($1)`, ns)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	rows, err := br.Query()
 	if err != nil {
-		return Checkpoint{}, nil, fmt.Errorf("projections: read checkpoints: %w", err)
+		return nil, nil, fmt.Errorf("projections: read checkpoints: %w", err)
 	}
-	cps, err := scanCheckpoints(rows, []string{name})
+	cps, err := scanCheckpoints(rows, ns)
 	if err != nil {
-		return Checkpoint{}, nil, err
+		return nil, nil, err
 	}
 	rows, err = br.Query()
 	if err != nil {
-		return Checkpoint{}, nil, fmt.Errorf("projections: %s: read parked corps: %w", name, err)
+		return nil, nil, fmt.Errorf("projections: read parked corps: %w", err)
 	}
-	corps, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return Checkpoint{}, nil, fmt.Errorf("projections: %s: read parked corps: %w", name, err)
+	parked := map[string]map[string]bool{}
+	var proj, corp string
+	if _, err := pgx.ForEachRow(rows, []any{&proj, &corp}, func() error {
+		if parked[proj] == nil {
+			parked[proj] = map[string]bool{}
+		}
+		parked[proj][corp] = true
+		return nil
+	}); err != nil {
+		return nil, nil, fmt.Errorf("projections: read parked corps: %w", err)
 	}
-	parked := make(map[string]bool, len(corps))
-	for _, c := range corps {
-		parked[c] = true
-	}
-	return cps[name], parked, br.Close()
+	return cps, parked, br.Close()
 }
 
 // batchApplier is implemented by projections that write a whole batch

@@ -86,7 +86,9 @@ func (r *run) compareRelations(ctx context.Context, ws wecomRelations, have []Re
 		custody[pair{c.CustomerID, c.StaffID}] = c
 	}
 	byCustomer := map[string][]func(context.Context) error{}
-	add := func(p pair, f func(context.Context) error) { byCustomer[p.customer] = append(byCustomer[p.customer], f) }
+	add := func(p pair, f func(context.Context) error) {
+		byCustomer[p.customer] = append(byCustomer[p.customer], f)
+	}
 	defer0 := func() { r.rep.Deferred++ }
 
 	// Ends: active in custody, listed nowhere in WeCom.

@@ -29,6 +29,11 @@ func (r *run) relations(ctx context.Context) error {
 		return err
 	}
 	users = slices.DeleteFunc(slices.Clone(users), func(u string) bool { return !plainID(u) })
+	// Every member with customer contact enabled is staff custody should
+	// know (a handover target, say), customers or not.
+	if err := r.ensureStaff(ctx, slices.Clone(users)); err != nil {
+		return err
+	}
 	ws := wecomRelations{follows: map[pair]api.Relation{}, unassigned: map[pair]bool{}}
 	// batch/get_by_user takes 100 members per call: ask per 100 to report
 	// progress between them.

@@ -10,7 +10,8 @@ import (
 // FailHandover records that a pending handover failed for a reason
 // reported from outside (WeCom's transfer_fail customer_limit_exceed,
 // transfer_result status 4): events.FailTargetAtCapacity,
-// FailTargetDeparted or FailRelationEnded.
+// FailTargetDeparted, FailRelationEnded or FailRejectedByWeCom (WeCom
+// refused to carry the handover out, or has no record of it).
 type FailHandover struct {
 	Meta
 	CustomerID string
@@ -27,10 +28,10 @@ func (h *Handler) FailHandover(ctx context.Context, cmd FailHandover) (Result, e
 		return Result{}, err
 	}
 	switch cmd.Reason {
-	case events.FailTargetAtCapacity, events.FailTargetDeparted, events.FailRelationEnded:
+	case events.FailTargetAtCapacity, events.FailTargetDeparted, events.FailRelationEnded, events.FailRejectedByWeCom:
 	default:
-		return Result{}, invalid("reason", "%q is not %s, %s or %s", cmd.Reason,
-			events.FailTargetAtCapacity, events.FailTargetDeparted, events.FailRelationEnded)
+		return Result{}, invalid("reason", "%q is not %s, %s, %s or %s", cmd.Reason,
+			events.FailTargetAtCapacity, events.FailTargetDeparted, events.FailRelationEnded, events.FailRejectedByWeCom)
 	}
 	if cmd.HandoverID == "" {
 		return Result{}, invalid("handover_id", "required")

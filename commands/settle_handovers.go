@@ -57,6 +57,11 @@ func (h *Handler) SettleDue(ctx context.Context, corpID string, asOf time.Time) 
 		return SettleReport{}, err
 	}
 	rep := SettleReport{AsOf: r.now}
+	if r.settings.HandoversInWeCom {
+		// WeCom carries the corp's handovers out: their outcome is its
+		// transfer result (SettleHandover), never custody's clock.
+		return rep, nil
+	}
 	due, err := h.pending.PendingHandovers(ctx, corpID, r.now)
 	if err != nil {
 		return rep, fmt.Errorf("commands: find due handovers: %w", err)

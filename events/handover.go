@@ -16,6 +16,11 @@ const (
 	FailTargetAtCapacity = "target_at_capacity" // WeCom customer_limit_exceed
 	FailTargetDeparted   = "target_departed"
 	FailRelationEnded    = "relation_ended"
+	// FailRejectedByWeCom: custody asked WeCom to carry the handover out
+	// and WeCom refused it for this customer (transfer_customer's
+	// per-customer errcode) or has no record of it (transfer_result
+	// status 5).
+	FailRejectedByWeCom = "rejected_by_wecom"
 )
 
 // HandoverRequested: a relation is to move from one staff member to another.

@@ -211,8 +211,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	wecomSet := newWeComSettings(commands.DefaultSettings{}) // handovers of corps with an app secret: carried out in WeCom
 	cmds, err := commands.New(commands.Options{
-		Log: ilog, Eraser: eraser, Settings: commands.DefaultSettings{},
+		Log: ilog, Eraser: eraser, Settings: wecomSet,
 		Pending: httpapi.ProjectedPending{Pool: pool},
 	})
 	if err != nil {
@@ -261,6 +262,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	wecomInbox := inbox.New(pool)
 	wecomConns := connection.NewStore(pool, wecomKeyring)
+	wecomSet.conns = wecomConns
 	wecomReceiver, err := receiver.New(receiver.Options{
 		Connections: wecomConns, Inbox: wecomInbox, Registerer: reg,
 		Logger: logger.With("component", "wecom receiver"),
@@ -310,7 +312,7 @@ func runServe(ctx context.Context, args []string) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	errc := make(chan error, 8)
+	errc := make(chan error, 16)
 	start := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -328,6 +330,15 @@ func runServe(ctx context.Context, args []string) error {
 	start("wecom ingest", func(ctx context.Context) error {
 		return ingest.Run(ctx, wecomInbox, translator, ingest.RunOptions{Logger: logger.With("component", "wecom ingest")})
 	})
+	// WeCom's API side: details after hints, handovers carried out in
+	// WeCom, the periodic reconcile (serve_wecom.go).
+	wecomRun, err := wecomWorkers(pool, evlog, cmds, runner, wecomConns, wecomInbox, wecomClients, reg, logger)
+	if err != nil {
+		return err
+	}
+	for name, run := range wecomRun {
+		start(name, run)
+	}
 	start("idempotency janitor", func(ctx context.Context) error {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()

@@ -25,6 +25,7 @@ const wecomUsage = `usage: custody wecom connect --corp CORP --corpid WECOM_CORP
        custody wecom list
        custody wecom inbox --corp CORP [--status pending|unknown|rejected|done] [--limit 20]
        custody wecom simulate --corp CORP [--url http://127.0.0.1:8080] [--seed N] ...
+       custody wecom reconcile --corp CORP [--api-url URL] [--rate N]
 
 connect stores the corp's WeCom connection, sealed: WeCom's corpid, and the
 callback Token and EncodingAESKey from WeCom's admin console (应用管理 → 接收消息
@@ -55,6 +56,9 @@ func runWeCom(ctx context.Context, args []string) error {
 	}
 	if args[0] == "simulate" {
 		return runWecomSimulate(ctx, args[1:])
+	}
+	if args[0] == "reconcile" {
+		return runWecomReconcile(ctx, args[1:])
 	}
 	fs := flag.NewFlagSet("wecom "+args[0], flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), wecomUsage) }

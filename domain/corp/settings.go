@@ -55,6 +55,11 @@ type Settings struct {
 	// within GroupTransferPeriod.
 	GroupTransferLimit  int
 	GroupTransferPeriod time.Duration
+	// HandoversInWeCom: the corp's handovers are carried out in WeCom
+	// (the corp is connected with an app secret). custody then never
+	// completes them by its own 24-hour rule (SettleDue leaves them);
+	// their outcome is WeCom's transfer result.
+	HandoversInWeCom bool
 }
 
 // Defaults returns WeCom's limits.

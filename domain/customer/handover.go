@@ -209,11 +209,12 @@ func (c *Customer) CancelHandover(id string, now time.Time) ([]events.Payload, e
 }
 
 // FailHandover records that a pending handover cannot happen (reason one of
-// events.FailTargetAtCapacity, FailTargetDeparted, FailRelationEnded), at any
+// events.FailTargetAtCapacity, FailTargetDeparted, FailRelationEnded,
+// FailRejectedByWeCom), at any
 // time before it settles.
 func (c *Customer) FailHandover(id, reason string) ([]events.Payload, error) {
 	switch reason {
-	case events.FailTargetAtCapacity, events.FailTargetDeparted, events.FailRelationEnded:
+	case events.FailTargetAtCapacity, events.FailTargetDeparted, events.FailRelationEnded, events.FailRejectedByWeCom:
 	default:
 		return nil, fmt.Errorf("%w: fail reason %q", ErrInvalidArgument, reason)
 	}

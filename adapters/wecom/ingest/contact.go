@@ -139,6 +139,14 @@ func (c *call) transferFail(ctx context.Context) error {
 		}
 	}
 	if pending == nil {
+		// WeCom's transfer result, polled, may have settled it already
+		// (package outbound): the callback then says nothing new.
+		for _, h := range cust.Handovers() {
+			if h.To == e.UserID && (h.Status == customer.StatusRefused || h.Status == customer.StatusFailed) {
+				c.note = "handover " + h.ID + " already " + h.Status
+				return nil
+			}
+		}
 		return c.unmatched(ctx, events.UnmatchedHandoverNotFound, fact)
 	}
 	switch e.FailReason {

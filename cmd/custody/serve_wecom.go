@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/custody/custody/adapters/wecom/api"
+	"github.com/custody/custody/adapters/wecom/connection"
+	"github.com/custody/custody/adapters/wecom/inbox"
+	"github.com/custody/custody/adapters/wecom/outbound"
+	"github.com/custody/custody/adapters/wecom/reconcile"
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/domain/corp"
+	"github.com/custody/custody/projections"
+)
+
+func init() {
+	migrators = append(migrators, outbound.Migrate)
+}
+
+// wecomSettings wraps base: corps connected with an app secret have their
+// handovers carried out in WeCom (corp.Settings.HandoversInWeCom), so the
+// settle job leaves them to WeCom's transfer result. conns is set once the
+// connection store exists (before any worker starts).
+type wecomSettings struct {
+	src   *outbound.Settings
+	conns *connection.Store
+}
+
+// Settings implements commands.SettingsSource.
+func (s *wecomSettings) Settings(ctx context.Context, corpID string) (corp.Settings, error) {
+	return s.src.Settings(ctx, corpID)
+}
+
+func newWeComSettings(base commands.SettingsSource) *wecomSettings {
+	s := &wecomSettings{}
+	s.src = &outbound.Settings{Base: base, InWeCom: func(ctx context.Context, corp string) (bool, error) {
+		if s.conns == nil {
+			return false, nil
+		}
+		c, err := s.conns.Get(ctx, corp)
+		if err != nil {
+			return false, nil // not connected
+		}
+		return c.Secret != "", nil
+	}}
+	return s
+}
+
+// wecomWorkers are the workers of WeCom's API side: detail fetches after
+// callbacks, handovers carried out in WeCom, the periodic reconcile
+// (CUSTODY_WECOM_RECONCILE_EVERY, default 24h, 0 turns it off).
+func wecomWorkers(pool *pgxpool.Pool, evlog commands.EventLog, cmds *commands.Handler, runner *projections.Runner,
+	conns *connection.Store, ib *inbox.Inbox, clients *api.Clients, reg prometheus.Registerer, logger *slog.Logger,
+) (map[string]func(context.Context) error, error) {
+	corps := func(ctx context.Context) ([]string, error) {
+		list, err := conns.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, s := range list {
+			if s.HasSecret {
+				out = append(out, s.CorpID)
+			}
+		}
+		return out, nil
+	}
+	catchUp := func(ctx context.Context) error { _, err := runner.CatchUp(ctx); return err }
+	recMetrics, err := reconcile.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	outMetrics, err := outbound.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := reconcile.New(reconcile.Options{
+		Commands: cmds, View: reconcile.Projected{Pool: pool, Log: evlog}, Metrics: recMetrics,
+		Clients: func(ctx context.Context, c string) (reconcile.WeCom, error) { return clients.Client(ctx, c) },
+		Logger:  logger.With("component", "wecom reconcile"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := map[string]func(context.Context) error{
+		"wecom refresh": reconcile.RefreshWorker{Reconciler: rec, Marks: ib, Corps: corps, CatchUp: catchUp,
+			Logger: logger.With("component", "wecom refresh")}.Run,
+		"wecom handovers": outbound.Worker{Commands: cmds, Pool: pool, Corps: corps, Metrics: outMetrics,
+			Clients: func(ctx context.Context, c string) (outbound.WeCom, error) { return clients.Client(ctx, c) },
+			Logger:  logger.With("component", "wecom handovers")}.Run,
+	}
+	if every := envDuration("CUSTODY_WECOM_RECONCILE_EVERY", 24*time.Hour); every > 0 {
+		w["wecom reconcile"] = reconcile.Job{Reconciler: rec, Pool: pool, Corps: corps, CatchUp: catchUp, Every: every,
+			Logger: logger.With("component", "wecom reconcile")}.Run
+	}
+	return w, nil
+}

@@ -275,13 +275,27 @@ func (h *harness) token(corp string) string {
 // nothing was written.
 type logState struct{ head, appended events.Position }
 
+// head is the log's state once its Head has caught up with every event
+// appended so far: the Head may trail a just-committed append while
+// another transaction (the projector's, the keeper's) is open, and a test
+// comparing states must not mistake that catching up for an append.
 func (h *harness) head() logState {
 	h.t.Helper()
-	p, err := h.log.Head(context.Background())
-	if err != nil {
-		h.t.Fatal(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		appended := h.log.last()
+		p, err := h.log.Head(context.Background())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if !p.Less(appended) {
+			return logState{head: p, appended: appended}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the log's head %v stays behind the last append %v", p, appended)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return logState{head: p, appended: h.log.last()}
 }
 
 // projected waits until the projections have applied every event appended

@@ -99,6 +99,11 @@ type Options struct {
 	// ErrConflict before it gives up with that error. Default
 	// DefaultMaxRetries; negative means no retry.
 	MaxRetries int
+	// GroupTransfers carries in-service and resigned group-owner changes
+	// out in WeCom for corps whose settings have HandoversInWeCom (see
+	// TransferGroupChat). Optional: without it every corp's group
+	// transfers are recorded locally only.
+	GroupTransfers GroupTransfers
 }
 
 func (o *Options) setDefaults() {
@@ -141,6 +146,7 @@ type Handler struct {
 	clock      Clock
 	pending    PendingHandovers
 	maxRetries int
+	groups     GroupTransfers
 	staff      staffCache
 	// customers serialises, within this process, the commands on one
 	// customer's stream from their read to the end of their slot step, so
@@ -157,6 +163,6 @@ func New(opts Options) (*Handler, error) {
 	}
 	return &Handler{
 		log: opts.Log, eraser: opts.Eraser, settings: opts.Settings, clock: opts.Clock,
-		pending: opts.Pending, maxRetries: opts.MaxRetries,
+		pending: opts.Pending, maxRetries: opts.MaxRetries, groups: opts.GroupTransfers,
 	}, nil
 }

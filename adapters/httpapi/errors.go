@@ -76,6 +76,8 @@ func errorOf(err error) *apiError {
 			switch {
 			case m.status == http.StatusServiceUnavailable:
 				msg = unavailableMessage
+			case m.status == http.StatusBadGateway:
+				msg = wecomUnavailableMessage
 			case m.status >= 500:
 				msg = "internal error"
 			}
@@ -94,6 +96,10 @@ func errorOf(err error) *apiError {
 	}
 	return &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error", cause: err}
 }
+
+// wecomUnavailableMessage answers a 502: WeCom's answer was missing or
+// unclear, custody recorded nothing and looks at WeCom before asking again.
+const wecomUnavailableMessage = "WeCom did not answer clearly; nothing was recorded; retry later (custody checks WeCom before asking again)"
 
 // unavailableMessage answers every 503: whatever happened to the request,
 // repeating it with the same Idempotency-Key is safe.

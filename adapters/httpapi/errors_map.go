@@ -75,6 +75,9 @@ var sentinels = func() []sentinelMapping {
 		{groupchat.ErrOwnerDeparted, conflict, "owner_departed"},
 		{groupchat.ErrOwnerNotDeparted, conflict, "owner_not_departed"},
 		{groupchat.ErrTransferLimitReached, conflict, "transfer_limit_reached"},
+		// WeCom, for corps whose changes are carried out there
+		{commands.ErrRefusedByWeCom, conflict, "refused_by_wecom"},
+		{commands.ErrWeComUnavailable, http.StatusBadGateway, "wecom_unavailable"},
 		// WeCom connections
 		{connection.ErrInvalid, bad, CodeInvalidArgument},
 		{connection.ErrNotFound, notFound, "wecom_not_connected"},

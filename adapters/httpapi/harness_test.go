@@ -25,6 +25,7 @@ import (
 	"github.com/custody/custody/adapters/wecom/connection"
 	"github.com/custody/custody/adapters/wecom/inbox"
 	"github.com/custody/custody/commands"
+	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/projections"
 )
@@ -72,6 +73,18 @@ type harnessOptions struct {
 	maxConns  int
 	noRunner  bool
 	logWriter io.Writer
+	// groupTransfers, when set, carries every corp's group-owner changes
+	// out "in WeCom" (corp.Settings.HandoversInWeCom).
+	groupTransfers commands.GroupTransfers
+}
+
+// inWeComSettings marks every corp as connected with an app secret.
+type inWeComSettings struct{}
+
+func (inWeComSettings) Settings(ctx context.Context, corpID string) (corp.Settings, error) {
+	s, err := commands.DefaultSettings{}.Settings(ctx, corpID)
+	s.HandoversInWeCom = true
+	return s, err
 }
 
 func newHarness(t testing.TB, ho harnessOptions) *harness {
@@ -107,9 +120,13 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	}
 	clock := &testClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	log := &trackedLog{EventLog: newTestLog(t, pool)}
+	var settings commands.SettingsSource = commands.DefaultSettings{}
+	if ho.groupTransfers != nil {
+		settings = inWeComSettings{}
+	}
 	cmds, err := commands.New(commands.Options{
-		Log: log, Eraser: log.EventLog.(commands.Eraser), Settings: commands.DefaultSettings{}, Clock: clock,
-		Pending: ProjectedPending{Pool: pool},
+		Log: log, Eraser: log.EventLog.(commands.Eraser), Settings: settings, Clock: clock,
+		Pending: ProjectedPending{Pool: pool}, GroupTransfers: ho.groupTransfers,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 	"github.com/custody/custody/adapters/wecom/connection"
 	"github.com/custody/custody/adapters/wecom/inbox"
 	"github.com/custody/custody/adapters/wecom/ingest"
+	"github.com/custody/custody/adapters/wecom/outbound"
 	"github.com/custody/custody/adapters/wecom/receiver"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/projections"
@@ -212,9 +213,16 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	wecomSet := newWeComSettings(commands.DefaultSettings{}) // handovers of corps with an app secret: carried out in WeCom
+	// Their group-owner changes too, synchronously; the API clients are
+	// set below, before anything serves.
+	var wecomClients *api.Clients
+	wecomGroups := &outbound.GroupTransfers{Pool: pool, Clients: func(ctx context.Context, c string) (outbound.GroupWeCom, error) {
+		return wecomClients.Client(ctx, c)
+	}}
 	cmds, err := commands.New(commands.Options{
 		Log: ilog, Eraser: eraser, Settings: wecomSet,
-		Pending: httpapi.ProjectedPending{Pool: pool},
+		Pending:        httpapi.ProjectedPending{Pool: pool},
+		GroupTransfers: wecomGroups,
 	})
 	if err != nil {
 		return err
@@ -277,7 +285,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	wecomClients := api.NewClients(wecomConns, api.Options{Metrics: wecomAPIMetrics})
+	wecomClients = api.NewClients(wecomConns, api.Options{Metrics: wecomAPIMetrics})
 	translator := ingest.New(cmds, evlog, wecomInbox).WithDetails(api.Details{Clients: wecomClients.Client})
 	var draining sync.Once
 	drainingCh := make(chan struct{})

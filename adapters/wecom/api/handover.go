@@ -153,3 +153,57 @@ func (c *Client) TransferResults(ctx context.Context, q TransferQuery, each func
 		return string(ans.NextCursor), each(page)
 	})
 }
+
+const maxGroupTransferChats = 100
+
+// GroupTransferFailure is one chat WeCom did not hand over.
+type GroupTransferFailure struct {
+	ChatID string
+	// Code and Msg are WeCom's errcode and errmsg for this chat.
+	Code int
+	Msg  string
+	api  string
+}
+
+// Err is the failure as an *Error (errors.Is(err, ErrNotFound) for an
+// unknown chat).
+func (f GroupTransferFailure) Err() error {
+	return &Error{API: f.api, Code: f.Code, Msg: f.Msg}
+}
+
+// GroupTransfer gives 1 to 100 group chats a new owner: groupchat/transfer
+// when their owner departed (resigned), groupchat/onjob_transfer when the
+// owner is in service. WeCom answers only the chats it did not hand over
+// (failed_chat_list); every other chat now belongs to newOwner. WeCom has
+// no transfer_result for groups: after an ambiguous failure (timeout, -1,
+// HTTP 5xx; ErrTransient) the caller looks at GroupChat's owner before
+// asking again, so the call is not retried here.
+func (c *Client) GroupTransfer(ctx context.Context, chatIDs []string, newOwner string, resigned bool) ([]GroupTransferFailure, error) {
+	api := "externalcontact/groupchat/onjob_transfer"
+	if resigned {
+		api = "externalcontact/groupchat/transfer"
+	}
+	switch {
+	case newOwner == "":
+		return nil, fmt.Errorf("wecom api %s: new owner is required: %w", api, ErrInvalid)
+	case len(chatIDs) == 0 || len(chatIDs) > maxGroupTransferChats:
+		return nil, fmt.Errorf("wecom api %s: %d chats, want 1 to %d: %w", api, len(chatIDs), maxGroupTransferChats, ErrInvalid)
+	}
+	var ans struct {
+		wireStatus
+		Failed []struct {
+			ChatID  str `json:"chat_id"`
+			ErrCode num `json:"errcode"`
+			ErrMsg  str `json:"errmsg"`
+		} `json:"failed_chat_list"`
+	}
+	body := map[string]any{"chat_id_list": chatIDs, "new_owner": newOwner}
+	if err := c.do(ctx, request{api: api, method: "POST", body: body, starts: true}, &ans); err != nil {
+		return nil, err
+	}
+	out := make([]GroupTransferFailure, 0, len(ans.Failed))
+	for _, f := range ans.Failed {
+		out = append(out, GroupTransferFailure{ChatID: string(f.ChatID), Code: int(f.ErrCode), Msg: string(f.ErrMsg), api: api})
+	}
+	return out, nil
+}

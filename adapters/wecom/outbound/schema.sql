@@ -23,3 +23,19 @@ CREATE TABLE IF NOT EXISTS wecom.transfers (
 	PRIMARY KEY (corp_id, handover_id)
 );
 CREATE INDEX IF NOT EXISTS transfers_open_idx ON wecom.transfers (corp_id, from_staff_id, to_staff_id) WHERE state <> 'done';
+
+-- wecom.group_transfers: the last group-owner change custody asked WeCom
+-- for, per group. Written 'calling' before groupchat/transfer or
+-- groupchat/onjob_transfer is called: after a crash or an ambiguous
+-- failure, groupchat/get's owner says whether it happened before WeCom is
+-- asked again (WeCom has no transfer_result for groups).
+CREATE TABLE IF NOT EXISTS wecom.group_transfers (
+	corp_id    text        NOT NULL,
+	chat_id    text        NOT NULL,
+	new_owner  text        NOT NULL,
+	resigned   boolean     NOT NULL,
+	state      text        NOT NULL, -- calling | done | refused
+	wecom_code int,                  -- failed_chat_list's errcode, or the call's
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (corp_id, chat_id)
+);

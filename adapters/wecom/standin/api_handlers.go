@@ -21,6 +21,7 @@ const (
 	maxResultPage     = 1000 // transfer_result page
 	maxTransfer       = 100  // transfer_customer external_userid
 	maxTransferMsg    = 200  // transfer_success_msg, characters
+	maxGroupTransfer  = 100  // groupchat/transfer chat_id_list
 )
 
 // Cursors are opaque to clients: the key of the last item returned, so a
@@ -518,4 +519,54 @@ func (s *APIServer) transferResult(c *Corp, r *http.Request, body []byte) (any, 
 		Customer   []result `json:"customer"`
 		NextCursor string   `json:"next_cursor"`
 	}{okStatus, out, next}, nil
+}
+
+// groupTransfer serves groupchat/transfer (the groups' owner departed) and
+// groupchat/onjob_transfer (in service): failed_chat_list names each chat
+// not handed over, with its errcode; a departed or unknown new_owner fails
+// the whole call.
+func (s *APIServer) groupTransfer(c *Corp, r *http.Request, body []byte) (any, error) {
+	resigned := !strings.HasSuffix(r.URL.Path, "/onjob_transfer")
+	var req struct {
+		ChatIDList []string `json:"chat_id_list"`
+		NewOwner   string   `json:"new_owner"`
+	}
+	if err := decodeBody(body, &req); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(req.ChatIDList) == 0 || len(req.ChatIDList) > maxGroupTransfer:
+		return nil, errorf(CodeInvalidParameter, "chat_id_list must hold 1 to %d ids", maxGroupTransfer)
+	case req.NewOwner == "":
+		return nil, errorf(CodeInvalidParameter, "new_owner is required")
+	}
+	st := c.Snapshot()
+	if i, ok := slices.BinarySearchFunc(st.Staff, req.NewOwner, func(m Staff, id string) int { return strings.Compare(m.UserID, id) }); !ok || st.Staff[i].Departed {
+		return nil, errorf(CodeInvalidUserID, "invalid new_owner (unknown or departed)")
+	}
+	type failure struct {
+		ChatID  string `json:"chat_id"`
+		ErrCode int    `json:"errcode"`
+		ErrMsg  string `json:"errmsg"`
+	}
+	failed := []failure{}
+	for _, id := range req.ChatIDList {
+		err := c.API().TransferGroup(id, req.NewOwner, resigned)
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, ErrOwnerInService):
+			failed = append(failed, failure{id, CodeOwnerInService, "group owner has not resigned"})
+		case errors.Is(err, ErrOwnerDeparted):
+			failed = append(failed, failure{id, CodeOwnerDeparted, "group owner has resigned"})
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrState):
+			failed = append(failed, failure{id, CodeInvalidChatID, "invalid chat_id (unknown or dismissed)"})
+		default:
+			failed = append(failed, failure{id, CodeInvalidParameter, "invalid parameter"})
+		}
+	}
+	return struct {
+		status
+		FailedChatList []failure `json:"failed_chat_list"`
+	}{okStatus, failed}, nil
 }

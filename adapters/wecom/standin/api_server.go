@@ -32,6 +32,8 @@ const (
 	CodeConcurrencyLimit = 45033
 	CodeDataFormat       = 47001
 	CodeNoRelation       = 84061
+	CodeOwnerInService   = 90500 // groupchat/transfer: the owner has not resigned
+	CodeOwnerDeparted    = 90502 // groupchat/onjob_transfer: the owner has resigned
 )
 
 // DefaultTokenTTL is gettoken's expires_in.
@@ -56,6 +58,8 @@ const (
 	APITransferResult         = "externalcontact/transfer_result"
 	APIResignedTransfer       = "externalcontact/resigned/transfer_customer"
 	APIResignedTransferResult = "externalcontact/resigned/transfer_result"
+	APIGroupTransfer          = "externalcontact/groupchat/transfer"
+	APIGroupOnJobTransfer     = "externalcontact/groupchat/onjob_transfer"
 )
 
 const (
@@ -83,8 +87,9 @@ type APIOptions struct {
 // answering from their state in WeCom's JSON shapes: gettoken, and under
 // externalcontact/ get_follow_user_list, batch/get_by_user, get,
 // get_unassigned_list, groupchat/list, groupchat/get, get_corp_tag_list,
-// transfer_customer, transfer_result and their resigned/ forms. Changes
-// made through it (handovers) produce no callback, as in WeCom.
+// transfer_customer, transfer_result and their resigned/ forms,
+// groupchat/transfer and groupchat/onjob_transfer. Changes made through it
+// (handovers) produce no callback, as in WeCom.
 //
 // Faults for tests: FailNext answers an errcode for the next calls,
 // SetRateLimit enforces a per-minute limit per corp and API (exceeding it
@@ -93,8 +98,8 @@ type APIOptions struct {
 // count what was asked.
 //
 // Not modelled: WeCom's hourly and per-IP limits, the 90-day limit on
-// handovers of one customer, the 300-per-day limit of group handovers,
-// groupchat/transfer, tag and remark edits through the API (Corp.API
+// handovers of one customer, the 300-per-day limit of group handovers
+// and the two-per-90-days limit of in-service group handovers, tag and remark edits through the API (Corp.API
 // has them without HTTP), licences (fail_info), customer profiles beyond
 // id and name.
 //
@@ -254,6 +259,8 @@ var endpoints = map[string]endpoint{
 	APIResignedTransfer:       {http.MethodPost, (*APIServer).transferCustomer},
 	APITransferResult:         {http.MethodPost, (*APIServer).transferResult},
 	APIResignedTransferResult: {http.MethodPost, (*APIServer).transferResult},
+	APIGroupTransfer:          {http.MethodPost, (*APIServer).groupTransfer},
+	APIGroupOnJobTransfer:     {http.MethodPost, (*APIServer).groupTransfer},
 }
 
 // ServeHTTP answers one API request. Like WeCom, it answers HTTP 200 with

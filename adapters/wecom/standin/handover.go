@@ -112,3 +112,54 @@ func (c *Corp) waitingHandover(from, externalUserID string) (*Handover, error) {
 	}
 	return h, nil
 }
+
+// TransferGroup gives a group a new owner through the API
+// (groupchat/transfer when resigned, its owner having departed;
+// groupchat/onjob_transfer when its owner is in service). A new owner who
+// is not yet a member joins it; a group whose owner departed gets status
+// GroupHandoverDone. No callback. Errors: ErrNotFound (group, new owner),
+// ErrState (dismissed, new owner departed, the owner's state not matching
+// resigned: ErrOwnerInService / ErrOwnerDeparted), ErrInvalid (already
+// the owner).
+func (a API) TransferGroup(chatID, newOwner string, resigned bool) error {
+	c := a.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, err := c.liveGroup(chatID)
+	if err != nil {
+		return fmt.Errorf("transfer group: %w", err)
+	}
+	if _, err := c.activeStaff(newOwner); err != nil {
+		return fmt.Errorf("transfer group: new owner: %w", err)
+	}
+	if g.Owner == newOwner {
+		return fmt.Errorf("transfer group: already the owner: %w", ErrInvalid)
+	}
+	departed := false
+	if s, ok := c.staff[g.Owner]; ok {
+		departed = s.Departed
+	}
+	switch {
+	case resigned && !departed:
+		return fmt.Errorf("transfer group: %w", ErrOwnerInService)
+	case !resigned && departed:
+		return fmt.Errorf("transfer group: %w", ErrOwnerDeparted)
+	}
+	if m, in := g.Member(newOwner); !in {
+		g.Members = append(g.Members, Member{UserID: newOwner, Type: MemberStaff, JoinScene: JoinInvited, JoinTime: c.now()})
+	} else if m.Type != MemberStaff {
+		return fmt.Errorf("transfer group: new owner is not staff: %w", ErrInvalid)
+	}
+	g.Owner = newOwner
+	if g.Status == GroupOwnerDeparted || g.Status == GroupHandoverUnderway {
+		g.Status = GroupHandoverDone
+	}
+	return nil
+}
+
+// ErrOwnerInService and ErrOwnerDeparted: a group's owner is not in the
+// state its transfer asks for (WeCom's 90500 / 90502).
+var (
+	ErrOwnerInService = fmt.Errorf("group owner has not departed: %w", ErrState)
+	ErrOwnerDeparted  = fmt.Errorf("group owner departed: %w", ErrState)
+)

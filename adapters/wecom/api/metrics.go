@@ -34,16 +34,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	var err error
-	if m.calls, err = register(reg, m.calls); err != nil {
+	if m.calls, err = RegisterCollector(reg, m.calls); err != nil {
 		return nil, err
 	}
-	if m.wait, err = register(reg, m.wait); err != nil {
+	if m.wait, err = RegisterCollector(reg, m.wait); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+// RegisterCollector registers c with reg, or returns the collector already
+// registered there under the same description, so that several instances
+// of a component (one per corp, or a restarted worker) share one metric.
+func RegisterCollector[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {

@@ -1,9 +1,9 @@
 package outbound
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/custody/custody/adapters/wecom/api"
 )
 
 // Metrics counts transfer_result polls and the handovers outstanding in
@@ -28,26 +28,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"result"}),
 	}
 	var err error
-	if m.outstanding, err = register(reg, m.outstanding); err != nil {
+	if m.outstanding, err = api.RegisterCollector(reg, m.outstanding); err != nil {
 		return nil, err
 	}
-	if m.polls, err = register(reg, m.polls); err != nil {
+	if m.polls, err = api.RegisterCollector(reg, m.polls); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func (m *Metrics) polled(err error) {

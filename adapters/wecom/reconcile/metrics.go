@@ -1,9 +1,9 @@
 package reconcile
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/custody/custody/adapters/wecom/api"
 )
 
 // Metrics records reconciles. A nil *Metrics records nothing.
@@ -28,26 +28,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"kind"}),
 	}
 	var err error
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = api.RegisterCollector(reg, m.duration); err != nil {
 		return nil, err
 	}
-	if m.corrections, err = register(reg, m.corrections); err != nil {
+	if m.corrections, err = api.RegisterCollector(reg, m.corrections); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func (m *Metrics) observe(rep Report, ok bool) {

@@ -3,17 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/custody/custody/adapters/erasure"
-	"github.com/custody/custody/adapters/pglaunch"
 	"github.com/custody/custody/adapters/timeline"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
@@ -26,34 +23,9 @@ import (
 // answer for the customer, without its personal data.
 func TestErasureCommands(t *testing.T) {
 	ctx := context.Background()
-	t.Chdir(t.TempDir())
-	inst, err := pglaunch.Start(ctx, pglaunch.Options{Dir: filepath.Join(t.TempDir(), "pg"), Ephemeral: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("private PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() { _ = inst.Stop() })
-	dsn, err := ensureDatabase(ctx, inst.URL(), "erasure")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DATABASE_URL", dsn)
-	t.Setenv("CUSTODY_MASTER_KEY", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)))
-	t.Setenv("CUSTODY_EVENT_LOG", "")
+	env := newCLIEnv(t, "erasure", 9)
+	pool, log, eraser := env.pool, env.log, env.eraser
 	logger := slog.New(slog.DiscardHandler)
-	pool, closePool, err := openPostgres(ctx, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closePool()
-	if err := migrateAll(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	log, eraser, closeLog, err := openEventLog(ctx, pool, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeLog()
 	cmds, err := commands.New(commands.Options{Log: log, Eraser: eraser, Settings: commands.DefaultSettings{}})
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,7 +15,6 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/custody/custody/adapters/export"
-	"github.com/custody/custody/adapters/pglaunch"
 	"github.com/custody/custody/adapters/timeline"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/projections/asof"
@@ -34,36 +31,9 @@ func TestAnalystCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Chdir(t.TempDir())
-	inst, err := pglaunch.Start(ctx, pglaunch.Options{Dir: filepath.Join(t.TempDir(), "pg"), Ephemeral: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("private PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() { _ = inst.Stop() })
-	dsn, err := ensureDatabase(ctx, inst.URL(), "analysts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DATABASE_URL", dsn)
-	t.Setenv("CUSTODY_MASTER_KEY", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
-	t.Setenv("CUSTODY_EVENT_LOG", "")
-	logger := slog.New(slog.DiscardHandler)
-
 	// Seed the log as a running service would have.
-	pool, closePool, err := openPostgres(ctx, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closePool()
-	if err := migrateAll(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	log, _, closeLog, err := openEventLog(ctx, pool, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeLog()
+	env := newCLIEnv(t, "analysts", 7)
+	pool, log := env.pool, env.log
 	n := 0
 	var last time.Time
 	err = asoftest.Generate(asoftest.Config{Events: 600, Seed: 11, PII: true}, func(it asoftest.Item) error {

@@ -3,17 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/adapters/pglaunch"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
 )
@@ -24,39 +20,12 @@ import (
 // `custody slots repair` twice and checks what it printed.
 func TestSlotsRepairCommand(t *testing.T) {
 	ctx := context.Background()
-	t.Chdir(t.TempDir())
 	var stdout, stderr bytes.Buffer
 	if err := slotsCmd(ctx, nil, &stdout, &stderr); !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), "usage: custody slots repair") {
 		t.Fatalf("slots without a verb: %v, %q", err, stderr.String())
 	}
-	inst, err := pglaunch.Start(ctx, pglaunch.Options{Dir: filepath.Join(t.TempDir(), "pg"), Ephemeral: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("private PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() { _ = inst.Stop() })
-	dsn, err := ensureDatabase(ctx, inst.URL(), "slots")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DATABASE_URL", dsn)
-	t.Setenv("CUSTODY_MASTER_KEY", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
-	t.Setenv("CUSTODY_EVENT_LOG", "")
-	logger := slog.New(slog.DiscardHandler)
-
-	pool, closePool, err := openPostgres(ctx, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closePool()
-	if err := migrateAll(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	log, eraser, closeLog, err := openEventLog(ctx, pool, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeLog()
+	env := newCLIEnv(t, "slots", 7)
+	log, eraser := env.log, env.eraser
 	h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Settings: commands.DefaultSettings{}})
 	if err != nil {
 		t.Fatal(err)

@@ -293,7 +293,7 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 			err = r.syncHandoverSlots(ctx, e.StaffID)
 		}
 	default:
-		cid, ok := customerOf(p)
+		cid, ok := events.CustomerOf(p)
 		if !ok {
 			return nil
 		}
@@ -314,27 +314,4 @@ func slotRelevant(typ string) bool {
 		return true
 	}
 	return strings.HasPrefix(typ, "handover.")
-}
-
-// customerOf is the customer a customer-stream event belongs to.
-func customerOf(p events.Payload) (string, bool) {
-	switch e := p.(type) {
-	case *events.CustomerRelationStarted:
-		return e.CustomerID, true
-	case *events.CustomerRelationEnded:
-		return e.CustomerID, true
-	case *events.CustomerErased:
-		return e.CustomerID, true
-	case *events.HandoverRequested:
-		return e.CustomerID, true
-	case *events.HandoverRefused:
-		return e.CustomerID, true
-	case *events.HandoverCompleted:
-		return e.CustomerID, true
-	case *events.HandoverFailed:
-		return e.CustomerID, true
-	case *events.HandoverCancelled:
-		return e.CustomerID, true
-	}
-	return "", false
 }

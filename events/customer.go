@@ -141,3 +141,35 @@ func init() {
 	register(2, func() Payload { return &ConsentRecorded{} })
 	registerUpcaster("consent.recorded", 1, upcastConsentV1)
 }
+
+// CustomerOf is the customer id every customer-stream payload carries;
+// false for a payload of another stream category.
+func CustomerOf(p Payload) (string, bool) {
+	switch e := p.(type) {
+	case *CustomerRelationStarted:
+		return e.CustomerID, true
+	case *CustomerRelationEdited:
+		return e.CustomerID, true
+	case *CustomerRelationEnded:
+		return e.CustomerID, true
+	case *CustomerErased:
+		return e.CustomerID, true
+	case *MomentsOptedOut:
+		return e.CustomerID, true
+	case *MomentsOptedIn:
+		return e.CustomerID, true
+	case *ConsentRecorded:
+		return e.CustomerID, true
+	case *HandoverRequested:
+		return e.CustomerID, true
+	case *HandoverRefused:
+		return e.CustomerID, true
+	case *HandoverCompleted:
+		return e.CustomerID, true
+	case *HandoverFailed:
+		return e.CustomerID, true
+	case *HandoverCancelled:
+		return e.CustomerID, true
+	}
+	return "", false
+}

@@ -166,39 +166,8 @@ func (c *Customer) Replay(recs ...events.Recorded) error {
 	return nil
 }
 
-// customerOf is the customer id every customer-stream payload carries.
-func customerOf(p events.Payload) (string, bool) {
-	switch e := p.(type) {
-	case *events.CustomerRelationStarted:
-		return e.CustomerID, true
-	case *events.CustomerRelationEdited:
-		return e.CustomerID, true
-	case *events.CustomerRelationEnded:
-		return e.CustomerID, true
-	case *events.CustomerErased:
-		return e.CustomerID, true
-	case *events.MomentsOptedOut:
-		return e.CustomerID, true
-	case *events.MomentsOptedIn:
-		return e.CustomerID, true
-	case *events.ConsentRecorded:
-		return e.CustomerID, true
-	case *events.HandoverRequested:
-		return e.CustomerID, true
-	case *events.HandoverRefused:
-		return e.CustomerID, true
-	case *events.HandoverCompleted:
-		return e.CustomerID, true
-	case *events.HandoverFailed:
-		return e.CustomerID, true
-	case *events.HandoverCancelled:
-		return e.CustomerID, true
-	}
-	return "", false
-}
-
 func (c *Customer) apply(p events.Payload, at time.Time) error {
-	if id, ok := customerOf(p); !ok || id != c.id {
+	if id, ok := events.CustomerOf(p); !ok || id != c.id {
 		return fmt.Errorf("%w: %s for %q", ErrForeignEvent, p.EventType(), id)
 	}
 	switch e := p.(type) {

@@ -13,17 +13,18 @@ import (
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestBadInputAppendsNothing: every malformed command or refused rule
 // returns a typed error and leaves the log's head where it was.
 func TestBadInputAppendsNothing(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
 		// A stream holding an event type the catalog does not know.
-		_, err := log.Append(f.ctx, events.CustomerStream(corpID, "c-bad"), commands.ExpectNoStream, events.Event{
+		_, err := log.Append(f.ctx, events.CustomerStream(corpID, "c-bad"), eventlog.ExpectNoStream, events.Event{
 			ID: uuid.New(), Type: "customer.teleported", SchemaVersion: 1, CorpID: corpID, OccurredAt: t0, Data: []byte(`{}`),
 		})
 		if err != nil {

@@ -10,10 +10,11 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // benchEachLog runs fn once per backend, on a fresh log.
-func benchEachLog(b *testing.B, fn func(b *testing.B, log commands.EventLog, eraser commands.Eraser)) {
+func benchEachLog(b *testing.B, fn func(b *testing.B, log eventlog.EventLog, eraser eventlog.Eraser)) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			log, eraser := be.open(b)
@@ -26,7 +27,7 @@ func benchEachLog(b *testing.B, fn func(b *testing.B, log commands.EventLog, era
 // the customer stream, decide, append, take the slot on the staff stream)
 // against the baseline of appending the same two events directly.
 func BenchmarkStartRelation(b *testing.B) {
-	benchEachLog(b, func(b *testing.B, log commands.EventLog, eraser commands.Eraser) {
+	benchEachLog(b, func(b *testing.B, log eventlog.EventLog, eraser eventlog.Eraser) {
 		ctx := context.Background()
 		b.Run("baseline-raw-append", func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
@@ -42,7 +43,7 @@ func BenchmarkStartRelation(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := log.Append(ctx, e.stream, commands.ExpectAny, ev); err != nil {
+					if _, err := log.Append(ctx, e.stream, eventlog.ExpectAny, ev); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -71,7 +72,7 @@ func BenchmarkStartRelation(b *testing.B) {
 // (the whole stream is read and replayed).
 func BenchmarkAddToBusyStaff(b *testing.B) {
 	const slots = 20000
-	benchEachLog(b, func(b *testing.B, log commands.EventLog, eraser commands.Eraser) {
+	benchEachLog(b, func(b *testing.B, log eventlog.EventLog, eraser eventlog.Eraser) {
 		ctx := context.Background()
 		stream := events.StaffStream(corpID, "busy")
 		for i := 0; i < slots; i += 500 {
@@ -84,7 +85,7 @@ func BenchmarkAddToBusyStaff(b *testing.B) {
 				}
 				evs[j] = ev
 			}
-			if _, err := log.Append(ctx, stream, commands.ExpectAny, evs...); err != nil {
+			if _, err := log.Append(ctx, stream, eventlog.ExpectAny, evs...); err != nil {
 				b.Fatal(err)
 			}
 		}

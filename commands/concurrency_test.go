@@ -10,6 +10,7 @@ import (
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestConcurrentHandoversNeverExceedCapacity: 50 handovers to a target with
@@ -19,7 +20,7 @@ import (
 // holds.
 func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
 	const n, room = 50, 10
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a")
 		f.must(f.h.JoinStaff(f.ctx, commands.JoinStaff{Meta: meta(), StaffID: "b", Capacity: room}))
@@ -114,7 +115,7 @@ func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
 // TestConcurrentSettlersRecordOneOutcome: two settle jobs at once complete
 // each handover once.
 func TestConcurrentSettlersRecordOneOutcome(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		ids := []string{"c1", "c2", "c3", "c4", "c5"}

@@ -22,6 +22,7 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // errKilled is what every call of a killed process's log returns.
@@ -33,7 +34,7 @@ var errKilled = errors.New("crash test: process killed")
 // and lets everything through afterwards: the database dropped the
 // process's connections between the writes.
 type crashLog struct {
-	commands.EventLog
+	eventlog.EventLog
 	onKill func()
 
 	mu      sync.Mutex
@@ -43,7 +44,7 @@ type crashLog struct {
 	dead    bool
 }
 
-func (l *crashLog) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
+func (l *crashLog) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
 	l.mu.Lock()
 	if !l.dead && l.allow >= 0 && l.appends == l.allow {
 		l.killed = true
@@ -56,7 +57,7 @@ func (l *crashLog) Append(ctx context.Context, stream string, expected commands.
 	}
 	if l.dead {
 		l.mu.Unlock()
-		return commands.AppendResult{}, errKilled
+		return eventlog.AppendResult{}, errKilled
 	}
 	l.appends++
 	l.mu.Unlock()
@@ -115,12 +116,12 @@ func (l *crashLog) count() int {
 // crashStore is one log as several processes see it.
 type crashStore struct {
 	// base is the log of the process that sets up and checks.
-	base   commands.EventLog
-	eraser commands.Eraser
+	base   eventlog.EventLog
+	eraser eventlog.Eraser
 	// connect opens another process's connection to the same log; the
 	// returned terminate (nil where there is no server to drop
 	// connections) drops that connection's sessions on the server.
-	connect func(t *testing.T, name string) (log commands.EventLog, terminate func())
+	connect func(t *testing.T, name string) (log eventlog.EventLog, terminate func())
 }
 
 type crashBackend struct {
@@ -135,7 +136,7 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 var crashBackends = []crashBackend{
 	{"memlog", func(t *testing.T) crashStore {
 		l := memlog.New()
-		return crashStore{base: l, eraser: l, connect: func(*testing.T, string) (commands.EventLog, func()) { return l, nil }}
+		return crashStore{base: l, eraser: l, connect: func(*testing.T, string) (eventlog.EventLog, func()) { return l, nil }}
 	}},
 	{"pgstore", func(t *testing.T) crashStore {
 		ctx := context.Background()
@@ -162,7 +163,7 @@ var crashBackends = []crashBackend{
 		if err := base.Migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return crashStore{base: base, eraser: base, connect: func(t *testing.T, name string) (commands.EventLog, func()) {
+		return crashStore{base: base, eraser: base, connect: func(t *testing.T, name string) (eventlog.EventLog, func()) {
 			return open(t, name), func() { terminateBackends(t, url, name) }
 		}}
 	}},
@@ -186,7 +187,7 @@ var crashBackends = []crashBackend{
 			return l
 		}
 		base := open(t)
-		return crashStore{base: base, eraser: base, connect: func(t *testing.T, _ string) (commands.EventLog, func()) {
+		return crashStore{base: base, eraser: base, connect: func(t *testing.T, _ string) (eventlog.EventLog, func()) {
 			return open(t), nil
 		}}
 	}},
@@ -519,7 +520,7 @@ func crashRun(t *testing.T, store crashStore, sc crashScenario, allow int, varia
 	corpID := fmt.Sprintf("k%d%s", allow+1, variant)
 	set := corp.Settings{}
 	now := t0
-	newHandler := func(log commands.EventLog) *commands.Handler {
+	newHandler := func(log eventlog.EventLog) *commands.Handler {
 		h, err := commands.New(commands.Options{
 			Log: log, Eraser: store.eraser, Settings: anyCorp{set}, Clock: commands.ClockFunc(func() time.Time { return now }),
 		})

@@ -10,10 +10,11 @@ import (
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func TestEraseCustomer(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a")
 		f.add("c1", "a")
@@ -51,7 +52,7 @@ func TestEraseCustomer(t *testing.T) {
 }
 
 func TestMomentsAndConsentCommands(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a")
 		f.add("c1", "a")
@@ -73,7 +74,7 @@ func TestMomentsAndConsentCommands(t *testing.T) {
 }
 
 func TestEraseStaff(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")

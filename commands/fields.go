@@ -3,8 +3,9 @@ package commands
 import (
 	"fmt"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/custody/custody/events/eventlog"
 )
 
 // The input rules every command applies to its fields, whoever feeds it (the
@@ -64,42 +65,10 @@ var (
 // a sender's clock may run a little ahead, a fact from the future may not.
 const MaxClockSkew = 5 * time.Minute
 
-// TextProblem reports why s is not acceptable text under the text rule, or
-// "" when it is. It never quotes s (which may be personal data); it names a
-// refused character by its code point.
-func TextProblem(s string) string {
-	for i, r := range s {
-		if r == utf8.RuneError {
-			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
-				return "is not valid UTF-8"
-			}
-		}
-		if p := runeProblem(r); p != "" {
-			return p
-		}
-	}
-	return ""
-}
-
-// runeProblem reports why r may not appear in text, or "".
-func runeProblem(r rune) string {
-	switch {
-	case r == '\t' || r == '\n':
-		return ""
-	case unicode.IsControl(r):
-		return fmt.Sprintf("holds the control character U+%04X", r)
-	case 0xD800 <= r && r <= 0xDFFF:
-		return fmt.Sprintf("holds the surrogate U+%04X", r)
-	case 0xFDD0 <= r && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
-		return fmt.Sprintf("holds the noncharacter U+%04X", r)
-	}
-	return ""
-}
-
 // checkText applies the text rule and a length limit of max characters to
 // one field.
 func checkText(field, s string, max int) error {
-	if p := TextProblem(s); p != "" {
+	if p := eventlog.TextProblem(s); p != "" {
 		return invalid(field, "%s", p)
 	}
 	if n := utf8.RuneCountInString(s); n > max {
@@ -189,7 +158,7 @@ func checkStartRelation(cmd StartRelation) error {
 // (its length is the corp's MaxHandoverMessage, checked with the rest of
 // the request).
 func checkHandoverFields(cmd RequestHandover) error {
-	if p := TextProblem(cmd.Message); p != "" {
+	if p := eventlog.TextProblem(cmd.Message); p != "" {
 		return invalid("message", "%s", p)
 	}
 	return nil

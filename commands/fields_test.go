@@ -11,13 +11,14 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestFieldRules: text with control characters, over-long text, integers
 // out of range and business times out of bounds are refused by the command
 // itself with a *FieldError naming the field, and nothing is appended.
 func TestFieldRules(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -135,7 +136,7 @@ func TestFieldRules(t *testing.T) {
 // skew, or as of now before the deadline, completes nothing, and the
 // customer can still refuse a minute later.
 func TestSettleNeverBeforeTheDeadline(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -176,7 +177,7 @@ func TestValidateAppendText(t *testing.T) {
 		ev(`{"staff_id":"a","x":["\"","\\","\/"]}`, ""),
 	}
 	for _, e := range good {
-		if err := commands.ValidateAppend("staff-corp1-a", commands.ExpectAny, []events.Event{e}); err != nil {
+		if err := eventlog.ValidateAppend("staff-corp1-a", eventlog.ExpectAny, []events.Event{e}); err != nil {
 			t.Fatalf("%s %s: %v", e.Data, e.PII, err)
 		}
 	}
@@ -196,22 +197,22 @@ func TestValidateAppendText(t *testing.T) {
 		{ID: uuid.New(), Type: "staff.joined", SchemaVersion: 1, CorpID: corpID, Actor: "\x00", OccurredAt: t0, Data: []byte(`{}`)},
 	}
 	for _, e := range bad {
-		err := commands.ValidateAppend("staff-corp1-a", commands.ExpectAny, []events.Event{e})
-		if !errors.Is(err, commands.ErrInvalidEvent) {
+		err := eventlog.ValidateAppend("staff-corp1-a", eventlog.ExpectAny, []events.Event{e})
+		if !errors.Is(err, eventlog.ErrInvalidEvent) {
 			t.Errorf("%q %q: err = %v, want ErrInvalidEvent", e.Data, e.PII, err)
 		}
 	}
-	if err := commands.ValidateAppend("staff-corp1-\x00", commands.ExpectAny, good[:1]); !errors.Is(err, commands.ErrInvalidEvent) {
+	if err := eventlog.ValidateAppend("staff-corp1-\x00", eventlog.ExpectAny, good[:1]); !errors.Is(err, eventlog.ErrInvalidEvent) {
 		t.Errorf("NUL in the stream name: %v", err)
 	}
 	// Every log runs the check: nothing is stored.
-	eachLog(t, func(t *testing.T, log commands.EventLog, _ commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, _ eventlog.Eraser) {
 		for _, e := range bad[:3] {
-			if _, err := log.Append(t.Context(), "staff-corp1-a", commands.ExpectAny, e); !errors.Is(err, commands.ErrInvalidEvent) {
+			if _, err := log.Append(t.Context(), "staff-corp1-a", eventlog.ExpectAny, e); !errors.Is(err, eventlog.ErrInvalidEvent) {
 				t.Fatalf("append %q %q: %v", e.Data, e.PII, err)
 			}
 		}
-		if _, err := log.ReadStream(t.Context(), "staff-corp1-a", 0); !errors.Is(err, commands.ErrStreamNotFound) {
+		if _, err := log.ReadStream(t.Context(), "staff-corp1-a", 0); !errors.Is(err, eventlog.ErrStreamNotFound) {
 			t.Fatalf("something was stored: %v", err)
 		}
 	})

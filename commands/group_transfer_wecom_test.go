@@ -10,6 +10,7 @@ import (
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/groupchat"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // fakeGroupTransfers answers as told and remembers what it was asked.
@@ -37,7 +38,7 @@ func (g *fakeGroupTransfers) asked() []string {
 }
 
 func TestTransferGroupChatInWeCom(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		for _, inWeCom := range []bool{true, false} {
 			port := &fakeGroupTransfers{}
 			corpID := "wwgroups"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custody/custody/domain/corp"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // Clock tells the time. Commands use it for events whose Meta.OccurredAt
@@ -83,9 +84,9 @@ const DefaultMaxRetries = 32
 // Options configure a Handler.
 type Options struct {
 	// Log is the event log. Required.
-	Log EventLog
+	Log eventlog.EventLog
 	// Eraser destroys a data subject's key (EraseCustomer, EraseStaff). Required.
-	Eraser Eraser
+	Eraser eventlog.Eraser
 	// Settings look up each corp's limits. Required.
 	Settings SettingsSource
 	// Clock defaults to SystemClock.
@@ -140,8 +141,8 @@ func (o Options) Validate() error {
 // safe for concurrent use; concurrent commands on one aggregate are
 // serialised by the log's expected-version check and retried.
 type Handler struct {
-	log        EventLog
-	eraser     Eraser
+	log        eventlog.EventLog
+	eraser     eventlog.Eraser
 	settings   SettingsSource
 	clock      Clock
 	pending    PendingHandovers

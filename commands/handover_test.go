@@ -12,6 +12,7 @@ import (
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 const (
@@ -40,7 +41,7 @@ func (f *fixture) request(kind, from, to string, customers ...string) commands.H
 }
 
 func TestRelationLifecycle(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a")
 		f.add("c1", "a")
@@ -67,7 +68,7 @@ func TestRelationLifecycle(t *testing.T) {
 }
 
 func TestHandoverCompletesExactlyAtTheDeadline(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -118,7 +119,7 @@ func TestHandoverCompletesExactlyAtTheDeadline(t *testing.T) {
 }
 
 func TestRefusalAndCancellationFreeTheSlot(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -145,7 +146,7 @@ func TestRefusalAndCancellationFreeTheSlot(t *testing.T) {
 }
 
 func TestCustomerDeletesOldOwnerWhileHandoverPending(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -172,7 +173,7 @@ func TestCustomerDeletesOldOwnerWhileHandoverPending(t *testing.T) {
 }
 
 func TestHandoverToSomeoneAlreadyFollowing(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -198,7 +199,7 @@ func TestHandoverToSomeoneAlreadyFollowing(t *testing.T) {
 }
 
 func TestDepartedTargetReceivesNothing(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -225,7 +226,7 @@ func TestDepartedTargetReceivesNothing(t *testing.T) {
 }
 
 func TestResignedHandoverWithinOneYear(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -246,7 +247,7 @@ func TestResignedHandoverWithinOneYear(t *testing.T) {
 }
 
 func TestInServiceLimitThroughCommands(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		f.add("c1", "a")
@@ -273,7 +274,7 @@ func TestInServiceLimitThroughCommands(t *testing.T) {
 }
 
 func TestBatchOf100AndThe101st(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 		ids := make([]string, 101)
@@ -324,7 +325,7 @@ func itoa(i int) string {
 // completion no slot can be had and the handover fails with
 // target_at_capacity.
 func TestSettleRecordsCapacityFailure(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a")
 		f.must(f.h.JoinStaff(f.ctx, commands.JoinStaff{Meta: meta(), StaffID: "b", Capacity: 1}))
@@ -335,7 +336,7 @@ func TestSettleRecordsCapacityFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := log.Append(f.ctx, events.StaffStream(corpID, "b"), commands.ExpectAny, lost); err != nil {
+		if _, err := log.Append(f.ctx, events.StaffStream(corpID, "b"), eventlog.ExpectAny, lost); err != nil {
 			t.Fatal(err)
 		}
 		f.add("c2", "b")
@@ -366,7 +367,7 @@ func TestSettleRecordsCapacityFailure(t *testing.T) {
 // customer, a handover to it is pending, and the customer deletes the
 // target: the slot stays reserved for the handover, which then completes.
 func TestTargetKeepsSlotWhileHandoverPending(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a")
 		f.must(f.h.JoinStaff(f.ctx, commands.JoinStaff{Meta: meta(), StaffID: "b", Capacity: 1}))

@@ -8,10 +8,11 @@ import (
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func TestSameCommandIDTwiceRecordsOnce(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
 
@@ -60,7 +61,7 @@ func TestSameCommandIDTwiceRecordsOnce(t *testing.T) {
 // TestSameCommandIDConcurrently: the same command delivered twice at once
 // (a client retrying while the first is still running) records once.
 func TestSameCommandIDConcurrently(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a")
 		for i := range 20 {

@@ -14,6 +14,7 @@ import (
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestSlotsMirrorRelations runs a long random sequence of commands (adds,
@@ -118,8 +119,8 @@ func (f *fixture) settleOne(c string, refuse bool) error {
 // isInfra tells log failures from rule rejections, which the random
 // sequence produces all the time.
 func isInfra(err error) bool {
-	return errors.Is(err, commands.ErrConflict) || errors.Is(err, commands.ErrUnreadableStream) ||
-		errors.Is(err, commands.ErrInvalidCommand) || errors.Is(err, commands.ErrInvalidEvent)
+	return errors.Is(err, eventlog.ErrConflict) || errors.Is(err, commands.ErrUnreadableStream) ||
+		errors.Is(err, commands.ErrInvalidCommand) || errors.Is(err, eventlog.ErrInvalidEvent)
 }
 
 func (f *fixture) checkSlots(t *testing.T, staffIDs, custIDs []string) {

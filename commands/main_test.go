@@ -16,6 +16,7 @@ import (
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -27,17 +28,17 @@ var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // backend opens a fresh event log.
 type backend struct {
 	name string
-	open func(t testing.TB) (commands.EventLog, commands.Eraser)
+	open func(t testing.TB) (eventlog.EventLog, eventlog.Eraser)
 }
 
 // backends are the logs every command test runs on: the in-memory log and
 // the real PostgreSQL log.
 var backends = []backend{
-	{"memlog", func(t testing.TB) (commands.EventLog, commands.Eraser) {
+	{"memlog", func(t testing.TB) (eventlog.EventLog, eventlog.Eraser) {
 		l := memlog.New()
 		return l, l
 	}},
-	{"pgstore", func(t testing.TB) (commands.EventLog, commands.Eraser) {
+	{"pgstore", func(t testing.TB) (eventlog.EventLog, eventlog.Eraser) {
 		ctx := context.Background()
 		pool := pgtest.NewPool(t)
 		if err := pgstore.Migrate(ctx, pool); err != nil {
@@ -52,7 +53,7 @@ var backends = []backend{
 }
 
 // eachLog runs fn once per backend.
-func eachLog(t *testing.T, fn func(t *testing.T, log commands.EventLog, eraser commands.Eraser)) {
+func eachLog(t *testing.T, fn func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			log, eraser := b.open(t)
@@ -73,7 +74,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 // recordingEraser remembers the subjects it erased and passes them on.
 type recordingEraser struct {
-	next     commands.Eraser
+	next     eventlog.Eraser
 	mu       sync.Mutex
 	subjects []string
 }
@@ -88,14 +89,14 @@ func (e *recordingEraser) Erase(ctx context.Context, subject string) error {
 type fixture struct {
 	t      *testing.T
 	ctx    context.Context
-	log    commands.EventLog
+	log    eventlog.EventLog
 	eraser *recordingEraser
 	clock  *clock
 	h      *commands.Handler
 	set    corp.Settings
 }
 
-func newFixture(t *testing.T, log commands.EventLog, eraser commands.Eraser, set corp.Settings) *fixture {
+func newFixture(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser, set corp.Settings) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), log: log, eraser: &recordingEraser{next: eraser}, clock: &clock{t: t0}, set: set.WithDefaults()}
 	h, err := commands.New(commands.Options{
@@ -141,7 +142,7 @@ func (f *fixture) add(customerID, staffID string) {
 func (f *fixture) stream(name string) []events.Recorded {
 	f.t.Helper()
 	recs, err := f.log.ReadStream(f.ctx, name, 0)
-	if errors.Is(err, commands.ErrStreamNotFound) {
+	if errors.Is(err, eventlog.ErrStreamNotFound) {
 		return nil
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // PendingHandover is a handover a PendingHandovers source believes is still
@@ -36,7 +37,7 @@ type PendingHandovers interface {
 // every call. It is exact but O(log size): for tests and small embedded
 // deployments.
 type LogScan struct {
-	Log EventLog
+	Log eventlog.EventLog
 	// PageSize is the ReadAll limit; default 1000.
 	PageSize int
 }

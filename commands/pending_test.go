@@ -7,10 +7,11 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func TestLogScanFindsPendingHandoversPerCorpAndDeadline(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		other, err := commands.New(commands.Options{Log: log, Eraser: eraser, Clock: f.clock, Settings: commands.DefaultSettings{}})
 		if err != nil {

@@ -6,15 +6,15 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // countingLog counts the ReadStream calls per kind of stream ("customer",
 // "staff", ...: the stream name up to its first '-').
 type countingLog struct {
-	commands.EventLog
+	eventlog.EventLog
 	mu    sync.Mutex
 	reads map[string]int
 }
@@ -43,7 +43,7 @@ func (l *countingLog) reset() map[string]int {
 // that append conflicts and the slot step reads both streams and decides
 // again.
 func TestStartRelationReads(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		cl := &countingLog{EventLog: log, reads: map[string]int{}}
 		f := newFixture(t, cl, eraser, corp.Settings{})
 		f.join("a")

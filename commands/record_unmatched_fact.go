@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // RecordUnmatchedFact records a fact WeCom reported that custody's state
@@ -47,7 +48,7 @@ func (h *Handler) RecordUnmatchedFact(ctx context.Context, cmd RecordUnmatchedFa
 			return []events.Payload{&fact}, nil
 		},
 	})
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, eventlog.ErrConflict) {
 		return Result{}, nil // recorded concurrently
 	}
 	return res, err

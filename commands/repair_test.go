@@ -10,6 +10,7 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // raw appends what an older custody (or a process killed between two
@@ -20,7 +21,7 @@ func (f *fixture) raw(stream string, p events.Payload) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := f.log.Append(f.ctx, stream, commands.ExpectAny, ev); err != nil {
+	if _, err := f.log.Append(f.ctx, stream, eventlog.ExpectAny, ev); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -32,7 +33,7 @@ func (f *fixture) raw(stream string, p events.Payload) {
 // target) and shows that RepairSlots fixes all of it, and that a second
 // repair changes nothing.
 func TestRepairSlotsConvergesDriftedLogs(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		start := f.head()
 		f.join("a")
@@ -115,7 +116,7 @@ func TestRepairSlotsConvergesDriftedLogs(t *testing.T) {
 // TestRepairSlotsOfUnknownCorp: asked for a corp the settings do not
 // know, repair says so; asked for every corp, it skips it.
 func TestRepairSlotsOfUnknownCorp(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a")
 		ev, err := events.New(uuid.New(), events.Meta{CorpID: "other", OccurredAt: t0, Actor: "system"},
@@ -123,7 +124,7 @@ func TestRepairSlotsOfUnknownCorp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := log.Append(f.ctx, events.CustomerStream("other", "c1"), commands.ExpectAny, ev); err != nil {
+		if _, err := log.Append(f.ctx, events.CustomerStream("other", "c1"), eventlog.ExpectAny, ev); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.h.RepairSlots(f.ctx, "other"); err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // Meta is what every command carries besides its own fields.
@@ -130,7 +131,7 @@ func (r *run) eventID(stream string, expected int64, i int) (uuid.UUID, error) {
 // read returns a stream's events; a stream that does not exist is empty.
 func (r *run) read(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
 	recs, err := r.h.log.ReadStream(ctx, stream, from)
-	if errors.Is(err, ErrStreamNotFound) {
+	if errors.Is(err, eventlog.ErrStreamNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -152,9 +153,9 @@ func (r *run) append(ctx context.Context, stream string, version int64, pays []e
 			return nil, fmt.Errorf("commands: encode %s: %w", p.EventType(), err)
 		}
 	}
-	expected := ExpectVersion(version)
+	expected := eventlog.ExpectVersion(version)
 	if version < 0 {
-		expected = ExpectNoStream
+		expected = eventlog.ExpectNoStream
 	}
 	res, err := r.h.log.Append(ctx, stream, expected, evs...)
 	if err != nil {
@@ -165,7 +166,7 @@ func (r *run) append(ctx context.Context, stream string, version int64, pays []e
 
 // retry reports whether err is a conflict worth another attempt.
 func (r *run) retry(err error, attempt int) bool {
-	return errors.Is(err, ErrConflict) && attempt < r.h.maxRetries
+	return errors.Is(err, eventlog.ErrConflict) && attempt < r.h.maxRetries
 }
 
 // prior returns the events of history recorded by this command id.

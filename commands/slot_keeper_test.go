@@ -9,6 +9,7 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // startKeeper runs a SlotKeeper of a fresh handler (a process of its own)
@@ -63,7 +64,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // following the log live, reserves the slot without anyone retrying, and
 // goes on converging drift that appears while it runs.
 func TestSlotKeeperRunCompletesAKilledRequest(t *testing.T) {
-	eachLog(t, func(t *testing.T, log commands.EventLog, eraser commands.Eraser) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		start := f.head()
 		f.join("a", "b")

@@ -12,6 +12,7 @@ import (
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // withStaff runs fn on the member's aggregate, caught up with its stream,
@@ -128,7 +129,7 @@ func (r *run) speculate(ctx context.Context, id string, decide func(*staff.Staff
 		ar = r.withKey(key(pays[0]))
 	}
 	recs, err := ar.append(ctx, stream, e.s.Version(), pays)
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, eventlog.ErrConflict) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -364,7 +365,7 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 		}
 		known = nil // later rounds read
 		rec, err := r.recordFailure(ctx, stream, cVersion, fail)
-		if errors.Is(err, ErrConflict) && conflicts < r.h.maxRetries {
+		if errors.Is(err, eventlog.ErrConflict) && conflicts < r.h.maxRetries {
 			conflicts++
 			continue
 		}
@@ -469,9 +470,9 @@ func (r *run) recordFailure(ctx context.Context, stream string, version int64, f
 	if err != nil {
 		return nil, fmt.Errorf("commands: encode %s: %w", f.EventType(), err)
 	}
-	expected := ExpectVersion(version)
+	expected := eventlog.ExpectVersion(version)
 	if version < 0 {
-		expected = ExpectNoStream
+		expected = eventlog.ExpectNoStream
 	}
 	res, err := r.h.log.Append(ctx, stream, expected, ev)
 	if err != nil {

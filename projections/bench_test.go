@@ -18,8 +18,8 @@ import (
 
 	"github.com/custody/custody/adapters/memlog"
 	"github.com/custody/custody/adapters/pgstore"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func envInt(b *testing.B, k string, def int) int {
@@ -83,7 +83,7 @@ func pgLogOf(b *testing.B, pool *pgxpool.Pool, n int) (*pgstore.Store, int64) {
 			for st := range streams {
 				evs := byStream[st]
 				for i := 0; i < len(evs) && errs[w] == nil; i += 500 {
-					_, errs[w] = log.Append(ctx, st, commands.ExpectAny, evs[i:min(i+500, len(evs))]...)
+					_, errs[w] = log.Append(ctx, st, eventlog.ExpectAny, evs[i:min(i+500, len(evs))]...)
 				}
 			}
 		})
@@ -304,7 +304,7 @@ func BenchmarkLiveLag(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					res, err := log.Append(ctx, events.CustomerStream("c1", cust), commands.ExpectAny, ev)
+					res, err := log.Append(ctx, events.CustomerStream("c1", cust), eventlog.ExpectAny, ev)
 					if err != nil {
 						b.Error(err)
 						return

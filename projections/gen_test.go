@@ -11,14 +11,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // eventLog is what the generator writes to: memlog and pgstore.
 type eventLog interface {
-	commands.EventLog
-	commands.Eraser
+	eventlog.EventLog
+	eventlog.Eraser
 }
 
 // genOptions size a generated history.
@@ -88,9 +88,9 @@ func (g *generator) append(ctx context.Context, stream string, expected int64, p
 		}
 		evs[i] = e
 	}
-	ev := commands.ExpectAny
+	ev := eventlog.ExpectAny
 	if expected >= 0 {
-		ev = commands.ExpectVersion(expected)
+		ev = eventlog.ExpectVersion(expected)
 	}
 	if _, err := g.log.Append(ctx, stream, ev, evs...); err != nil {
 		return fmt.Errorf("append to %s: %w", stream, err)

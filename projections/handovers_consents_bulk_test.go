@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestBulkEqualsApplyHandoversConsents compares the folds with Apply on a
@@ -94,7 +94,7 @@ func TestBulkEqualsApplyHandoversConsents(t *testing.T) {
 			m++
 			e := events.Event{ID: uuid.New(), Type: "consent.recorded", SchemaVersion: 1, CorpID: corp, OccurredAt: minute(m).Add(time.Duration(i)),
 				Actor: "system", Data: []byte(v1.data)}
-			if _, err := w.log.Append(ctx, events.CustomerStream(corp, v1.cust), commands.ExpectAny, e); err != nil {
+			if _, err := w.log.Append(ctx, events.CustomerStream(corp, v1.cust), eventlog.ExpectAny, e); err != nil {
 				t.Fatal(err)
 			}
 		}

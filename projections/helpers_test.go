@@ -15,8 +15,8 @@ import (
 
 	"github.com/custody/custody/adapters/memlog"
 	"github.com/custody/custody/adapters/pgtest"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -48,7 +48,7 @@ func (w *world) addAt(at time.Time, corp string, p events.Payload) events.Record
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	res, err := w.log.Append(context.Background(), streamOf(corp, p), commands.ExpectAny, e)
+	res, err := w.log.Append(context.Background(), streamOf(corp, p), eventlog.ExpectAny, e)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ const LiveSchema = "projections"
 
 // Source is the part of an event log a projector needs. It is satisfied by
 // the adapters' logs (pgstore, memlog, kurrent); its contract is that of
-// commands.EventLog's methods of the same names.
+// eventlog.EventLog's methods of the same names.
 type Source interface {
 	// ReadAll returns up to limit events strictly after from, in global order.
 	ReadAll(ctx context.Context, from events.Position, limit int) ([]events.Recorded, error)

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// KeyEraser destroys a subject's key; commands.Eraser.
+// KeyEraser destroys a subject's key; eventlog.Eraser.
 type KeyEraser interface {
 	Erase(ctx context.Context, subject string) error
 }

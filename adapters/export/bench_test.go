@@ -20,8 +20,8 @@ import (
 	"github.com/custody/custody/adapters/pgstore"
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // BenchmarkExport (issue 8): export rate of the PostgreSQL log to JSON
@@ -244,7 +244,7 @@ func fill(b *testing.B, store *pgstore.Store, total int) {
 					}
 					evs[i] = e
 				}
-				if _, err := store.Append(ctx, events.CustomerStream("wwcorp0001", c), commands.ExpectNoStream, evs...); err != nil {
+				if _, err := store.Append(ctx, events.CustomerStream("wwcorp0001", c), eventlog.ExpectNoStream, evs...); err != nil {
 					errs <- err
 					return
 				}

@@ -29,7 +29,7 @@ import (
 	"github.com/custody/custody/events"
 )
 
-// Source is the part of an event log an export reads. commands.EventLog
+// Source is the part of an event log an export reads. eventlog.EventLog
 // satisfies it.
 type Source interface {
 	// ReadAll returns up to limit events strictly after from, in global order.
@@ -254,7 +254,7 @@ type rowWriter interface {
 // group) in memory, whatever the size of the log.
 // On error the output is incomplete; nothing is retried. w is not closed.
 // Export reads src from a second goroutine; src must be safe for concurrent
-// use, as every commands.EventLog is.
+// use, as every eventlog.EventLog is.
 func Export(ctx context.Context, src Source, w io.Writer, opts Options) (Stats, error) {
 	if err := opts.Validate(); err != nil {
 		return Stats{}, err

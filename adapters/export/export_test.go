@@ -23,8 +23,8 @@ import (
 	"github.com/custody/custody/adapters/pgstore"
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // t0 is the start of the scenario's business time.
@@ -37,8 +37,8 @@ const secretName = "Erased Person 张三"
 // testLog is an event log with erasure: memlog or pgstore.
 type testLog interface {
 	export.Source
-	commands.Eraser
-	Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error)
+	eventlog.Eraser
+	Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error)
 }
 
 // logs are the event logs every export test runs on.
@@ -93,7 +93,7 @@ func scenario(t testing.TB, log testLog) testLog {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := log.Append(ctx, stream, commands.ExpectAny, e); err != nil {
+		if _, err := log.Append(ctx, stream, eventlog.ExpectAny, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -456,7 +456,7 @@ func TestStopsAtHead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := log.Append(context.Background(), events.StaffStream("acme", "s2"), commands.ExpectAny, e); err != nil {
+			if _, err := log.Append(context.Background(), events.StaffStream("acme", "s2"), eventlog.ExpectAny, e); err != nil {
 				t.Fatal(err)
 			}
 			appended++
@@ -567,7 +567,7 @@ func TestErasureRecordedButKeyKept(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := log.Append(ctx, stream, commands.ExpectAny, e); err != nil {
+				if _, err := log.Append(ctx, stream, eventlog.ExpectAny, e); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // syncBuffer collects the server's log lines.
@@ -189,7 +189,7 @@ func FuzzQueryDecoders(f *testing.F) {
 func textProblemIn(v reflect.Value) string {
 	switch v.Kind() {
 	case reflect.String:
-		return commands.TextProblem(v.String())
+		return eventlog.TextProblem(v.String())
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {
 			if p := textProblemIn(v.Index(i)); p != "" {

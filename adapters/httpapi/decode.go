@@ -15,6 +15,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // DefaultMaxBodyBytes is the default limit of a request body.
@@ -113,7 +114,7 @@ var decodeOptions = json.RejectUnknownMembers(true)
 //     states) present, where an explicit null counts as missing, and no
 //     null inside a list;
 //   - every text field (strings and lists of strings) follows the commands'
-//     text rule (commands.TextProblem), and no time is before
+//     text rule (eventlog.TextProblem), and no time is before
 //     commands.MinOccurredAt (the zero time included).
 //
 // Failures are 400 (bad_request, unknown_field or invalid_argument, naming
@@ -220,12 +221,12 @@ func checkFields(v reflect.Value, present map[string]bool) error {
 		}
 		switch x := fv.Interface().(type) {
 		case string:
-			if p := commands.TextProblem(x); p != "" {
+			if p := eventlog.TextProblem(x); p != "" {
 				return newError(http.StatusBadRequest, CodeInvalidArgument, "%s %s", name, p)
 			}
 		case []string:
 			for j, s := range x {
-				if p := commands.TextProblem(s); p != "" {
+				if p := eventlog.TextProblem(s); p != "" {
 					return newError(http.StatusBadRequest, CodeInvalidArgument, "%s[%d] %s", name, j, p)
 				}
 			}

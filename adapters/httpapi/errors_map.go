@@ -5,6 +5,7 @@ import (
 
 	"github.com/custody/custody/adapters/wecom/connection"
 	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 
 	"github.com/custody/custody/domain/corp"
@@ -84,10 +85,10 @@ var sentinels = func() []sentinelMapping {
 		// settings
 		{corp.ErrInvalidSettings, http.StatusInternalServerError, CodeInternal},
 		// the event log port
-		{commands.ErrConflict, conflict, CodeConflict},
-		{commands.ErrStreamNotFound, notFound, CodeNotFound},
-		{commands.ErrInvalidEvent, http.StatusUnprocessableEntity, CodeInvalidArgument},
-		{commands.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable},
-		{commands.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable},
+		{eventlog.ErrConflict, conflict, CodeConflict},
+		{eventlog.ErrStreamNotFound, notFound, CodeNotFound},
+		{eventlog.ErrInvalidEvent, http.StatusUnprocessableEntity, CodeInvalidArgument},
+		{eventlog.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable},
+		{eventlog.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable},
 	}
 }()

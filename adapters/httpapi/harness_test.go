@@ -27,6 +27,7 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 )
 
@@ -125,7 +126,7 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 		settings = inWeComSettings{}
 	}
 	cmds, err := commands.New(commands.Options{
-		Log: log, Eraser: log.EventLog.(commands.Eraser), Settings: settings, Clock: clock,
+		Log: log, Eraser: log.EventLog.(eventlog.Eraser), Settings: settings, Clock: clock,
 		Pending: ProjectedPending{Pool: pool}, GroupTransfers: ho.groupTransfers,
 	})
 	if err != nil {
@@ -172,7 +173,7 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 
 // newTestLog is the event log the tests run on: the PostgreSQL log in the
 // test's database, sealing personal data with keys in the same database.
-func newTestLog(t testing.TB, pool *pgxpool.Pool) commands.EventLog {
+func newTestLog(t testing.TB, pool *pgxpool.Pool) eventlog.EventLog {
 	t.Helper()
 	ctx := context.Background()
 	master := make([]byte, 32)
@@ -329,11 +330,11 @@ func (h *harness) projected() {
 
 // trackedLog remembers the highest position appended through it.
 type trackedLog struct {
-	commands.EventLog
+	eventlog.EventLog
 	mu  sync.Mutex
 	max events.Position
 	// loseAnswers makes every Append store its events and then fail with
-	// commands.ErrUnavailable, as when the connection drops after the
+	// eventlog.ErrUnavailable, as when the connection drops after the
 	// commit and before the answer arrives.
 	loseAnswers atomic.Bool
 	// conflicts, while positive, is how many more Appends fail with a
@@ -341,14 +342,14 @@ type trackedLog struct {
 	conflicts atomic.Int64
 }
 
-func (l *trackedLog) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
+func (l *trackedLog) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
 	if l.conflicts.Add(-1) >= 0 {
-		return commands.AppendResult{}, &commands.ConflictError{Stream: stream, Expected: expected, Actual: 99}
+		return eventlog.AppendResult{}, &eventlog.ConflictError{Stream: stream, Expected: expected, Actual: 99}
 	}
 	l.conflicts.Store(0)
 	res, err := l.EventLog.Append(ctx, stream, expected, evs...)
 	if err == nil && l.loseAnswers.Load() {
-		err = fmt.Errorf("%w: connection lost after the commit", commands.ErrUnavailable)
+		err = fmt.Errorf("%w: connection lost after the commit", eventlog.ErrUnavailable)
 	}
 	l.mu.Lock()
 	for _, r := range res.Events {

@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func prometheusGoCollectors() []prometheus.Collector {
@@ -50,7 +50,7 @@ func (m *httpMetrics) observe(route string, code int, d time.Duration) {
 // optimistic-concurrency conflicts (each conflict makes a command retry).
 // It changes no behaviour of the log it wraps.
 type InstrumentedLog struct {
-	commands.EventLog
+	eventlog.EventLog
 	appendDuration *prometheus.HistogramVec
 	conflicts      prometheus.Counter
 }
@@ -58,7 +58,7 @@ type InstrumentedLog struct {
 // InstrumentLog wraps log, registering its metrics on reg:
 // custody_eventlog_append_duration_seconds{result} and
 // custody_eventlog_append_conflicts_total.
-func InstrumentLog(log commands.EventLog, reg prometheus.Registerer) (*InstrumentedLog, error) {
+func InstrumentLog(log eventlog.EventLog, reg prometheus.Registerer) (*InstrumentedLog, error) {
 	l := &InstrumentedLog{
 		EventLog: log,
 		appendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -80,12 +80,12 @@ func InstrumentLog(log commands.EventLog, reg prometheus.Registerer) (*Instrumen
 }
 
 // Append records the latency and outcome of the wrapped Append.
-func (l *InstrumentedLog) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
+func (l *InstrumentedLog) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
 	start := time.Now()
 	res, err := l.EventLog.Append(ctx, stream, expected, evs...)
 	result := "ok"
 	switch {
-	case errors.Is(err, commands.ErrConflict):
+	case errors.Is(err, eventlog.ErrConflict):
 		result = "conflict"
 		l.conflicts.Inc()
 	case err != nil:

@@ -13,22 +13,22 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // errWrongVersion is the server's WrongExpectedVersion, before it is
-// turned into a *commands.ConflictError (or an idempotent success).
+// turned into a *eventlog.ConflictError (or an idempotent success).
 var errWrongVersion = errors.New("kurrent: wrong expected version")
 
 // expectedRevision maps custody's expectation onto the client's.
-func expectedRevision(e commands.ExpectedVersion) esdb.ExpectedRevision {
+func expectedRevision(e eventlog.ExpectedVersion) esdb.ExpectedRevision {
 	switch e {
-	case commands.ExpectAny:
+	case eventlog.ExpectAny:
 		return esdb.Any{}
-	case commands.ExpectNoStream:
+	case eventlog.ExpectNoStream:
 		return esdb.NoStream{}
-	case commands.ExpectStreamExists:
+	case eventlog.ExpectStreamExists:
 		return esdb.StreamExists{}
 	}
 	return esdb.Revision(uint64(e))
@@ -43,32 +43,32 @@ func exactRevision(current int64) esdb.ExpectedRevision {
 	return esdb.Revision(uint64(current))
 }
 
-// Append implements commands.EventLog. See the package comment for how
+// Append implements eventlog.EventLog. See the package comment for how
 // expected versions and idempotent retries map onto KurrentDB.
-func (l *Log) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
+func (l *Log) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
 	if err := validate(stream, expected, evs); err != nil {
-		return commands.AppendResult{}, err
+		return eventlog.AppendResult{}, err
 	}
 	if _, ok := l.custodyStream(l.serverStream(stream)); !ok {
 		// It would be stored but never seen by ReadAll or Subscribe.
-		return commands.AppendResult{}, fmt.Errorf("%w: stream %q has none of the prefixes %q this log reads back", commands.ErrInvalidEvent, stream, l.opts.StreamPrefixes)
+		return eventlog.AppendResult{}, fmt.Errorf("%w: stream %q has none of the prefixes %q this log reads back", eventlog.ErrInvalidEvent, stream, l.opts.StreamPrefixes)
 	}
 	if err := ctx.Err(); err != nil {
-		return commands.AppendResult{}, err
+		return eventlog.AppendResult{}, err
 	}
 	data, dropped, err := l.seal(ctx, evs)
 	if err != nil {
-		return commands.AppendResult{}, err
+		return eventlog.AppendResult{}, err
 	}
 
-	resolve := (expected == commands.ExpectAny || expected == commands.ExpectStreamExists) && !l.opts.DisableResolveAny
+	resolve := (expected == eventlog.ExpectAny || expected == eventlog.ExpectStreamExists) && !l.opts.DisableResolveAny
 	if !resolve {
 		wr, err := l.send(ctx, stream, expectedRevision(expected), data)
 		switch {
 		case errors.Is(err, errWrongVersion):
 			return l.afterConflict(ctx, stream, expected, evs)
 		case err != nil:
-			return commands.AppendResult{}, err
+			return eventlog.AppendResult{}, err
 		}
 		return l.written(ctx, stream, expected, wr, evs, dropped)
 	}
@@ -78,25 +78,25 @@ func (l *Log) Append(ctx context.Context, stream string, expected commands.Expec
 		var tail []*esdb.RecordedEvent
 		tail, current, err = l.tail(ctx, stream, len(evs))
 		if err != nil {
-			return commands.AppendResult{}, err
+			return eventlog.AppendResult{}, err
 		}
 		if sameIDs(tail, evs) {
 			return l.originals(ctx, stream, tail)
 		}
-		if expected == commands.ExpectStreamExists && current < 0 {
-			return commands.AppendResult{}, &commands.ConflictError{Stream: stream, Expected: expected, Actual: -1}
+		if expected == eventlog.ExpectStreamExists && current < 0 {
+			return eventlog.AppendResult{}, &eventlog.ConflictError{Stream: stream, Expected: expected, Actual: -1}
 		}
 		wr, err := l.send(ctx, stream, exactRevision(current), data)
 		switch {
 		case errors.Is(err, errWrongVersion):
 			continue // another writer got in between: look again
 		case err != nil:
-			return commands.AppendResult{}, err
+			return eventlog.AppendResult{}, err
 		}
 		return l.written(ctx, stream, expected, wr, evs, dropped)
 	}
-	return commands.AppendResult{}, fmt.Errorf("kurrent: overtaken by other writers %d times: %w", l.opts.MaxAnyRetries,
-		&commands.ConflictError{Stream: stream, Expected: expected, Actual: current})
+	return eventlog.AppendResult{}, fmt.Errorf("kurrent: overtaken by other writers %d times: %w", l.opts.MaxAnyRetries,
+		&eventlog.ConflictError{Stream: stream, Expected: expected, Actual: current})
 }
 
 // seal encodes evs for the server, sealing personal data under each
@@ -147,19 +147,19 @@ func (l *Log) send(ctx context.Context, stream string, rev esdb.ExpectedRevision
 	if s, ok := status.FromError(err); ok && s.Code() == codes.InvalidArgument {
 		// The server refuses a malformed or oversized append (its maximum
 		// append size, 1 MiB by default) as a whole.
-		return nil, fmt.Errorf("%w: refused by the server: %s", commands.ErrInvalidEvent, s.Message())
+		return nil, fmt.Errorf("%w: refused by the server: %s", eventlog.ErrInvalidEvent, s.Message())
 	}
 	return nil, fmt.Errorf("kurrent: append to %q: %w", stream, err)
 }
 
 // written reports freshly written events: the server tells the newest
 // revision, the records' positions and times are read back.
-func (l *Log) written(ctx context.Context, stream string, expected commands.ExpectedVersion, wr *esdb.WriteResult, evs []events.Event, dropped []bool) (commands.AppendResult, error) {
+func (l *Log) written(ctx context.Context, stream string, expected eventlog.ExpectedVersion, wr *esdb.WriteResult, evs []events.Event, dropped []bool) (eventlog.AppendResult, error) {
 	last := int64(wr.NextExpectedVersion)
 	first := last - int64(len(evs)) + 1
 	stored, err := l.readRange(ctx, stream, first, len(evs))
 	if err != nil {
-		return commands.AppendResult{}, err
+		return eventlog.AppendResult{}, err
 	}
 	if !sameIDs(stored, evs) {
 		// Not where the answer said (a server reporting an idempotent
@@ -168,7 +168,7 @@ func (l *Log) written(ctx context.Context, stream string, expected commands.Expe
 	}
 	if stored[0].Position.Commit == math.MaxUint64 {
 		if err := l.positionsFromAll(ctx, wr, stored); err != nil {
-			return commands.AppendResult{}, err
+			return eventlog.AppendResult{}, err
 		}
 	}
 	out := make([]events.Recorded, len(evs))
@@ -187,14 +187,14 @@ func (l *Log) written(ctx context.Context, stream string, expected commands.Expe
 			out[i].PII = nil
 		}
 	}
-	return commands.AppendResult{Events: out, NextExpected: commands.ExpectVersion(last)}, nil
+	return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(last)}, nil
 }
 
 // afterConflict answers an append the server refused: when every event is
 // already stored in the stream, in order and consecutively, it is an
 // idempotent retry and the originals are returned; otherwise it is a
 // conflict.
-func (l *Log) afterConflict(ctx context.Context, stream string, expected commands.ExpectedVersion, evs []events.Event) (commands.AppendResult, error) {
+func (l *Log) afterConflict(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs []events.Event) (eventlog.AppendResult, error) {
 	want := make(map[uuid.UUID]int, len(evs))
 	for i, e := range evs {
 		want[e.ID] = i
@@ -210,8 +210,8 @@ func (l *Log) afterConflict(ctx context.Context, stream string, expected command
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, commands.ErrStreamNotFound) {
-		return commands.AppendResult{}, err
+	if err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
+		return eventlog.AppendResult{}, err
 	}
 	if n == len(evs) {
 		ok := true
@@ -222,21 +222,21 @@ func (l *Log) afterConflict(ctx context.Context, stream string, expected command
 			return l.originals(ctx, stream, found)
 		}
 	}
-	return commands.AppendResult{}, &commands.ConflictError{Stream: stream, Expected: expected, Actual: current}
+	return eventlog.AppendResult{}, &eventlog.ConflictError{Stream: stream, Expected: expected, Actual: current}
 }
 
 // originals reports already stored events as the result of an idempotent
 // retry.
-func (l *Log) originals(ctx context.Context, stream string, stored []*esdb.RecordedEvent) (commands.AppendResult, error) {
+func (l *Log) originals(ctx context.Context, stream string, stored []*esdb.RecordedEvent) (eventlog.AppendResult, error) {
 	out := make([]events.Recorded, len(stored))
 	for i, ev := range stored {
 		r, err := recorded(ctx, l.opts.Keyring, stream, ev)
 		if err != nil {
-			return commands.AppendResult{}, err
+			return eventlog.AppendResult{}, err
 		}
 		out[i] = r
 	}
-	return commands.AppendResult{Events: out, NextExpected: commands.ExpectVersion(out[len(out)-1].StreamVersion)}, nil
+	return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion)}, nil
 }
 
 // tail returns the stream's newest n events, oldest first, and the
@@ -249,7 +249,7 @@ func (l *Log) tail(ctx context.Context, stream string, n int) ([]*esdb.RecordedE
 			got = append(got, ev)
 		})
 	})
-	if errors.Is(err, commands.ErrStreamNotFound) {
+	if errors.Is(err, eventlog.ErrStreamNotFound) {
 		return nil, -1, nil
 	}
 	if err != nil {
@@ -279,9 +279,9 @@ func sameIDs(stored []*esdb.RecordedEvent, evs []events.Event) bool {
 
 // validate refuses malformed appends before anything is sent: the port's
 // rules, and no KurrentDB system streams.
-func validate(stream string, expected commands.ExpectedVersion, evs []events.Event) error {
+func validate(stream string, expected eventlog.ExpectedVersion, evs []events.Event) error {
 	if len(stream) > 0 && stream[0] == '$' {
-		return fmt.Errorf("%w: stream %q is a KurrentDB system stream", commands.ErrInvalidEvent, stream)
+		return fmt.Errorf("%w: stream %q is a KurrentDB system stream", eventlog.ErrInvalidEvent, stream)
 	}
-	return commands.ValidateAppend(stream, expected, evs)
+	return eventlog.ValidateAppend(stream, expected, evs)
 }

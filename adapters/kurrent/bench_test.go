@@ -12,8 +12,8 @@ import (
 	"github.com/custody/custody/adapters/kurrent/standin"
 	"github.com/custody/custody/adapters/pii"
 	"github.com/custody/custody/adapters/storetest"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // These benchmarks measure the adapter against the protocol-level
@@ -59,7 +59,7 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run(fmt.Sprintf("adapter/batch=%d", size), func(b *testing.B) {
 			_, l, _ := benchLog(b)
 			ctx := context.Background()
-			exp := commands.ExpectNoStream
+			exp := eventlog.ExpectNoStream
 			b.ResetTimer()
 			for b.Loop() {
 				evs := make([]events.Event, size)
@@ -102,7 +102,7 @@ func fillForRead(b *testing.B, l *kurrent.Log) {
 		for j := range evs {
 			evs[j] = storetest.Event(i + j)
 		}
-		if _, err := l.Append(ctx, fmt.Sprintf("customer-bench-%d", i/100%50), commands.ExpectAny, evs...); err != nil {
+		if _, err := l.Append(ctx, fmt.Sprintf("customer-bench-%d", i/100%50), eventlog.ExpectAny, evs...); err != nil {
 			b.Fatal(err)
 		}
 	}

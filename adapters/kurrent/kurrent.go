@@ -1,6 +1,6 @@
 // Package kurrent is custody's event log on KurrentDB (EventStoreDB),
 // through the official gRPC client github.com/EventStore/EventStore-Client-Go/v4
-// (package esdb). It implements commands.EventLog and commands.Eraser.
+// (package esdb). It implements eventlog.EventLog and eventlog.Eraser.
 //
 // Mapping:
 //
@@ -11,7 +11,7 @@
 //     the commit and prepare positions KurrentDB reports.
 //   - ExpectedVersion maps to esdb.Revision(v), esdb.NoStream{},
 //     esdb.StreamExists{} or esdb.Any{}; a WrongExpectedVersion answer
-//     becomes a *commands.ConflictError.
+//     becomes a *eventlog.ConflictError.
 //   - Event ids are passed through, so the server's idempotent-write check
 //     applies. KurrentDB only guarantees it for a non-Any expectation, so
 //     by default (see Options.DisableResolveAny) Any and StreamExists
@@ -58,13 +58,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 var (
-	_ commands.EventLog = (*Log)(nil)
-	_ commands.Eraser   = (*Log)(nil)
+	_ eventlog.EventLog = (*Log)(nil)
+	_ eventlog.Eraser   = (*Log)(nil)
 )
 
 // Options configure a Log.
@@ -240,7 +240,7 @@ func New(conf esdb.Configuration, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Close closes the connection. Calls after Close return commands.ErrClosed.
+// Close closes the connection. Calls after Close return eventlog.ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -251,7 +251,7 @@ func (l *Log) Close() error {
 	return l.client.Close()
 }
 
-// Erase implements commands.Eraser by destroying the subject's key in the
+// Erase implements eventlog.Eraser by destroying the subject's key in the
 // keyring; events in KurrentDB keep their sealed bytes, now unreadable,
 // and read back with PIIErased.
 func (l *Log) Erase(ctx context.Context, subject string) error {
@@ -296,7 +296,7 @@ func (l *Log) conn() (*esdb.Client, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, commands.ErrClosed
+		return nil, eventlog.ErrClosed
 	}
 	return l.client, nil
 }
@@ -307,7 +307,7 @@ func (l *Log) renew(c *esdb.Client) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return commands.ErrClosed
+		return eventlog.ErrClosed
 	}
 	if l.client != c {
 		return nil
@@ -345,7 +345,7 @@ func (l *Log) do(op func(c *esdb.Client) error) error {
 
 // unavailable translates the client's "cannot reach the cluster" errors
 // (gRPC Unavailable or DeadlineExceeded, a connection still closed after
-// renewing it) into commands.ErrUnavailable, keeping err in the chain.
+// renewing it) into eventlog.ErrUnavailable, keeping err in the chain.
 // Callers that check their own context first still return its error.
 func unavailable(err error) error {
 	if err == nil {
@@ -353,11 +353,11 @@ func unavailable(err error) error {
 	}
 	switch code(err) {
 	case esdb.ErrorUnavailable, esdb.ErrorCodeDeadlineExceeded, esdb.ErrorCodeConnectionClosed:
-		return fmt.Errorf("%w: %w", commands.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
 	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded:
-		return fmt.Errorf("%w: %w", commands.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
 	}
 	return err
 }

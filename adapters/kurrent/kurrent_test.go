@@ -19,8 +19,8 @@ import (
 	"github.com/custody/custody/adapters/kurrent/standin"
 	"github.com/custody/custody/adapters/pii"
 	"github.com/custody/custody/adapters/storetest"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -89,7 +89,7 @@ func TestOnlyCustodyStreamsAreDelivered(t *testing.T) {
 	var want []uuid.UUID
 	for i, stream := range []string{"customer-c1-u1", "staff-c1-s1", "groupchat-c1-g1"} {
 		e := storetest.Event(i)
-		if _, err := l.Append(ctx, stream, commands.ExpectNoStream, e); err != nil {
+		if _, err := l.Append(ctx, stream, eventlog.ExpectNoStream, e); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, e.ID)
@@ -97,7 +97,7 @@ func TestOnlyCustodyStreamsAreDelivered(t *testing.T) {
 		srv.AppendSystemEvent("$stats-"+stream, "$statsCollected")
 	}
 	// Appending to a stream ReadAll would never show is refused.
-	if _, err := l.Append(ctx, "orders-1", commands.ExpectAny, storetest.Event(9)); !errors.Is(err, commands.ErrInvalidEvent) {
+	if _, err := l.Append(ctx, "orders-1", eventlog.ExpectAny, storetest.Event(9)); !errors.Is(err, eventlog.ErrInvalidEvent) {
 		t.Fatalf("append outside custody's prefixes: %v, want ErrInvalidEvent", err)
 	}
 	got, err := l.ReadAll(ctx, events.Start, 100)
@@ -132,10 +132,10 @@ func TestNamespacesDoNotSeeEachOther(t *testing.T) {
 	b := productionLog(t, srv.URL(), kurrent.Options{Keyring: keyring, Namespace: "tenant-b/"})
 	ctx := ctxT(t)
 	ea, eb := storetest.Event(1), storetest.Event(2)
-	if _, err := a.Append(ctx, "customer-c-1", commands.ExpectNoStream, ea); err != nil {
+	if _, err := a.Append(ctx, "customer-c-1", eventlog.ExpectNoStream, ea); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Append(ctx, "customer-c-1", commands.ExpectNoStream, eb); err != nil {
+	if _, err := b.Append(ctx, "customer-c-1", eventlog.ExpectNoStream, eb); err != nil {
 		t.Fatalf("the same custody stream in another namespace: %v", err)
 	}
 	for name, tc := range map[string]struct {
@@ -159,11 +159,11 @@ func TestAnyRetryOfTheNewestEventsIsIdempotent(t *testing.T) {
 	evs := []events.Event{storetest.Event(1), storetest.Event(2)}
 
 	l := productionLog(t, srv.URL(), kurrent.Options{})
-	orig, err := l.Append(ctx, "customer-c-1", commands.ExpectAny, evs...)
+	orig, err := l.Append(ctx, "customer-c-1", eventlog.ExpectAny, evs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := l.Append(ctx, "customer-c-1", commands.ExpectAny, evs...)
+	again, err := l.Append(ctx, "customer-c-1", eventlog.ExpectAny, evs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestAnyRetryOfTheNewestEventsIsIdempotent(t *testing.T) {
 	// Without tail resolution the server's best effort is all there is,
 	// and the stand-in (like a server whose cache forgot) writes again.
 	plain := productionLog(t, srv.URL(), kurrent.Options{DisableResolveAny: true})
-	if _, err := plain.Append(ctx, "customer-c-1", commands.ExpectAny, evs...); err != nil {
+	if _, err := plain.Append(ctx, "customer-c-1", eventlog.ExpectAny, evs...); err != nil {
 		t.Fatal(err)
 	}
 	recs, _ = l.ReadStream(ctx, "customer-c-1", 0)
@@ -220,7 +220,7 @@ func TestSubscribeResubscribesAfterADrop(t *testing.T) {
 	appendSome := func(n int) {
 		for i := range n {
 			e := storetest.Event(i)
-			if _, err := l.Append(ctx, fmt.Sprintf("staff-c-%d", i%3), commands.ExpectAny, e); err != nil {
+			if _, err := l.Append(ctx, fmt.Sprintf("staff-c-%d", i%3), eventlog.ExpectAny, e); err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, e.ID)
@@ -271,7 +271,7 @@ func TestRecoversWhenTheFirstConnectionFails(t *testing.T) {
 	startStandin(t, standin.Options{Addr: addr})
 	// The v4.2.0 client marks itself closed for good after a failed
 	// discovery; the adapter must build a new one.
-	if _, err := l.Append(ctxT(t), "customer-c-1", commands.ExpectNoStream, storetest.Event(1)); err != nil {
+	if _, err := l.Append(ctxT(t), "customer-c-1", eventlog.ExpectNoStream, storetest.Event(1)); err != nil {
 		t.Fatalf("append once the server is up: %v", err)
 	}
 }
@@ -285,7 +285,7 @@ func TestAppendPositionsOnOldServers(t *testing.T) {
 	var got []events.Recorded
 	for i := range 6 {
 		srv.AppendSystemEvent("$noise", "$noise") // other writers in between
-		res, err := l.Append(ctx, fmt.Sprintf("staff-c-%d", i%2), commands.ExpectAny, storetest.Event(3*i), storetest.Event(3*i+1), storetest.Event(3*i+2))
+		res, err := l.Append(ctx, fmt.Sprintf("staff-c-%d", i%2), eventlog.ExpectAny, storetest.Event(3*i), storetest.Event(3*i+1), storetest.Event(3*i+2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +312,7 @@ func TestServerWithoutFeatures(t *testing.T) {
 	l := productionLog(t, srv.URL(), kurrent.Options{})
 	ctx := ctxT(t)
 	e := storetest.Event(1)
-	if _, err := l.Append(ctx, "staff-c-1", commands.ExpectNoStream, e); err != nil {
+	if _, err := l.Append(ctx, "staff-c-1", eventlog.ExpectNoStream, e); err != nil {
 		t.Fatal(err)
 	}
 	got, err := l.ReadAll(ctx, events.Start, 10)
@@ -328,13 +328,13 @@ func TestClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := ctxT(t)
-	if _, err := l.Append(ctx, "customer-c-1", commands.ExpectAny, storetest.Event(1)); !errors.Is(err, commands.ErrClosed) {
+	if _, err := l.Append(ctx, "customer-c-1", eventlog.ExpectAny, storetest.Event(1)); !errors.Is(err, eventlog.ErrClosed) {
 		t.Fatalf("append after close: %v", err)
 	}
-	if _, err := l.ReadAll(ctx, events.Start, 1); !errors.Is(err, commands.ErrClosed) {
+	if _, err := l.ReadAll(ctx, events.Start, 1); !errors.Is(err, eventlog.ErrClosed) {
 		t.Fatalf("read after close: %v", err)
 	}
-	if err := l.Subscribe(ctx, events.Start, func(events.Recorded) error { return nil }); !errors.Is(err, commands.ErrClosed) {
+	if err := l.Subscribe(ctx, events.Start, func(events.Recorded) error { return nil }); !errors.Is(err, eventlog.ErrClosed) {
 		t.Fatalf("subscribe after close: %v", err)
 	}
 }
@@ -362,8 +362,8 @@ func TestOversizedAppendIsInvalid(t *testing.T) {
 	l := productionLog(t, srv.URL(), kurrent.Options{})
 	e := storetest.Event(1)
 	e.Data = fmt.Appendf(nil, `{"blob":%q}`, bytes.Repeat([]byte("x"), 8192))
-	_, err := l.Append(ctxT(t), "customer-c-1", commands.ExpectNoStream, e)
-	if !errors.Is(err, commands.ErrInvalidEvent) {
+	_, err := l.Append(ctxT(t), "customer-c-1", eventlog.ExpectNoStream, e)
+	if !errors.Is(err, eventlog.ErrInvalidEvent) {
 		t.Fatalf("oversized append: %v, want ErrInvalidEvent", err)
 	}
 }
@@ -379,7 +379,7 @@ func TestStoredShape(t *testing.T) {
 	e.CommandID, e.CorrelationID, e.CausationID = "cmd-1", "corr-1", "cause-1"
 	e.Subject = "customer/corp1/u1"
 	e.PII = []byte(`{"remark":"Wang Wei, 13800000000"}`)
-	if _, err := l.Append(ctxT(t), "customer-corp1-u1", commands.ExpectNoStream, e); err != nil {
+	if _, err := l.Append(ctxT(t), "customer-corp1-u1", eventlog.ExpectNoStream, e); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := rawClient(t, srv.URL()).ReadStream(ctxT(t), "customer-corp1-u1", esdb.ReadStreamOptions{}, 1)

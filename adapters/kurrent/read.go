@@ -8,12 +8,12 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // readAllOf runs one read of a stream and hands every event to fn. A
-// stream without events is commands.ErrStreamNotFound.
+// stream without events is eventlog.ErrStreamNotFound.
 func readAllOf(c *esdb.Client, ctx context.Context, stream string, opts esdb.ReadStreamOptions, count uint64, fn func(*esdb.RecordedEvent)) error {
 	rs, err := c.ReadStream(ctx, stream, opts, count)
 	if err != nil {
@@ -26,7 +26,7 @@ func readAllOf(c *esdb.Client, ctx context.Context, stream string, opts esdb.Rea
 			return nil
 		}
 		if code(err) == esdb.ErrorCodeResourceNotFound {
-			return commands.ErrStreamNotFound
+			return eventlog.ErrStreamNotFound
 		}
 		if err != nil {
 			return err
@@ -40,7 +40,7 @@ func (l *Log) readErr(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, commands.ErrStreamNotFound) || errors.Is(err, commands.ErrClosed) {
+	if errors.Is(err, eventlog.ErrStreamNotFound) || errors.Is(err, eventlog.ErrClosed) {
 		return fmt.Errorf("%w: %q", err, what)
 	}
 	return fmt.Errorf("kurrent: read %s: %w", what, err)
@@ -91,10 +91,10 @@ func (l *Log) readRange(ctx context.Context, stream string, from int64, n int) (
 	return got, nil
 }
 
-// ReadStream implements commands.EventLog.
+// ReadStream implements eventlog.EventLog.
 func (l *Log) ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
 	if stream == "" {
-		return nil, fmt.Errorf("%w: %q", commands.ErrStreamNotFound, stream)
+		return nil, fmt.Errorf("%w: %q", eventlog.ErrStreamNotFound, stream)
 	}
 	var out []events.Recorded
 	err := l.readStream(ctx, stream, uint64(max(from, 0)), func(ev *esdb.RecordedEvent) error {
@@ -213,7 +213,7 @@ func (l *Log) positionsFromAll(ctx context.Context, wr *esdb.WriteResult, stored
 	return nil
 }
 
-// ReadAll implements commands.EventLog: up to limit (default 1,000)
+// ReadAll implements eventlog.EventLog: up to limit (default 1,000)
 // custody events strictly after from, in $all order. KurrentDB's $all is
 // written by one leader in order, so every event returned is final: no
 // later commit can land before it.
@@ -257,7 +257,7 @@ func (l *Log) ReadAll(ctx context.Context, from events.Position, limit int) ([]e
 	return out, nil
 }
 
-// Head implements commands.EventLog: the $all position of the newest
+// Head implements eventlog.EventLog: the $all position of the newest
 // custody event, events.Start when there is none.
 func (l *Log) Head(ctx context.Context) (events.Position, error) {
 	var cursor *events.Position

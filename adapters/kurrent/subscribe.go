@@ -7,11 +7,11 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
-// Subscribe implements commands.EventLog with a catch-up subscription to
+// Subscribe implements eventlog.EventLog with a catch-up subscription to
 // $all filtered (on the server) to custody's stream prefixes. The server
 // sends the stored events after from, then live ones, in $all order; $all
 // is written in order by one leader, so nothing committed later can appear
@@ -34,7 +34,7 @@ func (l *Log) Subscribe(ctx context.Context, from events.Position, handle func(e
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, commands.ErrClosed) {
+		if errors.Is(err, eventlog.ErrClosed) {
 			return err
 		}
 		if delivered {

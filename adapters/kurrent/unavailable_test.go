@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/custody/custody/events/eventlog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/custody/custody/commands"
 )
 
 // TestUnavailable: the client's "cannot reach the cluster" answers become
-// commands.ErrUnavailable; other answers keep their meaning.
+// eventlog.ErrUnavailable; other answers keep their meaning.
 func TestUnavailable(t *testing.T) {
 	for _, c := range []struct {
 		err  error
@@ -25,7 +24,7 @@ func TestUnavailable(t *testing.T) {
 		{errors.New("other"), false},
 	} {
 		got := unavailable(c.err)
-		if errors.Is(got, commands.ErrUnavailable) != c.want || !errors.Is(got, c.err) {
+		if errors.Is(got, eventlog.ErrUnavailable) != c.want || !errors.Is(got, c.err) {
 			t.Errorf("unavailable(%v) = %v, want ErrUnavailable %v", c.err, got, c.want)
 		}
 	}

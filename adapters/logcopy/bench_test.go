@@ -6,7 +6,7 @@ import (
 
 	"github.com/custody/custody/adapters/logcopy"
 	"github.com/custody/custody/adapters/memlog"
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 )
 
 const benchEvents = 10_000
@@ -20,7 +20,7 @@ func BenchmarkCopy(b *testing.B) {
 	keyring := newKeyring(b)
 	src := newPG(b, keyring)
 	fill(b, src, src, benchEvents)
-	copyAll := func(b *testing.B, from commands.EventLog, to func() (commands.EventLog, commands.Eraser)) {
+	copyAll := func(b *testing.B, from eventlog.EventLog, to func() (eventlog.EventLog, eventlog.Eraser)) {
 		for b.Loop() {
 			b.StopTimer()
 			dst, eraser := to()
@@ -36,13 +36,13 @@ func BenchmarkCopy(b *testing.B) {
 		b.ReportMetric(float64(b.N*benchEvents)/b.Elapsed().Seconds(), "events/s")
 	}
 	b.Run("postgres-to-memlog", func(b *testing.B) {
-		copyAll(b, src, func() (commands.EventLog, commands.Eraser) {
+		copyAll(b, src, func() (eventlog.EventLog, eventlog.Eraser) {
 			l := memlog.New(memlog.WithKeyring(keyring))
 			return l, l
 		})
 	})
 	b.Run("postgres-to-standin", func(b *testing.B) {
-		copyAll(b, src, func() (commands.EventLog, commands.Eraser) {
+		copyAll(b, src, func() (eventlog.EventLog, eventlog.Eraser) {
 			l := newKurrent(b, keyring)
 			return l, l
 		})
@@ -52,7 +52,7 @@ func BenchmarkCopy(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("standin-to-postgres", func(b *testing.B) {
-		copyAll(b, kdb, func() (commands.EventLog, commands.Eraser) {
+		copyAll(b, kdb, func() (eventlog.EventLog, eventlog.Eraser) {
 			l := newPG(b, keyring)
 			return l, l
 		})

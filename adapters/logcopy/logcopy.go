@@ -34,8 +34,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // ErrDiverged: the destination holds, at a stream version being copied,
@@ -72,7 +72,7 @@ type Options struct {
 	// Eraser erases subjects in the destination: used for events whose
 	// subject is erased in the source. Required when the source holds
 	// such events.
-	Eraser commands.Eraser
+	Eraser eventlog.Eraser
 	// PageSize is how many events one source read returns. Default 1000.
 	PageSize int
 	// BatchEvents bounds the events of one append. Default 500.
@@ -135,7 +135,7 @@ type Result struct {
 // until src has no more events, and returns what it did. It stops early
 // with ctx's error when ctx is done; the checkpoint then says where to
 // continue. Copy is not safe to run twice at once on one destination.
-func Copy(ctx context.Context, src, dst commands.EventLog, o Options) (Result, error) {
+func Copy(ctx context.Context, src, dst eventlog.EventLog, o Options) (Result, error) {
 	o.setDefaults()
 	if err := o.Validate(); err != nil {
 		return Result{}, err
@@ -175,7 +175,7 @@ func Copy(ctx context.Context, src, dst commands.EventLog, o Options) (Result, e
 
 // copier accumulates one run of consecutive events of one stream.
 type copier struct {
-	dst    commands.EventLog
+	dst    eventlog.EventLog
 	opts   Options
 	res    Result
 	erased map[string]bool // subjects already erased in dst by this run
@@ -226,11 +226,11 @@ func (c *copier) add(ctx context.Context, r events.Recorded) error {
 }
 
 // expectation is the expected version of an append starting at version v.
-func expectation(v int64) commands.ExpectedVersion {
+func expectation(v int64) eventlog.ExpectedVersion {
 	if v == 0 {
-		return commands.ExpectNoStream
+		return eventlog.ExpectNoStream
 	}
-	return commands.ExpectVersion(v - 1)
+	return eventlog.ExpectVersion(v - 1)
 }
 
 // flush appends the current run and saves the checkpoint.
@@ -240,7 +240,7 @@ func (c *copier) flush(ctx context.Context) error {
 	}
 	run, first := c.run, c.first
 	_, err := c.dst.Append(ctx, c.stream, expectation(first), run...)
-	if errors.Is(err, commands.ErrConflict) {
+	if errors.Is(err, eventlog.ErrConflict) {
 		// Part of the run may be stored already (an interrupted copy that
 		// cut its runs differently): skip what matches, append the rest.
 		run, first, err = c.reconcile(ctx, run, first)
@@ -273,7 +273,7 @@ func (c *copier) flush(ctx context.Context) error {
 // first on, and returns the part still to append.
 func (c *copier) reconcile(ctx context.Context, run []events.Event, first int64) ([]events.Event, int64, error) {
 	stored, err := c.dst.ReadStream(ctx, c.stream, first)
-	if errors.Is(err, commands.ErrStreamNotFound) {
+	if errors.Is(err, eventlog.ErrStreamNotFound) {
 		stored, err = nil, nil
 	}
 	if err != nil {

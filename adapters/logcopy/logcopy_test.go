@@ -24,8 +24,8 @@ import (
 	"github.com/custody/custody/adapters/pgstore"
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -98,7 +98,7 @@ func newKurrent(t testing.TB, k *pii.Keyring) *kurrent.Log {
 // concurrent writers (so streams interleave in the global order), in
 // batches of 1..8 with exact expected versions; customer events carry
 // personal data. It then erases one customer.
-func fill(t testing.TB, log commands.EventLog, eraser commands.Eraser, n int) {
+func fill(t testing.TB, log eventlog.EventLog, eraser eventlog.Eraser, n int) {
 	t.Helper()
 	ctx := context.Background()
 	const writers = 4
@@ -140,9 +140,9 @@ func fill(t testing.TB, log commands.EventLog, eraser commands.Eraser, n int) {
 					batch[i] = e
 				}
 				v := next[stream]
-				exp := commands.ExpectNoStream
+				exp := eventlog.ExpectNoStream
 				if v > 0 {
-					exp = commands.ExpectVersion(v - 1)
+					exp = eventlog.ExpectVersion(v - 1)
 				}
 				if _, err := log.Append(ctx, stream, exp, batch...); err != nil {
 					errs <- err
@@ -174,7 +174,7 @@ func fill(t testing.TB, log commands.EventLog, eraser commands.Eraser, n int) {
 	t.Fatal("fill wrote no personal data")
 }
 
-func readAll(t *testing.T, log commands.EventLog) []events.Recorded {
+func readAll(t *testing.T, log eventlog.EventLog) []events.Recorded {
 	t.Helper()
 	var out []events.Recorded
 	pos := events.Start
@@ -271,7 +271,7 @@ func (c *crashingCheckpoint) Save(ctx context.Context, pos events.Position) erro
 // copyInterrupted copies src into dst in three runs: one cancelled part
 // way, one that "crashes" between an append and its checkpoint, and a
 // last one (cutting runs differently) that completes.
-func copyInterrupted(t *testing.T, src, dst commands.EventLog, eraser commands.Eraser, total int, name string) {
+func copyInterrupted(t *testing.T, src, dst eventlog.EventLog, eraser eventlog.Eraser, total int, name string) {
 	t.Helper()
 	cp := &logcopy.FileCheckpoint{Path: filepath.Join(t.TempDir(), name+".json"), Source: "src", Destination: name}
 
@@ -345,10 +345,10 @@ func TestDivergedDestination(t *testing.T) {
 	ev := func(n int) events.Event {
 		return events.Event{ID: uuid.New(), Type: "t", SchemaVersion: 1, CorpID: "c", Data: fmt.Appendf(nil, `{"n":%d}`, n)}
 	}
-	if _, err := src.Append(ctx, "staff-c-1", commands.ExpectNoStream, ev(1), ev(2)); err != nil {
+	if _, err := src.Append(ctx, "staff-c-1", eventlog.ExpectNoStream, ev(1), ev(2)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dst.Append(ctx, "staff-c-1", commands.ExpectNoStream, ev(3)); err != nil {
+	if _, err := dst.Append(ctx, "staff-c-1", eventlog.ExpectNoStream, ev(3)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := logcopy.Copy(ctx, src, dst, logcopy.Options{Logger: quiet})
@@ -367,10 +367,10 @@ func TestPartlyCopiedRun(t *testing.T) {
 	for i := range evs {
 		evs[i] = events.Event{ID: uuid.New(), Type: "t", SchemaVersion: 1, CorpID: "c", Data: fmt.Appendf(nil, `{"n":%d}`, i)}
 	}
-	if _, err := src.Append(ctx, "staff-c-1", commands.ExpectNoStream, evs...); err != nil {
+	if _, err := src.Append(ctx, "staff-c-1", eventlog.ExpectNoStream, evs...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dst.Append(ctx, "staff-c-1", commands.ExpectNoStream, evs[:4]...); err != nil {
+	if _, err := dst.Append(ctx, "staff-c-1", eventlog.ExpectNoStream, evs[:4]...); err != nil {
 		t.Fatal(err)
 	}
 	res, err := logcopy.Copy(ctx, src, dst, logcopy.Options{Logger: quiet})

@@ -1,4 +1,4 @@
-// Package memlog is an in-memory commands.EventLog for tests and
+// Package memlog is an in-memory eventlog.EventLog for tests and
 // experiments: fast, with the same semantics as the PostgreSQL log
 // (expected versions, idempotent event ids, all-or-nothing appends, sealed
 // personal data and erasure) and nothing persisted.
@@ -20,13 +20,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 var (
-	_ commands.EventLog = (*Log)(nil)
-	_ commands.Eraser   = (*Log)(nil)
+	_ eventlog.EventLog = (*Log)(nil)
+	_ eventlog.Eraser   = (*Log)(nil)
 )
 
 // subscribeBatch bounds how many events a subscriber copies per lock.
@@ -80,13 +80,13 @@ func New(opts ...Option) *Log {
 	return l
 }
 
-// Append implements commands.EventLog.
-func (l *Log) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (commands.AppendResult, error) {
-	if err := commands.ValidateAppend(stream, expected, evs); err != nil {
-		return commands.AppendResult{}, err
+// Append implements eventlog.EventLog.
+func (l *Log) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
+	if err := eventlog.ValidateAppend(stream, expected, evs); err != nil {
+		return eventlog.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return commands.AppendResult{}, err
+		return eventlog.AppendResult{}, err
 	}
 	// Seal outside the lock: it may create keys.
 	sealed := make([][]byte, len(evs))
@@ -99,7 +99,7 @@ func (l *Log) Append(ctx context.Context, stream string, expected commands.Expec
 		case errors.Is(err, pii.ErrErased):
 			s = []byte{}
 		case err != nil:
-			return commands.AppendResult{}, fmt.Errorf("memlog: seal personal data: %w", err)
+			return eventlog.AppendResult{}, fmt.Errorf("memlog: seal personal data: %w", err)
 		}
 		sealed[i] = s
 	}
@@ -114,17 +114,17 @@ func (l *Log) Append(ctx context.Context, stream string, expected commands.Expec
 	}
 	ok := false
 	switch expected {
-	case commands.ExpectAny:
+	case eventlog.ExpectAny:
 		ok = true
-	case commands.ExpectNoStream:
+	case eventlog.ExpectNoStream:
 		ok = current == -1
-	case commands.ExpectStreamExists:
+	case eventlog.ExpectStreamExists:
 		ok = current >= 0
 	default:
 		ok = current == int64(expected)
 	}
 	if !ok {
-		return commands.AppendResult{}, &commands.ConflictError{Stream: stream, Expected: expected, Actual: current}
+		return eventlog.AppendResult{}, &eventlog.ConflictError{Stream: stream, Expected: expected, Actual: current}
 	}
 
 	now := l.now()
@@ -153,13 +153,13 @@ func (l *Log) Append(ctx context.Context, stream string, expected commands.Expec
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
-	return commands.AppendResult{Events: out, NextExpected: commands.ExpectVersion(current + int64(len(evs)))}, nil
+	return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(current + int64(len(evs)))}, nil
 }
 
 // replayed handles appends whose ids are already stored: done reports that
 // the call is answered (originals returned, or a conflict when only some
 // ids, or ids elsewhere, are stored). Called with l.mu held.
-func (l *Log) replayed(ctx context.Context, stream string, current int64, expected commands.ExpectedVersion, evs []events.Event) (commands.AppendResult, bool, error) {
+func (l *Log) replayed(ctx context.Context, stream string, current int64, expected eventlog.ExpectedVersion, evs []events.Event) (eventlog.AppendResult, bool, error) {
 	found := 0
 	for _, e := range evs {
 		if _, ok := l.ids[e.ID]; ok {
@@ -167,15 +167,15 @@ func (l *Log) replayed(ctx context.Context, stream string, current int64, expect
 		}
 	}
 	if found == 0 {
-		return commands.AppendResult{}, false, nil
+		return eventlog.AppendResult{}, false, nil
 	}
-	conflict := &commands.ConflictError{Stream: stream, Expected: expected, Actual: current}
+	conflict := &eventlog.ConflictError{Stream: stream, Expected: expected, Actual: current}
 	if found != len(evs) {
-		return commands.AppendResult{}, true, conflict
+		return eventlog.AppendResult{}, true, conflict
 	}
 	first := l.ids[evs[0].ID]
 	if l.all[first].rec.Stream != stream {
-		return commands.AppendResult{}, true, conflict
+		return eventlog.AppendResult{}, true, conflict
 	}
 	v0 := l.all[first].rec.StreamVersion
 	out := make([]events.Recorded, len(evs))
@@ -183,18 +183,18 @@ func (l *Log) replayed(ctx context.Context, stream string, current int64, expect
 		at := l.ids[e.ID]
 		r := l.all[at].rec
 		if r.Stream != stream || r.StreamVersion != v0+int64(i) {
-			return commands.AppendResult{}, true, conflict
+			return eventlog.AppendResult{}, true, conflict
 		}
 		rec, err := l.open(ctx, l.all[at])
 		if err != nil {
-			return commands.AppendResult{}, true, err
+			return eventlog.AppendResult{}, true, err
 		}
 		out[i] = rec
 	}
-	return commands.AppendResult{Events: out, NextExpected: commands.ExpectVersion(out[len(out)-1].StreamVersion)}, true, nil
+	return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion)}, true, nil
 }
 
-// ReadStream implements commands.EventLog.
+// ReadStream implements eventlog.EventLog.
 func (l *Log) ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -203,7 +203,7 @@ func (l *Log) ReadStream(ctx context.Context, stream string, from int64) ([]even
 	idxs := l.streams[stream]
 	if len(idxs) == 0 {
 		l.mu.RUnlock()
-		return nil, fmt.Errorf("%w: %q", commands.ErrStreamNotFound, stream)
+		return nil, fmt.Errorf("%w: %q", eventlog.ErrStreamNotFound, stream)
 	}
 	from = max(from, 0)
 	var picked []stored
@@ -217,7 +217,7 @@ func (l *Log) ReadStream(ctx context.Context, stream string, from int64) ([]even
 	return l.openAll(ctx, picked)
 }
 
-// ReadAll implements commands.EventLog. A limit <= 0 reads up to 1,000.
+// ReadAll implements eventlog.EventLog. A limit <= 0 reads up to 1,000.
 func (l *Log) ReadAll(ctx context.Context, from events.Position, limit int) ([]events.Recorded, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -229,7 +229,7 @@ func (l *Log) ReadAll(ctx context.Context, from events.Position, limit int) ([]e
 	return l.openAll(ctx, picked)
 }
 
-// Subscribe implements commands.EventLog.
+// Subscribe implements eventlog.EventLog.
 func (l *Log) Subscribe(ctx context.Context, from events.Position, handle func(events.Recorded) error) error {
 	pos := from
 	for {
@@ -258,7 +258,7 @@ func (l *Log) Subscribe(ctx context.Context, from events.Position, handle func(e
 	}
 }
 
-// Head implements commands.EventLog.
+// Head implements eventlog.EventLog.
 func (l *Log) Head(ctx context.Context) (events.Position, error) {
 	if err := ctx.Err(); err != nil {
 		return events.Start, err
@@ -271,7 +271,7 @@ func (l *Log) Head(ctx context.Context) (events.Position, error) {
 	return l.all[len(l.all)-1].rec.Position, nil
 }
 
-// Erase implements commands.Eraser: the subject's key is destroyed, its
+// Erase implements eventlog.Eraser: the subject's key is destroyed, its
 // events read back with PIIErased and no personal data.
 func (l *Log) Erase(ctx context.Context, subject string) error {
 	if err := l.keyring.Erase(ctx, subject); err != nil {

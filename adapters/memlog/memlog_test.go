@@ -8,8 +8,8 @@ import (
 	"github.com/custody/custody/adapters/memlog"
 	"github.com/custody/custody/adapters/pii"
 	"github.com/custody/custody/adapters/storetest"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func TestConformance(t *testing.T) {
@@ -26,7 +26,7 @@ func TestOptions(t *testing.T) {
 	l := memlog.New(memlog.WithClock(func() time.Time { return at }), memlog.WithKeyring(keyring))
 	e := storetest.Event(1)
 	e.Subject, e.PII = "customer/c/1", []byte(`{"name":"x"}`)
-	res, err := l.Append(ctx, "s", commands.ExpectNoStream, e)
+	res, err := l.Append(ctx, "s", eventlog.ExpectNoStream, e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestReadsAreCopies(t *testing.T) {
 	ctx := context.Background()
 	l := memlog.New()
 	e := storetest.Event(1)
-	res, err := l.Append(ctx, "s", commands.ExpectAny, e)
+	res, err := l.Append(ctx, "s", eventlog.ExpectAny, e)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // maxAnyRetries bounds how often an ExpectAny or ExpectStreamExists append
@@ -66,17 +66,17 @@ WHERE CASE $2::int8
 END
 RETURNING id, tx_id, stream_version, recorded_at`
 
-// Append implements commands.EventLog. Personal data is sealed before the
+// Append implements eventlog.EventLog. Personal data is sealed before the
 // insert; for a subject erased earlier it is dropped, and the event reads
 // back with PIIErased.
-func (s *Store) Append(ctx context.Context, stream string, expected commands.ExpectedVersion, evs ...events.Event) (_ commands.AppendResult, err error) {
+func (s *Store) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (_ eventlog.AppendResult, err error) {
 	defer func() { err = unavailable(ctx, err) }()
-	if err := commands.ValidateAppend(stream, expected, evs); err != nil {
-		return commands.AppendResult{}, err
+	if err := eventlog.ValidateAppend(stream, expected, evs); err != nil {
+		return eventlog.AppendResult{}, err
 	}
 	args, erased, err := s.appendArgs(ctx, stream, expected, evs)
 	if err != nil {
-		return commands.AppendResult{}, err
+		return eventlog.AppendResult{}, err
 	}
 	for attempt := 0; ; attempt++ {
 		out, err := s.insert(ctx, args, evs)
@@ -90,16 +90,16 @@ func (s *Store) Append(ctx context.Context, stream string, expected commands.Exp
 				}
 			}
 			s.notify()
-			return commands.AppendResult{Events: out, NextExpected: commands.ExpectVersion(out[len(out)-1].StreamVersion)}, nil
+			return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion)}, nil
 		case err == nil && len(out) != 0:
-			return commands.AppendResult{}, fmt.Errorf("pgstore: append inserted %d of %d events", len(out), len(evs))
+			return eventlog.AppendResult{}, fmt.Errorf("pgstore: append inserted %d of %d events", len(out), len(evs))
 		case err == nil:
 			// The expectation did not hold: a conflict, or a retry of a
 			// stored append.
 			return s.resolve(ctx, stream, expected, evs)
 		case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key":
 			// Another writer took the version first.
-			if (expected == commands.ExpectAny || expected == commands.ExpectStreamExists) && attempt < maxAnyRetries {
+			if (expected == eventlog.ExpectAny || expected == eventlog.ExpectStreamExists) && attempt < maxAnyRetries {
 				continue
 			}
 			return s.resolve(ctx, stream, expected, evs)
@@ -108,16 +108,16 @@ func (s *Store) Append(ctx context.Context, stream string, expected commands.Exp
 		case errors.As(err, &pgErr) && (len(pgErr.Code) == 5 && pgErr.Code[:2] == "22" || pgErr.Code == "23514"):
 			// Data exceptions (e.g. a NUL character jsonb refuses) and check
 			// violations: the input, not the database, is wrong.
-			return commands.AppendResult{}, fmt.Errorf("%w: %s", commands.ErrInvalidEvent, pgErr.Message)
+			return eventlog.AppendResult{}, fmt.Errorf("%w: %s", eventlog.ErrInvalidEvent, pgErr.Message)
 		default:
-			return commands.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", stream, err)
+			return eventlog.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", stream, err)
 		}
 	}
 }
 
 // appendArgs seals personal data and lays the batch out as the arrays
 // appendSQL unnests.
-func (s *Store) appendArgs(ctx context.Context, stream string, expected commands.ExpectedVersion, evs []events.Event) ([]any, []bool, error) {
+func (s *Store) appendArgs(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs []events.Event) ([]any, []bool, error) {
 	n := len(evs)
 	var (
 		ids      = make([]pgtype.UUID, n)
@@ -201,29 +201,29 @@ func (s *Store) insert(ctx context.Context, args []any, evs []events.Event) ([]e
 // resolve explains a failed append: when every event is already stored in
 // the stream, consecutively and in order, it is a retry and the originals
 // are returned; otherwise it is a conflict.
-func (s *Store) resolve(ctx context.Context, stream string, expected commands.ExpectedVersion, evs []events.Event) (commands.AppendResult, error) {
+func (s *Store) resolve(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs []events.Event) (eventlog.AppendResult, error) {
 	var current int64
 	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(stream_version), -1) FROM events WHERE stream = $1`, stream).Scan(&current); err != nil {
-		return commands.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", stream, err)
+		return eventlog.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", stream, err)
 	}
-	conflict := &commands.ConflictError{Stream: stream, Expected: expected, Actual: current}
+	conflict := &eventlog.ConflictError{Stream: stream, Expected: expected, Actual: current}
 	ids := make([]uuid.UUID, len(evs))
 	for i, e := range evs {
 		ids[i] = e.ID
 	}
 	stored, err := s.query(ctx, new(scanner), selectEvents+`WHERE event_id = ANY($1) ORDER BY stream_version`, ids)
 	if err != nil {
-		return commands.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", stream, err)
+		return eventlog.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", stream, err)
 	}
 	if len(stored) != len(evs) {
-		return commands.AppendResult{}, conflict
+		return eventlog.AppendResult{}, conflict
 	}
 	for i, r := range stored {
 		if r.ID != evs[i].ID || r.Stream != stream || r.StreamVersion != stored[0].StreamVersion+int64(i) {
-			return commands.AppendResult{}, conflict
+			return eventlog.AppendResult{}, conflict
 		}
 	}
-	return commands.AppendResult{Events: stored, NextExpected: commands.ExpectVersion(stored[len(stored)-1].StreamVersion)}, nil
+	return eventlog.AppendResult{Events: stored, NextExpected: eventlog.ExpectVersion(stored[len(stored)-1].StreamVersion)}, nil
 }
 
 // notifyEvery spaces the NOTIFYs a Store sends: appends during the pause

@@ -20,8 +20,8 @@ import (
 	"github.com/custody/custody/adapters/pgstore"
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // Benchmarks of issue 3. Each runs the store and its baseline on the same
@@ -165,13 +165,13 @@ func BenchmarkAppendSingle(b *testing.B) {
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			prefix := fmt.Sprintf("bench-%d-", run.Add(1))
-			next := make([]commands.ExpectedVersion, clients)
+			next := make([]eventlog.ExpectedVersion, clients)
 			storeSeq, baseSeq := make([]int, clients), make([]int, clients)
 			versus(b, "appends", 1, func(n int) (time.Duration, error) {
 				return parallel(clients, n, storeSeq, func(c, i int) error {
 					// A new stream every 100 events keeps streams realistic.
 					if i%100 == 0 {
-						next[c] = commands.ExpectNoStream
+						next[c] = eventlog.ExpectNoStream
 					}
 					res, err := s.Append(ctx, prefix+strconv.Itoa(c)+"-"+strconv.Itoa(i/100), next[c], benchEvent())
 					next[c] = res.NextExpected
@@ -213,7 +213,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 		for range n {
 			evs := batch()
 			start := time.Now()
-			if _, err := s.Append(ctx, "batch-"+uuid.NewString(), commands.ExpectNoStream, evs...); err != nil {
+			if _, err := s.Append(ctx, "batch-"+uuid.NewString(), eventlog.ExpectNoStream, evs...); err != nil {
 				return 0, err
 			}
 			elapsed += time.Since(start)
@@ -384,7 +384,7 @@ func fillLog(b *testing.B, pool *pgxpool.Pool, s *pgstore.Store, total int) {
 						evs[i].PII = []byte(`{"remark":"VIP customer from the spring fair","description":"prefers WeChat calls after 18:00"}`)
 					}
 				}
-				if _, err := s.Append(ctx, fmt.Sprintf("fill-%d-%d", w, from), commands.ExpectNoStream, evs...); err != nil {
+				if _, err := s.Append(ctx, fmt.Sprintf("fill-%d-%d", w, from), eventlog.ExpectNoStream, evs...); err != nil {
 					errs <- err
 					return
 				}

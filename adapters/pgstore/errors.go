@@ -8,22 +8,21 @@ import (
 	"net"
 	"strings"
 
+	"github.com/custody/custody/events/eventlog"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
-
-	"github.com/custody/custody/commands"
 )
 
 // unavailable translates a connection-level failure into the port's
-// sentinel: err wrapped in commands.ErrUnavailable (err stays in the chain
+// sentinel: err wrapped in eventlog.ErrUnavailable (err stays in the chain
 // for logs). Other errors, and a failure of the caller's own context
 // (cancelled, deadline passed), are returned as they are.
 func unavailable(ctx context.Context, err error) error {
-	if err == nil || errors.Is(err, commands.ErrUnavailable) || ctx.Err() != nil {
+	if err == nil || errors.Is(err, eventlog.ErrUnavailable) || ctx.Err() != nil {
 		return err
 	}
 	if IsConnFailure(err) {
-		return fmt.Errorf("%w: %w", commands.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
 	}
 	return err
 }

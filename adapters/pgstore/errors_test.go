@@ -11,34 +11,34 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/custody/custody/adapters/pgstore"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestUnavailable: with the pool gone, every port method returns
-// commands.ErrUnavailable, the driver's error still in the chain.
+// eventlog.ErrUnavailable, the driver's error still in the chain.
 func TestUnavailable(t *testing.T) {
 	s, pool := newStore(t, pgstore.Options{})
 	ctx := context.Background()
 	ev := events.Event{ID: uuid.New(), Type: "staff.joined", SchemaVersion: 1, CorpID: "c1", Data: []byte(`{"staff_id":"a"}`)}
-	if _, err := s.Append(ctx, "staff-c1-a", commands.ExpectNoStream, ev); err != nil {
+	if _, err := s.Append(ctx, "staff-c1-a", eventlog.ExpectNoStream, ev); err != nil {
 		t.Fatal(err)
 	}
 	pool.Close()
 	ev.ID = uuid.New()
-	_, appendErr := s.Append(ctx, "staff-c1-a", commands.ExpectAny, ev)
+	_, appendErr := s.Append(ctx, "staff-c1-a", eventlog.ExpectAny, ev)
 	_, readErr := s.ReadStream(ctx, "staff-c1-a", 0)
 	_, allErr := s.ReadAll(ctx, events.Start, 10)
 	_, headErr := s.Head(ctx)
 	for name, err := range map[string]error{"append": appendErr, "read stream": readErr, "read all": allErr, "head": headErr} {
-		if !errors.Is(err, commands.ErrUnavailable) {
+		if !errors.Is(err, eventlog.ErrUnavailable) {
 			t.Errorf("%s: %v, want ErrUnavailable", name, err)
 		}
 	}
 	// The caller's own cancellation is not an outage.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.ReadStream(cctx, "staff-c1-a", 0); errors.Is(err, commands.ErrUnavailable) {
+	if _, err := s.ReadStream(cctx, "staff-c1-a", 0); errors.Is(err, eventlog.ErrUnavailable) {
 		t.Errorf("cancelled read: %v", err)
 	}
 }

@@ -1,6 +1,6 @@
 // Package pgstore is custody's event log on PostgreSQL (pgx/v5): the
-// embedded default implementation of commands.EventLog and
-// commands.Eraser.
+// embedded default implementation of eventlog.EventLog and
+// eventlog.Eraser.
 //
 // # Storage
 //
@@ -66,12 +66,12 @@ import (
 
 	"github.com/custody/custody/adapters/pgstore/migrate"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 )
 
 var (
-	_ commands.EventLog = (*Store)(nil)
-	_ commands.Eraser   = (*Store)(nil)
+	_ eventlog.EventLog = (*Store)(nil)
+	_ eventlog.Eraser   = (*Store)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -172,7 +172,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return migrate.FS(ctx, pool, "pgstore", migrations, "migrations")
 }
 
-// Erase implements commands.Eraser by destroying the subject's key in the
+// Erase implements eventlog.Eraser by destroying the subject's key in the
 // keyring: its events keep their data and read back with PIIErased.
 func (s *Store) Erase(ctx context.Context, subject string) error {
 	if err := s.opts.Keyring.Erase(ctx, subject); err != nil {

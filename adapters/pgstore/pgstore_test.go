@@ -13,8 +13,8 @@ import (
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
 	"github.com/custody/custody/adapters/storetest"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -118,7 +118,7 @@ func TestInFlightTransactionHoldsBackReaders(t *testing.T) {
 	s, pool := newStore(t, pgstore.Options{})
 	ctx := context.Background()
 	first := storetest.Event(1)
-	res, err := s.Append(ctx, "a", commands.ExpectNoStream, first)
+	res, err := s.Append(ctx, "a", eventlog.ExpectNoStream, first)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestInFlightTransactionHoldsBackReaders(t *testing.T) {
 	}
 	// A fast writer commits after the slow one started.
 	fast := storetest.Event(3)
-	if _, err := s.Append(ctx, "b", commands.ExpectNoStream, fast); err != nil {
+	if _, err := s.Append(ctx, "b", eventlog.ExpectNoStream, fast); err != nil {
 		t.Fatal(err)
 	}
 
@@ -210,7 +210,7 @@ func TestSubscribeWokenByOtherStore(t *testing.T) {
 	for i := 0; ; i++ {
 		e := storetest.Event(i)
 		want = append(want, e)
-		if _, err := writer.Append(ctx, "s", commands.ExpectAny, e); err != nil {
+		if _, err := writer.Append(ctx, "s", eventlog.ExpectAny, e); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -229,7 +229,7 @@ func TestSubscribeWokenByOtherStore(t *testing.T) {
 		}
 	}
 	last := storetest.Event(1000)
-	if _, err := writer.Append(ctx, "s", commands.ExpectAny, last); err != nil {
+	if _, err := writer.Append(ctx, "s", eventlog.ExpectAny, last); err != nil {
 		t.Fatal(err)
 	}
 	if r := recv(t, got); r.ID != last.ID {
@@ -244,11 +244,11 @@ func TestInvalidDataRefusedByDatabase(t *testing.T) {
 	ctx := context.Background()
 	e := storetest.Event(1)
 	e.Data = []byte(`{"s":"nul \u0000 byte"}`) // valid JSON, refused by jsonb
-	_, err := s.Append(ctx, "x", commands.ExpectAny, e)
-	if !errors.Is(err, commands.ErrInvalidEvent) {
+	_, err := s.Append(ctx, "x", eventlog.ExpectAny, e)
+	if !errors.Is(err, eventlog.ErrInvalidEvent) {
 		t.Fatalf("err %v, want ErrInvalidEvent", err)
 	}
-	if _, err := s.ReadStream(ctx, "x", 0); !errors.Is(err, commands.ErrStreamNotFound) {
+	if _, err := s.ReadStream(ctx, "x", 0); !errors.Is(err, eventlog.ErrStreamNotFound) {
 		t.Fatalf("refused event was stored: %v", err)
 	}
 }
@@ -259,11 +259,11 @@ func TestIDStoredInAnotherStream(t *testing.T) {
 	s, _ := newStore(t, pgstore.Options{})
 	ctx := context.Background()
 	e := storetest.Event(1)
-	if _, err := s.Append(ctx, "one", commands.ExpectAny, e); err != nil {
+	if _, err := s.Append(ctx, "one", eventlog.ExpectAny, e); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Append(ctx, "two", commands.ExpectAny, e)
-	if !errors.Is(err, commands.ErrConflict) {
+	_, err := s.Append(ctx, "two", eventlog.ExpectAny, e)
+	if !errors.Is(err, eventlog.ErrConflict) {
 		t.Fatalf("err %v, want ErrConflict", err)
 	}
 }
@@ -297,7 +297,7 @@ func TestSubscribeSurvivesLostConnections(t *testing.T) {
 		})
 	}()
 	first := storetest.Event(1)
-	if _, err := s.Append(ctx, "s", commands.ExpectNoStream, first); err != nil {
+	if _, err := s.Append(ctx, "s", eventlog.ExpectNoStream, first); err != nil {
 		t.Fatal(err)
 	}
 	if r := recv(t, got); r.ID != first.ID {
@@ -318,7 +318,7 @@ func TestSubscribeSurvivesLostConnections(t *testing.T) {
 	second := storetest.Event(2)
 	deadline := time.Now().Add(time.Minute)
 	for {
-		_, err := s.Append(ctx, "s", commands.ExpectVersion(0), second)
+		_, err := s.Append(ctx, "s", eventlog.ExpectVersion(0), second)
 		if err == nil {
 			break
 		}
@@ -330,7 +330,7 @@ func TestSubscribeSurvivesLostConnections(t *testing.T) {
 		t.Fatalf("got %s, want %s", r.ID, second.ID)
 	}
 	third := storetest.Event(3)
-	if _, err := s.Append(ctx, "s", commands.ExpectVersion(1), third); err != nil {
+	if _, err := s.Append(ctx, "s", eventlog.ExpectVersion(1), third); err != nil {
 		t.Fatal(err)
 	}
 	if r := recv(t, got); r.ID != third.ID {

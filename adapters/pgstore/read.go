@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 const selectEvents = `SELECT id, tx_id, event_id, stream, stream_version, type, schema_version, corp_id,
@@ -26,7 +26,7 @@ const belowXmin = `tx_id < pg_snapshot_xmin(pg_current_snapshot())`
 const readAllSQL = selectEvents + `WHERE (tx_id, id) > ($1::xid8, $2::int8) AND ` + belowXmin + `
 ORDER BY tx_id, id LIMIT $3`
 
-// ReadStream implements commands.EventLog. It reads committed events
+// ReadStream implements eventlog.EventLog. It reads committed events
 // directly, without the xmin bound: a stream's versions have no gaps to
 // fear.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64) (_ []events.Recorded, err error) {
@@ -43,12 +43,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64) (_ []
 		return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
 	}
 	if !exists {
-		return nil, fmt.Errorf("%w: %q", commands.ErrStreamNotFound, stream)
+		return nil, fmt.Errorf("%w: %q", eventlog.ErrStreamNotFound, stream)
 	}
 	return []events.Recorded{}, nil
 }
 
-// ReadAll implements commands.EventLog. A limit <= 0 reads up to
+// ReadAll implements eventlog.EventLog. A limit <= 0 reads up to
 // Options.PageSize events.
 func (s *Store) ReadAll(ctx context.Context, from events.Position, limit int) (_ []events.Recorded, err error) {
 	defer func() { err = unavailable(ctx, err) }()
@@ -66,7 +66,7 @@ func (s *Store) ReadAll(ctx context.Context, from events.Position, limit int) (_
 	return out, nil
 }
 
-// Head implements commands.EventLog.
+// Head implements eventlog.EventLog.
 func (s *Store) Head(ctx context.Context) (_ events.Position, err error) {
 	defer func() { err = unavailable(ctx, err) }()
 	var (

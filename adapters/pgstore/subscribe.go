@@ -14,7 +14,7 @@ import (
 	"github.com/custody/custody/events"
 )
 
-// Subscribe implements commands.EventLog: pages of Options.PageSize until
+// Subscribe implements eventlog.EventLog: pages of Options.PageSize until
 // caught up, then a new page whenever woken (local append, NOTIFY, or the
 // poll interval). See the package doc for why no event is ever skipped.
 //

@@ -12,8 +12,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/custody/custody/adapters/relay"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -21,7 +21,7 @@ import (
 // benchCorpus is a log of benchEvents events in pgstore, written once per
 // benchmark binary.
 type benchCorpus struct {
-	log  commands.EventLog
+	log  eventlog.EventLog
 	pool *pgxpool.Pool
 	recs []events.Recorded
 	head events.Position
@@ -163,7 +163,7 @@ func BenchmarkLatency(b *testing.B) {
 const benchLatencyEvents = 5000
 
 // latencyRound returns the latencies and the append rate achieved.
-func latencyRound(b *testing.B, br broker, log commands.EventLog, pool *pgxpool.Pool) ([]time.Duration, float64) {
+func latencyRound(b *testing.B, br broker, log eventlog.EventLog, pool *pgxpool.Pool) ([]time.Duration, float64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	route := relay.Route{Name: uniqueName("lat"), URL: br.url, Topics: map[string]string{"*": uniqueName("lat")}}
@@ -217,7 +217,7 @@ func latencyRound(b *testing.B, br broker, log commands.EventLog, pool *pgxpool.
 				mu.Lock()
 				sent[ev.ID.String()] = time.Now()
 				mu.Unlock()
-				if _, err := log.Append(ctx, events.CustomerStream("corp1", customer), commands.ExpectAny, ev); err != nil {
+				if _, err := log.Append(ctx, events.CustomerStream("corp1", customer), eventlog.ExpectAny, ev); err != nil {
 					b.Error(err)
 					return
 				}

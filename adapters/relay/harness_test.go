@@ -16,8 +16,8 @@ import (
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/relay"
 	"github.com/custody/custody/adapters/relay/cloudevents"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -84,7 +84,7 @@ func (a *appended) len() int {
 // writeConcurrently appends total events from `writers` goroutines, each
 // owning its streams and appending `batch` events per call with an exact
 // expected version.
-func writeConcurrently(ctx context.Context, t testing.TB, log commands.EventLog, corp string, writers, total, perStream, batch int) *appended {
+func writeConcurrently(ctx context.Context, t testing.TB, log eventlog.EventLog, corp string, writers, total, perStream, batch int) *appended {
 	t.Helper()
 	a := &appended{byID: map[string]events.Recorded{}}
 	streams := total / perStream
@@ -97,7 +97,7 @@ func writeConcurrently(ctx context.Context, t testing.TB, log commands.EventLog,
 			for s := w; s < streams; s += writers {
 				customer := fmt.Sprintf("c%05d", s)
 				stream := events.CustomerStream(corp, customer)
-				next := commands.ExpectNoStream
+				next := eventlog.ExpectNoStream
 				for i := 0; i < perStream; i += batch {
 					var evs []events.Event
 					for j := i; j < min(i+batch, perStream); j++ {

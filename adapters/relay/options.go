@@ -10,7 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -158,7 +158,7 @@ func errRedacted(err error) error {
 // Options configure a Relay.
 type Options struct {
 	// Log is the event log the relay follows. Required.
-	Log commands.EventLog
+	Log eventlog.EventLog
 	// Pool is the PostgreSQL database holding relay_checkpoints (see
 	// Migrate). Required.
 	Pool *pgxpool.Pool

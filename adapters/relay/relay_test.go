@@ -13,8 +13,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/custody/custody/adapters/relay"
 	"github.com/custody/custody/adapters/relay/cloudevents"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -89,7 +89,7 @@ func TestFiltersTopicsAndPII(t *testing.T) {
 	log, pool := newLog(t)
 	for _, corp := range []string{"corp1", "corp2"} {
 		for i := 0; i < 3; i++ {
-			if _, err := log.Append(ctx, events.CustomerStream(corp, "c1"), commands.ExpectAny, scenarioEvent(t, corp, "c1", i)); err != nil {
+			if _, err := log.Append(ctx, events.CustomerStream(corp, "c1"), eventlog.ExpectAny, scenarioEvent(t, corp, "c1", i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -272,7 +272,7 @@ func TestOneProcessPerRoute(t *testing.T) {
 	waitFor(t, "first relay running", func() bool { return first.Status()[0].Running })
 	second, stopSecond := startRelay(t, relay.Options{Log: log, Pool: pool, Routes: []relay.Route{route}, RetryMax: 20 * time.Millisecond})
 	defer stopSecond()
-	if _, err := log.Append(ctx, "customer-corp1-x", commands.ExpectAny, scenarioEvent(t, "corp1", "x", 0)); err != nil {
+	if _, err := log.Append(ctx, "customer-corp1-x", eventlog.ExpectAny, scenarioEvent(t, "corp1", "x", 0)); err != nil {
 		t.Fatal(err)
 	}
 	head, _ := log.Head(ctx)
@@ -291,7 +291,7 @@ func TestCloudEventOnTheWire(t *testing.T) {
 	ctx := context.Background()
 	log, pool := newLog(t)
 	ev := scenarioEvent(t, "corp9", "c1", 1)
-	res, err := log.Append(ctx, events.CustomerStream("corp9", "c1"), commands.ExpectAny, ev)
+	res, err := log.Append(ctx, events.CustomerStream("corp9", "c1"), eventlog.ExpectAny, ev)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,14 +12,14 @@ import (
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
 	"github.com/custody/custody/adapters/relay"
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // newLog is the event log the scenarios follow — pgstore in the test's own
 // database (memlog when RELAY_TEST_LOG=memlog) — and that database's pool,
 // with the relay's checkpoint table migrated.
-func newLog(t testing.TB) (commands.EventLog, *pgxpool.Pool) {
+func newLog(t testing.TB) (eventlog.EventLog, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)

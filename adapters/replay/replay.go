@@ -39,7 +39,7 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-// Source is the part of an event log a replay reads. commands.EventLog
+// Source is the part of an event log a replay reads. eventlog.EventLog
 // satisfies it.
 type Source interface {
 	ReadAll(ctx context.Context, from events.Position, limit int) ([]events.Recorded, error)

@@ -16,8 +16,8 @@ import (
 	"github.com/custody/custody/adapters/pgtest"
 	"github.com/custody/custody/adapters/pii"
 	"github.com/custody/custody/adapters/replay"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 	"github.com/custody/custody/projections/asof"
 	"github.com/custody/custody/projections/asof/asoftest"
@@ -132,7 +132,7 @@ func TestReplayEqualsProjectingThePrefix(t *testing.T) {
 	log := memlog.New(memlog.WithClock(func() time.Time { rec = rec.Add(time.Second); return rec }))
 	err := asoftest.Generate(asoftest.Config{Corps: []string{"acme", "globex"}, Events: 3000, Seed: 3, PII: true},
 		func(it asoftest.Item) error {
-			_, err := log.Append(ctx, it.Stream, commands.ExpectAny, it.Event)
+			_, err := log.Append(ctx, it.Stream, eventlog.ExpectAny, it.Event)
 			return err
 		})
 	if err != nil {
@@ -227,7 +227,7 @@ func TestReplaceAndDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = asoftest.Generate(asoftest.Config{Events: 300, Seed: 4, PII: true}, func(it asoftest.Item) error {
-		_, err := log.Append(ctx, it.Stream, commands.ExpectAny, it.Event)
+		_, err := log.Append(ctx, it.Stream, eventlog.ExpectAny, it.Event)
 		return err
 	})
 	if err != nil {

@@ -9,19 +9,19 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
-// wantConflict checks err is a *commands.ConflictError reporting actual.
+// wantConflict checks err is a *eventlog.ConflictError reporting actual.
 func wantConflict(t *testing.T, err error, actual int64) {
 	t.Helper()
-	if !errors.Is(err, commands.ErrConflict) {
+	if !errors.Is(err, eventlog.ErrConflict) {
 		t.Fatalf("err = %v, want ErrConflict", err)
 	}
-	var ce *commands.ConflictError
+	var ce *eventlog.ConflictError
 	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v (%T), want a *commands.ConflictError", err, err)
+		t.Fatalf("err = %v (%T), want a *eventlog.ConflictError", err, err)
 	}
 	if ce.Actual != actual {
 		t.Fatalf("conflict reports actual version %d, want %d", ce.Actual, actual)
@@ -34,45 +34,45 @@ func testExpectedVersion(t *testing.T, h Harness) {
 	log, ctx := h.Log, ctxFor(t)
 
 	// NoStream: only on a new stream.
-	res := mustAppend(t, log, "s-nostream", commands.ExpectNoStream, batch(0, 2)...)
+	res := mustAppend(t, log, "s-nostream", eventlog.ExpectNoStream, batch(0, 2)...)
 	if got := versions(res.Events); !reflect.DeepEqual(got, []int64{0, 1}) {
 		t.Fatalf("versions %v, want [0 1]", got)
 	}
-	if res.NextExpected != commands.ExpectVersion(1) {
+	if res.NextExpected != eventlog.ExpectVersion(1) {
 		t.Fatalf("NextExpected %s, want 1", res.NextExpected)
 	}
-	_, err := log.Append(ctx, "s-nostream", commands.ExpectNoStream, Event(2))
+	_, err := log.Append(ctx, "s-nostream", eventlog.ExpectNoStream, Event(2))
 	wantConflict(t, err, 1)
 
 	// StreamExists: only on a stream with events.
-	_, err = log.Append(ctx, "s-exists", commands.ExpectStreamExists, Event(0))
+	_, err = log.Append(ctx, "s-exists", eventlog.ExpectStreamExists, Event(0))
 	wantConflict(t, err, -1)
-	mustAppend(t, log, "s-exists", commands.ExpectAny, Event(0))
-	res = mustAppend(t, log, "s-exists", commands.ExpectStreamExists, Event(1))
+	mustAppend(t, log, "s-exists", eventlog.ExpectAny, Event(0))
+	res = mustAppend(t, log, "s-exists", eventlog.ExpectStreamExists, Event(1))
 	if res.Events[0].StreamVersion != 1 || res.NextExpected != 1 {
 		t.Fatalf("stream-exists append got version %d next %s, want 1 and 1", res.Events[0].StreamVersion, res.NextExpected)
 	}
 
 	// Exact versions.
-	_, err = log.Append(ctx, "s-exact", commands.ExpectVersion(0), Event(0))
+	_, err = log.Append(ctx, "s-exact", eventlog.ExpectVersion(0), Event(0))
 	wantConflict(t, err, -1)
-	mustAppend(t, log, "s-exact", commands.ExpectNoStream, Event(0))
-	res = mustAppend(t, log, "s-exact", commands.ExpectVersion(0), Event(1), Event(2))
+	mustAppend(t, log, "s-exact", eventlog.ExpectNoStream, Event(0))
+	res = mustAppend(t, log, "s-exact", eventlog.ExpectVersion(0), Event(1), Event(2))
 	if got := versions(res.Events); !reflect.DeepEqual(got, []int64{1, 2}) {
 		t.Fatalf("versions %v, want [1 2]", got)
 	}
 	for _, stale := range []int64{0, 1, 3, 7} {
-		_, err = log.Append(ctx, "s-exact", commands.ExpectVersion(stale), Event(9))
+		_, err = log.Append(ctx, "s-exact", eventlog.ExpectVersion(stale), Event(9))
 		wantConflict(t, err, 2)
 	}
 	mustAppend(t, log, "s-exact", res.NextExpected, Event(3))
 
 	// Any: new and existing streams.
-	res = mustAppend(t, log, "s-any", commands.ExpectAny, Event(0))
+	res = mustAppend(t, log, "s-any", eventlog.ExpectAny, Event(0))
 	if res.Events[0].StreamVersion != 0 {
 		t.Fatalf("any on a new stream wrote version %d", res.Events[0].StreamVersion)
 	}
-	res = mustAppend(t, log, "s-any", commands.ExpectAny, Event(1), Event(2))
+	res = mustAppend(t, log, "s-any", eventlog.ExpectAny, Event(1), Event(2))
 	if got := versions(res.Events); !reflect.DeepEqual(got, []int64{1, 2}) {
 		t.Fatalf("versions %v, want [1 2]", got)
 	}
@@ -94,7 +94,7 @@ func testConcurrentConflict(t *testing.T, h Harness) {
 	log, ctx := h.Log, ctxFor(t)
 	const rounds = 15
 	const stream = "contended"
-	exp := commands.ExpectNoStream
+	exp := eventlog.ExpectNoStream
 	for round := range rounds {
 		var (
 			wins, conflicts atomic.Int64
@@ -114,7 +114,7 @@ func testConcurrentConflict(t *testing.T, h Harness) {
 				case err == nil:
 					wins.Add(1)
 					winner.Store(res.Events[0].ID)
-				case errors.Is(err, commands.ErrConflict):
+				case errors.Is(err, eventlog.ErrConflict):
 					conflicts.Add(1)
 				default:
 					errs <- err
@@ -134,7 +134,7 @@ func testConcurrentConflict(t *testing.T, h Harness) {
 		if err != nil || len(recs) != 1 || recs[0].ID != winner.Load().(uuid.UUID) {
 			t.Fatalf("round %d: stream tail %v (err %v), want only the winner", round, ids(recs), err)
 		}
-		exp = commands.ExpectVersion(int64(round))
+		exp = eventlog.ExpectVersion(int64(round))
 	}
 }
 
@@ -150,7 +150,7 @@ func testConcurrentAny(t *testing.T, h Harness) {
 		go func() {
 			defer wg.Done()
 			for i := range per {
-				if _, err := log.Append(ctx, "any-stream", commands.ExpectAny, Event(w*1000+i)); err != nil {
+				if _, err := log.Append(ctx, "any-stream", eventlog.ExpectAny, Event(w*1000+i)); err != nil {
 					errs <- err
 					return
 				}
@@ -182,12 +182,12 @@ func testIdempotent(t *testing.T, h Harness) {
 	log, ctx := h.Log, ctxFor(t)
 	const stream = "idem"
 	first := batch(0, 2)
-	orig := mustAppend(t, log, stream, commands.ExpectNoStream, first...)
+	orig := mustAppend(t, log, stream, eventlog.ExpectNoStream, first...)
 	second := batch(2, 2)
-	orig2 := mustAppend(t, log, stream, commands.ExpectVersion(1), second...)
-	mustAppend(t, log, stream, commands.ExpectVersion(3), Event(4))
+	orig2 := mustAppend(t, log, stream, eventlog.ExpectVersion(1), second...)
+	mustAppend(t, log, stream, eventlog.ExpectVersion(3), Event(4))
 
-	same := func(what string, got commands.AppendResult, want commands.AppendResult) {
+	same := func(what string, got eventlog.AppendResult, want eventlog.AppendResult) {
 		t.Helper()
 		if !reflect.DeepEqual(ids(got.Events), ids(want.Events)) ||
 			!reflect.DeepEqual(versions(got.Events), versions(want.Events)) {
@@ -204,19 +204,19 @@ func testIdempotent(t *testing.T, h Harness) {
 	}
 
 	// Retries with the original expected version, after the stream moved on.
-	res, err := log.Append(ctx, stream, commands.ExpectNoStream, first...)
+	res, err := log.Append(ctx, stream, eventlog.ExpectNoStream, first...)
 	if err != nil {
 		t.Fatalf("retry of the first append: %v", err)
 	}
 	same("retry of the first append", res, orig)
-	res, err = log.Append(ctx, stream, commands.ExpectVersion(1), second...)
+	res, err = log.Append(ctx, stream, eventlog.ExpectVersion(1), second...)
 	if err != nil {
 		t.Fatalf("retry of the second append: %v", err)
 	}
 	same("retry of the second append", res, orig2)
 
 	if h.caps().IdempotentWithAny {
-		res, err = log.Append(ctx, stream, commands.ExpectAny, second...)
+		res, err = log.Append(ctx, stream, eventlog.ExpectAny, second...)
 		if err != nil {
 			t.Fatalf("retry with ExpectAny: %v", err)
 		}
@@ -224,8 +224,8 @@ func testIdempotent(t *testing.T, h Harness) {
 	}
 
 	// Only some ids stored: a conflict, and nothing is written.
-	_, err = log.Append(ctx, stream, commands.ExpectVersion(0), first[1], Event(99))
-	if !errors.Is(err, commands.ErrConflict) {
+	_, err = log.Append(ctx, stream, eventlog.ExpectVersion(0), first[1], Event(99))
+	if !errors.Is(err, eventlog.ErrConflict) {
 		t.Fatalf("append of one stored and one new event: err %v, want ErrConflict", err)
 	}
 	recs, err := log.ReadStream(ctx, stream, 0)
@@ -248,7 +248,7 @@ func testIdempotent(t *testing.T, h Harness) {
 // nothing, not even the valid events of the same batch.
 func testBadInput(t *testing.T, h Harness) {
 	log, ctx := h.Log, ctxFor(t)
-	mustAppend(t, log, "existing", commands.ExpectNoStream, Event(0))
+	mustAppend(t, log, "existing", eventlog.ExpectNoStream, Event(0))
 	before := readAllEventually(t, log, 1)
 	head, err := log.Head(ctx)
 	if err != nil {
@@ -258,7 +258,7 @@ func testBadInput(t *testing.T, h Harness) {
 	type tc struct {
 		name     string
 		stream   string
-		expected commands.ExpectedVersion
+		expected eventlog.ExpectedVersion
 		evs      []events.Event
 	}
 	mod := func(f func(*events.Event)) []events.Event {
@@ -267,31 +267,31 @@ func testBadInput(t *testing.T, h Harness) {
 		return []events.Event{e}
 	}
 	cases := []tc{
-		{"empty stream", "", commands.ExpectAny, batch(1, 1)},
-		{"nil id", "bad", commands.ExpectAny, mod(func(e *events.Event) { e.ID = uuid.Nil })},
-		{"empty type", "bad", commands.ExpectAny, mod(func(e *events.Event) { e.Type = "" })},
-		{"empty corp", "bad", commands.ExpectAny, mod(func(e *events.Event) { e.CorpID = "" })},
-		{"personal data without subject", "bad", commands.ExpectAny, mod(func(e *events.Event) { e.PII = []byte(`{"name":"x"}`) })},
-		{"invalid expected version", "bad", commands.ExpectedVersion(-4), batch(1, 1)},
-		{"invalid JSON data", "bad", commands.ExpectAny, mod(func(e *events.Event) { e.Data = []byte(`{"n":`) })},
-		{"no data", "bad", commands.ExpectAny, mod(func(e *events.Event) { e.Data = nil })},
-		{"one bad event in a batch", "bad", commands.ExpectAny, append(batch(1, 2), mod(func(e *events.Event) { e.Type = "" })...)},
-		{"bad event appended to an existing stream", "existing", commands.ExpectVersion(0), append(batch(1, 1), mod(func(e *events.Event) { e.ID = uuid.Nil })...)},
+		{"empty stream", "", eventlog.ExpectAny, batch(1, 1)},
+		{"nil id", "bad", eventlog.ExpectAny, mod(func(e *events.Event) { e.ID = uuid.Nil })},
+		{"empty type", "bad", eventlog.ExpectAny, mod(func(e *events.Event) { e.Type = "" })},
+		{"empty corp", "bad", eventlog.ExpectAny, mod(func(e *events.Event) { e.CorpID = "" })},
+		{"personal data without subject", "bad", eventlog.ExpectAny, mod(func(e *events.Event) { e.PII = []byte(`{"name":"x"}`) })},
+		{"invalid expected version", "bad", eventlog.ExpectedVersion(-4), batch(1, 1)},
+		{"invalid JSON data", "bad", eventlog.ExpectAny, mod(func(e *events.Event) { e.Data = []byte(`{"n":`) })},
+		{"no data", "bad", eventlog.ExpectAny, mod(func(e *events.Event) { e.Data = nil })},
+		{"one bad event in a batch", "bad", eventlog.ExpectAny, append(batch(1, 2), mod(func(e *events.Event) { e.Type = "" })...)},
+		{"bad event appended to an existing stream", "existing", eventlog.ExpectVersion(0), append(batch(1, 1), mod(func(e *events.Event) { e.ID = uuid.Nil })...)},
 	}
 	for _, c := range cases {
 		_, err := log.Append(ctx, c.stream, c.expected, c.evs...)
-		if !errors.Is(err, commands.ErrInvalidEvent) {
+		if !errors.Is(err, eventlog.ErrInvalidEvent) {
 			t.Errorf("%s: err %v, want ErrInvalidEvent", c.name, err)
 		}
 	}
-	if _, err := log.ReadStream(ctx, "bad", 0); !errors.Is(err, commands.ErrStreamNotFound) {
+	if _, err := log.ReadStream(ctx, "bad", 0); !errors.Is(err, eventlog.ErrStreamNotFound) {
 		t.Errorf("a refused append created its stream: err %v", err)
 	}
 	if h2, err := log.Head(ctx); err != nil || h2 != head {
 		t.Errorf("head moved from %v to %v (err %v) after refused appends", head, h2, err)
 	}
 	// A later valid append shows that nothing refused was stored.
-	res := mustAppend(t, log, "existing", commands.ExpectVersion(0), Event(2))
+	res := mustAppend(t, log, "existing", eventlog.ExpectVersion(0), Event(2))
 	waitHead(t, log, res.Events[0].Position)
 	after := readAll(t, log, 100)
 	if len(after) != len(before)+1 {

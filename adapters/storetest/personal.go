@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // testPersonalData: personal data round-trips sealed; after erasure its
@@ -23,11 +23,11 @@ func testPersonalData(t *testing.T, h Harness) {
 		return e
 	}
 	alice, bob := "customer/corp1/alice", "customer/corp1/bob"
-	mustAppend(t, log, "customer-corp1-alice", commands.ExpectNoStream,
+	mustAppend(t, log, "customer-corp1-alice", eventlog.ExpectNoStream,
 		withPII(1, alice, `{"name":"Alice","phone":"+86 138 0000 0000"}`),
 		Event(2),
 		withPII(3, alice, `{"remark":"VIP"}`))
-	mustAppend(t, log, "customer-corp1-bob", commands.ExpectNoStream, withPII(4, bob, `{"name":"Bob"}`))
+	mustAppend(t, log, "customer-corp1-bob", eventlog.ExpectNoStream, withPII(4, bob, `{"name":"Bob"}`))
 
 	recs, err := log.ReadStream(ctx, "customer-corp1-alice", 0)
 	if err != nil || len(recs) != 3 {
@@ -48,7 +48,7 @@ func testPersonalData(t *testing.T, h Harness) {
 	}
 	// Personal data written for an erased subject is dropped, not sealed
 	// under a fresh key.
-	res := mustAppend(t, log, "customer-corp1-alice", commands.ExpectVersion(2), withPII(5, alice, `{"remark":"after erasure"}`))
+	res := mustAppend(t, log, "customer-corp1-alice", eventlog.ExpectVersion(2), withPII(5, alice, `{"remark":"after erasure"}`))
 	if !res.Events[0].PIIErased || len(res.Events[0].PII) != 0 {
 		t.Fatalf("append for an erased subject reports %q (erased %v), want its personal data dropped", res.Events[0].PII, res.Events[0].PIIErased)
 	}

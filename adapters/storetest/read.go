@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // testRoundTrip: every envelope field comes back from ReadStream, ReadAll
@@ -29,7 +29,7 @@ func testRoundTrip(t *testing.T, h Harness) {
 	e.Data = []byte(`{"staff": "zhangsan", "tags": ["a", "b"], "nested": {"x": 1.5, "ok": true}}`)
 	e.Subject = "customer/wwcorp/wm1"
 	e.PII = []byte(`{"remark": "张三的客户"}`)
-	res := mustAppend(t, log, "customer-wwcorp-wm1", commands.ExpectNoStream, e)
+	res := mustAppend(t, log, "customer-wwcorp-wm1", eventlog.ExpectNoStream, e)
 	waitHead(t, log, res.Events[0].Position)
 
 	check := func(where string, r events.Recorded) {
@@ -73,12 +73,12 @@ func testRoundTrip(t *testing.T, h Harness) {
 // a missing stream.
 func testReadStream(t *testing.T, h Harness) {
 	log, ctx := h.Log, ctxFor(t)
-	if _, err := log.ReadStream(ctx, "nothing-here", 0); !errors.Is(err, commands.ErrStreamNotFound) {
+	if _, err := log.ReadStream(ctx, "nothing-here", 0); !errors.Is(err, eventlog.ErrStreamNotFound) {
 		t.Fatalf("read of a missing stream: err %v, want ErrStreamNotFound", err)
 	}
-	mustAppend(t, log, "a", commands.ExpectNoStream, batch(0, 5)...)
-	mustAppend(t, log, "b", commands.ExpectNoStream, batch(10, 2)...)
-	mustAppend(t, log, "a", commands.ExpectVersion(4), batch(5, 2)...)
+	mustAppend(t, log, "a", eventlog.ExpectNoStream, batch(0, 5)...)
+	mustAppend(t, log, "b", eventlog.ExpectNoStream, batch(10, 2)...)
+	mustAppend(t, log, "a", eventlog.ExpectVersion(4), batch(5, 2)...)
 	recs, err := log.ReadStream(ctx, "a", 3)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func testReadAll(t *testing.T, h Harness) {
 	var last events.Position
 	for i := range 25 {
 		evs := batch(i*10, 1+i%3)
-		res := mustAppend(t, log, fmt.Sprintf("s-%d", i%4), commands.ExpectAny, evs...)
+		res := mustAppend(t, log, fmt.Sprintf("s-%d", i%4), eventlog.ExpectAny, evs...)
 		want = append(want, eventIDs(evs)...)
 		last = res.Events[len(res.Events)-1].Position
 	}
@@ -142,7 +142,7 @@ func testReadAll(t *testing.T, h Harness) {
 func testLargeStream(t *testing.T, h Harness) {
 	log, ctx := h.Log, ctxFor(t)
 	const stream = "large"
-	exp := commands.ExpectNoStream
+	exp := eventlog.ExpectNoStream
 	var last events.Position
 	for i := 0; i < LargeStream; {
 		n := min(500, LargeStream-i)
@@ -154,7 +154,7 @@ func testLargeStream(t *testing.T, h Harness) {
 		last = res.Events[n-1].Position
 		i += n
 	}
-	if exp != commands.ExpectVersion(int64(LargeStream-1)) {
+	if exp != eventlog.ExpectVersion(int64(LargeStream-1)) {
 		t.Fatalf("next expected %s, want %d", exp, LargeStream-1)
 	}
 	recs, err := log.ReadStream(ctx, stream, 0)

@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite every commands.EventLog must
+// Package storetest is the conformance suite every eventlog.EventLog must
 // pass: expected-version semantics, conflicts under concurrent appends,
 // idempotent event ids, global ordering and paging of ReadAll, gap-free
 // subscriptions under concurrent writers, resuming, large streams, sealed
@@ -27,14 +27,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // Harness is one fresh log under test.
 type Harness struct {
-	Log    commands.EventLog
-	Eraser commands.Eraser
+	Log    eventlog.EventLog
+	Eraser eventlog.Eraser
 	// Capabilities narrows what the suite expects; nil means everything.
 	Capabilities *Capabilities
 }
@@ -115,7 +115,7 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
-func mustAppend(t *testing.T, log commands.EventLog, stream string, exp commands.ExpectedVersion, evs ...events.Event) commands.AppendResult {
+func mustAppend(t *testing.T, log eventlog.EventLog, stream string, exp eventlog.ExpectedVersion, evs ...events.Event) eventlog.AppendResult {
 	t.Helper()
 	res, err := log.Append(ctxFor(t), stream, exp, evs...)
 	if err != nil {
@@ -153,7 +153,7 @@ func eventIDs(evs []events.Event) []uuid.UUID {
 
 // waitHead waits until the log's head reaches pos: a durable log may hold
 // back committed events while an earlier transaction is still in flight.
-func waitHead(t *testing.T, log commands.EventLog, pos events.Position) {
+func waitHead(t *testing.T, log eventlog.EventLog, pos events.Position) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
@@ -172,7 +172,7 @@ func waitHead(t *testing.T, log commands.EventLog, pos events.Position) {
 }
 
 // readAll pages through the whole log with ReadAll.
-func readAll(t *testing.T, log commands.EventLog, page int) []events.Recorded {
+func readAll(t *testing.T, log eventlog.EventLog, page int) []events.Recorded {
 	t.Helper()
 	var out []events.Recorded
 	pos := events.Start

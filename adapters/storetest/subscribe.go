@@ -12,12 +12,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // subscribeN subscribes from `from` until n events arrived and returns them.
-func subscribeN(t *testing.T, log commands.EventLog, from events.Position, n int) []events.Recorded {
+func subscribeN(t *testing.T, log eventlog.EventLog, from events.Position, n int) []events.Recorded {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -44,7 +44,7 @@ type subscriber struct {
 	done   chan error
 }
 
-func startSubscriber(log commands.EventLog, from events.Position) *subscriber {
+func startSubscriber(log eventlog.EventLog, from events.Position) *subscriber {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	s := &subscriber{cancel: cancel, done: make(chan error, 1)}
 	go func() {
@@ -110,7 +110,7 @@ func testSubscribeGapFree(t *testing.T, h Harness) {
 				// expectations so transactions overlap in every way.
 				n := min(1+(i+w)%3, EventsPerWriter-i)
 				stream := fmt.Sprintf("w%d-s%d", w, i%5)
-				if _, err := log.Append(ctx, stream, commands.ExpectAny, batch(w*100000+i, n)...); err != nil {
+				if _, err := log.Append(ctx, stream, eventlog.ExpectAny, batch(w*100000+i, n)...); err != nil {
 					errs <- err
 					return
 				}
@@ -159,7 +159,7 @@ func testSubscribeGapFree(t *testing.T, h Harness) {
 }
 
 // readAllEventually pages through the log until it holds n events.
-func readAllEventually(t *testing.T, log commands.EventLog, n int) []events.Recorded {
+func readAllEventually(t *testing.T, log eventlog.EventLog, n int) []events.Recorded {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
@@ -181,7 +181,7 @@ func testSubscribeResume(t *testing.T, h Harness) {
 	var want []uuid.UUID
 	for i := range 10 {
 		evs := batch(i*10, 2)
-		mustAppend(t, log, fmt.Sprintf("r-%d", i%3), commands.ExpectAny, evs...)
+		mustAppend(t, log, fmt.Sprintf("r-%d", i%3), eventlog.ExpectAny, evs...)
 		want = append(want, eventIDs(evs)...)
 	}
 	first := subscribeN(t, log, events.Start, 7)
@@ -191,7 +191,7 @@ func testSubscribeResume(t *testing.T, h Harness) {
 	// Resume from the last handled position: delivery continues right
 	// after it, including events appended since.
 	more := batch(500, 3)
-	mustAppend(t, log, "r-late", commands.ExpectNoStream, more...)
+	mustAppend(t, log, "r-late", eventlog.ExpectNoStream, more...)
 	want = append(want, eventIDs(more)...)
 	rest := subscribeN(t, log, first[6].Position, len(want)-7)
 	if !reflect.DeepEqual(ids(rest), want[7:]) {

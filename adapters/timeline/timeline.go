@@ -20,15 +20,15 @@ import (
 	"slices"
 	"time"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
-// Source is the part of an event log a timeline reads. commands.EventLog
+// Source is the part of an event log a timeline reads. eventlog.EventLog
 // satisfies it.
 type Source interface {
 	// ReadStream returns the stream's events from version from on, or an
-	// error wrapping commands.ErrStreamNotFound when it has none.
+	// error wrapping eventlog.ErrStreamNotFound when it has none.
 	ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error)
 }
 
@@ -193,4 +193,4 @@ func Build(ctx context.Context, src Source, corp, customerID string, opts Option
 }
 
 // isNotFound reports a stream the log has no event of.
-func isNotFound(err error) bool { return errors.Is(err, commands.ErrStreamNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, eventlog.ErrStreamNotFound) }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/custody/custody/adapters/memlog"
 	"github.com/custody/custody/adapters/timeline"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
@@ -32,7 +32,7 @@ func (a appender) add(corp, stream string, at time.Time, actor string, p events.
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	if _, err := a.log.Append(context.Background(), stream, commands.ExpectAny, e); err != nil {
+	if _, err := a.log.Append(context.Background(), stream, eventlog.ExpectAny, e); err != nil {
 		a.t.Fatal(err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/pglaunch"
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // cliEnv is what a CLI test needs: a private PostgreSQL named by
@@ -20,8 +20,8 @@ import (
 // opened the way the subcommands open them.
 type cliEnv struct {
 	pool   *pgxpool.Pool
-	log    commands.EventLog
-	eraser commands.Eraser
+	log    eventlog.EventLog
+	eraser eventlog.Eraser
 }
 
 // newCLIEnv starts a private server in a temporary directory, creates

@@ -16,7 +16,7 @@ import (
 	"github.com/custody/custody/adapters/pglaunch"
 	"github.com/custody/custody/adapters/pgstore"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // privateDataDir is where the private PostgreSQL keeps its data when
@@ -35,7 +35,7 @@ const defaultMaxConns = 16
 // of CUSTODY_EVENT_LOG (e.g. "kurrentdb", "esdb"). Other files register
 // theirs from init. The keyring is shared: personal data is sealed the same
 // way whatever the log, with its keys in PostgreSQL.
-var eventLogOpeners = map[string]func(ctx context.Context, url string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (commands.EventLog, commands.Eraser, func(), error){}
+var eventLogOpeners = map[string]func(ctx context.Context, url string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (eventlog.EventLog, eventlog.Eraser, func(), error){}
 
 // migrators bring other components' tables up to date; `custody migrate`
 // (and services at start-up, through migrateAll) run them after the event
@@ -146,7 +146,7 @@ func openKeyring(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (
 //
 // The eraser it returns also blanks the erased subject's personal data in
 // every projection, rebuild and replay schema of pool (erasure.Scrubbing).
-func openEventLog(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (log commands.EventLog, eraser commands.Eraser, cleanup func(), err error) {
+func openEventLog(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (log eventlog.EventLog, eraser eventlog.Eraser, cleanup func(), err error) {
 	log, eraser, cleanup, err = openEventLogOnly(ctx, pool, logger)
 	if err != nil {
 		return nil, nil, nil, err
@@ -154,7 +154,7 @@ func openEventLog(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) 
 	return log, erasure.Scrubbing{KeyEraser: eraser, DB: pool}, cleanup, nil
 }
 
-func openEventLogOnly(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (log commands.EventLog, eraser commands.Eraser, cleanup func(), err error) {
+func openEventLogOnly(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (log eventlog.EventLog, eraser eventlog.Eraser, cleanup func(), err error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -241,7 +241,7 @@ func redactURL(s string) string {
 // openPostgresAndLog opens what most subcommands need: the PostgreSQL pool
 // (see openPostgres) and the event log on it (see openEventLog). cleanup
 // closes both, the log first.
-func openPostgresAndLog(ctx context.Context, logger *slog.Logger) (pool *pgxpool.Pool, log commands.EventLog, cleanup func(), err error) {
+func openPostgresAndLog(ctx context.Context, logger *slog.Logger) (pool *pgxpool.Pool, log eventlog.EventLog, cleanup func(), err error) {
 	pool, closePool, err := openPostgres(ctx, logger)
 	if err != nil {
 		return nil, nil, nil, err

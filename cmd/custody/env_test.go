@@ -13,8 +13,8 @@ import (
 
 	"github.com/custody/custody/adapters/memlog"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestOpenWithoutConfiguration is `make run` on a fresh machine: no
@@ -45,7 +45,7 @@ func TestOpenWithoutConfiguration(t *testing.T) {
 		}
 		e := events.Event{ID: uuid.Must(uuid.NewV7()), Type: "test.happened", SchemaVersion: 1, CorpID: "c",
 			Data: []byte(`{}`), PII: []byte(`{"name":"x"}`), Subject: "customer/c/1"}
-		res, err := log.Append(ctx, "s", commands.ExpectAny, e)
+		res, err := log.Append(ctx, "s", eventlog.ExpectAny, e)
 		if err != nil {
 			t.Fatalf("round %d: append: %v", round, err)
 		}
@@ -91,7 +91,7 @@ func TestOpenEventLogSchemes(t *testing.T) {
 
 	var gotURL string
 	var gotKeyring *pii.Keyring
-	eventLogOpeners["fake"] = func(ctx context.Context, url string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (commands.EventLog, commands.Eraser, func(), error) {
+	eventLogOpeners["fake"] = func(ctx context.Context, url string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (eventlog.EventLog, eventlog.Eraser, func(), error) {
 		gotURL, gotKeyring = url, keyring
 		l := memlog.New(memlog.WithKeyring(keyring))
 		return l, l, func() {}, nil

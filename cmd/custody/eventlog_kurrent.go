@@ -9,7 +9,7 @@ import (
 
 	"github.com/custody/custody/adapters/kurrent"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // kurrentSchemes are the CUSTODY_EVENT_LOG URL schemes that select the
@@ -28,7 +28,7 @@ func init() {
 // the shared keyring, whose keys stay in PostgreSQL. CUSTODY_KURRENTDB_NAMESPACE,
 // when set, prefixes every stream name on the server (several deployments
 // sharing one cluster).
-func openKurrent(ctx context.Context, url string, _ *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (commands.EventLog, commands.Eraser, func(), error) {
+func openKurrent(ctx context.Context, url string, _ *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (eventlog.EventLog, eventlog.Eraser, func(), error) {
 	l, err := kurrent.Open(ctx, url, kurrent.Options{
 		Keyring:   keyring,
 		Logger:    logger,

@@ -20,8 +20,8 @@ import (
 
 	"github.com/custody/custody/adapters/logcopy"
 	"github.com/custody/custody/adapters/pii"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 func init() {
@@ -153,7 +153,7 @@ flags:
 // openLogAt opens the event log target names, as CUSTODY_EVENT_LOG would
 // (empty or "postgres": the log in pool's database; postgres://…: a log in
 // another database; other schemes: eventLogOpeners), sharing keyring.
-func openLogAt(ctx context.Context, target string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (commands.EventLog, commands.Eraser, func(), error) {
+func openLogAt(ctx context.Context, target string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (eventlog.EventLog, eventlog.Eraser, func(), error) {
 	if target == "" || target == "postgres" {
 		s, err := openPGStore(ctx, pool, keyring, logger)
 		if err != nil {
@@ -201,7 +201,7 @@ func logName(target string) string {
 }
 
 // countAfter counts the source events after pos, for the progress bar.
-func countAfter(ctx context.Context, log commands.EventLog, pos events.Position) (int64, error) {
+func countAfter(ctx context.Context, log eventlog.EventLog, pos events.Position) (int64, error) {
 	var n int64
 	for {
 		page, err := log.ReadAll(ctx, pos, 5000)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/custody/custody/adapters/kurrent"
 	"github.com/custody/custody/adapters/kurrent/standin"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestLogCopyToKurrent runs `custody log copy --to kurrentdb://…` from the
@@ -51,7 +51,7 @@ func TestLogCopyToKurrent(t *testing.T) {
 		e := events.Event{ID: uuid.Must(uuid.NewV7()), Type: "test.happened", SchemaVersion: 1, CorpID: "c",
 			Data: []byte(`{}`), PII: []byte(`{"name":"x"}`), Subject: "customer/c/1"}
 		stream := events.CustomerStream("c", []string{"1", "2", "3"}[i%3])
-		if _, err := pg.Append(ctx, stream, commands.ExpectAny, e); err != nil {
+		if _, err := pg.Append(ctx, stream, eventlog.ExpectAny, e); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, e.ID)

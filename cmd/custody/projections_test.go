@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 )
 
@@ -52,7 +52,7 @@ func TestProjectionsCommand(t *testing.T) {
 		if i == 1 {
 			stream = events.CustomerStream("c1", "cu1")
 		}
-		if _, err := log.Append(ctx, stream, commands.ExpectAny, e); err != nil {
+		if _, err := log.Append(ctx, stream, eventlog.ExpectAny, e); err != nil {
 			t.Fatal(err)
 		}
 	}

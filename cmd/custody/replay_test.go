@@ -16,7 +16,7 @@ import (
 
 	"github.com/custody/custody/adapters/export"
 	"github.com/custody/custody/adapters/timeline"
-	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections/asof"
 	"github.com/custody/custody/projections/asof/asoftest"
 )
@@ -39,7 +39,7 @@ func TestAnalystCommands(t *testing.T) {
 	err = asoftest.Generate(asoftest.Config{Events: 600, Seed: 11, PII: true}, func(it asoftest.Item) error {
 		n++
 		last = it.Event.OccurredAt
-		_, err := log.Append(ctx, it.Stream, commands.ExpectAny, it.Event)
+		_, err := log.Append(ctx, it.Stream, eventlog.ExpectAny, it.Event)
 		return err
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/custody/custody/adapters/wecom/reconcile"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 )
 
@@ -54,7 +55,7 @@ func newWeComSettings(base commands.SettingsSource) *wecomSettings {
 // wecomWorkers are the workers of WeCom's API side: detail fetches after
 // callbacks, handovers carried out in WeCom, the periodic reconcile
 // (CUSTODY_WECOM_RECONCILE_EVERY, default 24h, 0 turns it off).
-func wecomWorkers(pool *pgxpool.Pool, evlog commands.EventLog, cmds *commands.Handler, runner *projections.Runner,
+func wecomWorkers(pool *pgxpool.Pool, evlog eventlog.EventLog, cmds *commands.Handler, runner *projections.Runner,
 	conns *connection.Store, ib *inbox.Inbox, clients *api.Clients, reg prometheus.Registerer, logger *slog.Logger,
 ) (map[string]func(context.Context) error, error) {
 	corps := func(ctx context.Context) ([]string, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // TestSlotsRepairCommand seeds a log with an orphan reservation (a
@@ -44,7 +45,7 @@ func TestSlotsRepairCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := log.Append(ctx, stream, commands.ExpectAny, ev); err != nil {
+		if _, err := log.Append(ctx, stream, eventlog.ExpectAny, ev); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/custody/custody/adapters/export"
 	"github.com/custody/custody/adapters/memlog"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // duckDBBlocks returns the statements of the ```sql blocks of doc that read
@@ -60,7 +60,7 @@ func scenario(t *testing.T) *memlog.Log {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := log.Append(ctx, stream, commands.ExpectAny, ev); err != nil {
+		if _, err := log.Append(ctx, stream, eventlog.ExpectAny, ev); err != nil {
 			t.Fatal(err)
 		}
 	}

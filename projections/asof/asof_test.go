@@ -13,10 +13,10 @@ import (
 
 	"github.com/custody/custody/adapters/memlog"
 	"github.com/custody/custody/adapters/pgtest"
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 	"github.com/custody/custody/projections/asof"
 	"github.com/custody/custody/projections/asof/asoftest"
@@ -41,7 +41,7 @@ func newWorld(t *testing.T, cfg asoftest.Config) *world {
 	ctx := context.Background()
 	log := memlog.New()
 	err := asoftest.Generate(cfg, func(it asoftest.Item) error {
-		_, err := log.Append(ctx, it.Stream, commands.ExpectAny, it.Event)
+		_, err := log.Append(ctx, it.Stream, eventlog.ExpectAny, it.Event)
 		return err
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/groupchat"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // Details fetches from WeCom's API what a group callback does not carry
@@ -114,7 +115,7 @@ func quitScene(v int64, set bool) string {
 func (c *call) group(ctx context.Context, chatID string) (*groupchat.GroupChat, error) {
 	stream := events.GroupChatStream(c.item.CorpID, chatID)
 	recs, err := c.t.log.ReadStream(ctx, stream, 0)
-	if err != nil && !errors.Is(err, commands.ErrStreamNotFound) {
+	if err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
 		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	g, err := groupchat.Rehydrate(chatID, recs)

@@ -10,6 +10,7 @@ import (
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // deleteByTransfer is del_external_contact's Source when an in-service
@@ -167,7 +168,7 @@ func (c *call) transferFail(ctx context.Context) error {
 func (c *call) customer(ctx context.Context, id string) (*customer.Customer, error) {
 	stream := events.CustomerStream(c.item.CorpID, id)
 	recs, err := c.t.log.ReadStream(ctx, stream, 0)
-	if err != nil && !errors.Is(err, commands.ErrStreamNotFound) {
+	if err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
 		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	cust, err := customer.Rehydrate(id, recs)

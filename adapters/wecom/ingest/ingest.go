@@ -29,6 +29,7 @@ import (
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/domain/tags"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // Refresher records details to fetch from WeCom's API (inbox.Inbox).
@@ -41,13 +42,13 @@ type Refresher interface {
 // does).
 type Translator struct {
 	cmds    *commands.Handler
-	log     commands.EventLog
+	log     eventlog.EventLog
 	refresh Refresher
 	details Details
 }
 
 // New returns a Translator recording through cmds, reading state from log.
-func New(cmds *commands.Handler, log commands.EventLog, refresh Refresher) *Translator {
+func New(cmds *commands.Handler, log eventlog.EventLog, refresh Refresher) *Translator {
 	return &Translator{cmds: cmds, log: log, refresh: refresh}
 }
 
@@ -113,7 +114,7 @@ func (t *Translator) Translate(ctx context.Context, it inbox.Item) (inbox.Outcom
 // refused reports whether err is the command refusing its input rather
 // than the log failing: those are never retried.
 func refused(err error) bool {
-	return errors.Is(err, commands.ErrInvalidCommand) || errors.Is(err, commands.ErrInvalidEvent) ||
+	return errors.Is(err, commands.ErrInvalidCommand) || errors.Is(err, eventlog.ErrInvalidEvent) ||
 		errors.Is(err, commands.ErrUnknownCorp) || errors.Is(err, commands.ErrUnreadableStream) ||
 		errors.Is(err, customer.ErrInvalidArgument) || errors.Is(err, groupchat.ErrInvalidArgument) ||
 		errors.Is(err, tags.ErrInvalidArgument) || errors.Is(err, staff.ErrInvalidID)

@@ -9,9 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/tags"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 )
 
@@ -20,7 +20,7 @@ import (
 // (the catalog has no projection).
 type Projected struct {
 	Pool *pgxpool.Pool
-	Log  commands.EventLog
+	Log  eventlog.EventLog
 }
 
 var _ View = Projected{}
@@ -130,9 +130,9 @@ func (p Projected) Tags(ctx context.Context, corpID string) ([]Tag, error) {
 	return catalogTags(ctx, p.Log, corpID)
 }
 
-func catalogTags(ctx context.Context, log commands.EventLog, corpID string) ([]Tag, error) {
+func catalogTags(ctx context.Context, log eventlog.EventLog, corpID string) ([]Tag, error) {
 	recs, err := log.ReadStream(ctx, events.CorpTagsStream(corpID), 0)
-	if err != nil && !errors.Is(err, commands.ErrStreamNotFound) {
+	if err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
 		return nil, fmt.Errorf("reconcile: read tags: %w", err)
 	}
 	cat, err := tags.Rehydrate(recs)

@@ -11,6 +11,7 @@ import (
 	"github.com/custody/custody/domain/groupchat"
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/domain/tags"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // action is one aggregate's corrections, in order.
@@ -101,7 +102,7 @@ func (r *run) refusal(err error) error {
 		why = "group_dismissed_in_custody"
 	case errors.Is(err, groupchat.ErrGroupFull):
 		why = "group_full"
-	case errors.As(err, &fe), errors.Is(err, commands.ErrInvalidCommand), errors.Is(err, commands.ErrInvalidEvent),
+	case errors.As(err, &fe), errors.Is(err, commands.ErrInvalidCommand), errors.Is(err, eventlog.ErrInvalidEvent),
 		errors.Is(err, customer.ErrInvalidArgument), errors.Is(err, groupchat.ErrInvalidArgument),
 		errors.Is(err, tags.ErrInvalidArgument), errors.Is(err, staff.ErrInvalidID):
 		why = "invalid_value"

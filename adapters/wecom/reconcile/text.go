@@ -8,7 +8,7 @@ import (
 )
 
 // Normalize makes WeCom text acceptable to custody's text rule
-// (commands.TextProblem): "\r\n" and lone "\r" become "\n"; other control
+// (eventlog.TextProblem): "\r\n" and lone "\r" become "\n"; other control
 // characters but tab and newline, surrogates, noncharacters and invalid
 // UTF-8 are dropped; then it is cut to max characters (max <= 0: no cut).
 func Normalize(s string, max int) string {

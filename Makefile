@@ -6,8 +6,8 @@ GO        ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
 # Packages with concurrency run under the race detector.
-RACE_PKGS := ./adapters/memlog/... ./adapters/pgstore/... ./adapters/pii/... \
-             ./adapters/relay/... ./adapters/kurrent/... ./adapters/wecom/... ./commands/... ./projections/...
+RACE_PKGS := ./adapters/eventlog/... ./adapters/driving/relay/... ./adapters/driving/wecom/... \
+             ./adapters/testkit/kurrentstandin/... ./commands/... ./projections/...
 
 .PHONY: run test test-race test-plain test-docs bench lint demo build clean fuzz
 
@@ -30,7 +30,7 @@ test-docs:
 
 # Everything not in RACE_PKGS, without the race detector.
 test-plain:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(adapters/(memlog|pgstore|pii|relay|kurrent|wecom)|commands|projections)(/|$$)')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(adapters/(eventlog|driving/relay|driving/wecom|testkit/kurrentstandin)|commands|projections)(/|$$)')
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list $(RACE_PKGS) 2>/dev/null)

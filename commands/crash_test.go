@@ -13,12 +13,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/kurrent"
-	"github.com/custody/custody/adapters/kurrent/standin"
-	"github.com/custody/custody/adapters/memlog"
-	"github.com/custody/custody/adapters/pgstore"
-	"github.com/custody/custody/adapters/pgtest"
-	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/adapters/eventlog/kurrent"
+	"github.com/custody/custody/adapters/eventlog/memlog"
+	"github.com/custody/custody/adapters/eventlog/pgstore"
+	"github.com/custody/custody/adapters/eventlog/pii"
+	"github.com/custody/custody/adapters/testkit/kurrentstandin"
+	"github.com/custody/custody/adapters/testkit/pgtest"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
@@ -168,7 +168,7 @@ var crashBackends = []crashBackend{
 		}}
 	}},
 	{"kurrent", func(t *testing.T) crashStore {
-		srv, err := standin.Start(standin.Options{})
+		srv, err := kurrentstandin.Start(kurrentstandin.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

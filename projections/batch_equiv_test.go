@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/custody/custody/adapters/memlog"
+	"github.com/custody/custody/adapters/eventlog/memlog"
 	"github.com/custody/custody/events"
 )
 

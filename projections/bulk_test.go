@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/memlog"
+	"github.com/custody/custody/adapters/eventlog/memlog"
 	"github.com/custody/custody/events"
 )
 

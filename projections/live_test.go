@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custody/custody/adapters/memlog"
+	"github.com/custody/custody/adapters/eventlog/memlog"
 )
 
 // longScenarioEvents sizes TestLiveEqualsRebuilt: CUSTODY_LONG_EVENTS, else

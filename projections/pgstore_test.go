@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/pgstore"
-	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/adapters/eventlog/pgstore"
+	"github.com/custody/custody/adapters/eventlog/pii"
 )
 
 // newPGLog returns a PostgreSQL event log in pool's database.

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/custody/custody/adapters/memlog"
+	"github.com/custody/custody/adapters/eventlog/memlog"
 	"github.com/custody/custody/events"
 )
 

@@ -4,7 +4,7 @@ import "github.com/jackc/pgx/v5"
 
 // NewWriter returns a Writer that queues into b the statements of
 // projections whose tables live in schema. It is the hook for building
-// projections outside a Runner — adapters/replay builds every projection as
+// projections outside a Runner — adapters/tools/replay builds every projection as
 // of a time into a schema of its own with it: apply each Projection's
 // Migrations with {s} set to that schema, then call Apply with a Writer
 // from NewWriter for each event and send b in a transaction.

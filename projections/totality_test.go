@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/custody/custody/adapters/pgtest"
+	"github.com/custody/custody/adapters/testkit/pgtest"
 	"github.com/custody/custody/events"
 )
 

@@ -26,7 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/pglaunch"
+	"github.com/custody/custody/adapters/pg/pglaunch"
 )
 
 func init() {

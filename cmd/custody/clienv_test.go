@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/pglaunch"
+	"github.com/custody/custody/adapters/pg/pglaunch"
 	"github.com/custody/custody/events/eventlog"
 )
 

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/custody/custody/adapters/demo"
+	"github.com/custody/custody/adapters/tools/demo"
 )
 
 func init() {

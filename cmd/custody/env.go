@@ -12,10 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/erasure"
-	"github.com/custody/custody/adapters/pglaunch"
-	"github.com/custody/custody/adapters/pgstore"
-	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/adapters/eventlog/pgstore"
+	"github.com/custody/custody/adapters/eventlog/pii"
+	"github.com/custody/custody/adapters/pg/pglaunch"
+	"github.com/custody/custody/adapters/tools/erasure"
 	"github.com/custody/custody/events/eventlog"
 )
 

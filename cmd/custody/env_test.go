@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/memlog"
-	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/adapters/eventlog/memlog"
+	"github.com/custody/custody/adapters/eventlog/pii"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
 )

@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/custody/custody/adapters/erasure"
+	"github.com/custody/custody/adapters/tools/erasure"
 )
 
 func init() {

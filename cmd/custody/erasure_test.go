@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custody/custody/adapters/erasure"
-	"github.com/custody/custody/adapters/timeline"
+	"github.com/custody/custody/adapters/tools/erasure"
+	"github.com/custody/custody/adapters/tools/timeline"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
 )

@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/kurrent"
-	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/adapters/eventlog/kurrent"
+	"github.com/custody/custody/adapters/eventlog/pii"
 	"github.com/custody/custody/events/eventlog"
 )
 

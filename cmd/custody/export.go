@@ -15,7 +15,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/custody/custody/adapters/export"
+	"github.com/custody/custody/adapters/tools/export"
 	"github.com/custody/custody/events"
 )
 

@@ -18,8 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/custody/custody/adapters/logcopy"
-	"github.com/custody/custody/adapters/pii"
+	"github.com/custody/custody/adapters/eventlog/pii"
+	"github.com/custody/custody/adapters/tools/logcopy"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
 )

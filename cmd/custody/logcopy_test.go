@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/adapters/kurrent"
-	"github.com/custody/custody/adapters/kurrent/standin"
+	"github.com/custody/custody/adapters/eventlog/kurrent"
+	"github.com/custody/custody/adapters/testkit/kurrentstandin"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
 )
@@ -27,7 +27,7 @@ func TestLogCopyToKurrent(t *testing.T) {
 	t.Setenv("CUSTODY_KURRENTDB_NAMESPACE", "")
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
-	srv, err := standin.Start(standin.Options{})
+	srv, err := kurrentstandin.Start(kurrentstandin.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

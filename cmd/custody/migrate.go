@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/custody/custody/adapters/pgstore"
+	"github.com/custody/custody/adapters/eventlog/pgstore"
 )
 
 func init() {

@@ -9,7 +9,7 @@ import (
 	"os"
 	"os/exec"
 
-	"github.com/custody/custody/adapters/pglaunch"
+	"github.com/custody/custody/adapters/pg/pglaunch"
 )
 
 func init() {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/custody/custody/adapters/replay"
+	"github.com/custody/custody/adapters/tools/replay"
 	"github.com/custody/custody/events"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/custody/custody/adapters/export"
-	"github.com/custody/custody/adapters/timeline"
+	"github.com/custody/custody/adapters/tools/export"
+	"github.com/custody/custody/adapters/tools/timeline"
 	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections/asof"
 	"github.com/custody/custody/projections/asof/asoftest"

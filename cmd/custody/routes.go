@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/custody/custody/adapters/relay"
+	"github.com/custody/custody/adapters/driving/relay"
 )
 
 // Route options ride on the route's URL as query parameters that custody

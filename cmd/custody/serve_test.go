@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custody/custody/adapters/relay"
+	"github.com/custody/custody/adapters/driving/relay"
 )
 
 // TestServeQuickStart is the README's quick start on a fresh machine: no

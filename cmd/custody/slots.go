@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/custody/custody/adapters/pgcheckpoint"
+	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
 )

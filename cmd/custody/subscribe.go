@@ -10,8 +10,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/custody/custody/adapters/relay"
-	"github.com/custody/custody/adapters/relay/cloudevents"
+	"github.com/custody/custody/adapters/driving/relay"
+	"github.com/custody/custody/adapters/driving/relay/cloudevents"
 )
 
 func init() {

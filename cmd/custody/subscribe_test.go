@@ -11,8 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/custody/custody/adapters/relay"
-	"github.com/custody/custody/adapters/relay/cloudevents"
+	"github.com/custody/custody/adapters/driving/relay"
+	"github.com/custody/custody/adapters/driving/relay/cloudevents"
 	"github.com/custody/custody/events"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"

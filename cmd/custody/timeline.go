@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/custody/custody/adapters/timeline"
+	"github.com/custody/custody/adapters/tools/timeline"
 	"github.com/custody/custody/projections"
 )
 

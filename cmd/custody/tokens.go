@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/custody/custody/adapters/httpapi"
+	"github.com/custody/custody/adapters/driving/httpapi"
 )
 
 func init() {

@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/custody/custody/adapters/wecom/connection"
-	"github.com/custody/custody/adapters/wecom/inbox"
+	"github.com/custody/custody/adapters/driving/wecom/connection"
+	"github.com/custody/custody/adapters/driving/wecom/inbox"
 )
 
 func init() {

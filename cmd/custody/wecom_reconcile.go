@@ -13,10 +13,10 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/custody/custody/adapters/httpapi"
-	"github.com/custody/custody/adapters/wecom/api"
-	"github.com/custody/custody/adapters/wecom/connection"
-	"github.com/custody/custody/adapters/wecom/reconcile"
+	"github.com/custody/custody/adapters/driving/httpapi"
+	"github.com/custody/custody/adapters/driving/wecom/api"
+	"github.com/custody/custody/adapters/driving/wecom/connection"
+	"github.com/custody/custody/adapters/driving/wecom/reconcile"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/projections"
 )

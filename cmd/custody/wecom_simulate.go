@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custody/custody/adapters/wecom/standin"
+	"github.com/custody/custody/adapters/driving/wecom/standin"
 )
 
 // WeCom's published sample corpid, Token and EncodingAESKey (WECOM.md):
@@ -26,7 +26,7 @@ const (
 const wecomSimulateUsage = `usage: custody wecom simulate --corp C [--url URL] [flags]
 
 Plays a seeded day of a WeCom corp with the protocol-level WeCom stand-in
-(adapters/wecom/standin; not WeCom): staff members, customers adding them
+(adapters/driving/wecom/standin; not WeCom): staff members, customers adding them
 through channel codes, churn, edited remarks, customer groups with members
 joining and leaving, owner changes, tags and handovers. Its callbacks go to
 <url>/wecom/callback/<corp>, encrypted and signed as WeCom does, with WeCom's

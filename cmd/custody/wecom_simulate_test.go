@@ -12,8 +12,8 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/custody/custody/adapters/wecom/callback"
-	"github.com/custody/custody/adapters/wecom/payload"
+	"github.com/custody/custody/adapters/driving/wecom/callback"
+	"github.com/custody/custody/adapters/driving/wecom/payload"
 )
 
 func TestWecomSimulateFlags(t *testing.T) {

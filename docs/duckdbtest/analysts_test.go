@@ -14,8 +14,8 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/google/uuid"
 
-	"github.com/custody/custody/adapters/export"
-	"github.com/custody/custody/adapters/memlog"
+	"github.com/custody/custody/adapters/eventlog/memlog"
+	"github.com/custody/custody/adapters/tools/export"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
 )

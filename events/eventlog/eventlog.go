@@ -93,8 +93,8 @@ type AppendResult struct {
 }
 
 // EventLog is the append-only log custody's state derives from. Adapters
-// (adapters/pgstore, adapters/kurrent, adapters/memlog) implement it and pass
-// the shared conformance suite in adapters/storetest.
+// (adapters/eventlog/pgstore, adapters/eventlog/kurrent, adapters/eventlog/memlog) implement it and pass
+// the shared conformance suite in adapters/testkit/storetest.
 //
 // Implementations are safe for concurrent use.
 type EventLog interface {

@@ -26,8 +26,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/custody/custody/adapters/relay"
-	"github.com/custody/custody/adapters/relay/cloudevents"
+	"github.com/custody/custody/adapters/driving/relay"
+	"github.com/custody/custody/adapters/driving/relay/cloudevents"
 	"github.com/custody/custody/events"
 )
 

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/custody/custody/adapters/relay/cloudevents"
+	"github.com/custody/custody/adapters/driving/relay/cloudevents"
 	"github.com/custody/custody/events"
 	"github.com/google/uuid"
 )

@@ -6,7 +6,7 @@
 // projection records: a relation interval covers T when
 // started_at <= T < ended_at (ended_at NULL: still open). An event that is
 // logged late but happened before T counts as soon as it is projected; ask a
-// replay (adapters/replay) for "what the system showed at T" instead.
+// replay (adapters/tools/replay) for "what the system showed at T" instead.
 //
 // Answers describe the world at T only: an interval that ended after T is
 // reported without its end, so nothing after T leaks into an answer.

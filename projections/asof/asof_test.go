@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/memlog"
-	"github.com/custody/custody/adapters/pgtest"
+	"github.com/custody/custody/adapters/eventlog/memlog"
+	"github.com/custody/custody/adapters/testkit/pgtest"
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/domain/staff"
 	"github.com/custody/custody/events"

@@ -1,0 +1,182 @@
+// Package pgstore is custody's event log on PostgreSQL (pgx/v5): the
+// embedded default implementation of eventlog.EventLog and
+// eventlog.Eraser.
+//
+// # Storage
+//
+// One table, events: a row per event with its envelope, the JSON data
+// (jsonb) and the personal data sealed by adapters/eventlog/pii (bytea). Unique
+// constraints on event_id and on (stream, stream_version) make the database
+// itself enforce idempotent ids and optimistic concurrency; an append is one
+// INSERT statement, so it is atomic without an explicit transaction.
+//
+// # Global order without gaps: the xid8 technique
+//
+// A sequence (the id column) does not give readers a safe order: ids are
+// taken when a row is inserted but become visible when its transaction
+// commits, so a reader that saw id 11 can later find id 10 committed by a
+// slower transaction — a follower that had already moved past 11 would skip
+// it forever.
+//
+// Every row therefore also records the id of the transaction that wrote it
+// (tx_id xid8, default pg_current_xact_id()). Readers order by (tx_id, id)
+// and only read rows with
+//
+//	tx_id < pg_snapshot_xmin(pg_current_snapshot())
+//
+// i.e. written by transactions older than the oldest transaction still
+// running. Such a transaction has finished, and no transaction that is
+// still running or starts later can obtain a smaller id, so the set of rows
+// below that bound never grows again: once a reader passed a position
+// (tx_id, id), nothing can appear behind it. Pages continue with the row
+// comparison (tx_id, id) > ($last_tx, $last_id), served by the index on
+// (tx_id, id). This is the scheme watermill-sql v4 uses.
+//
+// Position{Commit: tx_id, Prepare: id} is the event's place in that order.
+// The price is latency, not correctness: a long-running transaction
+// anywhere on the server (xids are server-wide) holds back what readers see
+// until it ends.
+//
+// # Subscriptions
+//
+// Subscribe reads pages (growing while it is far behind) until it is
+// caught up, then waits to be woken and reads again. Wake-ups come from
+// this process's own appends, from LISTEN on the channel "custody_events"
+// (every Store sends a NOTIFY after its appends commit, so other processes'
+// writes wake it too), and from a poll every PollInterval: a notification
+// can arrive while an older transaction still holds the xmin bound back,
+// and that transaction may send none. NOTIFY is sent after the commit, from
+// outside the appending transaction, because a NOTIFY inside it would take
+// PostgreSQL's global notify lock at commit and serialise all appending
+// transactions. Memory stays flat: a few pages at a time, however long the
+// log. Lost connections are retried from the last delivered position.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/adapters/eventlog/pgstore/migrate"
+	"github.com/custody/custody/adapters/eventlog/pii"
+	"github.com/custody/custody/events/eventlog"
+)
+
+var (
+	_ eventlog.EventLog = (*Store)(nil)
+	_ eventlog.Eraser   = (*Store)(nil)
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// NotifyChannel is the LISTEN/NOTIFY channel appends are announced on.
+const NotifyChannel = "custody_events"
+
+// Options configure a Store.
+type Options struct {
+	// PageSize is how many events ReadAll returns at most when asked for
+	// no limit, and how many a live subscription reads per query; one
+	// catching up grows its pages to 10 × PageSize. Default 1000.
+	PageSize int
+	// PollInterval is how often a caught-up subscription looks for new
+	// events when no notification woke it. Default 250ms.
+	PollInterval time.Duration
+	// Keyring seals and opens personal data. Required.
+	Keyring *pii.Keyring
+	// Logger receives operational messages (never personal data). Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.PageSize == 0 {
+		o.PageSize = 1000
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 250 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Validate reports every invalid field.
+func (o Options) Validate() error {
+	var errs []error
+	if o.PageSize < 1 {
+		errs = append(errs, fmt.Errorf("pgstore: PageSize %d < 1", o.PageSize))
+	}
+	if o.PollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("pgstore: PollInterval %v <= 0", o.PollInterval))
+	}
+	if o.Keyring == nil {
+		errs = append(errs, errors.New("pgstore: Keyring is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is the PostgreSQL event log. Safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	opts Options
+
+	// wakeMu guards wake, which is closed and replaced whenever new events
+	// may be readable: after local appends and on notifications.
+	wakeMu sync.Mutex
+	wake   chan struct{}
+
+	// Coalesced NOTIFY sender (see notify).
+	notifyPending atomic.Bool
+	notifying     atomic.Bool
+
+	// The shared LISTEN connection runs while subscribers exist.
+	listenMu     sync.Mutex
+	listeners    int
+	stopListener context.CancelFunc
+	listenerDone chan struct{}
+}
+
+// New returns a store on pool. It does not touch the database; call
+// Migrate once before first use.
+func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("pgstore: nil pool")
+	}
+	o.setDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return &Store{pool: pool, opts: o, wake: make(chan struct{})}, nil
+}
+
+// Migrate creates or updates the store's tables: the event log and the
+// pii_keys table of adapters/eventlog/pii (so a PostgreSQL keyring works on the same
+// database). Safe to run concurrently from several processes.
+func (s *Store) Migrate(ctx context.Context) error {
+	return Migrate(ctx, s.pool)
+}
+
+// Migrate applies the event log's and adapters/eventlog/pii's migrations to pool.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := pii.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return migrate.FS(ctx, pool, "pgstore", migrations, "migrations")
+}
+
+// Erase implements eventlog.Eraser by destroying the subject's key in the
+// keyring: its events keep their data and read back with PIIErased.
+func (s *Store) Erase(ctx context.Context, subject string) error {
+	if err := s.opts.Keyring.Erase(ctx, subject); err != nil {
+		return unavailable(ctx, fmt.Errorf("pgstore: %w", err))
+	}
+	return nil
+}

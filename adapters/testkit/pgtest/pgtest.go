@@ -1,0 +1,142 @@
+// Package pgtest gives tests a fresh PostgreSQL database each: on the server
+// named by TEST_DATABASE_URL or DATABASE_URL when set, otherwise on a private
+// server started once per test binary from the machine's PostgreSQL
+// binaries (see pglaunch) in a temporary directory.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/adapters/pg/pglaunch"
+)
+
+var (
+	mainCalled bool
+	once       sync.Once
+	baseURL    string
+	startErr   error
+	instance   *pglaunch.Instance
+	tempDir    string
+)
+
+// Main runs the tests and stops the private server afterwards.
+func Main(m *testing.M) {
+	mainCalled = true
+	code := m.Run()
+	if instance != nil {
+		if err := instance.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+		}
+	}
+	if tempDir != "" {
+		os.RemoveAll(tempDir)
+	}
+	os.Exit(code)
+}
+
+// ServerURL is the URL of the server tests run on, starting the private one
+// when needed.
+func ServerURL(t testing.TB) string {
+	t.Helper()
+	once.Do(func() {
+		for _, k := range []string{"TEST_DATABASE_URL", "DATABASE_URL"} {
+			if v := os.Getenv(k); v != "" {
+				baseURL = v
+				return
+			}
+		}
+		if !mainCalled {
+			startErr = fmt.Errorf("pgtest: call pgtest.Main(m) from TestMain so the private PostgreSQL is stopped")
+			return
+		}
+		dir, err := os.MkdirTemp("", "custody-pgtest-")
+		if err != nil {
+			startErr = err
+			return
+		}
+		tempDir = dir
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		instance, startErr = pglaunch.Start(ctx, pglaunch.Options{Dir: dir + "/data", Ephemeral: true})
+		if startErr == nil {
+			baseURL = instance.URL()
+		}
+	})
+	if startErr != nil {
+		t.Fatalf("pgtest: no PostgreSQL for tests: %v", startErr)
+	}
+	return baseURL
+}
+
+// NewDatabase creates a fresh, empty database and returns its URL. It is
+// dropped when the test ends.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	base := ServerURL(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("pgtest: connect %s: %v", redact(base), err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "custody_test_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Logf("pgtest: drop database %s: %v", name, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("pgtest: parse server URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// NewPool creates a fresh database and a pool connected to it; both go away
+// when the test ends.
+func NewPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), NewDatabase(t))
+	if err != nil {
+		t.Fatalf("pgtest: pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

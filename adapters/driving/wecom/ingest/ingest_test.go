@@ -383,7 +383,7 @@ func TestRetriedCallbacksRecordOnce(t *testing.T) {
 
 // TestDocExample runs the example of docs/wecom.md as written.
 func TestDocExample(t *testing.T) {
-	doc, err := os.ReadFile("../../../docs/wecom.md")
+	doc, err := os.ReadFile("../../../../docs/wecom.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func (l *Log) seal(ctx context.Context, evs []events.Event) ([]esdb.EventData, [
 // send appends data in one call and translates the client's errors.
 func (l *Log) send(ctx context.Context, stream string, rev esdb.ExpectedRevision, data []esdb.EventData) (*esdb.WriteResult, error) {
 	var wr *esdb.WriteResult
-	err := l.do(func(c *esdb.Client) error {
+	err := l.do(ctx, func(ctx context.Context, c *esdb.Client) error {
 		var err error
 		wr, err = c.AppendToStream(ctx, l.serverStream(stream), esdb.AppendToStreamOptions{ExpectedRevision: rev}, data...)
 		return err
@@ -243,7 +243,7 @@ func (l *Log) originals(ctx context.Context, stream string, stored []*esdb.Recor
 // stream's current revision (-1: no stream).
 func (l *Log) tail(ctx context.Context, stream string, n int) ([]*esdb.RecordedEvent, int64, error) {
 	var got []*esdb.RecordedEvent
-	err := l.do(func(c *esdb.Client) error {
+	err := l.do(ctx, func(ctx context.Context, c *esdb.Client) error {
 		got = got[:0]
 		return readAllOf(c, ctx, l.serverStream(stream), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, uint64(n), func(ev *esdb.RecordedEvent) {
 			got = append(got, ev)

@@ -98,6 +98,11 @@ type Options struct {
 	// wins, so this only bounds starvation under heavy contention on one
 	// stream. Default 1000.
 	MaxAnyRetries int
+	// CallTimeout bounds how long one call to the server (a read page, an
+	// append, starting a subscription) may take before the log reports
+	// eventlog.ErrUnavailable; the caller's context may end it sooner.
+	// Default 5s.
+	CallTimeout time.Duration
 	// ResubscribeMin and ResubscribeMax bound the wait before Subscribe
 	// resubscribes after the server dropped the subscription (doubling
 	// from min to max). Defaults 50ms and 5s.
@@ -116,6 +121,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxAnyRetries == 0 {
 		o.MaxAnyRetries = 1000
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 5 * time.Second
 	}
 	if o.ResubscribeMin == 0 {
 		o.ResubscribeMin = 50 * time.Millisecond
@@ -155,8 +163,30 @@ type Log struct {
 	conf esdb.Configuration
 
 	mu     sync.Mutex
-	client *esdb.Client
+	client *clientRef
 	closed bool
+	done   chan struct{} // closed by Close: ends subscriptions
+}
+
+// clientRef counts the goroutines using one esdb client. The client must
+// not be closed while a call is in flight or about to start on it (the
+// v4.2.0 client then panics with "send on closed channel"), so a client
+// replaced by renew, or the last one at Close, is closed by whoever stops
+// using it last.
+//
+// A call that got no answer within CallTimeout is left running on its own
+// goroutine (the client's calls cannot all be cancelled: one waiting for a
+// connection while the client discovers the server ignores its context).
+// While such a call is stuck, the client is presumed unreachable: at most
+// one further call at a time probes it, the others fail at once with
+// eventlog.ErrUnavailable, so a long outage costs neither time per command
+// nor a goroutine per call.
+type clientRef struct {
+	c       *esdb.Client
+	users   int
+	retired bool
+	stuck   int  // calls abandoned and still running
+	probing bool // a call is under way while stuck > 0
 }
 
 // ConnectionString turns a custody event-log URL into the client's
@@ -231,24 +261,34 @@ func New(conf esdb.Configuration, opts Options) (*Log, error) {
 		// which the adapter reports itself.
 		logger.Debug(fmt.Sprintf(format, args...), "level", level)
 	}
-	l := &Log{opts: opts, conf: conf}
+	l := &Log{opts: opts, conf: conf, done: make(chan struct{})}
 	c, err := esdb.NewClient(&l.conf)
 	if err != nil {
 		return nil, fmt.Errorf("kurrent: client: %w", err)
 	}
-	l.client = c
+	l.client = &clientRef{c: c}
 	return l, nil
 }
 
-// Close closes the connection. Calls after Close return eventlog.ErrClosed.
+// Close closes the connection. Calls after Close return eventlog.ErrClosed;
+// subscriptions end with it; calls in flight finish (or fail) first, then
+// the client is closed.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
-	return l.client.Close()
+	close(l.done)
+	r := l.client
+	r.retired = true
+	idle := r.users == 0
+	l.mu.Unlock()
+	if idle {
+		return r.c.Close()
+	}
+	return nil
 }
 
 // Erase implements eventlog.Eraser by destroying the subject's key in the
@@ -291,50 +331,132 @@ func (l *Log) filterPrefixes() []string {
 	return out
 }
 
-// conn returns the current client.
-func (l *Log) conn() (*esdb.Client, error) {
+// errUnreachable: the client still has a call stuck waiting for the
+// server, and another call is already probing it.
+var errUnreachable = errors.New("kurrent: server not answering (an earlier call is still waiting for it)")
+
+// acquire returns the current client for one call; release it after.
+// probe reports that the call is the one allowed while calls are stuck.
+func (l *Log) acquire() (r *clientRef, probe bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, eventlog.ErrClosed
+		return nil, false, eventlog.ErrClosed
 	}
-	return l.client, nil
+	r = l.client
+	if r.stuck > 0 {
+		if r.probing {
+			return nil, false, fmt.Errorf("%w: %w", eventlog.ErrUnavailable, errUnreachable)
+		}
+		r.probing, probe = true, true
+	}
+	r.users++
+	return r, probe, nil
 }
 
-// renew replaces c when the client gave up on its connection for good (it
-// does so when the first discovery fails) and c is still current.
-func (l *Log) renew(c *esdb.Client) error {
+// release ends one call's use of r, closing r's client when it was
+// replaced (or the log closed) and this was its last user.
+func (l *Log) release(r *clientRef, probe, abandoned bool) {
+	l.mu.Lock()
+	r.users--
+	if probe {
+		r.probing = false
+	}
+	if abandoned {
+		r.stuck--
+	}
+	last := r.retired && r.users == 0
+	l.mu.Unlock()
+	if last {
+		_ = r.c.Close()
+	}
+}
+
+// errNoAnswer: call gave up waiting for op.
+var errNoAnswer = errors.New("kurrent: no answer from the server in time")
+
+// call runs op on its own goroutine and waits for it until wait ends. A
+// call given up on keeps running; r counts it as stuck until it returns,
+// and it releases r itself.
+func (l *Log) call(wait context.Context, r *clientRef, probe bool, op func(c *esdb.Client) error) error {
+	var (
+		mu                  sync.Mutex
+		finished, abandoned bool
+	)
+	done := make(chan error, 1)
+	go func() {
+		err := op(r.c)
+		mu.Lock()
+		finished = true
+		gaveUp := abandoned
+		mu.Unlock()
+		l.release(r, probe, gaveUp)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-wait.Done():
+	}
+	mu.Lock()
+	if !finished {
+		abandoned = true
+		l.mu.Lock()
+		r.stuck++
+		l.mu.Unlock()
+	}
+	mu.Unlock()
+	if !abandoned {
+		return <-done
+	}
+	return errNoAnswer
+}
+
+// renew replaces r when the client gave up on its connection for good (it
+// does so when discovery fails, e.g. while the server restarts) and r is
+// still current. The caller still holds r; r's client is closed when its
+// last user releases it.
+func (l *Log) renew(r *clientRef) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return eventlog.ErrClosed
 	}
-	if l.client != c {
+	if l.client != r {
 		return nil
 	}
 	fresh, err := esdb.NewClient(&l.conf)
 	if err != nil {
 		return fmt.Errorf("kurrent: client: %w", err)
 	}
-	_ = c.Close()
-	l.client = fresh
+	r.retired = true
+	l.client = &clientRef{c: fresh}
 	l.opts.Logger.Warn("kurrent: connection lost for good by the client; built a new one")
 	return nil
 }
 
-// do runs op with the current client, once more with a new client when the
-// old one declared its connection closed. Every operation of this package
-// is safe to repeat: appends carry an exact expected revision or are
-// checked for their ids before they are sent again.
-func (l *Log) do(op func(c *esdb.Client) error) error {
+// do runs op with the current client, at most CallTimeout (op gets a
+// context that ends then), once more with a new client when the old one
+// declared its connection closed. Every operation of this package is safe
+// to repeat: appends carry an exact expected revision or are checked for
+// their ids before they are sent again.
+func (l *Log) do(ctx context.Context, op func(ctx context.Context, c *esdb.Client) error) error {
 	for attempt := 0; ; attempt++ {
-		c, err := l.conn()
+		r, probe, err := l.acquire()
 		if err != nil {
 			return err
 		}
-		err = op(c)
+		cctx, cancel := context.WithTimeout(ctx, l.opts.CallTimeout)
+		err = l.call(cctx, r, probe, func(c *esdb.Client) error { return op(cctx, c) })
+		cancel()
+		if errors.Is(err, errNoAnswer) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w: %w (%s)", eventlog.ErrUnavailable, err, l.opts.CallTimeout)
+		}
 		if attempt == 0 && code(err) == esdb.ErrorCodeConnectionClosed {
-			if rerr := l.renew(c); rerr != nil {
+			if rerr := l.renew(r); rerr != nil {
 				return rerr
 			}
 			continue

@@ -52,7 +52,7 @@ func (l *Log) readStream(ctx context.Context, stream string, from uint64, fn fun
 	page := uint64(l.opts.PageSize)
 	for {
 		var got []*esdb.RecordedEvent
-		err := l.do(func(c *esdb.Client) error {
+		err := l.do(ctx, func(ctx context.Context, c *esdb.Client) error {
 			got = got[:0]
 			return readAllOf(c, ctx, l.serverStream(stream), esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Revision(from)}, page, func(ev *esdb.RecordedEvent) {
 				got = append(got, ev)
@@ -79,7 +79,7 @@ func (l *Log) readRange(ctx context.Context, stream string, from int64, n int) (
 		return nil, nil
 	}
 	var got []*esdb.RecordedEvent
-	err := l.do(func(c *esdb.Client) error {
+	err := l.do(ctx, func(ctx context.Context, c *esdb.Client) error {
 		got = got[:0]
 		return readAllOf(c, ctx, l.serverStream(stream), esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Revision(uint64(from))}, uint64(n), func(ev *esdb.RecordedEvent) {
 			got = append(got, ev)
@@ -119,7 +119,7 @@ func position(ev *esdb.RecordedEvent) events.Position {
 // included, in read order.
 func (l *Log) readAllRaw(ctx context.Context, dir esdb.Direction, from esdb.AllPosition, count uint64) ([]*esdb.RecordedEvent, error) {
 	var got []*esdb.RecordedEvent
-	err := l.do(func(c *esdb.Client) error {
+	err := l.do(ctx, func(ctx context.Context, c *esdb.Client) error {
 		got = got[:0]
 		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, count)
 		if err != nil {

@@ -3,6 +3,8 @@ package kurrent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -63,30 +65,53 @@ func (e stop) Error() string { return e.err.Error() }
 // advancing *pos past every event handled. delivered reports whether any
 // event got through (to reset the resubscribe back-off).
 func (l *Log) subscribeOnce(ctx context.Context, pos *events.Position, handle func(events.Recorded) error) (delivered bool, err error) {
-	c, err := l.conn()
+	r, probe, err := l.acquire()
 	if err != nil {
 		return false, err
 	}
+	// Close ends the subscription as it ends every other use of the client.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-l.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		select {
+		case <-l.done:
+			if _, isStop := err.(stop); !isStop {
+				err = eventlog.ErrClosed
+			}
+		default:
+		}
+	}()
 	var start esdb.AllPosition = esdb.Start{}
 	if !pos.IsZero() {
 		// A subscription from a position starts strictly after it.
 		start = esdb.Position{Commit: pos.Commit, Prepare: pos.Prepare}
 	}
-	sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
+	var sub *esdb.Subscription
+	opts := esdb.SubscribeToAllOptions{
 		From: start,
 		Filter: &esdb.SubscriptionFilter{
 			Type:     esdb.StreamFilterType,
 			Prefixes: l.filterPrefixes(),
 		},
-	})
+	}
+	sub, err = l.startSubscription(ctx, cancel, r, probe, opts)
 	if err != nil {
 		if code(err) == esdb.ErrorCodeConnectionClosed {
-			if rerr := l.renew(c); rerr != nil {
+			if rerr := l.renew(r); rerr != nil {
 				return false, rerr
 			}
 		}
 		return false, err
 	}
+	// The subscription uses r's client until it ends.
+	defer l.release(r, false, false)
 	defer sub.Close()
 	for {
 		se := sub.Recv()
@@ -116,4 +141,72 @@ func (l *Log) subscribeOnce(ctx context.Context, pos *events.Position, handle fu
 		// Checkpoints, caught-up and fell-behind notices need no action:
 		// the position to resume from is the last event handled.
 	}
+}
+
+// startSubscription subscribes on r's client, waiting at most CallTimeout:
+// starting one waits for a connection, which the client does not bound
+// while it discovers the server. On success the caller keeps r (acquired
+// by the caller) until the subscription ends; otherwise r is released
+// here, or by the start still running when it was given up on (then r
+// counts it as stuck, and cancel ends the subscription it may yet start).
+func (l *Log) startSubscription(ctx context.Context, cancel context.CancelFunc, r *clientRef, probe bool, opts esdb.SubscribeToAllOptions) (*esdb.Subscription, error) {
+	type result struct {
+		sub *esdb.Subscription
+		err error
+	}
+	var (
+		mu               sync.Mutex
+		taken, abandoned bool
+	)
+	res := make(chan result, 1)
+	go func() {
+		sub, err := r.c.SubscribeToAll(ctx, opts)
+		mu.Lock()
+		if abandoned {
+			mu.Unlock()
+			if err == nil {
+				sub.Close()
+			}
+			l.release(r, probe, true)
+			return
+		}
+		taken = true
+		mu.Unlock()
+		res <- result{sub, err}
+	}()
+	timer := time.NewTimer(l.opts.CallTimeout)
+	defer timer.Stop()
+	var x result
+	select {
+	case x = <-res:
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+	if x.sub == nil && x.err == nil {
+		mu.Lock()
+		if !taken {
+			abandoned = true
+			l.mu.Lock()
+			r.stuck++
+			l.mu.Unlock()
+			mu.Unlock()
+			cancel()
+			if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %w starting a subscription (%s)", eventlog.ErrUnavailable, errNoAnswer, l.opts.CallTimeout)
+		}
+		mu.Unlock()
+		x = <-res
+	}
+	if x.err != nil {
+		l.release(r, probe, false)
+		return nil, x.err
+	}
+	if probe {
+		l.mu.Lock()
+		r.probing = false
+		l.mu.Unlock()
+	}
+	return x.sub, nil
 }

@@ -1,4 +1,4 @@
-// Package standin is a PROTOCOL-LEVEL STAND-IN for a KurrentDB
+// Package kurrentstandin is a PROTOCOL-LEVEL STAND-IN for a KurrentDB
 // (EventStoreDB) server: an in-process gRPC server built from the
 // EventStore-Client-Go v4.2.0 module's own generated service definitions
 // (protos/streams, protos/serverfeatures), listening on loopback TCP, so
@@ -38,7 +38,8 @@
 //
 // Not modelled: persistent subscriptions, projections, deletes and
 // tombstones, stream metadata ($maxAge, ACLs), authentication, TLS,
-// clustering and leader election, disk persistence, scavenging, link
+// clustering and leader election, disk persistence (Stop and Restart keep
+// the events in memory, which models a restart from disk), scavenging, link
 // events, BatchAppend. Tests that pass here prove the adapter speaks the
 // protocol the client library speaks and relies only on the semantics
 // listed above; they say nothing about a real server's performance or
@@ -58,6 +59,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 )
 
 // Version is the server version the stand-in reports through
@@ -154,27 +156,90 @@ func Start(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts:     opts,
-		lis:      lis,
-		grpc:     grpc.NewServer(),
 		streams:  map[string][]*record{},
 		appended: make(chan struct{}),
 		subs:     map[*subscription]struct{}{},
-		serveErr: make(chan error, 1),
-	}
-	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
-	if !opts.DisableServerFeatures {
-		serverfeatures.RegisterServerFeaturesServer(s.grpc, featuresService{})
 	}
 	// A real server's $all never starts empty: system streams come first,
 	// so an adapter that does not filter them out fails against the
 	// stand-in as it would against a server.
 	s.AppendSystemEvent("$settings", "$settings")
-	go func() { s.serveErr <- s.grpc.Serve(lis) }()
+	s.serve(lis)
 	return s, nil
 }
 
+// serve starts a gRPC server on lis.
+func (s *Server) serve(lis net.Listener) {
+	// KurrentDB accepts the client's keepalive pings (every 10 s by
+	// default, also without a call in flight); gRPC's default policy
+	// answers them with GOAWAY "too_many_pings", dropping idle clients.
+	g := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+		MinTime:             time.Second,
+		PermitWithoutStream: true,
+	}))
+	api.RegisterStreamsServer(g, &streamsService{s: s})
+	if !s.opts.DisableServerFeatures {
+		serverfeatures.RegisterServerFeaturesServer(g, featuresService{})
+	}
+	done := make(chan error, 1)
+	s.mu.Lock()
+	s.lis, s.grpc, s.serveErr = lis, g, done
+	s.mu.Unlock()
+	go func() { done <- g.Serve(lis) }()
+}
+
+// Stop stops serving as a server process going away does: every call in
+// flight ends, the port is closed, new connections are refused. Unlike
+// Close the stored events are kept, and Restart serves them again on the
+// same address, as a server restarting from its disk would.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	g, done := s.grpc, s.serveErr
+	s.grpc = nil
+	s.mu.Unlock()
+	if g == nil {
+		return nil
+	}
+	g.Stop()
+	if err := <-done; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("standin: serve: %w", err)
+	}
+	return nil
+}
+
+// Restart serves the stored events again on the address Stop closed. The
+// port may be taken briefly by the closing socket; Restart tries for up to
+// five seconds.
+func (s *Server) Restart() error {
+	s.mu.Lock()
+	running, closed, addr := s.grpc != nil, s.closed, s.lis.Addr().String()
+	s.mu.Unlock()
+	if closed {
+		return errors.New("standin: restart after Close")
+	}
+	if running {
+		return nil
+	}
+	var lis net.Listener
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if lis, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("standin: listen again: %w", err)
+	}
+	s.serve(lis)
+	return nil
+}
+
 // Addr is the host:port the server listens on.
-func (s *Server) Addr() string { return s.lis.Addr().String() }
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lis.Addr().String()
+}
 
 // URL is a single-node connection string for the server.
 func (s *Server) URL() string { return "esdb://" + s.Addr() + "?tls=false" }
@@ -189,11 +254,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	close(s.appended)
 	s.mu.Unlock()
-	s.grpc.Stop()
-	if err := <-s.serveErr; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return fmt.Errorf("standin: serve: %w", err)
-	}
-	return nil
+	return s.Stop()
 }
 
 // DropSubscriptions ends every open subscription with an Unavailable

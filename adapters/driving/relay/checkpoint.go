@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/custody/custody/events"
 	"github.com/jackc/pgx/v5"
@@ -54,42 +55,115 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // checkpoints reads and writes route checkpoints.
 type checkpoints struct{ pool *pgxpool.Pool }
 
-// load returns the route's checkpoint, events.Start when it has none.
-func (c checkpoints) load(ctx context.Context, route string) (events.Position, error) {
+// load returns the route's checkpoint, events.Start when it has none, and
+// the positions after it that were published already.
+func (c checkpoints) load(ctx context.Context, route string) (events.Position, []events.Position, error) {
 	var commit, prepare int64
+	var skip [][2]int64
 	err := c.pool.QueryRow(ctx,
-		`SELECT commit_pos, prepare_pos FROM relay_checkpoints WHERE route = $1`, route).Scan(&commit, &prepare)
+		`SELECT commit_pos, prepare_pos, skip FROM relay_checkpoints WHERE route = $1`, route).Scan(&commit, &prepare, &skip)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return events.Start, nil
+		return events.Start, nil, nil
 	}
 	if err != nil {
-		return events.Start, fmt.Errorf("relay: load checkpoint of route %q: %w", route, err)
+		return events.Start, nil, fmt.Errorf("relay: load checkpoint of route %q: %w", route, err)
 	}
-	return events.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
+	out := make([]events.Position, 0, len(skip))
+	for _, p := range skip {
+		if p[0] >= 0 && p[1] >= 0 {
+			out = append(out, events.Position{Commit: uint64(p[0]), Prepare: uint64(p[1])})
+		}
+	}
+	return events.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, out, nil
 }
 
-// save stores pos as the route's checkpoint. It never moves a checkpoint
-// backwards, so a late save from a stopping run cannot undo a newer one.
-func (c checkpoints) save(ctx context.Context, route string, pos events.Position, published int64) error {
+// save stores pos as the route's checkpoint, with the positions after it
+// that were published already. It never moves a checkpoint backwards, so
+// a late save from a stopping run cannot undo a newer one.
+func (c checkpoints) save(ctx context.Context, route string, pos events.Position, published int64, skip []events.Position) error {
 	if pos.Commit > math.MaxInt64 || pos.Prepare > math.MaxInt64 {
 		return fmt.Errorf("relay: checkpoint %s of route %q does not fit bigint", pos, route)
 	}
+	pairs := make([][2]int64, 0, len(skip))
+	for _, p := range skip {
+		if p.Commit <= math.MaxInt64 && p.Prepare <= math.MaxInt64 {
+			pairs = append(pairs, [2]int64{int64(p.Commit), int64(p.Prepare)})
+		}
+	}
 	_, err := c.pool.Exec(ctx, `
-INSERT INTO relay_checkpoints AS c (route, commit_pos, prepare_pos, published, updated_at)
-VALUES ($1, $2, $3, $4, now())
+INSERT INTO relay_checkpoints AS c (route, commit_pos, prepare_pos, published, skip, updated_at)
+VALUES ($1, $2, $3, $4, $5, now())
 ON CONFLICT (route) DO UPDATE
 SET commit_pos = EXCLUDED.commit_pos, prepare_pos = EXCLUDED.prepare_pos,
-    published = c.published + EXCLUDED.published, updated_at = now()
+    published = c.published + EXCLUDED.published, skip = EXCLUDED.skip, updated_at = now()
 WHERE (c.commit_pos, c.prepare_pos) <= (EXCLUDED.commit_pos, EXCLUDED.prepare_pos)`,
-		route, int64(pos.Commit), int64(pos.Prepare), published)
+		route, int64(pos.Commit), int64(pos.Prepare), published, pairs)
 	if err != nil {
 		return fmt.Errorf("relay: save checkpoint of route %q: %w", route, err)
 	}
 	return nil
 }
 
+// previous reports whether the route's last owner released it (or there
+// was none), and who it was.
+func (c checkpoints) previous(ctx context.Context, route string) (released bool, instance string, err error) {
+	err = c.pool.QueryRow(ctx, `SELECT released, instance FROM relay_owners WHERE route = $1`, route).Scan(&released, &instance)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, "", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("relay: owner of route %q: %w", route, err)
+	}
+	return released, instance, nil
+}
+
+// own records that instance owns route from now on, under a new epoch.
+func (c checkpoints) own(ctx context.Context, route, instance string) (epoch int64, err error) {
+	err = c.pool.QueryRow(ctx, `
+INSERT INTO relay_owners AS o (route, instance, since, epoch, released) VALUES ($1, $2, now(), 1, false)
+ON CONFLICT (route) DO UPDATE SET instance = EXCLUDED.instance, since = EXCLUDED.since,
+    epoch = o.epoch + 1, released = false
+RETURNING epoch`, route, instance).Scan(&epoch)
+	if err != nil {
+		return 0, fmt.Errorf("relay: record owner of route %q: %w", route, err)
+	}
+	return epoch, nil
+}
+
+// release records that the owner of epoch stopped publishing route and
+// saved its checkpoint.
+func (c checkpoints) release(ctx context.Context, route string, epoch int64) error {
+	if _, err := c.pool.Exec(ctx, `UPDATE relay_owners SET released = true WHERE route = $1 AND epoch = $2`, route, epoch); err != nil {
+		return fmt.Errorf("relay: release route %q: %w", route, err)
+	}
+	return nil
+}
+
+// Owner is the instance that took a route over last, when, and whether it
+// has released it since.
+type Owner struct {
+	Route, Instance string
+	Since           time.Time
+	Epoch           int64
+	Released        bool
+}
+
+// Owners lists the routes' latest owners (Options.Instance names), by route.
+func Owners(ctx context.Context, pool *pgxpool.Pool) ([]Owner, error) {
+	rows, err := pool.Query(ctx, `SELECT route, instance, since, epoch, released FROM relay_owners ORDER BY route`)
+	if err != nil {
+		return nil, fmt.Errorf("relay: owners: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Owner, error) {
+		var o Owner
+		err := r.Scan(&o.Route, &o.Instance, &o.Since, &o.Epoch, &o.Released)
+		return o, err
+	})
+}
+
 // Checkpoint returns the stored checkpoint of a route: every event up to and
 // including it was acknowledged by the route's broker or filtered out.
 func Checkpoint(ctx context.Context, pool *pgxpool.Pool, route string) (events.Position, error) {
-	return checkpoints{pool}.load(ctx, route)
+	pos, _, err := checkpoints{pool}.load(ctx, route)
+	return pos, err
 }

@@ -33,5 +33,11 @@
 //
 // Only one process runs a route at a time: a route holds a PostgreSQL
 // advisory lock on its name while it runs, so several custody instances may
-// be configured with the same routes safely.
+// be configured with the same routes safely. The owner publishes only under
+// a lease renewed on the lock's connection (Options.Lease); when it loses
+// that connection it stops starting publishes, saves its checkpoint with
+// the events after it already published (relay_checkpoints.skip) and
+// releases the route in relay_owners; a successor waits for the release
+// (at most Options.HandoffWait) and skips those events, so a takeover
+// publishes nothing twice and keeps per-stream order.
 package relay

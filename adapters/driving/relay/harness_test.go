@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -104,6 +105,12 @@ func writeConcurrently(ctx context.Context, t testing.TB, log eventlog.EventLog,
 						evs = append(evs, scenarioEvent(t, corp, customer, j))
 					}
 					res, err := log.Append(ctx, stream, next, evs...)
+					for try := 0; errors.Is(err, eventlog.ErrUnavailable) && try < 10; try++ {
+						// The log's contract: carry the same append out
+						// again; it keeps one copy.
+						time.Sleep(50 * time.Millisecond)
+						res, err = log.Append(ctx, stream, next, evs...)
+					}
 					if err != nil {
 						errs <- fmt.Errorf("append %s: %w", stream, err)
 						return

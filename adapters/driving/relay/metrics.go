@@ -11,6 +11,8 @@ type metrics struct {
 	published *prometheus.CounterVec
 	retries   *prometheus.CounterVec
 	lag       *prometheus.GaugeVec
+	owned     *prometheus.GaugeVec
+	takeovers *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,6 +29,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "custody_relay_lag_seconds",
 			Help: "Age of the oldest event not yet published by the route (0 when caught up).",
 		}, []string{"route"}),
+		owned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "custody_relay_route_owned",
+			Help: "1 while this instance owns the route (holds its lock and lease and publishes), else 0.",
+		}, []string{"route"}),
+		takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "custody_relay_route_takeovers_total",
+			Help: "Times this instance took the route over.",
+		}, []string{"route"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -41,6 +51,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	m.lag, err = register(reg, m.lag)
+	if err != nil {
+		return nil, err
+	}
+	m.owned, err = register(reg, m.owned)
+	if err != nil {
+		return nil, err
+	}
+	m.takeovers, err = register(reg, m.takeovers)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -193,6 +194,31 @@ type Options struct {
 	// LagInterval is how often custody_relay_lag_seconds is measured
 	// (default 5s).
 	LagInterval time.Duration
+	// Lease is how long a route's owner may start publishes after it last
+	// saw its lock connection alive (default 500ms). The owner checks that
+	// connection every Lease/5; a publish started within the lease must end
+	// within HandoffWait−Lease−100ms after it. An owner that lost its lock
+	// connection (a database restart, a proxy, an idle-connection killer)
+	// stops, saves its checkpoint and releases the route; its successor
+	// waits for that release (at most HandoffWait), so no event is
+	// published by two instances and every stream stays in order. Failover
+	// takes about LockPoll after a release, HandoffWait after a crash.
+	Lease time.Duration
+	// LockPoll is how often a standby asks for a route's lock (default
+	// 100ms).
+	LockPoll time.Duration
+	// HandoffWait bounds how long a new owner waits for the previous one
+	// to release the route (stop publishing, save its checkpoint) when the
+	// previous one lost its lock without releasing (default 1s; at least
+	// Lease). An owner that was killed never releases: its successor starts
+	// after HandoffWait and publishes again what came after the last saved
+	// checkpoint (at-least-once); a live owner that only lost its lock
+	// connection releases within about Lease, and nothing is published
+	// twice.
+	HandoffWait time.Duration
+	// Instance names this process in relay_owners and logs (default
+	// hostname:pid).
+	Instance string
 }
 
 func (o *Options) setDefaults() {
@@ -226,6 +252,27 @@ func (o *Options) setDefaults() {
 	if o.LagInterval <= 0 {
 		o.LagInterval = 5 * time.Second
 	}
+	if o.Lease <= 0 {
+		o.Lease = 500 * time.Millisecond
+	}
+	if o.LockPoll <= 0 {
+		o.LockPoll = 100 * time.Millisecond
+	}
+	if o.HandoffWait <= 0 {
+		o.HandoffWait = time.Second
+	}
+	if o.Instance == "" {
+		o.Instance = defaultInstance()
+	}
+}
+
+// defaultInstance is hostname:pid.
+func defaultInstance() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "unknown"
+	}
+	return fmt.Sprintf("%s:%d", h, os.Getpid())
 }
 
 // Validate reports every problem of o at once.

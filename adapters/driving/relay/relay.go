@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -15,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/custody/custody/adapters/driving/relay/cloudevents"
 	"github.com/custody/custody/events"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -66,6 +68,7 @@ func New(opts Options) (*Relay, error) {
 			logger:     opts.Logger.With("route", rc.Name, "broker", redactURL(rc.URL)),
 			publishedC: m.published.WithLabelValues(rc.Name),
 			retriesC:   m.retries.WithLabelValues(rc.Name),
+			takeovers:  m.takeovers.WithLabelValues(rc.Name),
 		})
 	}
 	return r, nil
@@ -116,6 +119,10 @@ type RouteStatus struct {
 	Published int64
 	// Running reports that the route holds its lock and follows the log.
 	Running bool
+	// Instance is this process's name (Options.Instance); OwnedSince is
+	// when it took the route over (zero while another process owns it).
+	Instance   string
+	OwnedSince time.Time
 	// LastError is the latest failure, empty after a success.
 	LastError string
 }
@@ -126,12 +133,14 @@ func (r *Relay) Status() []RouteStatus {
 	for _, rt := range r.routes {
 		rt.mu.Lock()
 		out = append(out, RouteStatus{
-			Name:      rt.cfg.Name,
-			Broker:    redactURL(rt.cfg.URL),
-			Position:  rt.acked,
-			Published: rt.published,
-			Running:   rt.running,
-			LastError: rt.lastErr,
+			Name:       rt.cfg.Name,
+			Broker:     redactURL(rt.cfg.URL),
+			Position:   rt.acked,
+			Published:  rt.published,
+			Running:    rt.running,
+			LastError:  rt.lastErr,
+			Instance:   r.opts.Instance,
+			OwnedSince: rt.ownedSinceIfRunning(),
 		})
 		rt.mu.Unlock()
 	}
@@ -147,6 +156,9 @@ type route struct {
 
 	publishedC prometheus.Counter
 	retriesC   prometheus.Counter
+	takeovers  prometheus.Counter
+
+	lease atomic.Pointer[lease] // set while the route may publish
 
 	pubMu    sync.Mutex // guards the publisher, shared by the workers
 	pub      message.Publisher
@@ -163,6 +175,21 @@ type route struct {
 	published int64 // acknowledged in this process
 	running   bool
 	lastErr   string
+	// ownedSince is when this process last took the route over.
+	ownedSince time.Time
+	// skip holds positions after acked that were published already: by
+	// the previous owner (loaded with the checkpoint) or by this session's
+	// parallel publishers before it stopped. They are saved with the
+	// checkpoint and never published again.
+	skip map[events.Position]bool
+}
+
+// ownedSinceIfRunning is ownedSince while the route runs here. rt.mu held.
+func (rt *route) ownedSinceIfRunning() time.Time {
+	if !rt.running {
+		return time.Time{}
+	}
+	return rt.ownedSince
 }
 
 // run keeps a session going until ctx is done.
@@ -188,17 +215,55 @@ func (rt *route) run(ctx context.Context) {
 // session takes the route's lock, follows the log from the stored
 // checkpoint and returns when ctx is done or something failed.
 func (rt *route) session(ctx context.Context) error {
-	release, err := rt.lock(ctx)
+	ls, release, err := rt.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	pos, err := rt.relay.checkpoints.load(ctx, rt.cfg.Name)
+	// The lease ends the session when the lock connection dies.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var keepWG sync.WaitGroup
+	keepWG.Add(1)
+	go func() {
+		defer keepWG.Done()
+		ls.keep(ctx, func(err error) {
+			// No publish starts any more; those in flight may finish
+			// within the grace, then the session ends.
+			time.AfterFunc(ls.grace, func() { cancel(err) })
+		})
+	}()
+	defer keepWG.Wait()
+	defer cancel(nil)
+	// A previous owner that lost its lock connection may publish until its
+	// lease ends, then saves its checkpoint and releases the route: wait
+	// for that, at least a lease and at most HandoffWait.
+	if err := rt.awaitHandoff(ctx, ls.ttl); err != nil {
+		return rt.sessionEnd(ctx, err)
+	}
+	epoch, err := rt.relay.checkpoints.own(ctx, rt.cfg.Name, rt.relay.opts.Instance)
+	if err != nil {
+		return rt.sessionEnd(ctx, err)
+	}
+	rt.lease.Store(ls)
+	defer rt.lease.Store(nil)
+	rt.mu.Lock()
+	rt.ownedSince = time.Now()
+	rt.mu.Unlock()
+	rt.relay.metrics.owned.WithLabelValues(rt.cfg.Name).Set(1)
+	defer rt.relay.metrics.owned.WithLabelValues(rt.cfg.Name).Set(0)
+	rt.takeovers.Inc()
+	rt.logger.Info("relay: route taken over", "instance", rt.relay.opts.Instance, "epoch", epoch)
+	pos, skip, err := rt.relay.checkpoints.load(ctx, rt.cfg.Name)
 	if err != nil {
 		return err
 	}
 	rt.mu.Lock()
 	rt.acked, rt.saved, rt.unsaved, rt.unsavedPb, rt.running = pos, pos, 0, 0, true
+	rt.skip = make(map[events.Position]bool, len(skip))
+	for _, p := range skip {
+		rt.skip[p] = true
+	}
 	rt.mu.Unlock()
 	defer func() {
 		rt.mu.Lock()
@@ -207,8 +272,8 @@ func (rt *route) session(ctx context.Context) error {
 	}()
 	rt.logger.Info("relay: route following the log", "from", pos.String())
 
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	sctx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -216,14 +281,53 @@ func (rt *route) session(ctx context.Context) error {
 		rt.background(sctx)
 	}()
 	err = rt.follow(sctx, pos)
-	cancel()
+	stopFollow()
 	wg.Wait()
 	// Whatever stopped the session, the acknowledged position is worth
 	// keeping; a fresh context lets it be written after ctx is done.
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer fcancel()
+	rt.lease.Store(nil) // nothing is published from here on
 	if serr := rt.save(fctx); serr != nil {
-		rt.logger.Warn("relay: checkpoint not saved on stop", "err", serr)
+		rt.logger.Warn("relay: checkpoint not saved on stop; the next owner will publish again what came after the last one", "err", serr)
+	} else if rerr := rt.relay.checkpoints.release(fctx, rt.cfg.Name, epoch); rerr != nil {
+		rt.logger.Warn("relay: route not released", "err", rerr)
+	}
+	return rt.sessionEnd(ctx, err)
+}
+
+// awaitHandoff waits until the route's previous owner released it: at
+// once when it did (or there was none); otherwise at least lease (its
+// publishing has stopped by then) and at most HandoffWait (it may be dead;
+// what it published after its last checkpoint is then published again).
+func (rt *route) awaitHandoff(ctx context.Context, lease time.Duration) error {
+	start := time.Now()
+	maxWait := max(rt.relay.opts.HandoffWait, lease)
+	for {
+		released, prev, err := rt.relay.checkpoints.previous(ctx, rt.cfg.Name)
+		if err != nil {
+			return err
+		}
+		waited := time.Since(start)
+		switch {
+		case released:
+			return nil
+		case waited >= maxWait:
+			rt.logger.Warn("relay: previous owner did not release the route in time; taking over (events after its last checkpoint are published again)",
+				"previous", prev, "waited", waited)
+			return nil
+		}
+		if !sleep(ctx, min(rt.relay.opts.LockPoll, maxWait-waited)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// sessionEnd is what a session returns: nil when its context was
+// cancelled from outside, the lease's loss, or err.
+func (rt *route) sessionEnd(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errLeaseLost) {
+		return fmt.Errorf("relay: route %q: %w", rt.cfg.Name, cause)
 	}
 	if ctx.Err() != nil {
 		return nil
@@ -235,20 +339,23 @@ func (rt *route) session(ctx context.Context) error {
 }
 
 // lock holds the route's advisory lock on a dedicated connection, waiting
-// while another process runs the route.
-func (rt *route) lock(ctx context.Context) (release func(), err error) {
+// while another process runs the route, and returns the lease that the
+// connection keeps alive.
+func (rt *route) lock(ctx context.Context) (ls *lease, release func(), err error) {
 	pool := rt.relay.opts.Pool
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("relay: route %q: acquire lock connection: %w", rt.cfg.Name, err)
+		return nil, nil, fmt.Errorf("relay: route %q: acquire lock connection: %w", rt.cfg.Name, err)
 	}
 	const q = `SELECT pg_try_advisory_lock(hashtext('custody.relay'), hashtext($1))`
 	waiting := false
+	var asked time.Time
 	for {
 		var ok bool
+		asked = time.Now()
 		if err := conn.QueryRow(ctx, q, rt.cfg.Name).Scan(&ok); err != nil {
 			conn.Release()
-			return nil, fmt.Errorf("relay: route %q: lock: %w", rt.cfg.Name, err)
+			return nil, nil, fmt.Errorf("relay: route %q: lock: %w", rt.cfg.Name, err)
 		}
 		if ok {
 			break
@@ -257,12 +364,14 @@ func (rt *route) lock(ctx context.Context) (release func(), err error) {
 			rt.logger.Info("relay: route runs in another process; waiting for its lock")
 			waiting = true
 		}
-		if !sleep(ctx, rt.relay.opts.RetryMax) {
+		if !sleep(ctx, rt.relay.opts.LockPoll) {
 			conn.Release()
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
-	return func() {
+	o := rt.relay.opts
+	ls = &lease{ttl: o.Lease, grace: max(o.HandoffWait-o.Lease-100*time.Millisecond, 0), until: asked.Add(o.Lease), conn: conn}
+	return ls, func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(hashtext('custody.relay'), hashtext($1))`, rt.cfg.Name); err != nil {
@@ -342,6 +451,12 @@ func (rt *route) follow(ctx context.Context, pos events.Position) error {
 			}
 		}(workers[i])
 	}
+	var (
+		ring      = make([]slot, readAhead)
+		next, low int64 // next seq to assign; lowest seq not yet acknowledged
+		reading   = true
+		stopErr   error
+	)
 	defer func() {
 		cancel()
 		for _, w := range workers {
@@ -351,14 +466,25 @@ func (rt *route) follow(ctx context.Context, pos events.Position) error {
 		for range queue {
 			// Let the reader see the cancellation and finish.
 		}
+		// Events acknowledged after the first unacknowledged one were
+		// published: remember them so that nobody publishes them again.
+		for {
+			select {
+			case seq := <-acks:
+				ring[seq%readAhead].done = true
+				continue
+			default:
+			}
+			break
+		}
+		rt.mu.Lock()
+		for seq := low; seq < next; seq++ {
+			if s := ring[seq%readAhead]; s.done {
+				rt.skip[s.pos] = true
+			}
+		}
+		rt.mu.Unlock()
 	}()
-
-	var (
-		ring      = make([]slot, readAhead)
-		next, low int64 // next seq to assign; lowest seq not yet acknowledged
-		reading   = true
-		stopErr   error
-	)
 	// ack marks seq acknowledged and moves the acknowledged position over
 	// the contiguous run of acknowledged events.
 	ack := func(seq int64) error {
@@ -442,6 +568,12 @@ func (rt *route) prepare(rec events.Recorded) outgoing {
 	if !rt.cfg.accepts(rec.CorpID, rec.Type) {
 		return out
 	}
+	rt.mu.Lock()
+	published := rt.skip[rec.Position]
+	rt.mu.Unlock()
+	if published {
+		return out
+	}
 	out.topic = rt.cfg.Topic(rec.Type)
 	out.payload, out.err = cloudevents.Marshal(rec, rt.cfg.IncludePII)
 	return out
@@ -452,40 +584,65 @@ func (rt *route) prepare(rec events.Recorded) outgoing {
 // a row — until it succeeds or ctx is done. Safe for concurrent use.
 func (rt *route) publish(ctx context.Context, topic string, rec events.Recorded, payload []byte) error {
 	for attempt := 0; ; attempt++ {
-		pub, err := rt.publisher(ctx)
+		ls := rt.lease.Load()
+		if ls == nil {
+			return errLeaseLost
+		}
+		deadline, ok := ls.deadline()
+		if !ok {
+			return fmt.Errorf("%w: not publishing %s", errLeaseLost, rec.ID)
+		}
+		// A publish started within the lease may take the grace to finish:
+		// a successor starts no earlier (see awaitHandoff). Cutting it
+		// short would leave it unknown whether the broker took it.
+		pctx, cancel := context.WithDeadline(ctx, deadline.Add(ls.grace))
+		err := rt.publishOnce(pctx, topic, rec, payload)
+		cancel()
 		if err == nil {
-			msg := newMessage(rec, payload)
-			msg.SetContext(ctx)
-			if err = pub.Publish(topic, msg); err == nil {
-				rt.pubMu.Lock()
-				rt.failures = 0
-				rt.pubMu.Unlock()
-				rt.publishedC.Inc()
-				rt.mu.Lock()
-				rt.published++
-				rt.unsavedPb++
-				rt.lastErr = ""
-				rt.mu.Unlock()
-				return nil
-			}
+			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if _, ok := ls.deadline(); !ok {
+			return fmt.Errorf("%w: publish of %s cut short", errLeaseLost, rec.ID)
 		}
 		rt.retriesC.Inc()
 		rt.setErr(err)
 		rt.logger.Warn("relay: publish failed, retrying",
 			"event_id", rec.ID, "type", rec.Type, "topic", topic, "attempt", attempt+1, "err", err)
-		rt.pubMu.Lock()
-		rt.failures++
-		if rt.failures >= rt.relay.opts.ReconnectAfter && pub != nil && rt.pub == pub {
-			rt.closePublisherLocked()
-		}
-		rt.pubMu.Unlock()
 		if !sleep(ctx, rt.backoff(attempt)) {
 			return ctx.Err()
 		}
 	}
+}
+
+// publishOnce makes one attempt to publish an event, within ctx's deadline.
+func (rt *route) publishOnce(ctx context.Context, topic string, rec events.Recorded, payload []byte) error {
+	pub, err := rt.publisher(ctx)
+	if err == nil {
+		msg := newMessage(rec, payload)
+		msg.SetContext(ctx)
+		if err = pub.Publish(topic, msg); err == nil {
+			rt.pubMu.Lock()
+			rt.failures = 0
+			rt.pubMu.Unlock()
+			rt.publishedC.Inc()
+			rt.mu.Lock()
+			rt.published++
+			rt.unsavedPb++
+			rt.lastErr = ""
+			rt.mu.Unlock()
+			return nil
+		}
+	}
+	rt.pubMu.Lock()
+	rt.failures++
+	if rt.failures >= rt.relay.opts.ReconnectAfter && pub != nil && rt.pub == pub {
+		rt.closePublisherLocked()
+	}
+	rt.pubMu.Unlock()
+	return err
 }
 
 // NewMessage is the watermill message the relay publishes for rec: the
@@ -557,12 +714,20 @@ func (rt *route) save(ctx context.Context) error {
 	defer rt.saveMu.Unlock()
 	rt.mu.Lock()
 	pos, n, pb := rt.acked, rt.unsaved, rt.unsavedPb
-	if pos == rt.saved {
+	var skip []events.Position
+	for p := range rt.skip {
+		if pos.Less(p) {
+			skip = append(skip, p)
+		} else {
+			delete(rt.skip, p)
+		}
+	}
+	if pos == rt.saved && len(skip) == 0 {
 		rt.mu.Unlock()
 		return nil
 	}
 	rt.mu.Unlock()
-	if err := rt.relay.checkpoints.save(ctx, rt.cfg.Name, pos, pb); err != nil {
+	if err := rt.relay.checkpoints.save(ctx, rt.cfg.Name, pos, pb, skip); err != nil {
 		return err
 	}
 	rt.mu.Lock()
@@ -649,4 +814,62 @@ func redactURL(raw string) string {
 		return "(invalid URL)"
 	}
 	return u.Redacted()
+}
+
+// errLeaseLost: the route's lock connection was not seen alive within the
+// lease; another process may own the route now.
+var errLeaseLost = errors.New("route lease lost (lock connection not seen alive in time); stopped publishing")
+
+// lease is a route owner's right to publish: until a lease length after it
+// last saw the connection holding the route's advisory lock alive. The
+// lock is a session lock, so a live connection still holds it.
+type lease struct {
+	ttl   time.Duration
+	grace time.Duration // a publish started in the lease may end this much after it
+	conn  *pgxpool.Conn
+
+	mu    sync.Mutex
+	until time.Time // monotonic
+}
+
+// deadline is the end of the lease and whether it is still running.
+func (l *lease) deadline() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until, time.Now().Before(l.until)
+}
+
+// keep checks the lock connection every ttl/5 and extends the lease from
+// the moment each successful check was sent. When a check fails, or the
+// lease runs out, it calls lost and returns; it returns when ctx is done.
+func (l *lease) keep(ctx context.Context, lost func(error)) {
+	every := l.ttl / 5
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sent := time.Now()
+		// A slow answer only lets the lease run out (publishing stops);
+		// a lost connection ends the session.
+		cctx, cancel := context.WithTimeout(ctx, 10*l.ttl)
+		_, err := l.conn.Exec(cctx, "SELECT 1")
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			l.mu.Lock()
+			l.until = time.Now()
+			l.mu.Unlock()
+			lost(fmt.Errorf("%w: %w", errLeaseLost, err))
+			return
+		}
+		l.mu.Lock()
+		l.until = sent.Add(l.ttl)
+		l.mu.Unlock()
+	}
 }

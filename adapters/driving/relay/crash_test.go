@@ -83,6 +83,7 @@ func TestCrashRestartNATSJetStream(t *testing.T) { crashScenario(t, natsBroker(t
 func TestCrashRestartRabbitMQ(t *testing.T)      { crashScenario(t, amqpBroker(t)) }
 func TestCrashRestartRedisStreams(t *testing.T)  { crashScenario(t, redisBroker(t)) }
 func TestCrashRestartPostgreSQL(t *testing.T)    { crashScenario(t, postgresBroker(t)) }
+func TestCrashRestartKafka(t *testing.T)         { crashScenario(t, kafkaBroker(t)) }
 
 // privateNATS is a nats-server of the test's own, on a free port, that
 // the test may stop and start again (the shared one on 4222 is never

@@ -298,7 +298,15 @@ func runServe(ctx context.Context, args []string) error {
 				return errors.New("shutting down")
 			default:
 			}
-			return pool.Ping(ctx)
+			if err := pool.Ping(ctx); err != nil {
+				return err
+			}
+			// The event log may live elsewhere (KurrentDB): not ready
+			// while it cannot be reached.
+			if _, err := evlog.Head(ctx); err != nil {
+				return fmt.Errorf("event log: %w", err)
+			}
+			return nil
 		},
 	})
 	if err != nil {

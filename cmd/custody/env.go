@@ -31,11 +31,9 @@ const privateDatabase = "custody"
 // service's projectors, relay, subscribers and requests together.
 const defaultMaxConns = 16
 
-// eventLogOpeners open event logs other than PostgreSQL, by the URL scheme
-// of CUSTODY_EVENT_LOG (e.g. "kurrentdb", "esdb"). Other files register
-// theirs from init. The keyring is shared: personal data is sealed the same
-// way whatever the log, with its keys in PostgreSQL.
-var eventLogOpeners = map[string]func(ctx context.Context, url string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (eventlog.EventLog, eventlog.Eraser, func(), error){}
+// eventLogOpener opens an event log other than PostgreSQL from its
+// CUSTODY_EVENT_LOG URL (see eventLogOpeners in app.go).
+type eventLogOpener func(ctx context.Context, url string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (eventlog.EventLog, eventlog.Eraser, func(), error)
 
 // migrators bring other components' tables up to date; `custody migrate`
 // (and services at start-up, through migrateAll) run them after the event

@@ -17,7 +17,6 @@ import (
 )
 
 func init() {
-	register("erasure", "verify that an erased subject left no personal data; scrub and rewrite the copies", runErasure)
 	migrators = append(migrators, erasure.Migrate)
 }
 

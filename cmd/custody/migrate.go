@@ -11,10 +11,6 @@ import (
 	"github.com/custody/custody/adapters/eventlog/pgstore"
 )
 
-func init() {
-	register("migrate", "create or update every PostgreSQL table custody uses", runMigrate)
-}
-
 // runMigrate implements `custody migrate`: the event log, the personal-data
 // keys and every registered component's tables, on DATABASE_URL (or the
 // private PostgreSQL). Safe to run while custody is running and from

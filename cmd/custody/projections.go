@@ -20,7 +20,6 @@ import (
 )
 
 func init() {
-	register("projections", "projection status (position, head, lag, parked corps), 'projections rebuild NAME|all' or 'projections unpark NAME CORP'", runProjections)
 	migrators = append(migrators, projections.Migrate)
 }
 

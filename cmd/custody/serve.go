@@ -36,7 +36,6 @@ import (
 )
 
 func init() {
-	register("serve", "run the HTTP API, WeCom callback receiver, projector, settle job, slot keeper and in-process fan-out in one process", runServe)
 	migrators = append(migrators, httpapi.Migrate)
 }
 

@@ -14,7 +14,6 @@ import (
 )
 
 func init() {
-	register("slots", "repair staff capacity slots that drifted from the customers' relations and handovers", runSlots)
 	// `custody migrate` creates the slot keeper's checkpoint table too.
 	migrators = append(migrators, pgcheckpoint.Migrate)
 }

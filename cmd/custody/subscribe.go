@@ -15,7 +15,6 @@ import (
 )
 
 func init() {
-	register("subscribe", "tail a broker topic the relay publishes to and print its events", runSubscribe)
 	// `custody migrate` creates the relay's checkpoint table too.
 	migrators = append(migrators, relay.Migrate)
 }

@@ -16,7 +16,6 @@ import (
 )
 
 func init() {
-	register("wecom", "connect a corp to WeCom, list connections, inspect the callback inbox", runWeCom)
 	migrators = append(migrators, connection.Migrate, inbox.Migrate)
 }
 

@@ -1,5 +1,19 @@
 package main
 
+import (
+	"github.com/custody/custody/adapters/driving/httpapi"
+	"github.com/custody/custody/adapters/driving/relay"
+	"github.com/custody/custody/adapters/driving/wecom/connection"
+	"github.com/custody/custody/adapters/driving/wecom/inbox"
+	"github.com/custody/custody/adapters/driving/wecom/outbound"
+	"github.com/custody/custody/adapters/eventlog/pgstore"
+	"github.com/custody/custody/adapters/eventlog/pii"
+	"github.com/custody/custody/adapters/pg/pgcheckpoint"
+	"github.com/custody/custody/adapters/tools/erasure"
+	"github.com/custody/custody/internal/pgmigrate"
+	"github.com/custody/custody/projections"
+)
+
 // The composition root: every subcommand, event-log opener and database
 // migration of the custody binary is listed in this file and nowhere else.
 // Nothing registers itself from init; a newcomer reads here what the binary
@@ -37,4 +51,28 @@ var eventLogOpeners = map[string]eventLogOpener{
 	"kurrentdb+discover": openKurrent,
 	"esdb":               openKurrent,
 	"esdb+discover":      openKurrent,
+}
+
+// migrationComponents is every component's migrations, in the order they
+// run: the keyring's and the event log's first, then the components that
+// build on them. pgmigrate applies them all in one transaction; a new
+// component with tables is added here (CONTRIBUTING.md).
+func migrationComponents() ([]pgmigrate.Component, error) {
+	projs, err := projections.Migrations(projections.All()...)
+	if err != nil {
+		return nil, err
+	}
+	var cs []pgmigrate.Component
+	cs = append(cs, pii.Migrations(), pgstore.Migrations())
+	cs = append(cs, projs...)
+	cs = append(cs,
+		httpapi.Migrations(),
+		pgcheckpoint.Migrations(),
+		relay.Migrations(),
+		erasure.Migrations(),
+		connection.Migrations(),
+		inbox.Migrations(),
+		outbound.Migrations(),
+	)
+	return cs, nil
 }

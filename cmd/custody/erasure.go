@@ -16,10 +16,6 @@ import (
 	"github.com/custody/custody/adapters/tools/erasure"
 )
 
-func init() {
-	migrators = append(migrators, erasure.Migrate)
-}
-
 const erasureUsage = `usage:
   custody erasure verify [--value V]... [--json] SUBJECT
   custody erasure scrub

@@ -19,10 +19,6 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-func init() {
-	migrators = append(migrators, projections.Migrate)
-}
-
 const projectionsUsage = `usage: custody projections status [-scan N]
        custody projections rebuild [-batch N] [-fresh] NAME...|all
        custody projections unpark [-batch N] NAME CORP

@@ -35,10 +35,6 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-func init() {
-	migrators = append(migrators, httpapi.Migrate)
-}
-
 // serving, when set (by tests), is told the address serve listens on once
 // it accepts requests.
 var serving func(addr net.Addr)

@@ -8,15 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
 )
-
-func init() {
-	// `custody migrate` creates the slot keeper's checkpoint table too.
-	migrators = append(migrators, pgcheckpoint.Migrate)
-}
 
 // slotKeeperCheckpoint names serve's slot keeper checkpoint.
 const slotKeeperCheckpoint = "slot-keeper"

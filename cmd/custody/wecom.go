@@ -15,10 +15,6 @@ import (
 	"github.com/custody/custody/adapters/driving/wecom/inbox"
 )
 
-func init() {
-	migrators = append(migrators, connection.Migrate, inbox.Migrate)
-}
-
 const wecomUsage = `usage: custody wecom connect --corp CORP --corpid WECOM_CORPID [--overlap 1h]
        custody wecom disconnect --corp CORP
        custody wecom list

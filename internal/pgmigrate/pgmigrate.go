@@ -77,11 +77,12 @@ type Component struct {
 	// Migrations, when set, are the component's steps, versions 1..n, in
 	// place of files (projections build theirs from each projection).
 	Migrations []Migration
-	// Adopt, when set, runs in Run's transaction the first time Run sees
-	// the component (nothing recorded for it yet), and returns how many of
-	// its versions a database already has from before they were recorded
-	// in schema_migrations (0 for none). Those versions are recorded as
-	// applied without running them.
+	// Adopt, when set, runs in Run's transaction before the component's
+	// migrations and returns how many of its versions (1..n) the database
+	// already has by other means than this runner: an older mechanism that
+	// did not record them in schema_migrations, or (projections) a rebuild
+	// that swapped in tables made by every migration. Those of them not
+	// recorded yet are recorded as applied, without running them.
 	Adopt func(ctx context.Context, tx pgx.Tx) (int, error)
 	// After, when set, runs in Run's transaction after the component's
 	// pending migrations (also when none was pending) with the version the
@@ -259,7 +260,7 @@ func runComponent(ctx context.Context, tx pgx.Tx, c Component, ms []Migration, d
 		out = append(out, Applied{Component: c.Name, Version: m.Version, Name: m.Name, Adopted: adopted})
 		return nil
 	}
-	if len(done) == 0 && c.Adopt != nil {
+	if c.Adopt != nil {
 		n, err := c.Adopt(ctx, tx)
 		if err != nil {
 			return nil, fmt.Errorf("pgmigrate: %s: adopt: %w", c.Name, err)
@@ -267,8 +268,13 @@ func runComponent(ctx context.Context, tx pgx.Tx, c Component, ms []Migration, d
 		if n > len(ms) {
 			return nil, fmt.Errorf("%w: component %s is at version %d, this build knows %d", ErrNewerDatabase, c.Name, n, len(ms))
 		}
-		done = map[int]bool{}
-		for _, m := range ms[:n] {
+		if done == nil {
+			done = map[int]bool{}
+		}
+		for _, m := range ms[:max(n, 0)] {
+			if done[m.Version] {
+				continue
+			}
 			if err := record(m, true); err != nil {
 				return nil, err
 			}

@@ -174,7 +174,7 @@ func TestOverviewInChromium(t *testing.T) {
 		t.Fatalf("screenshot is not a plausible PNG (%d bytes)", len(png))
 	}
 	if *updateScreenshot {
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "overview.png"), png, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join("..", "..", "..", "docs", "overview.png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

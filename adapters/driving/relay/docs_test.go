@@ -123,7 +123,7 @@ func TestConsumerDocs(t *testing.T) {
 		}
 	}
 
-	doc, err := os.ReadFile("../../docs/consumers.md")
+	doc, err := os.ReadFile("../../../docs/consumers.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -241,4 +244,45 @@ func minus(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// TestEveryComponentIsListed: every pgmigrate component a package declares
+// (pgmigrate.Component{Name: "…"} in its source) is in app.go's
+// migrationComponents, so a new component's tables are not forgotten by
+// custody migrate.
+func TestEveryComponentIsListed(t *testing.T) {
+	listed := map[string]bool{}
+	for _, c := range mustComponents(t) {
+		listed[c.Name] = true
+	}
+	decl := regexp.MustCompile(`pgmigrate\.Component\{Name: "([^"]+)"`)
+	found := 0
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != "../.." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range decl.FindAllSubmatch(b, -1) {
+			found++
+			if !listed[string(m[1])] {
+				t.Errorf("%s declares migration component %q, which cmd/custody/app.go does not list", path, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found < 9 {
+		t.Fatalf("found %d component declarations; the walk missed the packages", found)
+	}
 }

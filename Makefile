@@ -46,10 +46,13 @@ fuzz:
 	  done; \
 	done
 
+# gofmt, go vet, and the layering rules (internal/layering: which layer may
+# import which, checked over `go list` of the module).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) test -count=1 ./internal/layering/
 
 clean:
 	rm -rf bin

@@ -19,14 +19,15 @@ var (
 	pathLike = regexp.MustCompile(`[A-Za-z0-9_.*/-]*[A-Za-z0-9_*]\.(md|go|sh|png|sql|mod)\b`)
 )
 
-// documents are the README and every Markdown file under docs/.
+// documents are the README, BENCHMARKS.md, CONTRIBUTING.md and every
+// Markdown file under docs/.
 func documents(t *testing.T) []string {
 	t.Helper()
 	docs, err := filepath.Glob("*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]string{"../README.md", "../BENCHMARKS.md"}, docs...)
+	return append([]string{"../README.md", "../BENCHMARKS.md", "../CONTRIBUTING.md"}, docs...)
 }
 
 // exists reports whether ref names a file or directory relative to the

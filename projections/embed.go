@@ -3,34 +3,34 @@ package projections
 import (
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strings"
+
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
+// sqlFS holds the migrations: sql/NNNN_*.sql are the package's own tables
+// (checkpoints, parked corps), sql/<projection>/NNN_*.sql each projection's
+// (see Migrations in migrate.go).
+//
 //go:embed sql
 var sqlFS embed.FS
 
-// migrations returns the ordered SQL steps in sql/<name>/*.sql. The files
-// are numbered (001_init.sql, 002_...); a released file is never edited.
+// projectionFiles returns the migration files of sql/<name>, in version
+// order, checked by pgmigrate (versions 1, 2, … without gaps).
+func projectionFiles(name string) ([]pgmigrate.Migration, error) {
+	return pgmigrate.Load(sqlFS, "sql/"+name)
+}
+
+// migrations returns the ordered SQL steps in sql/<name>/*.sql (a
+// projection's Migrations). A released file is never edited.
 func migrations(name string) []string {
-	dir := "sql/" + name
-	entries, err := fs.ReadDir(sqlFS, dir)
+	files, err := projectionFiles(name)
 	if err != nil {
 		panic(fmt.Sprintf("projections: migrations of %s: %v", name, err))
 	}
-	var files []string
-	for _, e := range entries {
-		files = append(files, e.Name())
-	}
-	sort.Strings(files)
-	out := make([]string, 0, len(files))
-	for _, f := range files {
-		b, err := fs.ReadFile(sqlFS, dir+"/"+f)
-		if err != nil {
-			panic(fmt.Sprintf("projections: migration %s/%s: %v", name, f, err))
-		}
-		out = append(out, string(b))
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.SQL
 	}
 	return out
 }

@@ -8,43 +8,72 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
-// checkpointDDL creates the checkpoint table and the table of parked corps
-// (see parking.go). They belong to the package, not to one projection, and
-// are never swapped by a rebuild.
-const checkpointDDL = `
-CREATE SCHEMA IF NOT EXISTS projections;
-CREATE TABLE IF NOT EXISTS projections.projection_checkpoints (
-	name             text        PRIMARY KEY,
-	commit_pos       bigint      NOT NULL DEFAULT 0,
-	prepare_pos      bigint      NOT NULL DEFAULT 0,
-	schema_version   int         NOT NULL DEFAULT 0,
-	last_recorded_at timestamptz,
-	events_applied   bigint      NOT NULL DEFAULT 0,
-	updated_at       timestamptz NOT NULL DEFAULT now(),
-	rebuilt_at       timestamptz
-);
-CREATE TABLE IF NOT EXISTS projections.parked (
-	projection  text        NOT NULL,
-	corp_id     text        NOT NULL,
-	commit_pos  bigint      NOT NULL,
-	prepare_pos bigint      NOT NULL,
-	event_id    uuid        NOT NULL,
-	event_type  text        NOT NULL,
-	stream      text        NOT NULL,
-	reason      text        NOT NULL,
-	parked_at   timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (projection, corp_id)
-);`
+// Migrations are the pgmigrate components of the projections ps (listed in
+// cmd/custody/app.go with All()): first "projections", the checkpoint and
+// parked tables (sql/NNNN_*.sql), then one component per projection,
+// "projections.<name>", whose steps are the projection's Migrations() with
+// {s} set to LiveSchema (for the built-in projections, sql/<name>/NNN_*.sql).
+//
+// A projection's version also lives in its checkpoint row
+// (schema_version): a rebuild swaps in tables made by every migration and
+// sets it, and databases migrated before pgmigrate have only that. Each
+// projection's component therefore adopts the versions schema_version
+// says the tables have, and sets schema_version (creating the checkpoint
+// row of a new projection at events.Start) after its migrations.
+func Migrations(ps ...Projection) ([]pgmigrate.Component, error) {
+	if err := checkNames(ps); err != nil {
+		return nil, err
+	}
+	out := []pgmigrate.Component{{Name: "projections", FS: sqlFS, Dir: "sql"}}
+	for _, p := range ps {
+		out = append(out, component(p))
+	}
+	return out, nil
+}
 
-// migrateLockKey serialises concurrent Migrate calls (several custody
-// instances starting at once).
-const migrateLockKey = 0x637573746f647901 // "custody\x01"
+func component(p Projection) pgmigrate.Component {
+	name := p.Name()
+	files, _ := projectionFiles(name) // names for the record, when p's steps are those files
+	steps := p.Migrations()
+	ms := make([]pgmigrate.Migration, len(steps))
+	for i, s := range steps {
+		file := fmt.Sprintf("step %d", i+1)
+		if i < len(files) && files[i].SQL == s {
+			file = files[i].Name
+		}
+		ms[i] = pgmigrate.Migration{Version: i + 1, Name: file,
+			SQL: strings.ReplaceAll(s, "{s}", pgx.Identifier{LiveSchema}.Sanitize())}
+	}
+	if ms == nil {
+		ms = []pgmigrate.Migration{}
+	}
+	return pgmigrate.Component{
+		Name:       "projections." + name,
+		Migrations: ms,
+		Adopt: func(ctx context.Context, tx pgx.Tx) (int, error) {
+			var version int
+			err := tx.QueryRow(ctx, `SELECT schema_version FROM projections.projection_checkpoints WHERE name = $1`, name).Scan(&version)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return 0, nil
+			}
+			return version, err
+		},
+		After: func(ctx context.Context, tx pgx.Tx, version int) error {
+			_, err := tx.Exec(ctx, `INSERT INTO projections.projection_checkpoints AS c (name, schema_version) VALUES ($1, $2)
+				ON CONFLICT (name) DO UPDATE SET schema_version = excluded.schema_version
+				WHERE c.schema_version IS DISTINCT FROM excluded.schema_version`, name, version)
+			return err
+		},
+	}
+}
 
 // Migrate creates or upgrades the tables of every projection in All() and
-// the checkpoint table. It is idempotent and safe to run from several
-// processes at once. `custody migrate` calls it.
+// the checkpoint table (the projections' part of `custody migrate`, which
+// runs every component's at once).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return MigrateProjections(ctx, pool, All()...)
 }
@@ -52,41 +81,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // MigrateProjections is Migrate for a chosen set of projections. A new
 // projection starts with its checkpoint at events.Start.
 func MigrateProjections(ctx context.Context, pool *pgxpool.Pool, ps ...Projection) error {
-	if err := checkNames(ps); err != nil {
+	cs, err := Migrations(ps...)
+	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLockKey)); err != nil {
-			return fmt.Errorf("projections: migrate lock: %w", err)
-		}
-		if _, err := tx.Exec(ctx, checkpointDDL); err != nil {
-			return fmt.Errorf("projections: create checkpoint table: %w", err)
-		}
-		for _, p := range ps {
-			var version int
-			err := tx.QueryRow(ctx, `SELECT schema_version FROM projections.projection_checkpoints WHERE name = $1`, p.Name()).Scan(&version)
-			if errors.Is(err, pgx.ErrNoRows) {
-				version = 0
-				_, err = tx.Exec(ctx, `INSERT INTO projections.projection_checkpoints (name) VALUES ($1)`, p.Name())
-			}
-			if err != nil {
-				return fmt.Errorf("projections: migrate %s: %w", p.Name(), err)
-			}
-			ms := p.Migrations()
-			if version > len(ms) {
-				return fmt.Errorf("projections: migrate %s: database is at schema version %d, this build knows %d", p.Name(), version, len(ms))
-			}
-			if err := applyMigrations(ctx, tx, LiveSchema, ms[version:]); err != nil {
-				return fmt.Errorf("projections: migrate %s: %w", p.Name(), err)
-			}
-			if _, err := tx.Exec(ctx, `UPDATE projections.projection_checkpoints SET schema_version = $2 WHERE name = $1`, p.Name(), len(ms)); err != nil {
-				return fmt.Errorf("projections: migrate %s: %w", p.Name(), err)
-			}
-		}
-		return nil
-	})
+	if _, err := pgmigrate.Run(ctx, pool, cs...); err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+	return nil
 }
 
+// applyMigrations runs steps in schema (a rebuild's shadow, a test's).
 func applyMigrations(ctx context.Context, tx pgx.Tx, schema string, steps []string) error {
 	for _, s := range steps {
 		sql := strings.ReplaceAll(s, "{s}", pgx.Identifier{schema}.Sanitize())

@@ -19,10 +19,6 @@ import (
 	"github.com/custody/custody/projections/asof"
 )
 
-func init() {
-	register("asof", "as-of questions: owners of a customer, a staff member's customers, a corp's numbers at a time", runAsOf)
-}
-
 const asofUsage = `usage:
   custody asof owners    --corp C --at T CUSTOMER   staff who had a relation with CUSTOMER at T
   custody asof customers --corp C --at T STAFF      customers STAFF had a relation with at T

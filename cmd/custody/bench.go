@@ -29,10 +29,6 @@ import (
 	"github.com/custody/custody/adapters/pg/pglaunch"
 )
 
-func init() {
-	register("bench", "measure HTTP command throughput against one-row INSERT transactions on the same PostgreSQL, in alternating rounds", runBench)
-}
-
 // benchConfig is bench's configuration.
 type benchConfig struct {
 	clients    []int

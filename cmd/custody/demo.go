@@ -11,10 +11,6 @@ import (
 	"github.com/custody/custody/adapters/tools/demo"
 )
 
-func init() {
-	register("demo", "seed a realistic corp through the API of a running server", runDemo)
-}
-
 // runDemo implements `custody demo`.
 func runDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)

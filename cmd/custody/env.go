@@ -17,6 +17,7 @@ import (
 	"github.com/custody/custody/adapters/pg/pglaunch"
 	"github.com/custody/custody/adapters/tools/erasure"
 	"github.com/custody/custody/events/eventlog"
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
 // privateDataDir is where the private PostgreSQL keeps its data when
@@ -31,16 +32,9 @@ const privateDatabase = "custody"
 // service's projectors, relay, subscribers and requests together.
 const defaultMaxConns = 16
 
-// eventLogOpeners open event logs other than PostgreSQL, by the URL scheme
-// of CUSTODY_EVENT_LOG (e.g. "kurrentdb", "esdb"). Other files register
-// theirs from init. The keyring is shared: personal data is sealed the same
-// way whatever the log, with its keys in PostgreSQL.
-var eventLogOpeners = map[string]func(ctx context.Context, url string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (eventlog.EventLog, eventlog.Eraser, func(), error){}
-
-// migrators bring other components' tables up to date; `custody migrate`
-// (and services at start-up, through migrateAll) run them after the event
-// log's and the keyring's. Other files append theirs from init.
-var migrators []func(ctx context.Context, pool *pgxpool.Pool) error
+// eventLogOpener opens an event log other than PostgreSQL from its
+// CUSTODY_EVENT_LOG URL (see eventLogOpeners in app.go).
+type eventLogOpener func(ctx context.Context, url string, pool *pgxpool.Pool, keyring *pii.Keyring, logger *slog.Logger) (eventlog.EventLog, eventlog.Eraser, func(), error)
 
 // openPostgres connects to DATABASE_URL, or, when it is unset, starts the
 // private PostgreSQL server in ./.data/pg (created on first use) and
@@ -205,20 +199,20 @@ func openPGStore(ctx context.Context, pool *pgxpool.Pool, keyring *pii.Keyring, 
 	return s, nil
 }
 
-// migrateAll applies every component's migrations to pool: the event
-// log's (which include the keyring's) first, then the registered migrators in order.
+// migrateAll applies every component's pending migrations (app.go's
+// migrationComponents) to pool, in one transaction under pgmigrate's
+// advisory lock, and returns what it applied.
 func migrateAll(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := pgstore.Migrate(ctx, pool); err != nil {
-		return err
+	_, err := migrateAllReport(ctx, pool)
+	return err
+}
+
+func migrateAllReport(ctx context.Context, pool *pgxpool.Pool) ([]pgmigrate.Applied, error) {
+	cs, err := migrationComponents()
+	if err != nil {
+		return nil, err
 	}
-	for _, m := range migrators {
-		// Stop at the first failure: later components may build on
-		// earlier ones' tables.
-		if err := m(ctx, pool); err != nil {
-			return err
-		}
-	}
-	return nil
+	return pgmigrate.Run(ctx, pool, cs...)
 }
 
 func knownSchemes() string {

@@ -16,11 +16,6 @@ import (
 	"github.com/custody/custody/adapters/tools/erasure"
 )
 
-func init() {
-	register("erasure", "verify that an erased subject left no personal data; scrub and rewrite the copies", runErasure)
-	migrators = append(migrators, erasure.Migrate)
-}
-
 const erasureUsage = `usage:
   custody erasure verify [--value V]... [--json] SUBJECT
   custody erasure scrub

@@ -12,19 +12,10 @@ import (
 	"github.com/custody/custody/events/eventlog"
 )
 
-// kurrentSchemes are the CUSTODY_EVENT_LOG URL schemes that select the
-// KurrentDB (EventStoreDB) event log: kurrentdb://host:2113?tls=false for
-// one node, kurrentdb+discover://… for a cluster found through DNS, and the
-// client's own esdb:// spellings.
-var kurrentSchemes = []string{"kurrentdb", "kurrentdb+discover", "esdb", "esdb+discover"}
-
-func init() {
-	for _, s := range kurrentSchemes {
-		eventLogOpeners[s] = openKurrent
-	}
-}
-
-// openKurrent opens the KurrentDB log at url. Personal data is sealed with
+// openKurrent opens the KurrentDB log at url (the schemes listed in
+// app.go's eventLogOpeners: kurrentdb://host:2113?tls=false for one node,
+// kurrentdb+discover://… for a cluster found through DNS, and the client's
+// own esdb:// spellings). Personal data is sealed with
 // the shared keyring, whose keys stay in PostgreSQL. CUSTODY_KURRENTDB_NAMESPACE,
 // when set, prefixes every stream name on the server (several deployments
 // sharing one cluster).

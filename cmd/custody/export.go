@@ -19,10 +19,6 @@ import (
 	"github.com/custody/custody/events"
 )
 
-func init() {
-	register("events", "export the event log (JSON Lines, CSV, Parquet)", runEvents)
-}
-
 func runEvents(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "export" {
 		fmt.Fprintln(os.Stderr, "usage: custody events export [flags]   (custody events export -h for the flags)")

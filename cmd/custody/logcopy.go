@@ -24,10 +24,6 @@ import (
 	"github.com/custody/custody/events/eventlog"
 )
 
-func init() {
-	register("log", "event log tools: 'log copy --to URL' copies the whole log to another event log", runLog)
-}
-
 // runLog implements `custody log copy …`.
 func runLog(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "copy" {

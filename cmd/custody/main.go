@@ -1,6 +1,7 @@
 // Command custody is the event-sourced core of a customer-relationship
 // system for private-domain customer assets (see README.md). main only
-// wires: each subcommand lives in its own file and registers itself here.
+// dispatches: each subcommand lives in its own file and is listed, with
+// everything else the binary is composed of, in app.go.
 package main
 
 import (
@@ -12,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 )
@@ -24,14 +24,14 @@ type subcommand struct {
 	run     func(ctx context.Context, args []string) error
 }
 
-var subcommands = map[string]subcommand{}
-
-// register adds a subcommand; each subcommand file calls it from init.
-func register(name, summary string, run func(ctx context.Context, args []string) error) {
-	if _, dup := subcommands[name]; dup {
-		panic("custody: duplicate subcommand " + name)
+// findSubcommand returns the subcommand called name in subcommandTable.
+func findSubcommand(name string) (subcommand, bool) {
+	for _, sc := range subcommandTable() {
+		if sc.name == name {
+			return sc, true
+		}
 	}
-	subcommands[name] = subcommand{name: name, summary: summary, run: run}
+	return subcommand{}, false
 }
 
 // errUsage marks a command-line mistake: custody prints usage and exits 2.
@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return nil
 	}
-	sc, ok := subcommands[args[0]]
+	sc, ok := findSubcommand(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "custody: unknown command %q\n\n", args[0])
 		usage(stderr)
@@ -71,13 +71,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: custody <command> [flags]\n\ncommands:")
-	names := make([]string, 0, len(subcommands))
-	for n := range subcommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-14s %s\n", n, subcommands[n].summary)
+	for _, sc := range subcommandTable() {
+		fmt.Fprintf(w, "  %-14s %s\n", sc.name, sc.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'custody <command> -h' for a command's flags. Configuration: README.md.")
 }

@@ -19,11 +19,6 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-func init() {
-	register("projections", "projection status (position, head, lag, parked corps), 'projections rebuild NAME|all' or 'projections unpark NAME CORP'", runProjections)
-	migrators = append(migrators, projections.Migrate)
-}
-
 const projectionsUsage = `usage: custody projections status [-scan N]
        custody projections rebuild [-batch N] [-fresh] NAME...|all
        custody projections unpark [-batch N] NAME CORP

@@ -12,10 +12,6 @@ import (
 	"github.com/custody/custody/adapters/pg/pglaunch"
 )
 
-func init() {
-	register("psql", "open psql on custody's database (the private PostgreSQL or DATABASE_URL)", runPsql)
-}
-
 // psqlStdio are the streams psql is given; tests replace them.
 var psqlStdio = struct {
 	in       io.Reader

@@ -16,10 +16,6 @@ import (
 	"github.com/custody/custody/events"
 )
 
-func init() {
-	register("replay", "build every projection as of a time into a separate schema (or drop/list them)", runReplay)
-}
-
 const replayUsage = `usage:
   custody replay --until T --schema NAME [--time-field occurred|recorded]
   custody replay drop --schema NAME

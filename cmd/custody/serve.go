@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/custody/custody/adapters/driving/httpapi"
+	"github.com/custody/custody/adapters/driving/jobs"
 	"github.com/custody/custody/adapters/driving/relay"
 	"github.com/custody/custody/adapters/driving/wecom/api"
 	"github.com/custody/custody/adapters/driving/wecom/connection"
@@ -29,16 +30,13 @@ import (
 	"github.com/custody/custody/adapters/driving/wecom/ingest"
 	"github.com/custody/custody/adapters/driving/wecom/outbound"
 	"github.com/custody/custody/adapters/driving/wecom/receiver"
+	"github.com/custody/custody/adapters/eventlog/instrumented"
 	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/adapters/tools/erasure"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/projections"
+	"github.com/custody/custody/projections/pending"
 )
-
-func init() {
-	register("serve", "run the HTTP API, WeCom callback receiver, projector, settle job, slot keeper and in-process fan-out in one process", runServe)
-	migrators = append(migrators, httpapi.Migrate)
-}
 
 // serving, when set (by tests), is told the address serve listens on once
 // it accepts requests.
@@ -208,7 +206,7 @@ func runServe(ctx context.Context, args []string) error {
 	defer closeLog()
 
 	reg := httpapi.NewRegistry()
-	ilog, err := httpapi.InstrumentLog(evlog, reg)
+	ilog, err := instrumented.New(evlog, reg)
 	if err != nil {
 		return err
 	}
@@ -221,7 +219,7 @@ func runServe(ctx context.Context, args []string) error {
 	}}
 	cmds, err := commands.New(commands.Options{
 		Log: ilog, Eraser: eraser, Settings: wecomSet,
-		Pending:        httpapi.ProjectedPending{Pool: pool},
+		Pending:        pending.Handovers{Pool: pool},
 		GroupTransfers: wecomGroups,
 	})
 	if err != nil {
@@ -340,7 +338,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	start("projector", runner.Run)
 	start("relay", fanout.Run)
-	start("settle job", httpapi.SettleJob{Commands: cmds, Pool: pool, Every: cfg.settleEvery, Logger: logger}.Run)
+	start("settle job", jobs.Settle{Commands: cmds, Pool: pool, Every: cfg.settleEvery, Logger: logger}.Run)
 	start("slot keeper", keeper.Run)
 	start("erasure job", erasure.Job{Pool: pool, RewriteAfter: cfg.rewriteAfter, Logger: logger.With("component", "erasure")}.Run)
 	start("wecom ingest", func(ctx context.Context) error {

@@ -19,10 +19,6 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-func init() {
-	migrators = append(migrators, outbound.Migrate)
-}
-
 // wecomSettings wraps base: corps connected with an app secret have their
 // handovers carried out in WeCom (corp.Settings.HandoversInWeCom), so the
 // settle job leaves them to WeCom's transfer result. conns is set once the

@@ -8,16 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
 )
-
-func init() {
-	register("slots", "repair staff capacity slots that drifted from the customers' relations and handovers", runSlots)
-	// `custody migrate` creates the slot keeper's checkpoint table too.
-	migrators = append(migrators, pgcheckpoint.Migrate)
-}
 
 // slotKeeperCheckpoint names serve's slot keeper checkpoint.
 const slotKeeperCheckpoint = "slot-keeper"

@@ -14,12 +14,6 @@ import (
 	"github.com/custody/custody/adapters/driving/relay/cloudevents"
 )
 
-func init() {
-	register("subscribe", "tail a broker topic the relay publishes to and print its events", runSubscribe)
-	// `custody migrate` creates the relay's checkpoint table too.
-	migrators = append(migrators, relay.Migrate)
-}
-
 // runSubscribe implements `custody subscribe [flags] URL TOPIC`.
 func runSubscribe(ctx context.Context, args []string) error {
 	return subscribe(ctx, args, os.Stdout, os.Stderr)

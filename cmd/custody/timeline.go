@@ -14,10 +14,6 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-func init() {
-	register("timeline", "a customer's history: adds, channels, handovers and outcomes, opt-outs, groups, consents, erasure", runTimeline)
-}
-
 func runTimeline(ctx context.Context, args []string) error {
 	return explainUsage(os.Stderr, showTimeline(ctx, args, os.Stdout, os.Stderr))
 }

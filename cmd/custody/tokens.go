@@ -11,10 +11,6 @@ import (
 	"github.com/custody/custody/adapters/driving/httpapi"
 )
 
-func init() {
-	register("tokens", "create, list or revoke API tokens bound to one corp", runTokens)
-}
-
 const tokensUsage = `usage: custody tokens create --corp CORP [--label TEXT]
        custody tokens list [--corp CORP]
        custody tokens revoke TOKEN_ID

@@ -15,11 +15,6 @@ import (
 	"github.com/custody/custody/adapters/driving/wecom/inbox"
 )
 
-func init() {
-	register("wecom", "connect a corp to WeCom, list connections, inspect the callback inbox", runWeCom)
-	migrators = append(migrators, connection.Migrate, inbox.Migrate)
-}
-
 const wecomUsage = `usage: custody wecom connect --corp CORP --corpid WECOM_CORPID [--overlap 1h]
        custody wecom disconnect --corp CORP
        custody wecom list

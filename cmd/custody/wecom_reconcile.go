@@ -13,12 +13,12 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/custody/custody/adapters/driving/httpapi"
 	"github.com/custody/custody/adapters/driving/wecom/api"
 	"github.com/custody/custody/adapters/driving/wecom/connection"
 	"github.com/custody/custody/adapters/driving/wecom/reconcile"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/projections"
+	"github.com/custody/custody/projections/pending"
 )
 
 const wecomReconcileUsage = `usage: custody wecom reconcile --corp CORP [--api-url URL] [--rate N] [--workers N]
@@ -85,7 +85,7 @@ func wecomReconcileCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	cmds, err := commands.New(commands.Options{Log: evlog, Eraser: keyring, Settings: commands.DefaultSettings{},
-		Pending: httpapi.ProjectedPending{Pool: pool}})
+		Pending: pending.Handovers{Pool: pool}})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
+	"github.com/custody/custody/projections/pending"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -127,7 +128,7 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	}
 	cmds, err := commands.New(commands.Options{
 		Log: log, Eraser: log.EventLog.(eventlog.Eraser), Settings: settings, Clock: clock,
-		Pending: ProjectedPending{Pool: pool}, GroupTransfers: ho.groupTransfers,
+		Pending: pending.Handovers{Pool: pool}, GroupTransfers: ho.groupTransfers,
 	})
 	if err != nil {
 		t.Fatal(err)

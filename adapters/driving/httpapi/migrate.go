@@ -3,43 +3,26 @@ package httpapi
 import (
 	"context"
 	"embed"
-	"fmt"
-	"io/fs"
-	"sort"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migrationLock is the advisory lock key that serialises concurrent
-// migrators of the HTTP API's tables ("httpapi" in ASCII).
-const migrationLock = 0x68747470617069
+// Migrations are the tables the HTTP API owns (http_tokens,
+// http_idempotency), for pgmigrate (listed in cmd/custody/app.go). Version
+// 1 was written with IF NOT EXISTS: databases where the HTTP API created
+// its tables before pgmigrate are adopted by running it once.
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "httpapi", FS: migrationFS, Dir: "migrations"}
+}
 
-// Migrate creates or updates the tables the HTTP API owns (http_tokens,
-// http_idempotency). Every migration is idempotent; concurrent callers
-// are serialised by an advisory lock, so several starting instances are safe.
+// Migrate applies Migrations alone (tests, tools that need only these
+// tables); `custody migrate` runs every component's at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("httpapi: migrations: %w", err)
-	}
-	sort.Strings(names)
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
-			return fmt.Errorf("httpapi: migration lock: %w", err)
-		}
-		for _, n := range names {
-			sql, err := migrationFS.ReadFile(n)
-			if err != nil {
-				return fmt.Errorf("httpapi: read %s: %w", n, err)
-			}
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
-				return fmt.Errorf("httpapi: apply %s: %w", n, err)
-			}
-		}
-		return nil
-	})
+	_, err := pgmigrate.Run(ctx, pool, Migrations())
+	return err
 }

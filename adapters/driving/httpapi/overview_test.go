@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/custody/custody/adapters/driving/jobs"
 	"github.com/custody/custody/adapters/tools/demo"
 )
 
@@ -36,7 +37,7 @@ func seedDemo(t *testing.T, h *harness) demo.Summary {
 	// The demo's own settle sees what the projections had caught up with;
 	// settle again once they are complete, as the server's job would.
 	h.projected()
-	if _, err := (SettleJob{Commands: h.cmds, Pool: h.pool, Now: h.clock.Now}).Once(t.Context()); err != nil {
+	if _, err := (jobs.Settle{Commands: h.cmds, Pool: h.pool, Now: h.clock.Now}).Once(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	h.projected()

@@ -105,14 +105,22 @@ type commandFields struct {
 	OccurredAt *time.Time `json:"occurred_at,omitempty"`
 }
 
-// apiRoutes is the whole API route table.
+// apiRoutes is the whole API route table: every route group, each defined
+// in its routes_*.go file, listed here and only here. A new group of
+// routes is a new routes_<topic>.go with a func <topic>Routes() []route,
+// added to this list; the order is the order of the OpenAPI document.
 func apiRoutes() []route {
 	var rs []route
-	for _, group := range routeGroups {
+	for _, group := range []func() []route{
+		customerRoutes,
+		erasureRoutes,
+		groupRoutes,
+		handoverRoutes,
+		overviewRoutes,
+		staffRoutes,
+		wecomRoutes,
+	} {
 		rs = append(rs, group()...)
 	}
 	return rs
 }
-
-// routeGroups are the route tables of the files routes_*.go.
-var routeGroups []func() []route

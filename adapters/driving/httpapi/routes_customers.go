@@ -2,8 +2,6 @@ package httpapi
 
 import "net/http"
 
-func init() { routeGroups = append(routeGroups, customerRoutes) }
-
 // relationFields are the editable parts of a relation. Remark, description,
 // phones and the customer's name are personal data: sealed, never logged.
 type relationFields struct {

@@ -5,8 +5,6 @@ import (
 	"github.com/custody/custody/events"
 )
 
-func init() { routeGroups = append(routeGroups, erasureRoutes) }
-
 // erasureRoutes are the privacy officer's check (custody erasure verify)
 // over HTTP. Known values are not taken: they would travel in a URL; the
 // CLI's --value does that.

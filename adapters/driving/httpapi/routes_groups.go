@@ -6,8 +6,6 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-func init() { routeGroups = append(routeGroups, groupRoutes) }
-
 type createGroupRequest struct {
 	ChatID  string `json:"chat_id"`
 	OwnerID string `json:"owner_id"`

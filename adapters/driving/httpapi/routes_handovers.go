@@ -7,8 +7,6 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-func init() { routeGroups = append(routeGroups, handoverRoutes) }
-
 // handoverRequest asks for in-service or resigned handovers of up to 100
 // customers from one staff member to another.
 type handoverRequest struct {

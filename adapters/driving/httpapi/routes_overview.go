@@ -1,7 +1,5 @@
 package httpapi
 
-func init() { routeGroups = append(routeGroups, overviewRoutes) }
-
 func overviewRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/corps/{corp}/overview", op: "overview", tag: "overview",

@@ -6,8 +6,6 @@ import (
 	"github.com/custody/custody/projections"
 )
 
-func init() { routeGroups = append(routeGroups, staffRoutes) }
-
 // joinStaffRequest records staff.joined.
 type joinStaffRequest struct {
 	StaffID string `json:"staff_id" doc:"WeCom userid"`

@@ -10,8 +10,6 @@ import (
 	"github.com/custody/custody/adapters/driving/wecom/inbox"
 )
 
-func init() { routeGroups = append(routeGroups, wecomRoutes) }
-
 // WeComConnections stores corps' WeCom connections (connection.Store).
 type WeComConnections interface {
 	Connect(ctx context.Context, c connection.Connection, overlap time.Duration) (connection.Connection, error)

@@ -5,12 +5,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/internal/pgmigrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -18,38 +17,19 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// migrateLockKey serialises concurrent Migrate calls (pg_advisory_xact_lock).
-const migrateLockKey = 0x637573746f6479 // "custody"
+// Migrations are the relay's tables (relay_checkpoints, relay_owners), for pgmigrate
+// (listed in cmd/custody/app.go). Version 1 was written with IF NOT EXISTS:
+// databases where the relay created its table before pgmigrate are adopted
+// by running it once.
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "relay", FS: migrations, Dir: "migrations"}
+}
 
-// Migrate creates the relay's tables (relay_checkpoints) if they are
-// missing. It is idempotent and safe to run from several processes at once.
+// Migrate applies Migrations alone; `custody migrate` runs every
+// component's at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("relay: list migrations: %w", err)
-	}
-	sort.Strings(names)
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("relay: migrate: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a committed tx ignores it
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext('relay'))`, int32(migrateLockKey&math.MaxInt32)); err != nil {
-		return fmt.Errorf("relay: migrate lock: %w", err)
-	}
-	for _, n := range names {
-		b, err := migrations.ReadFile(n)
-		if err != nil {
-			return fmt.Errorf("relay: read %s: %w", n, err)
-		}
-		if _, err := tx.Exec(ctx, string(b)); err != nil {
-			return fmt.Errorf("relay: apply %s: %w", n, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("relay: migrate commit: %w", err)
-	}
-	return nil
+	_, err := pgmigrate.Run(ctx, pool, Migrations())
+	return err
 }
 
 // checkpoints reads and writes route checkpoints.

@@ -64,9 +64,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/eventlog/pgstore/migrate"
 	"github.com/custody/custody/adapters/eventlog/pii"
 	"github.com/custody/custody/events/eventlog"
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
 var (
@@ -164,12 +164,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return Migrate(ctx, s.pool)
 }
 
-// Migrate applies the event log's and adapters/eventlog/pii's migrations to pool.
+// Migrations are the event log's tables, for pgmigrate (listed in
+// cmd/custody/app.go, after pii's).
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "pgstore", FS: migrations, Dir: "migrations"}
+}
+
+// Migrate applies the event log's and adapters/eventlog/pii's migrations
+// to pool (a log in a database of its own needs both).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := pii.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	return migrate.FS(ctx, pool, "pgstore", migrations, "migrations")
+	_, err := pgmigrate.Run(ctx, pool, pii.Migrations(), Migrations())
+	return err
 }
 
 // Erase implements eventlog.Eraser by destroying the subject's key in the

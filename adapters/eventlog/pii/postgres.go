@@ -9,15 +9,23 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/eventlog/pgstore/migrate"
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate creates or updates the pii_keys table.
+// Migrations are the pii_keys table, for pgmigrate (listed in
+// cmd/custody/app.go, before the event log's).
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "pii", FS: migrations, Dir: "migrations"}
+}
+
+// Migrate applies Migrations alone; `custody migrate` runs every
+// component's at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return migrate.FS(ctx, pool, "pii", migrations, "migrations")
+	_, err := pgmigrate.Run(ctx, pool, Migrations())
+	return err
 }
 
 // PostgresKeyStore keeps wrapped keys in the pii_keys table (see Migrate).

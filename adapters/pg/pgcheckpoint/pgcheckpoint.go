@@ -14,18 +14,25 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/eventlog/pgstore/migrate"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate creates or updates the checkpoint table. Safe to run from
-// several processes at once.
+// Migrations are the checkpoint table, for pgmigrate (listed in
+// cmd/custody/app.go).
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "pgcheckpoint", FS: migrations, Dir: "migrations"}
+}
+
+// Migrate applies Migrations alone; `custody migrate` runs every
+// component's at once. Safe to run from several processes at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return migrate.FS(ctx, pool, "pgcheckpoint", migrations, "migrations")
+	_, err := pgmigrate.Run(ctx, pool, Migrations())
+	return err
 }
 
 // Store is the checkpoint of one named follower. Safe for concurrent use;

@@ -10,15 +10,23 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/custody/custody/adapters/eventlog/pgstore/migrate"
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate creates the erasure_rewrites table.
+// Migrations are the erasure_rewrites table, for pgmigrate (listed in
+// cmd/custody/app.go).
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "erasure", FS: migrations, Dir: "migrations"}
+}
+
+// Migrate applies Migrations alone; `custody migrate` runs every
+// component's at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return migrate.FS(ctx, pool, "erasure", migrations, "migrations")
+	_, err := pgmigrate.Run(ctx, pool, Migrations())
+	return err
 }
 
 // Rewrite rewrites every table that holds personal data — the Personal

@@ -12,7 +12,7 @@ package connection
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -23,6 +23,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
 // DefaultOverlap is how long a replaced Token/EncodingAESKey stays valid.
@@ -147,23 +149,22 @@ type Sealer interface {
 // subject names the key the corp's secrets are sealed under.
 func subject(corpID string) string { return "wecom-connection/" + corpID }
 
-//go:embed schema.sql
-var schemaSQL string
+//go:embed migrations/*.sql
+var migrations embed.FS
 
-// Migrate creates the connections table (schema wecom). It is idempotent;
-// concurrent callers are serialised by an advisory lock.
+// Migrations are the connections table (schema wecom), for pgmigrate
+// (listed in cmd/custody/app.go). Version 1 was written with IF NOT EXISTS:
+// databases where it was created before pgmigrate are adopted by running
+// it once.
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "wecom.connection", FS: migrations, Dir: "migrations"}
+}
+
+// Migrate applies Migrations alone; `custody migrate` runs every
+// component's at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(0x7765636f6d636e)); err != nil { // "wecomcn"
-			return err
-		}
-		_, err := tx.Exec(ctx, schemaSQL)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("wecom connection: migrate: %w", err)
-	}
-	return nil
+	_, err := pgmigrate.Run(ctx, pool, Migrations())
+	return err
 }
 
 // Store keeps connections in PostgreSQL (table wecom.connections). It is

@@ -15,23 +15,20 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/internal/pgmigrate"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Advisory lock keys: migrations, and the single drainer.
-const (
-	migrationLock = 0x7765636f6d6d67 // "wecommg"
-	drainLock     = 0x7765636f6d6472 // "wecomdr"
-)
+// drainLock is the advisory lock key of the single drainer.
+const drainLock = 0x7765636f6d6472 // "wecomdr"
 
 // Statuses of a stored callback.
 const (
@@ -41,30 +38,19 @@ const (
 	StatusRejected = "rejected"
 )
 
-// Migrate creates or updates the inbox's tables (schema wecom). Every
-// migration is idempotent; concurrent callers are serialised by an
-// advisory lock.
+// Migrations are the inbox's tables (schema wecom), for pgmigrate (listed
+// in cmd/custody/app.go). Versions 1 and 2 were written with IF NOT EXISTS:
+// databases where they were created before pgmigrate are adopted by
+// running them once.
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "wecom.inbox", FS: migrationFS, Dir: "migrations"}
+}
+
+// Migrate applies Migrations alone; `custody migrate` runs every
+// component's at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("wecom inbox: migrations: %w", err)
-	}
-	sort.Strings(names)
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
-			return fmt.Errorf("wecom inbox: migration lock: %w", err)
-		}
-		for _, n := range names {
-			sql, err := migrationFS.ReadFile(n)
-			if err != nil {
-				return fmt.Errorf("wecom inbox: read %s: %w", n, err)
-			}
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
-				return fmt.Errorf("wecom inbox: apply %s: %w", n, err)
-			}
-		}
-		return nil
-	})
+	_, err := pgmigrate.Run(ctx, pool, Migrations())
+	return err
 }
 
 // Callback is one verified, decrypted callback as it is stored.

@@ -32,7 +32,7 @@ package outbound
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,25 +46,26 @@ import (
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/internal/pgmigrate"
 	"github.com/custody/custody/projections"
 )
 
-//go:embed schema.sql
-var schemaSQL string
+//go:embed migrations/*.sql
+var migrations embed.FS
 
-// Migrate creates wecom.transfers. Idempotent.
+// Migrations are wecom.transfers and wecom.group_transfers, for pgmigrate
+// (listed in cmd/custody/app.go). Version 1 was written with IF NOT EXISTS:
+// databases where they were created before pgmigrate are adopted by
+// running it once.
+func Migrations() pgmigrate.Component {
+	return pgmigrate.Component{Name: "wecom.outbound", FS: migrations, Dir: "migrations"}
+}
+
+// Migrate applies Migrations alone; `custody migrate` runs every
+// component's at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(0x7765636f6d7472)); err != nil { // "wecomtr"
-			return err
-		}
-		_, err := tx.Exec(ctx, schemaSQL)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("wecom outbound: migrate: %w", err)
-	}
-	return nil
+	_, err := pgmigrate.Run(ctx, pool, Migrations())
+	return err
 }
 
 // WeCom is the part of WeCom's API the Worker calls (*api.Client).

@@ -67,7 +67,7 @@ func runProjections(ctx context.Context, args []string) error {
 		return runProjectionsRebuild(ctx, args[1:], usage)
 	case "unpark":
 		return runProjectionsUnpark(ctx, args[1:], os.Stdout, usage)
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		usage(os.Stdout)
 		return nil
 	}

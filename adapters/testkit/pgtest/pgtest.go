@@ -1,7 +1,11 @@
 // Package pgtest gives tests a fresh PostgreSQL database each: on the server
-// named by TEST_DATABASE_URL or DATABASE_URL when set, otherwise on a private
+// named by TEST_DATABASE_URL when set, otherwise on a private
 // server started once per test binary from the machine's PostgreSQL
 // binaries (see pglaunch) in a temporary directory.
+//
+// The application's DATABASE_URL is never used: tests create and drop
+// databases, which they must not do on the server custody itself runs on
+// just because the variable is exported in the developer's shell.
 //
 // Use it from TestMain:
 //
@@ -54,11 +58,9 @@ func Main(m *testing.M) {
 func ServerURL(t testing.TB) string {
 	t.Helper()
 	once.Do(func() {
-		for _, k := range []string{"TEST_DATABASE_URL", "DATABASE_URL"} {
-			if v := os.Getenv(k); v != "" {
-				baseURL = v
-				return
-			}
+		if v := serverFromEnv(); v != "" {
+			baseURL = v
+			return
 		}
 		if !mainCalled {
 			startErr = fmt.Errorf("pgtest: call pgtest.Main(m) from TestMain so the private PostgreSQL is stopped")
@@ -82,6 +84,10 @@ func ServerURL(t testing.TB) string {
 	}
 	return baseURL
 }
+
+// serverFromEnv is the server tests are told to use: TEST_DATABASE_URL,
+// and only it.
+func serverFromEnv() string { return os.Getenv("TEST_DATABASE_URL") }
 
 // NewDatabase creates a fresh, empty database and returns its URL. It is
 // dropped when the test ends.

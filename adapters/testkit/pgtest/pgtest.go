@@ -72,6 +72,13 @@ func ServerURL(t testing.TB) string {
 			return
 		}
 		tempDir = dir
+		// As root the server runs as the postgres user (pglaunch), which
+		// must be able to search this directory; it is ours, so say so
+		// here rather than have pglaunch change it.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			startErr = err
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		instance, startErr = pglaunch.Start(ctx, pglaunch.Options{Dir: dir + "/data", Ephemeral: true})

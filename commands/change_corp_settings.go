@@ -64,3 +64,26 @@ func settingsError(err error) error {
 	}
 	return invalid("settings", "%s", strings.Join(problems, "; "))
 }
+
+// CorpSettings answers a corp's settings: the effective ones (what the
+// rules apply now, from the Handler's SettingsSource, HandoversInWeCom
+// included) and its settings stream in full, for the recorded values and
+// the audit trail.
+func (h *Handler) CorpSettings(ctx context.Context, corpID string) (corp.Settings, *corp.Config, error) {
+	cfg, err := CorpConfig(ctx, h.log, corpID)
+	if err != nil {
+		return corp.Settings{}, nil, err
+	}
+	set, err := h.settings.Settings(ctx, corpID)
+	if err != nil {
+		return corp.Settings{}, nil, err
+	}
+	return set, cfg, nil
+}
+
+// EffectiveSettings are the settings the rules apply to corpID now (the
+// Handler's SettingsSource): for queries that show what a rule allows,
+// such as how long a departed member's customers can still be assigned.
+func (h *Handler) EffectiveSettings(ctx context.Context, corpID string) (corp.Settings, error) {
+	return h.settings.Settings(ctx, corpID)
+}

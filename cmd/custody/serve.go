@@ -203,7 +203,11 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	wecomSet := newWeComSettings(commands.DefaultSettings{}) // handovers of corps with an app secret: carried out in WeCom
+	// Each corp's settings are what its settings stream records (custody
+	// settings set, PUT /v1/corps/{corp}/settings), read fresh for every
+	// command so a change through any instance applies at once; handovers
+	// of corps with an app secret are carried out in WeCom.
+	wecomSet := newWeComSettings(&commands.LogSettings{Log: evlog})
 	// Their group-owner changes too, synchronously; the API clients are
 	// set below, before anything serves.
 	var wecomClients *api.Clients

@@ -84,7 +84,7 @@ func wecomReconcileCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		return err
 	}
-	cmds, err := commands.New(commands.Options{Log: evlog, Eraser: keyring, Settings: commands.DefaultSettings{},
+	cmds, err := commands.New(commands.Options{Log: evlog, Eraser: keyring, Settings: &commands.LogSettings{Log: evlog},
 		Pending: httpapi.ProjectedPending{Pool: pool}})
 	if err != nil {
 		return err

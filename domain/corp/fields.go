@@ -22,13 +22,12 @@ const (
 // and the corp.settings_changed event.
 type Field struct {
 	// Name is the snake_case name (staff_capacity, handover_window, ...).
-	Name   string
-	goName string
-	kind   fieldKind
+	Name string
+	kind fieldKind
 	// max is the largest value accepted (a count, or nanoseconds).
 	max int64
 	// Doc says what the field means and what it accepts.
-	Doc string
+	Doc    string
 	ptrInt func(*Settings) *int
 	ptrDur func(*Settings) *time.Duration
 }
@@ -37,36 +36,36 @@ type Field struct {
 // HandoversInWeCom is not among them: it follows from the corp's WeCom
 // connection (custody wecom connect).
 var Fields = []Field{
-	intField("staff_capacity", "StaffCapacity", 1_000_000, func(s *Settings) *int { return &s.StaffCapacity },
+	intField("staff_capacity", 1_000_000, func(s *Settings) *int { return &s.StaffCapacity },
 		"customers one staff member serves at most, unless the member has a capacity of their own"),
-	durField("handover_window", "HandoverWindow", 30*Day, func(s *Settings) *time.Duration { return &s.HandoverWindow },
+	durField("handover_window", 30*Day, func(s *Settings) *time.Duration { return &s.HandoverWindow },
 		"how long a customer may refuse a handover; it completes when the window is over"),
-	intField("in_service_handover_limit", "InServiceHandoverLimit", 1000, func(s *Settings) *int { return &s.InServiceHandoverLimit },
+	intField("in_service_handover_limit", 1000, func(s *Settings) *int { return &s.InServiceHandoverLimit },
 		"in-service handovers of one customer allowed within in_service_handover_period"),
-	durField("in_service_handover_period", "InServiceHandoverPeriod", 3650*Day, func(s *Settings) *time.Duration { return &s.InServiceHandoverPeriod },
+	durField("in_service_handover_period", 3650*Day, func(s *Settings) *time.Duration { return &s.InServiceHandoverPeriod },
 		"the period in_service_handover_limit counts over"),
-	intField("max_handover_batch", "MaxHandoverBatch", 1000, func(s *Settings) *int { return &s.MaxHandoverBatch },
+	intField("max_handover_batch", 1000, func(s *Settings) *int { return &s.MaxHandoverBatch },
 		"customers one handover request covers at most"),
-	intField("max_handover_message", "MaxHandoverMessage", 10_000, func(s *Settings) *int { return &s.MaxHandoverMessage },
+	intField("max_handover_message", 10_000, func(s *Settings) *int { return &s.MaxHandoverMessage },
 		"characters of the message to customers at most"),
-	durField("resigned_assignment_window", "ResignedAssignmentWindow", 3650*Day, func(s *Settings) *time.Duration { return &s.ResignedAssignmentWindow },
+	durField("resigned_assignment_window", 3650*Day, func(s *Settings) *time.Duration { return &s.ResignedAssignmentWindow },
 		"how long after a departure the departed member's customers can be handed over (resigned handover window)"),
-	intField("group_max_members", "GroupMaxMembers", 100_000, func(s *Settings) *int { return &s.GroupMaxMembers },
+	intField("group_max_members", 100_000, func(s *Settings) *int { return &s.GroupMaxMembers },
 		"members of a customer group at most"),
-	intField("group_transfer_limit", "GroupTransferLimit", 1000, func(s *Settings) *int { return &s.GroupTransferLimit },
+	intField("group_transfer_limit", 1000, func(s *Settings) *int { return &s.GroupTransferLimit },
 		"in-service owner transfers of one group allowed within group_transfer_period"),
-	durField("group_transfer_period", "GroupTransferPeriod", 3650*Day, func(s *Settings) *time.Duration { return &s.GroupTransferPeriod },
+	durField("group_transfer_period", 3650*Day, func(s *Settings) *time.Duration { return &s.GroupTransferPeriod },
 		"the period group_transfer_limit counts over"),
-	{Name: "time_zone", goName: "TimeZone", kind: kindTimeZone,
+	{Name: "time_zone", kind: kindTimeZone,
 		Doc: "the corp's IANA time zone (where its days begin), e.g. Asia/Shanghai"},
 }
 
-func intField(name, goName string, max int64, p func(*Settings) *int, doc string) Field {
-	return Field{Name: name, goName: goName, kind: kindInt, max: max, ptrInt: p, Doc: doc + fmt.Sprintf("; 1 to %d", max)}
+func intField(name string, max int64, p func(*Settings) *int, doc string) Field {
+	return Field{Name: name, kind: kindInt, max: max, ptrInt: p, Doc: doc + fmt.Sprintf("; 1 to %d", max)}
 }
 
-func durField(name, goName string, max time.Duration, p func(*Settings) *time.Duration, doc string) Field {
-	return Field{Name: name, goName: goName, kind: kindDuration, max: int64(max), ptrDur: p,
+func durField(name string, max time.Duration, p func(*Settings) *time.Duration, doc string) Field {
+	return Field{Name: name, kind: kindDuration, max: int64(max), ptrDur: p,
 		Doc: doc + fmt.Sprintf("; a duration in whole seconds up to %s: 24h, 90d, 1h30m", FormatDuration(max))}
 }
 
@@ -162,7 +161,7 @@ func (s Settings) Apply(changes map[string]string) (Settings, error) {
 		return Settings{}, err
 	}
 	if s.TimeZone == "" {
-		return Settings{}, fmt.Errorf("%w: TimeZone must be an IANA time zone name such as Asia/Shanghai, got \"\"", ErrInvalidSettings)
+		return Settings{}, fmt.Errorf("%w: time_zone must be an IANA time zone name such as Asia/Shanghai, got \"\"", ErrInvalidSettings)
 	}
 	if err := s.Validate(); err != nil {
 		return Settings{}, err

@@ -30,17 +30,17 @@ func TestApplyValidates(t *testing.T) {
 		{"unknown field", map[string]string{"staff_capacty": "5"}, `unknown setting "staff_capacty"`, nil},
 		{"read-only flag", map[string]string{"handovers_in_wecom": "true"}, `unknown setting "handovers_in_wecom"`, nil},
 		{"not a number", map[string]string{"staff_capacity": "many"}, "want a whole number", nil},
-		{"zero", map[string]string{"staff_capacity": "0"}, "StaffCapacity must be positive", nil},
-		{"negative", map[string]string{"group_transfer_limit": "-2"}, "GroupTransferLimit must be positive", nil},
-		{"too many", map[string]string{"staff_capacity": "1000001"}, "StaffCapacity must be at most 1000000", nil},
+		{"zero", map[string]string{"staff_capacity": "0"}, "staff_capacity must be positive", nil},
+		{"negative", map[string]string{"group_transfer_limit": "-2"}, "group_transfer_limit must be positive", nil},
+		{"too many", map[string]string{"staff_capacity": "1000001"}, "staff_capacity must be at most 1000000", nil},
 		{"duration without unit", map[string]string{"handover_window": "24"}, "want a duration", nil},
-		{"negative duration", map[string]string{"handover_window": "-1h"}, "HandoverWindow must be positive", nil},
-		{"window too long", map[string]string{"handover_window": "31d"}, "HandoverWindow must be at most 30d", nil},
+		{"negative duration", map[string]string{"handover_window": "-1h"}, "handover_window must be positive", nil},
+		{"window too long", map[string]string{"handover_window": "31d"}, "handover_window must be at most 30d", nil},
 		{"fractions of a second", map[string]string{"handover_window": "1h0.5s"}, "whole seconds", nil},
 		{"unknown zone", map[string]string{"time_zone": "Mars/Olympus"}, "IANA time zone", nil},
 		{"Local", map[string]string{"time_zone": "Local"}, "IANA time zone", nil},
 		{"empty zone", map[string]string{"time_zone": ""}, "IANA time zone", nil},
-		{"every problem", map[string]string{"staff_capacity": "0", "time_zone": "x"}, "StaffCapacity must be positive", nil},
+		{"every problem", map[string]string{"staff_capacity": "0", "time_zone": "x"}, "staff_capacity must be positive", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := corp.Defaults().Apply(tc.changes)

@@ -147,11 +147,11 @@ func (s Settings) Validate() error {
 		v := f.number(s)
 		switch {
 		case v <= 0:
-			errs = append(errs, fmt.Errorf("%w: %s must be positive, got %d", ErrInvalidSettings, f.goName, v))
+			errs = append(errs, fmt.Errorf("%w: %s must be positive, got %d", ErrInvalidSettings, f.Name, v))
 		case v > f.max:
-			errs = append(errs, fmt.Errorf("%w: %s must be at most %s, got %s", ErrInvalidSettings, f.goName, f.format(f.max), f.format(v)))
+			errs = append(errs, fmt.Errorf("%w: %s must be at most %s, got %s", ErrInvalidSettings, f.Name, f.format(f.max), f.format(v)))
 		case f.kind == kindDuration && v%int64(time.Second) != 0:
-			errs = append(errs, fmt.Errorf("%w: %s must be whole seconds, got %s", ErrInvalidSettings, f.goName, f.format(v)))
+			errs = append(errs, fmt.Errorf("%w: %s must be whole seconds, got %s", ErrInvalidSettings, f.Name, f.format(v)))
 		}
 	}
 	if s.TimeZone != "" {
@@ -165,10 +165,10 @@ func (s Settings) Validate() error {
 func checkTimeZone(name string) error {
 	// time.LoadLocation also takes "Local" and "UTC"; a corp names a zone.
 	if name == "Local" {
-		return fmt.Errorf("%w: TimeZone must be an IANA time zone name such as Asia/Shanghai, got \"Local\"", ErrInvalidSettings)
+		return fmt.Errorf("%w: time_zone must be an IANA time zone name such as Asia/Shanghai, got \"Local\"", ErrInvalidSettings)
 	}
 	if _, err := time.LoadLocation(name); err != nil {
-		return fmt.Errorf("%w: TimeZone must be an IANA time zone name such as Asia/Shanghai, got %q", ErrInvalidSettings, name)
+		return fmt.Errorf("%w: time_zone must be an IANA time zone name such as Asia/Shanghai, got %q", ErrInvalidSettings, name)
 	}
 	return nil
 }

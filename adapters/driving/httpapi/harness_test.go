@@ -121,7 +121,8 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	}
 	clock := &testClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	log := &trackedLog{EventLog: newTestLog(t, pool)}
-	var settings commands.SettingsSource = commands.DefaultSettings{}
+	// Settings as production reads them: from each corp's settings stream.
+	var settings commands.SettingsSource = &commands.LogSettings{Log: log}
 	if ho.groupTransfers != nil {
 		settings = inWeComSettings{}
 	}

@@ -308,7 +308,13 @@ func (s *Server) overview(ctx context.Context, corp string) (Overview, error) {
 		}
 	}
 	slices.SortStableFunc(ov.Adds, func(a, b StaffCount) int { return b.Count - a.Count })
-	window := 365 * 24 * time.Hour // WeCom's resigned-assignment window (corp settings default)
+	// How long a departed member's customers can still be assigned: the
+	// corp's resigned-assignment window, as the rule applies it.
+	set, err := s.opts.Commands.EffectiveSettings(ctx, corp)
+	if err != nil {
+		return Overview{}, err
+	}
+	window := set.ResignedAssignmentWindow
 	for _, u := range po.UnassignedByDepartedStaff {
 		ov.Unassigned = append(ov.Unassigned, DepartedLoad{
 			StaffID: u.StaffID, DepartedAt: u.DepartedAt.UTC(), Customers: u.Count, AssignBy: u.DepartedAt.Add(window).UTC(),

@@ -285,7 +285,7 @@ func runServe(ctx context.Context, args []string) error {
 	var draining sync.Once
 	drainingCh := make(chan struct{})
 	api, err := httpapi.New(httpapi.Options{
-		Pool: pool, Commands: cmds, AdminToken: adminToken, Logger: logger, Registry: reg, MaxBodyBytes: cfg.maxBody,
+		Pool: pool, Commands: cmds, Log: evlog, AdminToken: adminToken, Logger: logger, Registry: reg, MaxBodyBytes: cfg.maxBody,
 		WeComConnections: wecomConns, WeComInbox: wecomInbox,
 		Ready: func(ctx context.Context) error {
 			select {

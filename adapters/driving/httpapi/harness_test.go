@@ -140,7 +140,7 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 		w, level = io.Discard, slog.LevelInfo
 	}
 	srv, err := New(Options{
-		Pool: pool, Commands: cmds, AdminToken: testAdminToken, Now: clock.Now,
+		Pool: pool, Commands: cmds, Log: log, AdminToken: testAdminToken, Now: clock.Now,
 		MaxBodyBytes: ho.maxBody, Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})),
 		WeComConnections: connection.NewStore(pool, pii.NewMemoryKeyring()), WeComInbox: inbox.New(pool),
 	})

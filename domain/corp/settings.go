@@ -7,6 +7,7 @@ package corp
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	// The IANA time zone database inside the binary: a corp's time zone
 	// loads on any machine, also one without /usr/share/zoneinfo.
@@ -77,11 +78,27 @@ func (s Settings) Location() *time.Location {
 	if name == "" {
 		name = DefaultTimeZone
 	}
-	loc, err := time.LoadLocation(name)
+	loc, err := loadLocation(name)
 	if err != nil {
-		loc, _ = time.LoadLocation(DefaultTimeZone)
+		loc, _ = loadLocation(DefaultTimeZone)
 	}
 	return loc
+}
+
+// locations caches time.LoadLocation, which reads the zone database on
+// every call: settings are validated for every command.
+var locations sync.Map // name -> *time.Location
+
+func loadLocation(name string) (*time.Location, error) {
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, loc)
+	return loc, nil
 }
 
 // Defaults returns WeCom's limits.
@@ -167,7 +184,7 @@ func checkTimeZone(name string) error {
 	if name == "Local" {
 		return fmt.Errorf("%w: time_zone must be an IANA time zone name such as Asia/Shanghai, got \"Local\"", ErrInvalidSettings)
 	}
-	if _, err := time.LoadLocation(name); err != nil {
+	if _, err := loadLocation(name); err != nil {
 		return fmt.Errorf("%w: time_zone must be an IANA time zone name such as Asia/Shanghai, got %q", ErrInvalidSettings, name)
 	}
 	return nil

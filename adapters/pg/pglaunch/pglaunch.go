@@ -327,3 +327,29 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// StopAbandoned stops the server running in data directory dir, if any
+// (immediate mode: it is abandoned, nothing of it is kept), for cleaning up
+// after a process that died without stopping its server.
+func StopAbandoned(ctx context.Context, dir string, o Options) error {
+	o.Dir = dir
+	o.setDefaults()
+	if _, ok := runningPort(dir); !ok {
+		return nil
+	}
+	bin, err := findBinDir(o.BinDir)
+	if err != nil {
+		return err
+	}
+	in := &Instance{dir: dir, bin: bin, logger: o.Logger}
+	if os.Geteuid() == 0 {
+		if in.cred, _, _, err = lookupUser(o.RunAs); err != nil {
+			return err
+		}
+	}
+	if err := in.run(ctx, "pg_ctl", "-D", dir, "-m", "immediate", "-w", "stop"); err != nil {
+		return fmt.Errorf("pglaunch: stop the abandoned server in %s: %w", dir, err)
+	}
+	o.Logger.Info("stopped an abandoned private PostgreSQL", "dir", dir)
+	return nil
+}

@@ -56,7 +56,9 @@ func TestAbandonedServersAreCleanedUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = pglaunch.StopAbandoned(context.Background(), filepath.Join(abandoned, "data"), pglaunch.Options{}) })
+	t.Cleanup(func() {
+		_ = pglaunch.StopAbandoned(context.Background(), filepath.Join(abandoned, "data"), pglaunch.Options{})
+	})
 	cleanAbandoned(tmp)
 	if c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port()))); err == nil {
 		c.Close()

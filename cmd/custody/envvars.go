@@ -165,8 +165,9 @@ func checkAddr(v string) error {
 }
 
 func checkPostgresURL(v string) error {
-	if _, err := pgxpool.ParseConfig(v); err != nil || !(strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")) {
-		return errors.New("want a PostgreSQL URL postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?pool_max_conns=N&...]")
+	// pgx also takes the key=value form (host=... dbname=...).
+	if _, err := pgxpool.ParseConfig(v); err != nil {
+		return errors.New("want a PostgreSQL URL postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?pool_max_conns=N&...] or key=value settings")
 	}
 	return nil
 }

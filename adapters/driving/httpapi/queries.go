@@ -274,8 +274,15 @@ func (s *Server) overview(ctx context.Context, corp string) (Overview, error) {
 	if err != nil {
 		return Overview{}, err
 	}
+	// The corp's settings: its time zone, and how long a departed
+	// member's customers can still be assigned (the resigned window, as
+	// the rule applies it).
+	set, err := s.opts.Commands.EffectiveSettings(ctx, corp)
+	if err != nil {
+		return Overview{}, err
+	}
 	ov := Overview{
-		Corp: corp, GeneratedAt: now, ChurnDays: churnDays,
+		Corp: corp, GeneratedAt: now, ChurnDays: churnDays, TimeZone: set.TimeZone,
 		Headline: Headline{
 			ActiveStaff: po.ActiveStaff, DepartedStaff: po.DepartedStaff, Customers: po.Customers,
 			ActiveRelations: po.ActiveRelations, PendingHandovers: po.HandoversByStatus["pending"],
@@ -301,12 +308,6 @@ func (s *Server) overview(ctx context.Context, corp string) (Overview, error) {
 		}
 	}
 	slices.SortStableFunc(ov.Adds, func(a, b StaffCount) int { return b.Count - a.Count })
-	// How long a departed member's customers can still be assigned: the
-	// corp's resigned-assignment window, as the rule applies it.
-	set, err := s.opts.Commands.EffectiveSettings(ctx, corp)
-	if err != nil {
-		return Overview{}, err
-	}
 	window := set.ResignedAssignmentWindow
 	for _, u := range po.UnassignedByDepartedStaff {
 		ov.Unassigned = append(ov.Unassigned, DepartedLoad{

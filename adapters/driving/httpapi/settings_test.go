@@ -133,4 +133,23 @@ func TestCorpSettingsRoutes(t *testing.T) {
 	if len(ov.Unassigned) != 1 || !ov.Unassigned[0].AssignBy.Equal(ov.Unassigned[0].DepartedAt.Add(30*corp.Day)) {
 		t.Fatalf("unassigned %+v, want assign_by 30 days after the departure", ov.Unassigned)
 	}
+	if ov.TimeZone != "Europe/Berlin" {
+		t.Fatalf("overview time zone %q", ov.TimeZone)
+	}
+}
+
+// TestOverviewPageShowsTheCorpsDates: the page's dates are the corp's
+// calendar days, in its time zone.
+func TestOverviewPageShowsTheCorpsDates(t *testing.T) {
+	departed := time.Date(2026, 3, 2, 3, 0, 0, 0, time.UTC) // 1 March, 19:00 in Los Angeles
+	ov := Overview{Corp: "acme", GeneratedAt: departed, TimeZone: "America/Los_Angeles",
+		Unassigned: []DepartedLoad{{StaffID: "alice", DepartedAt: departed, Customers: 1, AssignBy: departed.Add(30 * corp.Day)}}}
+	v := newOverviewView(ov, nil)
+	if v.Unassigned[0].DepartedAt != "2026-03-01" || v.Unassigned[0].Deadline != "2026-03-31" || v.GeneratedAt != "2026-03-01 19:00 PST" {
+		t.Fatalf("Los Angeles: %+v, generated %s", v.Unassigned, v.GeneratedAt)
+	}
+	ov.TimeZone = "Asia/Shanghai"
+	if v := newOverviewView(ov, nil); v.Unassigned[0].DepartedAt != "2026-03-02" || v.GeneratedAt != "2026-03-02 11:00 CST" {
+		t.Fatalf("Shanghai: %+v, generated %s", v.Unassigned, v.GeneratedAt)
+	}
 }

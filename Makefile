@@ -1,6 +1,7 @@
 # custody — make run starts the service on the embedded default; make test
 # runs every test against real PostgreSQL (a private instance unless
-# DATABASE_URL/TEST_DATABASE_URL is set) and the brokers that are reachable.
+# TEST_DATABASE_URL is set; the application's DATABASE_URL is never used by
+# tests) and the brokers that are reachable.
 
 GO        ?= go
 export PATH := $(PATH):/usr/local/go/bin
@@ -9,7 +10,7 @@ export PATH := $(PATH):/usr/local/go/bin
 RACE_PKGS := ./adapters/eventlog/... ./adapters/driving/relay/... ./adapters/driving/wecom/... \
              ./adapters/testkit/kurrentstandin/... ./commands/... ./projections/...
 
-.PHONY: run test test-race test-plain test-docs bench lint demo build clean fuzz
+.PHONY: run test test-race test-plain test-docs bench lint demo build clean fuzz check-gcc
 
 build:
 	$(GO) build -o bin/custody ./cmd/custody
@@ -32,7 +33,17 @@ test-docs:
 test-plain:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(adapters/(eventlog|driving/relay|driving/wecom|testkit/kurrentstandin)|commands|projections)(/|$$)')
 
-test-race:
+# The race detector needs cgo, hence a C compiler: say so instead of
+# failing with "-race requires cgo" or a linker error.
+check-gcc:
+	@command -v $${CC:-gcc} >/dev/null 2>&1 || { \
+	  echo "make test-race (part of make test) needs a C compiler for go test -race (cgo):"; \
+	  echo "  install one (Debian: apt-get install gcc) or set CC; make test-plain runs without it."; \
+	  exit 1; }
+	@test "$$($(GO) env CGO_ENABLED)" = 1 || { \
+	  echo "make test-race needs cgo: CGO_ENABLED is 0 (unset it, or run make test-plain)."; exit 1; }
+
+test-race: check-gcc
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list $(RACE_PKGS) 2>/dev/null)
 
 bench:

@@ -1,8 +1,9 @@
 package events
 
 // Corp-level events live on streams CorpStream(corp, name): the corp's tag
-// catalog (CorpTagsStream) and what WeCom reported that custody's state
-// contradicts (CorpWeComStream).
+// catalog (CorpTagsStream), what WeCom reported that custody's state
+// contradicts (CorpWeComStream) and the corp's settings
+// (CorpSettingsStream).
 
 // Tag kinds (WeCom TagType).
 const (
@@ -72,12 +73,36 @@ type WeComFactUnmatched struct {
 	CallbackKey string `json:"callback_key"`
 }
 
+// CorpSettingsChanged: a corp's settings (the limits its rules apply) were
+// changed. It carries the complete new settings, not a difference, so the
+// stream's last event is the corp's configuration; Changed names the fields
+// that differ from before and ChangedBy who changed them (the command's
+// actor: "admin:<token id>", "cli:<OS user>"). Durations are whole
+// seconds. No personal data.
+type CorpSettingsChanged struct {
+	StaffCapacity                   int   `json:"staff_capacity"`
+	HandoverWindowSeconds           int64 `json:"handover_window_seconds"`
+	InServiceHandoverLimit          int   `json:"in_service_handover_limit"`
+	InServiceHandoverPeriodSeconds  int64 `json:"in_service_handover_period_seconds"`
+	MaxHandoverBatch                int   `json:"max_handover_batch"`
+	MaxHandoverMessage              int   `json:"max_handover_message"`
+	ResignedAssignmentWindowSeconds int64 `json:"resigned_assignment_window_seconds"`
+	GroupMaxMembers                 int   `json:"group_max_members"`
+	GroupTransferLimit              int   `json:"group_transfer_limit"`
+	GroupTransferPeriodSeconds      int64 `json:"group_transfer_period_seconds"`
+	// TimeZone is an IANA time zone name.
+	TimeZone  string   `json:"time_zone"`
+	Changed   []string `json:"changed"`
+	ChangedBy string   `json:"changed_by"`
+}
+
 // EventType implementations.
-func (TagCreated) EventType() string         { return "tag.created" }
-func (TagRenamed) EventType() string         { return "tag.renamed" }
-func (TagDeleted) EventType() string         { return "tag.deleted" }
-func (TagsReordered) EventType() string      { return "tag.reordered" }
-func (WeComFactUnmatched) EventType() string { return "wecom.fact_unmatched" }
+func (TagCreated) EventType() string          { return "tag.created" }
+func (TagRenamed) EventType() string          { return "tag.renamed" }
+func (TagDeleted) EventType() string          { return "tag.deleted" }
+func (TagsReordered) EventType() string       { return "tag.reordered" }
+func (WeComFactUnmatched) EventType() string  { return "wecom.fact_unmatched" }
+func (CorpSettingsChanged) EventType() string { return "corp.settings_changed" }
 
 func init() {
 	register(1, func() Payload { return &TagCreated{} })
@@ -85,4 +110,5 @@ func init() {
 	register(1, func() Payload { return &TagDeleted{} })
 	register(1, func() Payload { return &TagsReordered{} })
 	register(1, func() Payload { return &WeComFactUnmatched{} })
+	register(1, func() Payload { return &CorpSettingsChanged{} })
 }

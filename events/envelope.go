@@ -142,6 +142,10 @@ var StreamPrefixes = []string{CustomerStreamPrefix, StaffStreamPrefix, GroupChat
 // CorpTagsStream is the stream of a corp's tag catalog.
 func CorpTagsStream(corp string) string { return CorpStreamPrefix + corp + "-tags" }
 
+// CorpSettingsStream is the stream of a corp's settings
+// (corp.settings_changed).
+func CorpSettingsStream(corp string) string { return CorpStreamPrefix + corp + "-settings" }
+
 // CorpWeComStream is the stream of one unmatched WeCom fact, named by its
 // callback's dedup key: a stream of its own makes recording it idempotent
 // on every event log (the second append finds the stream and records

@@ -55,6 +55,12 @@ func samples() map[string]Payload {
 			Kind: "change_external_contact/del_follow_user", Reason: UnmatchedRelationNotActive, CustomerID: "wmABC",
 			StaffID: "zhangsan", ChatID: "wrChat", MemberIDs: []string{"wmABC", "lisi"}, CallbackKey: "3f2a",
 		},
+		&CorpSettingsChanged{
+			StaffCapacity: 5000, HandoverWindowSeconds: 86400, InServiceHandoverLimit: 2, InServiceHandoverPeriodSeconds: 7776000,
+			MaxHandoverBatch: 100, MaxHandoverMessage: 200, ResignedAssignmentWindowSeconds: 31536000, GroupMaxMembers: 500,
+			GroupTransferLimit: 2, GroupTransferPeriodSeconds: 7776000, TimeZone: "Asia/Shanghai",
+			Changed: []string{"staff_capacity"}, ChangedBy: "admin:tok_7Qm2",
+		},
 	}
 	out := make(map[string]Payload, len(list))
 	for _, p := range list {

@@ -35,6 +35,7 @@ func subcommandTable() []subcommand {
 		{name: "psql", summary: "open psql on custody's database (the private PostgreSQL or DATABASE_URL)", run: runPsql},
 		{name: "replay", summary: "build every projection as of a time into a separate schema (or drop/list them)", run: runReplay},
 		{name: "serve", summary: "run the HTTP API, WeCom callback receiver, projector, settle job, slot keeper and in-process fan-out in one process", run: runServe},
+		{name: "settings", summary: "show or change a corp's settings (capacity, handover windows, time zone, ...) and their audit trail", run: runSettings},
 		{name: "slots", summary: "repair staff capacity slots that drifted from the customers' relations and handovers", run: runSlots},
 		{name: "subscribe", summary: "tail a broker topic the relay publishes to and print its events", run: runSubscribe},
 		{name: "timeline", summary: "a customer's history: adds, channels, handovers and outcomes, opt-outs, groups, consents, erasure", run: runTimeline},

@@ -14,7 +14,7 @@ import (
 // runDemo implements `custody demo`.
 func runDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	url := fs.String("url", envOr("CUSTODY_URL", "http://localhost:8080"), "base URL of the running server (CUSTODY_URL)")
+	url := fs.String("url", env("CUSTODY_URL"), "base URL of the running server (CUSTODY_URL)")
 	token := fs.String("token", os.Getenv("CUSTODY_TOKEN"), "bearer token for the corp, or the admin token (CUSTODY_TOKEN; default: the admin token file of a local `custody serve`)")
 	corp := fs.String("corp", "acme", "corp to seed")
 	fs.Usage = func() {
@@ -39,7 +39,7 @@ command carries an Idempotency-Key.
 	}
 	tok := *token
 	if tok == "" {
-		b, err := os.ReadFile(envOr("CUSTODY_ADMIN_TOKEN_FILE", adminTokenFile))
+		b, err := os.ReadFile(env("CUSTODY_ADMIN_TOKEN_FILE"))
 		if err != nil {
 			return fmt.Errorf("no --token given and no admin token file (%s) of a local `custody serve`: %w", adminTokenFile, err)
 		}

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/custody/custody/adapters/tools/export"
 	"github.com/custody/custody/events"
 )
@@ -106,15 +104,7 @@ func runEventsExport(ctx context.Context, args []string) error {
 	defer closeAll()
 
 	if *progress && onTerminal(os.Stderr) {
-		bar := progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("exporting"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
+		bar := eventsBar("exporting", -1)
 		defer bar.Finish()
 		opts.OnProgress = func(p export.Progress) { _ = bar.Set64(p.Read) }
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/custody/custody/adapters/eventlog/pii"
 	"github.com/custody/custody/adapters/tools/logcopy"
@@ -115,15 +114,7 @@ flags:
 		if err != nil {
 			return fmt.Errorf("count source events: %w", err)
 		}
-		bar := progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("copying"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
+		bar := eventsBar("copying", total)
 		defer bar.Finish()
 		opts.Progress = func(p logcopy.Progress) { _ = bar.Set64(p.Copied) }
 	}

@@ -41,19 +41,32 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr)
 	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
-	default:
+	if err != nil && !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "custody:", err)
-		os.Exit(1)
+	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is custody's exit status after err: 0 on success and when help
+// was asked for (-h, -help, --help: the usage was printed), 2 on a
+// command-line mistake, 1 on any other failure.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		return 1
 	}
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if err := checkEnvironment(slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+		return err
+	}
 	slog.SetDefault(newLogger(stderr))
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || args[0] == "help" || isHelpFlag(args[0]) {
 		usage(stderr)
 		if len(args) == 0 {
 			return errUsage
@@ -66,7 +79,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		usage(stderr)
 		return errUsage
 	}
-	return sc.run(ctx, args[1:])
+	err := sc.run(ctx, args[1:])
+	if len(args) == 2 && isHelpFlag(args[1]) && errors.Is(err, errUsage) {
+		// Subcommands with actions print their usage and answer errUsage
+		// when no action is named: asked for, that is help, exit 0.
+		return flag.ErrHelp
+	}
+	return err
+}
+
+// isHelpFlag reports whether arg asks for help, as the flag package
+// understands it.
+func isHelpFlag(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "--h"
 }
 
 func usage(w io.Writer) {
@@ -81,20 +106,12 @@ func usage(w io.Writer) {
 // warn, error) and CUSTODY_LOG_FORMAT (text, json).
 func newLogger(w io.Writer) *slog.Logger {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(envOr("CUSTODY_LOG_LEVEL", "info"))); err != nil {
-		level = slog.LevelInfo
+	if err := level.UnmarshalText([]byte(env("CUSTODY_LOG_LEVEL"))); err != nil {
+		level = slog.LevelInfo // unreachable: checkEnvironment accepts only the four names
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if strings.EqualFold(os.Getenv("CUSTODY_LOG_FORMAT"), "json") {
+	if strings.EqualFold(env("CUSTODY_LOG_FORMAT"), "json") {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// envOr returns the environment variable k, or def when it is unset or empty.
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

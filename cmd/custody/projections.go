@@ -62,7 +62,7 @@ func runProjections(ctx context.Context, args []string) error {
 		return runProjectionsRebuild(ctx, args[1:], usage)
 	case "unpark":
 		return runProjectionsUnpark(ctx, args[1:], os.Stdout, usage)
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		usage(os.Stdout)
 		return nil
 	}
@@ -257,15 +257,7 @@ func rebuildProgress(logger *slog.Logger, total int64) (func(int64, events.Posit
 		if max == 0 {
 			max = -1
 		}
-		bar := progressbar.NewOptions64(max,
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("rebuilding"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionFullWidth(),
-		)
+		bar := eventsBar("rebuilding", max, progressbar.OptionFullWidth())
 		return func(n int64, _ events.Position) {
 				if total > 0 && n > total {
 					bar.ChangeMax64(n)

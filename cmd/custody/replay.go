@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/custody/custody/adapters/tools/replay"
 	"github.com/custody/custody/events"
 )
@@ -106,15 +104,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer closeLog()
 	if *progress && onTerminal(os.Stderr) {
-		bar := progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("replaying"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
+		bar := eventsBar("replaying", -1)
 		defer bar.Finish()
 		opts.OnProgress = func(read int64, _ events.Position) { _ = bar.Set64(read) }
 	}

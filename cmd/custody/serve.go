@@ -63,18 +63,18 @@ type serveConfig struct {
 func parseServeFlags(args []string) (serveConfig, error) {
 	var c serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&c.addr, "addr", envOr("CUSTODY_HTTP_ADDR", ":8080"), "HTTP listen address (CUSTODY_HTTP_ADDR)")
-	fs.StringVar(&c.adminTokenFile, "admin-token-file", envOr("CUSTODY_ADMIN_TOKEN_FILE", adminTokenFile),
+	fs.StringVar(&c.addr, "addr", env("CUSTODY_HTTP_ADDR"), "HTTP listen address (CUSTODY_HTTP_ADDR)")
+	fs.StringVar(&c.adminTokenFile, "admin-token-file", env("CUSTODY_ADMIN_TOKEN_FILE"),
 		"where the generated admin token is kept when CUSTODY_ADMIN_TOKEN is unset (CUSTODY_ADMIN_TOKEN_FILE)")
 	fs.StringVar(&c.relayRoutes, "relay-routes", os.Getenv("CUSTODY_RELAY_ROUTES"),
 		"extra fan-out routes besides the in-process one: NAME=URL[?prefix=P&topics=KEY:TOPIC,...&corps=C,...&types=T,...&pii=true] separated by spaces or ';' (CUSTODY_RELAY_ROUTES)")
-	fs.DurationVar(&c.settleEvery, "settle-every", envDuration("CUSTODY_SETTLE_EVERY", time.Minute), "handover settle job period (CUSTODY_SETTLE_EVERY)")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("CUSTODY_SHUTDOWN_TIMEOUT", 30*time.Second),
+	fs.DurationVar(&c.settleEvery, "settle-every", envDurationOf("CUSTODY_SETTLE_EVERY"), "handover settle job period (CUSTODY_SETTLE_EVERY)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDurationOf("CUSTODY_SHUTDOWN_TIMEOUT"),
 		"how long in-flight requests may take to finish on SIGTERM/SIGINT (CUSTODY_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&c.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "request body limit in bytes")
-	fs.DurationVar(&c.keyRetention, "idempotency-retention", envDuration("CUSTODY_IDEMPOTENCY_RETENTION", 7*24*time.Hour),
+	fs.DurationVar(&c.keyRetention, "idempotency-retention", envDurationOf("CUSTODY_IDEMPOTENCY_RETENTION"),
 		"how long answers to Idempotency-Key requests are kept for replay (CUSTODY_IDEMPOTENCY_RETENTION)")
-	fs.DurationVar(&c.rewriteAfter, "erasure-rewrite-after", envDuration("CUSTODY_ERASURE_REWRITE_AFTER", time.Hour),
+	fs.DurationVar(&c.rewriteAfter, "erasure-rewrite-after", envDurationOf("CUSTODY_ERASURE_REWRITE_AFTER"),
 		"how long after an erasure the tables holding personal data are rewritten at the latest (CUSTODY_ERASURE_REWRITE_AFTER)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: custody serve [flags]
@@ -102,15 +102,6 @@ CUSTODY_LOG_LEVEL, CUSTODY_LOG_FORMAT. Flags override the environment.
 	}
 	c.adminToken = os.Getenv("CUSTODY_ADMIN_TOKEN")
 	return c, nil
-}
-
-func envDuration(k string, def time.Duration) time.Duration {
-	if v := os.Getenv(k); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
 }
 
 // redactRoute keeps a broken route entry's passwords out of error messages.
@@ -210,7 +201,11 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	wecomSet := newWeComSettings(commands.DefaultSettings{}) // handovers of corps with an app secret: carried out in WeCom
+	// Each corp's settings are what its settings stream records (custody
+	// settings set, PUT /v1/corps/{corp}/settings), read fresh for every
+	// command so a change through any instance applies at once; handovers
+	// of corps with an app secret are carried out in WeCom.
+	wecomSet := newWeComSettings(&commands.LogSettings{Log: evlog})
 	// Their group-owner changes too, synchronously; the API clients are
 	// set below, before anything serves.
 	var wecomClients *api.Clients
@@ -288,7 +283,7 @@ func runServe(ctx context.Context, args []string) error {
 	var draining sync.Once
 	drainingCh := make(chan struct{})
 	api, err := httpapi.New(httpapi.Options{
-		Pool: pool, Commands: cmds, AdminToken: adminToken, Logger: logger, Registry: reg, MaxBodyBytes: cfg.maxBody,
+		Pool: pool, Commands: cmds, Log: evlog, AdminToken: adminToken, Logger: logger, Registry: reg, MaxBodyBytes: cfg.maxBody,
 		WeComConnections: wecomConns, WeComInbox: wecomInbox,
 		Ready: func(ctx context.Context) error {
 			select {

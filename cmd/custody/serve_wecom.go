@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,7 +90,7 @@ func wecomWorkers(pool *pgxpool.Pool, evlog eventlog.EventLog, cmds *commands.Ha
 			Clients: func(ctx context.Context, c string) (outbound.WeCom, error) { return clients.Client(ctx, c) },
 			Logger:  logger.With("component", "wecom handovers")}.Run,
 	}
-	if every := envDuration("CUSTODY_WECOM_RECONCILE_EVERY", 24*time.Hour); every > 0 {
+	if every := envDurationOf("CUSTODY_WECOM_RECONCILE_EVERY"); every > 0 {
 		w["wecom reconcile"] = reconcile.Job{Reconciler: rec, Pool: pool, Corps: corps, CatchUp: catchUp, Every: every,
 			Logger: logger.With("component", "wecom reconcile")}.Run
 	}

@@ -62,7 +62,7 @@ func slotsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeLog()
-	h, err := commands.New(commands.Options{Log: evlog, Eraser: eraser, Settings: commands.DefaultSettings{}})
+	h, err := commands.New(commands.Options{Log: evlog, Eraser: eraser, Settings: &commands.LogSettings{Log: evlog}})
 	if err != nil {
 		return err
 	}

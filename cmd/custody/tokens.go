@@ -28,6 +28,15 @@ func runTokens(ctx context.Context, args []string) error {
 		fmt.Fprint(os.Stderr, tokensUsage)
 		return errUsage
 	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(os.Stderr, tokensUsage)
+		return flag.ErrHelp
+	case "create", "list", "revoke":
+	default:
+		fmt.Fprintf(os.Stderr, "custody tokens: unknown action %q\n\n%s", args[0], tokensUsage)
+		return errUsage
+	}
 	fs := flag.NewFlagSet("tokens "+args[0], flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), tokensUsage) }
 	corp := fs.String("corp", "", "the corp the token is valid for")

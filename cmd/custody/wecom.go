@@ -42,7 +42,7 @@ See docs/wecom.md.
 
 // runWeCom implements `custody wecom`.
 func runWeCom(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || isHelpFlag(args[0]) || args[0] == "help" {
 		fmt.Fprint(os.Stderr, wecomUsage)
 		if len(args) == 0 {
 			return errUsage

@@ -48,7 +48,7 @@ func wecomReconcileCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, wecomReconcileUsage); fs.PrintDefaults() }
 	corp := fs.String("corp", "", "custody corp id (required)")
-	apiURL := fs.String("api-url", envOr("CUSTODY_WECOM_API_URL", api.DefaultBaseURL), "WeCom's API host (CUSTODY_WECOM_API_URL; a stand-in's URL for a demo)")
+	apiURL := fs.String("api-url", env("CUSTODY_WECOM_API_URL"), "WeCom's API host (CUSTODY_WECOM_API_URL; a stand-in's URL for a demo)")
 	rate := fs.Int("rate", 2400, "API calls per minute for this corp, all APIs together (WeCom allows 10,000 per minute, 150,000 per hour)")
 	workers := fs.Int("workers", 4, "corrections recorded concurrently")
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +84,7 @@ func wecomReconcileCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		return err
 	}
-	cmds, err := commands.New(commands.Options{Log: evlog, Eraser: keyring, Settings: commands.DefaultSettings{},
+	cmds, err := commands.New(commands.Options{Log: evlog, Eraser: keyring, Settings: &commands.LogSettings{Log: evlog},
 		Pending: pending.Handovers{Pool: pool}})
 	if err != nil {
 		return err

@@ -7,7 +7,11 @@ package corp
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+	// The IANA time zone database inside the binary: a corp's time zone
+	// loads on any machine, also one without /usr/share/zoneinfo.
+	_ "time/tzdata"
 )
 
 // Day is 24 hours. Windows measured in days are exact multiples of it: no
@@ -26,6 +30,8 @@ const (
 	DefaultGroupMaxMembers          = 500
 	DefaultGroupTransferLimit       = 2
 	DefaultGroupTransferPeriod      = 90 * Day
+	// DefaultTimeZone is WeCom's (China Standard Time, no daylight saving).
+	DefaultTimeZone = "Asia/Shanghai"
 )
 
 // Settings are one corp's limits. The zero value of a field means "WeCom's
@@ -60,6 +66,39 @@ type Settings struct {
 	// completes them by its own 24-hour rule (SettleDue leaves them);
 	// their outcome is WeCom's transfer result.
 	HandoversInWeCom bool
+	// TimeZone is the corp's IANA time zone name (e.g. "Asia/Shanghai"):
+	// where its calendar days begin. Empty means DefaultTimeZone.
+	TimeZone string
+}
+
+// Location is the corp's time zone; DefaultTimeZone's when TimeZone is
+// empty or (never after Validate) unknown.
+func (s Settings) Location() *time.Location {
+	name := s.TimeZone
+	if name == "" {
+		name = DefaultTimeZone
+	}
+	loc, err := loadLocation(name)
+	if err != nil {
+		loc, _ = loadLocation(DefaultTimeZone)
+	}
+	return loc
+}
+
+// locations caches time.LoadLocation, which reads the zone database on
+// every call: settings are validated for every command.
+var locations sync.Map // name -> *time.Location
+
+func loadLocation(name string) (*time.Location, error) {
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, loc)
+	return loc, nil
 }
 
 // Defaults returns WeCom's limits.
@@ -75,6 +114,7 @@ func Defaults() Settings {
 		GroupMaxMembers:          DefaultGroupMaxMembers,
 		GroupTransferLimit:       DefaultGroupTransferLimit,
 		GroupTransferPeriod:      DefaultGroupTransferPeriod,
+		TimeZone:                 DefaultTimeZone,
 	}
 }
 
@@ -92,6 +132,9 @@ func (s Settings) WithDefaults() Settings {
 	setInt(&s.GroupMaxMembers, d.GroupMaxMembers)
 	setInt(&s.GroupTransferLimit, d.GroupTransferLimit)
 	setDur(&s.GroupTransferPeriod, d.GroupTransferPeriod)
+	if s.TimeZone == "" {
+		s.TimeZone = d.TimeZone
+	}
 	return s
 }
 
@@ -110,23 +153,39 @@ func setDur(p *time.Duration, d time.Duration) {
 // ErrInvalidSettings is wrapped by every error Validate returns.
 var ErrInvalidSettings = errors.New("corp: invalid settings")
 
-// Validate reports every field that is not positive, joined.
+// Validate reports every field that is not positive, above its limit
+// (Limits), or not an IANA time zone, joined.
 func (s Settings) Validate() error {
 	var errs []error
-	pos := func(name string, v int64) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("%w: %s must be positive, got %d", ErrInvalidSettings, name, v))
+	for _, f := range Fields {
+		if f.kind == kindTimeZone {
+			continue
+		}
+		v := f.number(s)
+		switch {
+		case v <= 0:
+			errs = append(errs, fmt.Errorf("%w: %s must be positive, got %d", ErrInvalidSettings, f.Name, v))
+		case v > f.max:
+			errs = append(errs, fmt.Errorf("%w: %s must be at most %s, got %s", ErrInvalidSettings, f.Name, f.format(f.max), f.format(v)))
+		case f.kind == kindDuration && v%int64(time.Second) != 0:
+			errs = append(errs, fmt.Errorf("%w: %s must be whole seconds, got %s", ErrInvalidSettings, f.Name, f.format(v)))
 		}
 	}
-	pos("StaffCapacity", int64(s.StaffCapacity))
-	pos("HandoverWindow", int64(s.HandoverWindow))
-	pos("InServiceHandoverLimit", int64(s.InServiceHandoverLimit))
-	pos("InServiceHandoverPeriod", int64(s.InServiceHandoverPeriod))
-	pos("MaxHandoverBatch", int64(s.MaxHandoverBatch))
-	pos("MaxHandoverMessage", int64(s.MaxHandoverMessage))
-	pos("ResignedAssignmentWindow", int64(s.ResignedAssignmentWindow))
-	pos("GroupMaxMembers", int64(s.GroupMaxMembers))
-	pos("GroupTransferLimit", int64(s.GroupTransferLimit))
-	pos("GroupTransferPeriod", int64(s.GroupTransferPeriod))
+	if s.TimeZone != "" {
+		if err := checkTimeZone(s.TimeZone); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func checkTimeZone(name string) error {
+	// time.LoadLocation also takes "Local" and "UTC"; a corp names a zone.
+	if name == "Local" {
+		return fmt.Errorf("%w: time_zone must be an IANA time zone name such as Asia/Shanghai, got \"Local\"", ErrInvalidSettings)
+	}
+	if _, err := loadLocation(name); err != nil {
+		return fmt.Errorf("%w: time_zone must be an IANA time zone name such as Asia/Shanghai, got %q", ErrInvalidSettings, name)
+	}
+	return nil
 }

@@ -15,7 +15,7 @@ func TestDefaultsAreWeComs(t *testing.T) {
 		StaffCapacity: 20000, HandoverWindow: 24 * time.Hour, InServiceHandoverLimit: 2,
 		InServiceHandoverPeriod: 90 * 24 * time.Hour, MaxHandoverBatch: 100, MaxHandoverMessage: 200,
 		ResignedAssignmentWindow: 365 * 24 * time.Hour, GroupMaxMembers: 500, GroupTransferLimit: 2,
-		GroupTransferPeriod: 90 * 24 * time.Hour,
+		GroupTransferPeriod: 90 * 24 * time.Hour, TimeZone: "Asia/Shanghai",
 	}
 	if d != want {
 		t.Fatalf("defaults = %+v", d)

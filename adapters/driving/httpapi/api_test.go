@@ -91,9 +91,13 @@ func TestCommandsAndQueries(t *testing.T) {
 	}
 	var kinds []string
 	for _, e := range cust.Timeline {
-		kinds = append(kinds, e.Kind+":"+e.StaffID)
+		k := e.Kind + ":" + e.StaffID
+		if e.ToStaffID != "" {
+			k += "->" + e.ToStaffID
+		}
+		kinds = append(kinds, k)
 	}
-	want := "[relation_started:alice handover_requested:alice handover_completed:bob relation_ended:alice relation_started:bob]"
+	want := "[relation_started:alice handover_requested:alice->bob handover_completed:alice->bob relation_ended:alice relation_started:bob]"
 	if fmt.Sprint(kinds) != want {
 		t.Fatalf("timeline of c0:\n got %v\nwant %s", kinds, want)
 	}

@@ -60,6 +60,7 @@ func TestEveryCommandRoute(t *testing.T) {
 
 	post(200, "PUT", "/wecom/connection", map[string]any{"wecom_corp_id": "ww1234", "token": "Tok1", "encoding_aes_key": strings.Repeat("a", 43)})
 	post(204, "DELETE", "/wecom/connection", nil)
+	h.must(200, "PUT", b+"/settings", testAdminToken, map[string]any{"staff_capacity": 30000}) // admin only
 
 	var detail CustomerDetail
 	h.projected()

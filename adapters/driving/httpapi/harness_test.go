@@ -122,7 +122,8 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	}
 	clock := &testClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	log := &trackedLog{EventLog: newTestLog(t, pool)}
-	var settings commands.SettingsSource = commands.DefaultSettings{}
+	// Settings as production reads them: from each corp's settings stream.
+	var settings commands.SettingsSource = &commands.LogSettings{Log: log}
 	if ho.groupTransfers != nil {
 		settings = inWeComSettings{}
 	}
@@ -140,7 +141,7 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 		w, level = io.Discard, slog.LevelInfo
 	}
 	srv, err := New(Options{
-		Pool: pool, Commands: cmds, AdminToken: testAdminToken, Now: clock.Now,
+		Pool: pool, Commands: cmds, Log: log, AdminToken: testAdminToken, Now: clock.Now,
 		MaxBodyBytes: ho.maxBody, Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})),
 		WeComConnections: connection.NewStore(pool, pii.NewMemoryKeyring()), WeComInbox: inbox.New(pool),
 	})

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/custody/custody/domain/corp"
 )
 
 //go:embed templates/*.html
@@ -22,14 +24,16 @@ const sessionCookie = "custody_session"
 // Overview is the sales-ops dashboard of one corp, served as JSON at
 // GET /v1/corps/{corp}/overview and rendered as HTML at /.
 type Overview struct {
-	Corp        string         `json:"corp"`
-	GeneratedAt time.Time      `json:"generated_at"`
-	Headline    Headline       `json:"headline"`
-	Pipeline    []StatusCount  `json:"handover_pipeline"`
-	ChurnDays   int            `json:"churn_days"`
-	Churn       []StaffChurn   `json:"churn_by_staff"`
-	Adds        []StaffCount   `json:"adds_by_staff"`
-	Unassigned  []DepartedLoad `json:"unassigned_by_departed_staff"`
+	Corp        string    `json:"corp"`
+	GeneratedAt time.Time `json:"generated_at"`
+	// TimeZone is the corp's (its settings): the page shows dates in it.
+	TimeZone   string         `json:"time_zone"`
+	Headline   Headline       `json:"headline"`
+	Pipeline   []StatusCount  `json:"handover_pipeline"`
+	ChurnDays  int            `json:"churn_days"`
+	Churn      []StaffChurn   `json:"churn_by_staff"`
+	Adds       []StaffCount   `json:"adds_by_staff"`
+	Unassigned []DepartedLoad `json:"unassigned_by_departed_staff"`
 }
 
 // Headline are the dashboard's big numbers.
@@ -231,9 +235,15 @@ type unassignedRow struct {
 }
 
 func newOverviewView(ov Overview, corps []string) overviewView {
+	// Dates as the corp lives them: in its time zone (UTC for an
+	// Overview without one).
+	loc := time.UTC
+	if ov.TimeZone != "" {
+		loc = corp.Settings{TimeZone: ov.TimeZone}.Location()
+	}
 	v := overviewView{
 		Title: "Overview", Corp: ov.Corp, Corps: corps,
-		GeneratedAt: ov.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"),
+		GeneratedAt: ov.GeneratedAt.In(loc).Format("2006-01-02 15:04 MST"),
 		ChurnDays:   ov.ChurnDays,
 	}
 	h := ov.Headline
@@ -291,8 +301,8 @@ func newOverviewView(ov Overview, corps []string) overviewView {
 	for _, u := range ov.Unassigned {
 		v.Unassigned = append(v.Unassigned, unassignedRow{
 			StaffID: u.StaffID, Customers: u.Customers,
-			DepartedAt: u.DepartedAt.UTC().Format("2006-01-02"),
-			Deadline:   u.AssignBy.UTC().Format("2006-01-02"),
+			DepartedAt: u.DepartedAt.In(loc).Format("2006-01-02"),
+			Deadline:   u.AssignBy.In(loc).Format("2006-01-02"),
 		})
 	}
 	return v

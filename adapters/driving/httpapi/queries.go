@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custody/custody/adapters/tools/timeline"
 	"github.com/custody/custody/projections"
 	"github.com/custody/custody/projections/asof"
 )
@@ -120,14 +122,6 @@ func listGroups(c *call) (any, error) {
 	return c.srv.reader().GroupChats(c.ctx, c.corp, st, p)
 }
 
-func getGroup(c *call) (any, error) {
-	chat, err := c.id("chat")
-	if err != nil {
-		return nil, err
-	}
-	return c.srv.reader().GroupChat(c.ctx, c.corp, chat)
-}
-
 // OwnersAt answers "who owned this customer at that time" exactly as
 // `custody asof owners` does (projections/asof): only what was true at At —
 // no end that came later — and whether each owner had departed by then
@@ -161,15 +155,28 @@ func customerOwners(c *call) (any, error) {
 // readable timeline.
 type CustomerDetail struct {
 	projections.CustomerView
+	// Timeline is the customer's history told by the one timeline builder
+	// (adapters/tools/timeline, as custody timeline tells it), from the
+	// event log: relations started, edited and ended, handovers from
+	// request to outcome, moments, consents, group chats joined, left and
+	// dismissed, erasure. Ids and codes only, no personal data.
 	Timeline []TimelineEntry `json:"timeline"`
 }
 
-// TimelineEntry is one line of a customer's history, oldest first.
+// TimelineEntry is one line of a customer's history, oldest first (ties
+// in log order: a handover's request always before its outcome).
 type TimelineEntry struct {
 	At      time.Time `json:"at"`
 	Kind    string    `json:"kind"`
 	StaffID string    `json:"staff_id,omitempty"`
 	Text    string    `json:"text"`
+	// ToStaffID is a handover's target; HandoverID its id; Reason a
+	// relation's end reason, a handover's failure reason or a group quit
+	// scene; ChatID the group chat of a group entry.
+	ToStaffID  string `json:"to_staff_id,omitempty"`
+	HandoverID string `json:"handover_id,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	ChatID     string `json:"chat_id,omitempty"`
 }
 
 func getCustomer(c *call) (any, error) {
@@ -181,94 +188,80 @@ func getCustomer(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return CustomerDetail{CustomerView: v, Timeline: timeline(v)}, nil
+	entries, err := c.srv.timeline(c.ctx, c.corp, cust)
+	if err != nil {
+		return nil, err
+	}
+	return CustomerDetail{CustomerView: v, Timeline: entries}, nil
 }
 
-// timeline merges what the read models know about a customer into one
-// chronological story. It is built from ids and codes only.
-func timeline(v projections.CustomerView) []TimelineEntry {
-	var out []TimelineEntry
-	add := func(at time.Time, kind, staff, format string, args ...any) {
-		out = append(out, TimelineEntry{At: at.UTC(), Kind: kind, StaffID: staff, Text: fmt.Sprintf(format, args...)})
+// timeline tells the customer's history with timeline.Build, group chats
+// found in the projections' membership history.
+func (s *Server) timeline(ctx context.Context, corp, customerID string) ([]TimelineEntry, error) {
+	tl, err := timeline.Build(ctx, s.opts.Log, corp, customerID, timeline.Options{Groups: timeline.Membership{DB: s.opts.Projections}})
+	if err != nil && !errors.Is(err, timeline.ErrNotFound) {
+		return nil, err
 	}
-	channel := map[string]string{}
-	for _, r := range v.Relations {
-		if r.Channel != "" {
-			channel[r.StaffID] = r.Channel
+	out := make([]TimelineEntry, 0, len(tl.Entries))
+	for _, e := range tl.Entries {
+		out = append(out, TimelineEntry{At: e.At, Kind: e.Kind, StaffID: e.StaffID, Text: e.Summary,
+			ToStaffID: e.ToStaffID, HandoverID: e.HandoverID, Reason: e.Reason, ChatID: e.ChatID})
+	}
+	return out, nil
+}
+
+// GroupDetail is a group chat with its current members and its membership
+// history.
+type GroupDetail struct {
+	projections.GroupChatView
+	// History is every stint of a member in the group, oldest first: who
+	// joined when and how, and when and how they left (open while still a
+	// member). Ids and codes only.
+	History []MembershipStint `json:"history"`
+}
+
+// MembershipStint is one member's time in a group.
+type MembershipStint struct {
+	MemberID   string     `json:"member_id"`
+	MemberType string     `json:"member_type"`
+	JoinedAt   time.Time  `json:"joined_at"`
+	JoinScene  string     `json:"join_scene,omitempty"`
+	InviterID  string     `json:"inviter_id,omitempty"`
+	LeftAt     *time.Time `json:"left_at,omitempty"`
+	QuitScene  string     `json:"quit_scene,omitempty"`
+}
+
+func getGroup(c *call) (any, error) {
+	chat, err := c.id("chat")
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.srv.reader().GroupChat(c.ctx, c.corp, chat)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.srv.opts.Projections.Query(c.ctx, `SELECT member_id, member_type, joined_at, coalesce(join_scene, ''),
+			coalesce(inviter_id, ''), left_at, coalesce(quit_scene, '')
+		FROM projections.group_membership_history WHERE corp_id = $1 AND chat_id = $2
+		ORDER BY join_commit, join_prepare, member_type DESC, member_id`, c.corp, chat)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: group membership history: %w", err)
+	}
+	defer rows.Close()
+	d := GroupDetail{GroupChatView: v, History: []MembershipStint{}}
+	for rows.Next() {
+		var m MembershipStint
+		if err := rows.Scan(&m.MemberID, &m.MemberType, &m.JoinedAt, &m.JoinScene, &m.InviterID, &m.LeftAt, &m.QuitScene); err != nil {
+			return nil, err
 		}
-	}
-	for _, iv := range v.Ownership {
-		switch iv.StartedBy {
-		case "handover":
-			add(iv.StartedAt, "relation_started", iv.StaffID, "%s took over the customer (handover %s)", iv.StaffID, iv.StartHandoverID)
-		default:
-			via := ""
-			if ch := channel[iv.StaffID]; ch != "" {
-				via = " via channel " + ch
-			}
-			add(iv.StartedAt, "relation_started", iv.StaffID, "%s and the customer connected%s", iv.StaffID, via)
+		m.JoinedAt = m.JoinedAt.UTC()
+		if m.LeftAt != nil {
+			t := m.LeftAt.UTC()
+			m.LeftAt = &t
 		}
-		if iv.EndedAt != nil {
-			switch iv.EndReason {
-			case "deleted_by_customer":
-				add(*iv.EndedAt, "relation_ended", iv.StaffID, "the customer deleted %s (churn)", iv.StaffID)
-			case "deleted_by_staff":
-				add(*iv.EndedAt, "relation_ended", iv.StaffID, "%s deleted the customer", iv.StaffID)
-			case "handed_over":
-				add(*iv.EndedAt, "relation_ended", iv.StaffID, "%s handed the customer over (handover %s)", iv.StaffID, iv.EndHandoverID)
-			default:
-				add(*iv.EndedAt, "relation_ended", iv.StaffID, "relation with %s ended (%s)", iv.StaffID, iv.EndReason)
-			}
-		}
+		d.History = append(d.History, m)
 	}
-	for _, h := range v.Handovers {
-		kind := strings.ReplaceAll(h.Kind, "_", "-")
-		add(h.RequestedAt, "handover_requested", h.FromStaffID, "%s handover %s requested from %s to %s, deadline %s",
-			kind, h.HandoverID, h.FromStaffID, h.ToStaffID, h.Deadline.UTC().Format(time.RFC3339))
-		if h.SettledAt != nil && h.Status != "pending" {
-			text := "handover " + h.HandoverID + " " + h.Status
-			if h.FailureReason != "" {
-				text += " (" + h.FailureReason + ")"
-			}
-			add(*h.SettledAt, "handover_"+h.Status, h.ToStaffID, "%s", text)
-		}
-	}
-	for _, o := range v.OptOuts {
-		if o.OptedOut {
-			add(o.ChangedAt, "moments_opted_out", o.StaffID, "opted out of %s's moments", o.StaffID)
-		} else {
-			add(o.ChangedAt, "moments_opted_in", o.StaffID, "sees %s's moments again", o.StaffID)
-		}
-	}
-	for _, g := range v.Groups {
-		add(g.JoinedAt, "group_joined", "", "joined group %s (%s)", g.ChatID, g.JoinScene)
-	}
-	for _, cs := range v.Consents {
-		add(cs.ChangedAt, "consent", "", "%s consent: %s", cs.Purpose, cs.State)
-	}
-	if v.ErasedAt != nil {
-		add(*v.ErasedAt, "erased", "", "personal data erased on request")
-	}
-	// At one instant, tell it in causal order: a handover settles, then the
-	// old relation ends, then the new one starts.
-	// Anything else at that instant comes after the relation changes.
-	rank := map[string]int{"handover_completed": 1, "handover_failed": 1, "relation_ended": 2, "relation_started": 3}
-	order := func(kind string) int {
-		if r, ok := rank[kind]; ok {
-			return r
-		}
-		return 4
-	}
-	slices.SortStableFunc(out, func(a, b TimelineEntry) int {
-		if c := a.At.Compare(b.At); c != 0 {
-			return c
-		}
-		return order(a.Kind) - order(b.Kind)
-	})
-	if out == nil {
-		out = []TimelineEntry{}
-	}
-	return out
+	return d, rows.Err()
 }
 
 // churnDays is the overview's churn window, fixed by the projections' query.
@@ -281,8 +274,15 @@ func (s *Server) overview(ctx context.Context, corp string) (Overview, error) {
 	if err != nil {
 		return Overview{}, err
 	}
+	// The corp's settings: its time zone, and how long a departed
+	// member's customers can still be assigned (the resigned window, as
+	// the rule applies it).
+	set, err := s.opts.Commands.EffectiveSettings(ctx, corp)
+	if err != nil {
+		return Overview{}, err
+	}
 	ov := Overview{
-		Corp: corp, GeneratedAt: now, ChurnDays: churnDays,
+		Corp: corp, GeneratedAt: now, ChurnDays: churnDays, TimeZone: set.TimeZone,
 		Headline: Headline{
 			ActiveStaff: po.ActiveStaff, DepartedStaff: po.DepartedStaff, Customers: po.Customers,
 			ActiveRelations: po.ActiveRelations, PendingHandovers: po.HandoversByStatus["pending"],
@@ -308,7 +308,7 @@ func (s *Server) overview(ctx context.Context, corp string) (Overview, error) {
 		}
 	}
 	slices.SortStableFunc(ov.Adds, func(a, b StaffCount) int { return b.Count - a.Count })
-	window := 365 * 24 * time.Hour // WeCom's resigned-assignment window (corp settings default)
+	window := set.ResignedAssignmentWindow
 	for _, u := range po.UnassignedByDepartedStaff {
 		ov.Unassigned = append(ov.Unassigned, DepartedLoad{
 			StaffID: u.StaffID, DepartedAt: u.DepartedAt.UTC(), Customers: u.Count, AssignBy: u.DepartedAt.Add(window).UTC(),

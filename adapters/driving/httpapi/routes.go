@@ -117,6 +117,7 @@ func apiRoutes() []route {
 		groupRoutes,
 		handoverRoutes,
 		overviewRoutes,
+		settingsRoutes,
 		staffRoutes,
 		wecomRoutes,
 	} {

@@ -73,6 +73,6 @@ func groupRoutes() []route {
 				{name: "limit", typ: "integer", desc: "page size, 1-500, default 100"},
 			}, handle: listGroups},
 		{method: "GET", path: base, op: "getGroup", tag: tag,
-			summary: "A group chat with its current members and membership history.", response: projections.GroupChatView{}, handle: getGroup},
+			summary: "A group chat with its current members and membership history.", response: GroupDetail{}, handle: getGroup},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // Options configure a Server.
@@ -23,6 +24,9 @@ type Options struct {
 	Pool *pgxpool.Pool
 	// Commands carries out commands. Required.
 	Commands *commands.Handler
+	// Log is the event log customer timelines are read from (the same
+	// builder as custody timeline: adapters/tools/timeline). Required.
+	Log eventlog.EventLog
 	// Projections is the database holding the projections' read models
 	// (schema "projections"). Default: Pool.
 	Projections *pgxpool.Pool
@@ -88,6 +92,9 @@ func (o Options) Validate() error {
 	}
 	if o.Commands == nil {
 		errs = append(errs, errors.New("httpapi: Commands is required"))
+	}
+	if o.Log == nil {
+		errs = append(errs, errors.New("httpapi: Log is required"))
 	}
 	if o.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("httpapi: MaxBodyBytes %d is negative", o.MaxBodyBytes))

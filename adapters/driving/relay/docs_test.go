@@ -58,6 +58,10 @@ func docExamples() []events.Payload {
 		&events.TagsReordered{TagID: "etGRPb2", Kind: events.TagKindGroup},
 		&events.WeComFactUnmatched{Kind: "change_external_contact/del_follow_user", Reason: events.UnmatchedRelationNotActive,
 			CustomerID: "wmQx1aBC", StaffID: "zhangsan", CallbackKey: "9c1e0f7a"},
+		&events.CorpSettingsChanged{StaffCapacity: 5000, HandoverWindowSeconds: 86400, InServiceHandoverLimit: 2,
+			InServiceHandoverPeriodSeconds: 7776000, MaxHandoverBatch: 100, MaxHandoverMessage: 200,
+			ResignedAssignmentWindowSeconds: 15552000, GroupMaxMembers: 500, GroupTransferLimit: 2, GroupTransferPeriodSeconds: 7776000,
+			TimeZone: "Asia/Shanghai", Changed: []string{"staff_capacity", "resigned_assignment_window"}, ChangedBy: "admin:admin"},
 	}
 }
 
@@ -81,6 +85,8 @@ func docCloudEvent(t testing.TB, i int, p events.Payload, includePII bool) []byt
 		stream = events.CorpTagsStream("ww7f1c2d")
 	case strings.HasPrefix(ev.Type, "wecom."):
 		stream = events.CorpWeComStream("ww7f1c2d", "9c1e0f7a")
+	case strings.HasPrefix(ev.Type, "corp."):
+		stream = events.CorpSettingsStream("ww7f1c2d")
 	}
 	rec := events.Recorded{Event: ev, Stream: stream, StreamVersion: 3,
 		Position: events.Position{Commit: 918273, Prepare: 40112 + uint64(i)}, RecordedAt: time.Date(2026, 11, 2, 9, 30, 1, 250e6, time.UTC)}

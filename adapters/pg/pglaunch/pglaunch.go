@@ -3,6 +3,15 @@
 // tests. The server listens on 127.0.0.1 only, on a free port, with trust
 // authentication, and no Unix socket; it runs as the `postgres` OS user when
 // the caller is root, because PostgreSQL refuses to run as root.
+//
+// As root, the data directory is created owned by that user, and any
+// existing ancestor directory the user cannot search gets the one bit it
+// needs — search (x) for others — and nothing else; each such change is
+// logged. Directories it can already reach are left as they are.
+//
+// An Ephemeral server (tests) is the caller's child: on Linux it gets
+// SIGQUIT (PostgreSQL's immediate shutdown) when the caller dies, even by
+// SIGKILL, so a crashed test binary leaves no server running.
 package pglaunch
 
 import (
@@ -39,7 +48,9 @@ type Options struct {
 	// RunAs is the OS user that owns and runs the server when the caller is
 	// root. Default "postgres".
 	RunAs string
-	// Ephemeral trades durability for speed (fsync off): for tests only.
+	// Ephemeral trades durability for speed (fsync off) and ties the
+	// server's life to the calling process (see the package comment): for
+	// tests only.
 	Ephemeral bool
 	// Logger receives start/stop lines. Default slog.Default().
 	Logger *slog.Logger
@@ -76,6 +87,9 @@ type Instance struct {
 	port   int
 	cred   *syscall.Credential
 	logger *slog.Logger
+	// exited is closed when a server started as our child (Ephemeral)
+	// has exited and been reaped.
+	exited chan struct{}
 }
 
 // Start initialises Dir if needed and starts the server, waiting until it
@@ -106,7 +120,7 @@ func Start(ctx context.Context, o Options) (*Instance, error) {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return nil, fmt.Errorf("pglaunch: chown data dir to %s: %w", o.RunAs, err)
 		}
-		if err := makeTraversable(filepath.Dir(dir)); err != nil {
+		if err := makeTraversable(filepath.Dir(dir), uid, gid, o.Logger); err != nil {
 			return nil, err
 		}
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -138,7 +152,11 @@ func Start(ctx context.Context, o Options) (*Instance, error) {
 		if o.Ephemeral {
 			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 		}
-		lastErr = in.run(ctx, "pg_ctl", "-D", dir, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start")
+		if o.Ephemeral {
+			lastErr = in.startChild(ctx, opts)
+		} else {
+			lastErr = in.run(ctx, "pg_ctl", "-D", dir, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start")
+		}
 		if lastErr == nil {
 			o.Logger.Info("private PostgreSQL started", "dir", dir, "port", port)
 			return in, nil
@@ -168,6 +186,9 @@ func (in *Instance) Stop() error {
 	}
 	if err := in.run(context.Background(), "pg_ctl", "-D", in.dir, "-m", "fast", "-w", "stop"); err != nil {
 		return fmt.Errorf("pglaunch: stop: %w", err)
+	}
+	if in.exited != nil {
+		<-in.exited
 	}
 	in.logger.Info("private PostgreSQL stopped", "dir", in.dir)
 	return nil
@@ -259,21 +280,43 @@ func lookupUser(name string) (*syscall.Credential, int, int, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
 }
 
-// makeTraversable lets the server's user reach a data dir that lives under
-// directories created by root (e.g. a temp dir with mode 0700).
-func makeTraversable(dir string) error {
+// makeTraversable lets the server's user (uid, gid) reach a data dir under
+// dir: every ancestor that user cannot search gets o+x — search only, not
+// read — and the change is logged. Ancestors it can search (as owner,
+// group or other) are not touched.
+func makeTraversable(dir string, uid, gid int, logger *slog.Logger) error {
 	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
 			return fmt.Errorf("pglaunch: %w", err)
 		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
-				return fmt.Errorf("pglaunch: make %s traversable: %w", d, err)
-			}
+		if canSearch(fi, uid, gid) {
+			continue
 		}
+		if err := os.Chmod(d, fi.Mode().Perm()|0o001); err != nil {
+			return fmt.Errorf("pglaunch: let the server's user search %s (o+x): %w", d, err)
+		}
+		logger.Warn("pglaunch: added o+x (search only) so the server's OS user can reach its data directory", "dir", d)
 	}
 	return nil
+}
+
+// canSearch reports whether the user uid (primary group gid) may search
+// the directory fi by its mode bits.
+func canSearch(fi os.FileInfo, uid, gid int) bool {
+	perm := fi.Mode().Perm()
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return perm&0o001 != 0
+	}
+	switch {
+	case int(st.Uid) == uid:
+		return perm&0o100 != 0
+	case int(st.Gid) == gid:
+		return perm&0o010 != 0
+	default:
+		return perm&0o001 != 0
+	}
 }
 
 func freePort() (int, error) {
@@ -283,4 +326,30 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StopAbandoned stops the server running in data directory dir, if any
+// (immediate mode: it is abandoned, nothing of it is kept), for cleaning up
+// after a process that died without stopping its server.
+func StopAbandoned(ctx context.Context, dir string, o Options) error {
+	o.Dir = dir
+	o.setDefaults()
+	if _, ok := runningPort(dir); !ok {
+		return nil
+	}
+	bin, err := findBinDir(o.BinDir)
+	if err != nil {
+		return err
+	}
+	in := &Instance{dir: dir, bin: bin, logger: o.Logger}
+	if os.Geteuid() == 0 {
+		if in.cred, _, _, err = lookupUser(o.RunAs); err != nil {
+			return err
+		}
+	}
+	if err := in.run(ctx, "pg_ctl", "-D", dir, "-m", "immediate", "-w", "stop"); err != nil {
+		return fmt.Errorf("pglaunch: stop the abandoned server in %s: %w", dir, err)
+	}
+	o.Logger.Info("stopped an abandoned private PostgreSQL", "dir", dir)
+	return nil
 }

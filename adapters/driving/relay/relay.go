@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -195,18 +196,19 @@ func (rt *route) ownedSinceIfRunning() time.Time {
 // run keeps a session going until ctx is done.
 func (rt *route) run(ctx context.Context) {
 	defer rt.closePublisher()
-	for attempt := 0; ctx.Err() == nil; attempt++ {
+	b := rt.newBackoff()
+	for ctx.Err() == nil {
 		err := rt.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
-			attempt = -1
+			b.Reset()
 			continue
 		}
 		rt.setErr(err)
 		rt.logger.Error("relay: route stopped, restarting", "err", err)
-		if !sleep(ctx, rt.backoff(attempt)) {
+		if !sleep(ctx, b.NextBackOff()) {
 			return
 		}
 	}
@@ -583,6 +585,7 @@ func (rt *route) prepare(rec events.Recorded) outgoing {
 // retrying with backoff — and reconnecting after ReconnectAfter failures in
 // a row — until it succeeds or ctx is done. Safe for concurrent use.
 func (rt *route) publish(ctx context.Context, topic string, rec events.Recorded, payload []byte) error {
+	var b *backoff.ExponentialBackOff
 	for attempt := 0; ; attempt++ {
 		ls := rt.lease.Load()
 		if ls == nil {
@@ -611,7 +614,10 @@ func (rt *route) publish(ctx context.Context, topic string, rec events.Recorded,
 		rt.setErr(err)
 		rt.logger.Warn("relay: publish failed, retrying",
 			"event_id", rec.ID, "type", rec.Type, "topic", topic, "attempt", attempt+1, "err", err)
-		if !sleep(ctx, rt.backoff(attempt)) {
+		if b == nil {
+			b = rt.newBackoff()
+		}
+		if !sleep(ctx, b.NextBackOff()) {
 			return ctx.Err()
 		}
 	}
@@ -783,16 +789,11 @@ func (rt *route) setErr(err error) {
 	rt.mu.Unlock()
 }
 
-// backoff is RetryMin·2^attempt, capped at RetryMax, with ±20% jitter so
-// that many routes do not retry in lockstep.
-func (rt *route) backoff(attempt int) time.Duration {
+// newBackoff waits RetryMin·2^attempt, capped at RetryMax, with ±20%
+// jitter so that many routes do not retry in lockstep.
+func (rt *route) newBackoff() *backoff.ExponentialBackOff {
 	o := rt.relay.opts
-	d := o.RetryMin
-	for i := 0; i < attempt && d < o.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, o.RetryMax)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return &backoff.ExponentialBackOff{InitialInterval: o.RetryMin, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: o.RetryMax}
 }
 
 // sleep waits d or until ctx is done, reporting whether d passed.

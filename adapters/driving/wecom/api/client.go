@@ -31,12 +31,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
@@ -213,6 +214,7 @@ type request struct {
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	start := c.o.Now()
 	refetched := false
+	var b *backoff.ExponentialBackOff
 	for attempt := 1; ; attempt++ {
 		var tok string
 		if !r.anonymous {
@@ -241,7 +243,10 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		case !c.retryable(r, err) || attempt >= c.o.MaxAttempts:
 			return err
 		}
-		d := c.backoff(attempt)
+		if b == nil {
+			b = c.newBackoff()
+		}
+		d := b.NextBackOff()
 		if c.o.Now().Add(d).Sub(start) > c.o.MaxElapsed {
 			return err
 		}
@@ -258,14 +263,14 @@ func (c *Client) retryable(r request, err error) bool {
 	return errors.Is(err, ErrTransient)
 }
 
-// backoff is the wait after the attempt-th failure: exponential, capped,
-// drawn from the upper half so that concurrent callers spread out.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.o.BackoffBase << (attempt - 1)
-	if d > c.o.BackoffMax || d <= 0 {
-		d = c.o.BackoffMax
+// newBackoff gives the waits after each failure: BackoffBase doubling up
+// to BackoffMax, each drawn from the upper half (±1/3 around 3/4 of it) so
+// that concurrent callers spread out.
+func (c *Client) newBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval: c.o.BackoffBase * 3 / 4, RandomizationFactor: 1.0 / 3, Multiplier: 2,
+		MaxInterval: c.o.BackoffMax * 3 / 4,
 	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // wait takes one call from the corp's budget, sleeping when it is spent.

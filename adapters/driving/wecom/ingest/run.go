@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/custody/custody/adapters/driving/wecom/inbox"
 )
 
@@ -44,7 +46,7 @@ func (o *RunOptions) setDefaults() {
 func Run(ctx context.Context, ib *inbox.Inbox, t *Translator, o RunOptions) error {
 	o.setDefaults()
 	wait := time.Duration(0)
-	backoff := o.Interval
+	b := &backoff.ExponentialBackOff{InitialInterval: o.Interval, Multiplier: 2, MaxInterval: o.MaxBackoff}
 	for {
 		select {
 		case <-ctx.Done():
@@ -56,11 +58,11 @@ func Run(ctx context.Context, ib *inbox.Inbox, t *Translator, o RunOptions) erro
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil:
-			o.Logger.Warn("wecom ingest: drain failed; retrying", "err", err, "in", backoff)
-			wait, backoff = backoff, min(2*backoff, o.MaxBackoff)
+			wait = b.NextBackOff()
+			o.Logger.Warn("wecom ingest: drain failed; retrying", "err", err, "in", wait)
 			continue
 		}
-		backoff = o.Interval
+		b.Reset()
 		if n := d.Done + d.Unknown + d.Rejected; n > 0 {
 			o.Logger.Info("wecom ingest: callbacks translated", "done", d.Done, "unknown", d.Unknown, "rejected", d.Rejected)
 		}

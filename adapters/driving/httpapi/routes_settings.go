@@ -7,7 +7,6 @@ import (
 	"github.com/custody/custody/domain/corp"
 )
 
-
 // settingsRoutes are the corp's settings: the limits its rules apply.
 func settingsRoutes() []route {
 	const tag = "settings"

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -95,15 +94,15 @@ func sampleFile(t testing.TB, s Sample) string {
 // logRow is an event as compared between logs: everything but the
 // positions and recorded_at (a property of the writing transaction).
 type logRow struct {
-	ID                                            string
-	Stream                                        string
-	Version                                       int64
-	Type                                          string
-	Schema                                        int
+	ID                                           string
+	Stream                                       string
+	Version                                      int64
+	Type                                         string
+	Schema                                       int
 	Corp, Actor, Command, Correlation, Causation string
-	OccurredAt                                    time.Time
-	Data, PII, Subject                            string
-	Erased                                        bool
+	OccurredAt                                   time.Time
+	Data, PII, Subject                           string
+	Erased                                       bool
 }
 
 func dumpLog(t testing.TB, st *pgstore.Store) []logRow {
@@ -564,5 +563,4 @@ func TestAppendBulkRefusesBadBatches(t *testing.T) {
 	if err != nil || len(recs) != 2 || recs[1].StreamVersion != 1 {
 		t.Errorf("s-c: %v %+v", err, recs)
 	}
-	_ = hex.EncodeToString
 }

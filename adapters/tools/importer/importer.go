@@ -369,7 +369,12 @@ func newRun(o Options, id string) *run {
 		customers: map[string]*customer.Customer{}, staff: map[string]*staff.Staff{}, groups: map[string]*groupchat.GroupChat{}}
 }
 
-// write imports the file from p on, chunk by chunk, advancing p.
+// write imports the file from p on, chunk by chunk, advancing p. The
+// decisions on chunk n+1 run while chunk n is written (two cores at work);
+// the aggregates they use are the cached ones, which already hold chunk n.
+// A stream read from the log is one no chunk of this run has touched or
+// one evicted after every chunk written so far committed, so it is never
+// read while a chunk that changes it is in flight.
 func (im *run) write(ctx context.Context, size int64, p *progress) error {
 	f, err := os.Open(im.o.Path)
 	if err != nil {
@@ -381,6 +386,17 @@ func (im *run) write(ctx context.Context, size int64, p *progress) error {
 	}
 	lr := newLineReader(f, p.line, p.offset)
 	now := im.o.Now()
+	var inflight chan error
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := <-inflight
+		inflight = nil
+		return err
+	}
+	defer wait()
+	planned := *p // the progress once every chunk decided so far is written
 	for chunkNo := 0; ; chunkNo++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -410,47 +426,65 @@ func (im *run) write(ctx context.Context, size int64, p *progress) error {
 				eof = true
 			}
 		}
-		if len(recs) == 0 && !eof {
-			continue
-		}
 		batch, rejects, err := im.decide(ctx, recs)
 		if err != nil {
 			return err
 		}
-		prevOffset := p.offset
-		next := *p
+		prev := planned
+		next := planned
 		next.line, next.offset = lr.line, lr.offset
 		next.records += int64(len(recs))
 		next.events += int64(len(batch))
 		next.rejected += int64(len(rejects))
 		next.finished = eof
-		_, err = im.o.Store.AppendBulk(ctx, batch, func(ctx context.Context, tx pgx.Tx, last events.Position) error {
-			if len(batch) > 0 {
-				next.last = last
-			}
-			if err := im.saveProgress(ctx, tx, prevOffset, &next, rejects); err != nil {
+		planned = next
+		if err := wait(); err != nil {
+			return err
+		}
+		if im.o.Progress != nil {
+			im.o.Progress("import", prev.offset, size)
+		}
+		inflight = make(chan error, 1)
+		go func(chunkNo int, next progress) {
+			inflight <- im.append(ctx, chunkNo, batch, rejects, prev.offset, next, p)
+		}(chunkNo, next)
+		if im.overBounds() || eof {
+			if err := wait(); err != nil {
 				return err
 			}
-			if im.o.beforeCommit != nil {
-				im.o.beforeCommit(chunkNo)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("importer: chunk ending at line %d: %w", lr.line, err)
-		}
-		*p = next
-		im.evict()
-		if im.o.Progress != nil {
-			im.o.Progress("import", p.offset, size)
-		}
-		if im.o.afterChunk != nil {
-			im.o.afterChunk(chunkNo)
+			im.evict()
 		}
 		if eof {
+			if im.o.Progress != nil {
+				im.o.Progress("import", p.offset, size)
+			}
 			return nil
 		}
 	}
+}
+
+// append writes one chunk and its progress; on success *p becomes next.
+func (im *run) append(ctx context.Context, chunkNo int, batch []pgstore.BulkEvent, rejects []Reject, prevOffset int64, next progress, p *progress) error {
+	_, err := im.o.Store.AppendBulk(ctx, batch, func(ctx context.Context, tx pgx.Tx, last events.Position) error {
+		if len(batch) > 0 {
+			next.last = last
+		}
+		if err := im.saveProgress(ctx, tx, prevOffset, &next, rejects); err != nil {
+			return err
+		}
+		if im.o.beforeCommit != nil {
+			im.o.beforeCommit(chunkNo)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("importer: chunk ending at line %d: %w", next.line, err)
+	}
+	*p = next
+	if im.o.afterChunk != nil {
+		im.o.afterChunk(chunkNo)
+	}
+	return nil
 }
 
 // saveProgress records p and the chunk's rejects in tx, provided no other
@@ -481,8 +515,13 @@ func (im *run) saveProgress(ctx context.Context, tx pgx.Tx, prevOffset int64, p 
 	return nil
 }
 
+// overBounds reports whether a cache holds more than its bound.
+func (im *run) overBounds() bool {
+	return len(im.customers) > im.o.CacheEntries || len(im.groups) > im.o.CacheEntries || len(im.staff) > im.o.StaffCacheEntries
+}
+
 // evict drops cached aggregates beyond the bounds (they are reloaded from
-// the log when needed again).
+// the log when needed again). Only while no chunk is in flight.
 func (im *run) evict() {
 	if len(im.customers) > im.o.CacheEntries {
 		im.customers = map[string]*customer.Customer{}

@@ -105,8 +105,38 @@ type logRow struct {
 	Erased                                       bool
 }
 
-func dumpLog(t testing.TB, st *pgstore.Store) []logRow {
+// settle waits until readers of the log see every committed event: they
+// read below the oldest running transaction of the server (pgstore's xid8
+// order), and other transactions on a shared test server hold that back.
+func settle(t testing.TB, pool *pgxpool.Pool, st *pgstore.Store) {
 	t.Helper()
+	ctx := context.Background()
+	for {
+		var want events.Position
+		var id int64
+		err := pool.QueryRow(ctx, `SELECT tx_id, id FROM events ORDER BY tx_id DESC, id DESC LIMIT 1`).Scan(&want.Commit, &id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Prepare = uint64(id)
+		head, err := st.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head == want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func dumpLog(t testing.TB, e *env) []logRow {
+	t.Helper()
+	settle(t, e.pool, e.store)
+	st := e.store
 	var out []logRow
 	from := events.Start
 	for {
@@ -216,6 +246,7 @@ func projectionTables(t *testing.T, e *env) map[string][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	settle(t, e.pool, e.store)
 	if _, err := r.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +310,7 @@ func TestImportMatchesCommandPath(t *testing.T) {
 	cmd := newEnv(t)
 	refused := viaCommands(t, cmd, path, res.ImportID)
 
-	got, want := dumpLog(t, imp.store), dumpLog(t, cmd.store)
+	got, want := dumpLog(t, imp), dumpLog(t, cmd)
 	sameLogs(t, "import vs command path", got, want)
 	if int64(len(got)) != res.Events {
 		t.Errorf("result counts %d events, the log holds %d", res.Events, len(got))
@@ -326,7 +357,7 @@ func TestImportMatchesCommandPath(t *testing.T) {
 	if !again.AlreadyDone || again.Events != res.Events {
 		t.Errorf("second run: %+v", again)
 	}
-	sameLogs(t, "after a second run", dumpLog(t, imp.store), got)
+	sameLogs(t, "after a second run", dumpLog(t, imp), got)
 }
 
 // TestBadInputWritesNothing: a file with bad lines is refused as a whole,
@@ -389,14 +420,14 @@ func TestRefusesStreamsWithOtherEvents(t *testing.T) {
 		StaffID: "x", Initiator: "staff"}); err != nil {
 		t.Fatal(err)
 	}
-	before := dumpLog(t, e.store)
+	before := dumpLog(t, e)
 	o := e.opts(sampleFile(t, Sample{Staff: 3, Relations: 300, Seed: 2}))
 	o.ChunkRecords = 50
 	_, err = Run(ctx, o)
 	if !errors.Is(err, ErrForeignStream) || !strings.Contains(err.Error(), "customer-acme-wm00000150") {
 		t.Fatalf("err = %v, want ErrForeignStream naming the customer", err)
 	}
-	after := dumpLog(t, e.store)
+	after := dumpLog(t, e)
 	var p progress
 	if err := e.pool.QueryRow(ctx, `SELECT line, records FROM import_progress`).Scan(&p.line, &p.records); err != nil {
 		t.Fatal(err)
@@ -412,7 +443,7 @@ func TestRefusesStreamsWithOtherEvents(t *testing.T) {
 	if _, err := Run(ctx, o); !errors.Is(err, ErrForeignStream) {
 		t.Fatalf("rerun: err = %v", err)
 	}
-	sameLogs(t, "after the rerun", dumpLog(t, e.store), after)
+	sameLogs(t, "after the rerun", dumpLog(t, e), after)
 }
 
 // TestResumeAfterKill starts the import in a child process, kills it (kill
@@ -478,7 +509,7 @@ func TestResumeAfterKill(t *testing.T) {
 	if _, err := Run(ctx, ow); err != nil {
 		t.Fatal(err)
 	}
-	sameLogs(t, "killed and resumed vs uninterrupted", dumpLog(t, e.store), dumpLog(t, whole.store))
+	sameLogs(t, "killed and resumed vs uninterrupted", dumpLog(t, e), dumpLog(t, whole))
 	r1, _ := Rejects(ctx, e.pool, res.ImportID)
 	r2, _ := Rejects(ctx, whole.pool, res.ImportID)
 	if fmt.Sprint(r1) != fmt.Sprint(r2) {
@@ -544,7 +575,7 @@ func TestAppendBulkRefusesBadBatches(t *testing.T) {
 		func(context.Context, pgx.Tx, events.Position) error { return fail }); !errors.Is(err, fail) {
 		t.Errorf("inTx failure: %v", err)
 	}
-	got := dumpLog(t, e.store)
+	got := dumpLog(t, e)
 	if len(got) != 1 || got[0].Stream != "s-c" {
 		t.Errorf("log after refused batches: %+v", got)
 	}
@@ -552,6 +583,7 @@ func TestAppendBulkRefusesBadBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	settle(t, e.pool, e.store)
 	head, err := e.store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -40,11 +40,12 @@ var bulkColumns = []string{"event_id", "stream", "stream_version", "type", "sche
 //     (the first one is the stream's expectation: 0 for a new stream) and
 //     pass eventlog.ValidateAppend, or nothing is written
 //     (eventlog.ErrInvalidEvent);
-//   - every stream must stand, inside the transaction, exactly at the
-//     version before its first event, or nothing is written
-//     (ErrBulkConflict naming the stream); the unique constraints catch a
-//     writer that appends to one of the streams meanwhile, and the batch is
-//     rolled back;
+//   - every stream must stand exactly at the version before its first
+//     event, or nothing is written (ErrBulkConflict naming the stream): a
+//     stream the batch continues is checked inside the transaction, and the
+//     unique constraint on (stream, stream_version) refuses the batch when
+//     a stream it starts (version 0) already exists or when another writer
+//     appends to one of its streams meanwhile;
 //   - personal data is sealed per subject as Append does (keys of new
 //     subjects created in one round trip; an erased subject's data is
 //     dropped);
@@ -177,12 +178,21 @@ func (s *Store) bulkRows(ctx context.Context, evs []BulkEvent) ([][]any, error) 
 	return rows, nil
 }
 
-// checkBulkVersions requires every stream to stand at the version in
-// streams (-1: no events), inside tx.
-func checkBulkVersions(ctx context.Context, tx pgx.Tx, streams map[string]int64) error {
-	names := make([]string, 0, len(streams))
-	for st := range streams {
-		names = append(names, st)
+// checkBulkVersions requires every stream that the batch continues
+// (version >= 0 in streams) to stand at that version, inside tx. Streams
+// the batch starts (-1) are left to the unique constraint: their version 0
+// cannot be inserted when they exist.
+func checkBulkVersions(ctx context.Context, tx pgx.Tx, all map[string]int64) error {
+	streams := map[string]int64{}
+	names := make([]string, 0, len(all))
+	for st, v := range all {
+		if v >= 0 {
+			streams[st] = v
+			names = append(names, st)
+		}
+	}
+	if len(names) == 0 {
+		return nil
 	}
 	rows, err := tx.Query(ctx, `SELECT stream, max(stream_version) FROM events WHERE stream = ANY($1) GROUP BY stream`, names)
 	if err != nil {
@@ -225,7 +235,9 @@ func bulkError(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
-		return fmt.Errorf("%w: another writer took a version or an id of the batch (%s): nothing written", ErrBulkConflict, pgErr.ConstraintName)
+		// The detail names the key (stream and version, or event id), not
+		// personal data.
+		return fmt.Errorf("%w: a version or an id of the batch is taken (%s: %s): nothing written", ErrBulkConflict, pgErr.ConstraintName, pgErr.Detail)
 	case errors.As(err, &pgErr) && (len(pgErr.Code) == 5 && pgErr.Code[:2] == "22" || pgErr.Code == "23514"):
 		return fmt.Errorf("%w: %s", eventlog.ErrInvalidEvent, pgErr.Message)
 	}

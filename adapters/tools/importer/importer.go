@@ -164,6 +164,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	o.Logger.Info("importer: importing", "import", res.ImportID, "bytes", size, "from_line", p.line)
 	im := newRun(o, res.ImportID)
+	im.fresh = p.offset == 0
 	if err := im.write(ctx, size, p); err != nil {
 		return res, err
 	}
@@ -362,6 +363,12 @@ type run struct {
 	customers map[string]*customer.Customer
 	staff     map[string]*staff.Staff
 	groups    map[string]*groupchat.GroupChat
+	// fresh: this run started the import and evicted nothing, so every
+	// stream it wrote is cached and a stream not cached holds no event of
+	// this import. Such streams are not read: they start at version 0, and
+	// a stream that exists after all (other events) makes its chunk fail on
+	// the log's unique (stream, version) constraint.
+	fresh bool
 }
 
 func newRun(o Options, id string) *run {
@@ -477,6 +484,9 @@ func (im *run) append(ctx context.Context, chunkNo int, batch []pgstore.BulkEven
 		}
 		return nil
 	})
+	if errors.Is(err, pgstore.ErrBulkConflict) {
+		return fmt.Errorf("importer: chunk ending at line %d: %w: %w", next.line, ErrForeignStream, err)
+	}
 	if err != nil {
 		return fmt.Errorf("importer: chunk ending at line %d: %w", next.line, err)
 	}
@@ -532,6 +542,7 @@ func (im *run) evict() {
 	if len(im.staff) > im.o.StaffCacheEntries {
 		im.staff = map[string]*staff.Staff{}
 	}
+	im.fresh = false
 }
 
 // load brings the aggregates the records need into the caches, reading
@@ -569,13 +580,16 @@ func (im *run) load(ctx context.Context, recs []Record) error {
 	if len(want) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(want))
-	for s := range want {
-		names = append(names, s)
-	}
-	loaded, err := im.o.Store.ReadStreams(ctx, names)
-	if err != nil {
-		return fmt.Errorf("importer: load streams: %w", err)
+	loaded := map[string][]events.Recorded{}
+	if !im.fresh {
+		names := make([]string, 0, len(want))
+		for s := range want {
+			names = append(names, s)
+		}
+		var err error
+		if loaded, err = im.o.Store.ReadStreams(ctx, names); err != nil {
+			return fmt.Errorf("importer: load streams: %w", err)
+		}
 	}
 	for stream, recs := range loaded {
 		for _, e := range recs {

@@ -81,7 +81,7 @@ type Options struct {
 	// 10,000.
 	ChunkRecords int
 	// CacheEntries bounds the customers and group chats kept in memory
-	// between chunks. Default 200,000.
+	// between chunks. Default 50,000.
 	CacheEntries int
 	// StaffCacheEntries bounds the staff members kept. Default 20,000.
 	StaffCacheEntries int
@@ -189,7 +189,7 @@ func (o *Options) defaults() error {
 		o.ChunkRecords = 10_000
 	}
 	if o.CacheEntries <= 0 {
-		o.CacheEntries = 200_000
+		o.CacheEntries = 50_000
 	}
 	if o.StaffCacheEntries <= 0 {
 		o.StaffCacheEntries = 20_000
@@ -646,7 +646,7 @@ func (im *run) decide(ctx context.Context, recs []Record) ([]pgstore.BulkEvent, 
 		return nil, nil, err
 	}
 	var (
-		out     []pgstore.BulkEvent
+		out     = make([]pgstore.BulkEvent, 0, 2*len(recs)+16)
 		rejects []Reject
 	)
 	for _, r := range recs {

@@ -330,6 +330,16 @@ func TestImportMatchesCommandPath(t *testing.T) {
 		t.Errorf("result counts %d rejects, the table %d", res.Rejected, len(rejects))
 	}
 
+	// With caches too small to hold anything between chunks, every
+	// aggregate is read back from the log: the same log again.
+	small := newEnv(t)
+	ot := small.opts(path)
+	ot.ChunkRecords, ot.CacheEntries, ot.StaffCacheEntries = 31, 1, 1
+	if _, err := Run(ctx, ot); err != nil {
+		t.Fatal(err)
+	}
+	sameLogs(t, "import with tiny caches vs command path", dumpLog(t, small), want)
+
 	pi, pc := projectionTables(t, imp), projectionTables(t, cmd)
 	if len(pi) == 0 {
 		t.Fatal("no projection tables")

@@ -58,23 +58,49 @@ var bulkColumns = []string{"event_id", "stream", "stream_version", "type", "sche
 // progress there, so that a crash keeps both or neither. AppendBulk
 // returns that position. An empty batch writes nothing and runs inTx with
 // the zero position.
-func (s *Store) AppendBulk(ctx context.Context, evs []BulkEvent, inTx func(ctx context.Context, tx pgx.Tx, last events.Position) error) (_ events.Position, err error) {
+func (s *Store) AppendBulk(ctx context.Context, evs []BulkEvent, inTx func(ctx context.Context, tx pgx.Tx, last events.Position) error) (events.Position, error) {
+	b, err := s.PrepareBulk(ctx, evs)
+	if err != nil {
+		return events.Start, err
+	}
+	return s.WriteBulk(ctx, b, inTx)
+}
+
+// BulkBatch is a batch PrepareBulk validated and sealed, ready for
+// WriteBulk.
+type BulkBatch struct {
+	streams map[string]int64
+	rows    [][]any
+}
+
+// PrepareBulk does the part of AppendBulk that needs no transaction:
+// validating the batch and sealing its personal data (creating the keys of
+// new subjects). A bulk writer prepares the next batch while the previous
+// one is written.
+func (s *Store) PrepareBulk(ctx context.Context, evs []BulkEvent) (_ *BulkBatch, err error) {
 	defer func() { err = unavailable(ctx, err) }()
 	streams, err := validateBulk(evs)
 	if err != nil {
-		return events.Start, err
+		return nil, err
 	}
 	rows, err := s.bulkRows(ctx, evs)
 	if err != nil {
-		return events.Start, err
+		return nil, err
 	}
+	return &BulkBatch{streams: streams, rows: rows}, nil
+}
+
+// WriteBulk writes a prepared batch as AppendBulk does. Versions are
+// checked here, in the transaction, not when the batch was prepared.
+func (s *Store) WriteBulk(ctx context.Context, b *BulkBatch, inTx func(ctx context.Context, tx pgx.Tx, last events.Position) error) (_ events.Position, err error) {
+	defer func() { err = unavailable(ctx, err) }()
 	var last events.Position
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if len(evs) > 0 {
-			if err := checkBulkVersions(ctx, tx, streams); err != nil {
+		if len(b.rows) > 0 {
+			if err := checkBulkVersions(ctx, tx, b.streams); err != nil {
 				return err
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, bulkColumns, pgx.CopyFromRows(rows)); err != nil {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, bulkColumns, pgx.CopyFromRows(b.rows)); err != nil {
 				return bulkError(err)
 			}
 			var id int64
@@ -92,7 +118,7 @@ func (s *Store) AppendBulk(ctx context.Context, evs []BulkEvent, inTx func(ctx c
 	if err != nil {
 		return events.Start, err
 	}
-	if len(evs) > 0 {
+	if len(b.rows) > 0 {
 		s.notify()
 	}
 	return last, nil

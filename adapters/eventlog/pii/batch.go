@@ -51,7 +51,6 @@ func (k *Keyring) SealingKeys(ctx context.Context, subjects []string) (*KeySet, 
 		return ks, nil
 	}
 	if bs, ok := k.store.(BatchCreateKeyStore); ok {
-		epoch := k.epoch.Load()
 		fresh := make(map[string][]byte, len(missing))
 		plain := make(map[string][]byte, len(missing))
 		for _, s := range missing {
@@ -79,7 +78,9 @@ func (k *Keyring) SealingKeys(ctx context.Context, subjects []string) (*KeySet, 
 			if err != nil {
 				return nil, err
 			}
-			k.remember(s, aead, epoch)
+			// Not cached: a bulk writer seals for each new subject once,
+			// and caching thousands of keys per batch would only churn the
+			// cache of the keys readers use.
 			ks.keys[s] = aead
 		}
 		if len(rest) > 0 {

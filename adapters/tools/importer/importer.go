@@ -377,7 +377,8 @@ func newRun(o Options, id string) *run {
 }
 
 // write imports the file from p on, chunk by chunk, advancing p. The
-// decisions on chunk n+1 run while chunk n is written (two cores at work);
+// decisions on chunk n+1, their validation and sealing (pgstore.PrepareBulk)
+// run while chunk n is written (two cores at work);
 // the aggregates they use are the cached ones, which already hold chunk n.
 // A stream read from the log is one no chunk of this run has touched or
 // one evicted after every chunk written so far committed, so it is never
@@ -437,11 +438,16 @@ func (im *run) write(ctx context.Context, size int64, p *progress) error {
 		if err != nil {
 			return err
 		}
+		prepared, err := im.o.Store.PrepareBulk(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("importer: chunk ending at line %d: %w", lr.line, err)
+		}
+		n := len(batch)
 		prev := planned
 		next := planned
 		next.line, next.offset = lr.line, lr.offset
 		next.records += int64(len(recs))
-		next.events += int64(len(batch))
+		next.events += int64(n)
 		next.rejected += int64(len(rejects))
 		next.finished = eof
 		planned = next
@@ -453,7 +459,7 @@ func (im *run) write(ctx context.Context, size int64, p *progress) error {
 		}
 		inflight = make(chan error, 1)
 		go func(chunkNo int, next progress) {
-			inflight <- im.append(ctx, chunkNo, batch, rejects, prev.offset, next, p)
+			inflight <- im.append(ctx, chunkNo, prepared, n, rejects, prev.offset, next, p)
 		}(chunkNo, next)
 		if im.overBounds() || eof {
 			if err := wait(); err != nil {
@@ -471,9 +477,9 @@ func (im *run) write(ctx context.Context, size int64, p *progress) error {
 }
 
 // append writes one chunk and its progress; on success *p becomes next.
-func (im *run) append(ctx context.Context, chunkNo int, batch []pgstore.BulkEvent, rejects []Reject, prevOffset int64, next progress, p *progress) error {
-	_, err := im.o.Store.AppendBulk(ctx, batch, func(ctx context.Context, tx pgx.Tx, last events.Position) error {
-		if len(batch) > 0 {
+func (im *run) append(ctx context.Context, chunkNo int, batch *pgstore.BulkBatch, n int, rejects []Reject, prevOffset int64, next progress, p *progress) error {
+	_, err := im.o.Store.WriteBulk(ctx, batch, func(ctx context.Context, tx pgx.Tx, last events.Position) error {
+		if n > 0 {
 			next.last = last
 		}
 		if err := im.saveProgress(ctx, tx, prevOffset, &next, rejects); err != nil {

@@ -454,6 +454,29 @@ func TestRefusesStreamsWithOtherEvents(t *testing.T) {
 		t.Fatalf("rerun: err = %v", err)
 	}
 	sameLogs(t, "after the rerun", dumpLog(t, e), after)
+
+	// Another file naming the streams the first import wrote is another
+	// import: refused when it reads them (tiny caches: every chunk reads).
+	var second strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&second, `{"kind":"staff","at":"2025-01-01T00:00:00Z","staff_id":"z%d"}`+"\n", i)
+	}
+	second.WriteString(`{"kind":"relation","at":"2025-01-01T00:00:00Z","customer_id":"wm00000003","staff_id":"z1","initiator":"staff"}` + "\n")
+	o2 := e.opts(writeFile(t, second.String()))
+	o2.ChunkRecords, o2.CacheEntries, o2.StaffCacheEntries = 5, 1, 1
+	_, err = Run(ctx, o2)
+	if !errors.Is(err, ErrForeignStream) || !strings.Contains(err.Error(), "not written by this import") {
+		t.Fatalf("second file: err = %v, want ErrForeignStream", err)
+	}
+	// Its first chunk (new streams) stands; the refused one wrote nothing.
+	got := dumpLog(t, e)
+	if len(got) < len(after) {
+		t.Fatalf("the log shrank: %d events, had %d", len(got), len(after))
+	}
+	sameLogs(t, "after the second file", got[:len(after)], after)
+	if len(got) != len(after)+5 || got[len(got)-1].Type != "staff.joined" {
+		t.Errorf("second file wrote %d events, want the 5 staff.joined of its first chunk", len(got)-len(after))
+	}
 }
 
 // TestResumeAfterKill starts the import in a child process, kills it (kill

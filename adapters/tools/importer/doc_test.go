@@ -44,6 +44,22 @@ func TestDocExample(t *testing.T) {
 	if strings.Join(got, ", ") != want || res.Events != 11 || !strings.Contains(doc, "It records 11 events") {
 		t.Errorf("the example records %v (%d events), the page says %s", got, res.Events, want)
 	}
+	// Personal data is sealed: not in the stored rows, readable through the log.
+	var plain, sealed int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE data::text LIKE '%Wang Fang%' OR encode(pii_sealed, 'escape') LIKE '%Wang Fang%'),
+		count(*) FILTER (WHERE length(pii_sealed) > 0) FROM events`).Scan(&plain, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	readable := 0
+	for _, r := range dumpLog(t, e) {
+		if strings.Contains(r.PII, "Wang Fang") {
+			readable++
+		}
+	}
+	if plain != 0 || sealed != 3 || readable != 1 {
+		t.Errorf("personal data: %d rows hold it in plain text, %d rows sealed (want 3: a name, a relation, a nickname), %d read back (want 1)", plain, sealed, readable)
+	}
+
 	rejects, err := Rejects(ctx, e.pool, res.ImportID)
 	if err != nil {
 		t.Fatal(err)

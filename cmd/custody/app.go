@@ -10,6 +10,7 @@ import (
 	"github.com/custody/custody/adapters/eventlog/pii"
 	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/adapters/tools/erasure"
+	"github.com/custody/custody/adapters/tools/importer"
 	"github.com/custody/custody/internal/pgmigrate"
 	"github.com/custody/custody/projections"
 )
@@ -29,6 +30,7 @@ func subcommandTable() []subcommand {
 		{name: "demo", summary: "seed a realistic corp through the API of a running server", run: runDemo},
 		{name: "erasure", summary: "verify that an erased subject left no personal data; scrub and rewrite the copies", run: runErasure},
 		{name: "events", summary: "export the event log (JSON Lines, CSV, Parquet)", run: runEvents},
+		{name: "import", summary: "bulk onboarding: import a corp's staff, relations and groups from a JSONL file (docs/import.md)", run: runImport},
 		{name: "log", summary: "event log tools: 'log copy --to URL' copies the whole log to another event log", run: runLog},
 		{name: "migrate", summary: "create or update every PostgreSQL table custody uses", run: runMigrate},
 		{name: "projections", summary: "projection status (position, head, lag, parked corps), 'projections rebuild NAME|all' or 'projections unpark NAME CORP'", run: runProjections},
@@ -74,6 +76,7 @@ func migrationComponents() ([]pgmigrate.Component, error) {
 		connection.Migrations(),
 		inbox.Migrations(),
 		outbound.Migrations(),
+		importer.Migrations(),
 	)
 	return cs, nil
 }

@@ -1,0 +1,291 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/custody/custody/adapters/eventlog/pii"
+	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
+)
+
+// BulkEvent is one event of a bulk append with the stream and the stream
+// version it is to take.
+type BulkEvent struct {
+	Stream  string
+	Version int64
+	Event   events.Event
+}
+
+// ErrBulkConflict: a bulk append found a stream at another version than its
+// first event continues from (for a new stream: a stream that already holds
+// events). Nothing of the batch was written. Wrapped with the stream named;
+// errors.Is(err, eventlog.ErrConflict) holds too.
+var ErrBulkConflict = fmt.Errorf("pgstore: bulk append: %w", eventlog.ErrConflict)
+
+// bulkColumns are the columns AppendBulk copies; id, tx_id and
+// recorded_at take their defaults as in Append.
+var bulkColumns = []string{"event_id", "stream", "stream_version", "type", "schema_version", "corp_id", "occurred_at",
+	"actor", "command_id", "correlation_id", "causation_id", "data", "pii_sealed", "subject"}
+
+// AppendBulk appends evs, in their order, in one transaction with COPY,
+// keeping every guarantee of Append:
+//
+//   - each stream's events of the batch must have consecutive versions
+//     (the first one is the stream's expectation: 0 for a new stream) and
+//     pass eventlog.ValidateAppend, or nothing is written
+//     (eventlog.ErrInvalidEvent);
+//   - every stream must stand exactly at the version before its first
+//     event, or nothing is written (ErrBulkConflict naming the stream): a
+//     stream the batch continues is checked inside the transaction, and the
+//     unique constraint on (stream, stream_version) refuses the batch when
+//     a stream it starts (version 0) already exists or when another writer
+//     appends to one of its streams meanwhile;
+//   - personal data is sealed per subject as Append does (keys of new
+//     subjects created in one round trip; an erased subject's data is
+//     dropped);
+//   - the events take the global positions of one transaction, in their
+//     order, and become visible together (the xid8 order of the package
+//     doc: no reader can skip them).
+//
+// inTx, when not nil, runs in the same transaction after the events are
+// written, with the position of the last one: the caller records its own
+// progress there, so that a crash keeps both or neither. AppendBulk
+// returns that position. An empty batch writes nothing and runs inTx with
+// the zero position.
+func (s *Store) AppendBulk(ctx context.Context, evs []BulkEvent, inTx func(ctx context.Context, tx pgx.Tx, last events.Position) error) (events.Position, error) {
+	b, err := s.PrepareBulk(ctx, evs)
+	if err != nil {
+		return events.Start, err
+	}
+	return s.WriteBulk(ctx, b, inTx)
+}
+
+// BulkBatch is a batch PrepareBulk validated and sealed, ready for
+// WriteBulk.
+type BulkBatch struct {
+	streams map[string]int64
+	rows    [][]any
+}
+
+// PrepareBulk does the part of AppendBulk that needs no transaction:
+// validating the batch and sealing its personal data (creating the keys of
+// new subjects). A bulk writer prepares the next batch while the previous
+// one is written.
+func (s *Store) PrepareBulk(ctx context.Context, evs []BulkEvent) (_ *BulkBatch, err error) {
+	defer func() { err = unavailable(ctx, err) }()
+	streams, err := validateBulk(evs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.bulkRows(ctx, evs)
+	if err != nil {
+		return nil, err
+	}
+	return &BulkBatch{streams: streams, rows: rows}, nil
+}
+
+// WriteBulk writes a prepared batch as AppendBulk does. Versions are
+// checked here, in the transaction, not when the batch was prepared.
+func (s *Store) WriteBulk(ctx context.Context, b *BulkBatch, inTx func(ctx context.Context, tx pgx.Tx, last events.Position) error) (_ events.Position, err error) {
+	defer func() { err = unavailable(ctx, err) }()
+	var last events.Position
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if len(b.rows) > 0 {
+			if err := checkBulkVersions(ctx, tx, b.streams); err != nil {
+				return err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, bulkColumns, pgx.CopyFromRows(b.rows)); err != nil {
+				return bulkError(err)
+			}
+			var id int64
+			if err := tx.QueryRow(ctx, `SELECT tx_id, id FROM events WHERE tx_id = pg_current_xact_id() ORDER BY id DESC LIMIT 1`).
+				Scan(&last.Commit, &id); err != nil {
+				return fmt.Errorf("pgstore: bulk append: last position: %w", err)
+			}
+			last.Prepare = uint64(id)
+		}
+		if inTx != nil {
+			return inTx(ctx, tx, last)
+		}
+		return nil
+	})
+	if err != nil {
+		return events.Start, err
+	}
+	if len(b.rows) > 0 {
+		s.notify()
+	}
+	return last, nil
+}
+
+// validateBulk checks the batch as Append would check each stream's part
+// of it, and returns each stream's version before its first event.
+func validateBulk(evs []BulkEvent) (map[string]int64, error) {
+	type part struct {
+		first, next int64
+		evs         []events.Event
+	}
+	parts := map[string]*part{}
+	var order []string
+	var errs []error
+	for i, e := range evs {
+		p := parts[e.Stream]
+		if p == nil {
+			p = &part{first: e.Version, next: e.Version}
+			parts[e.Stream] = p
+			order = append(order, e.Stream)
+		}
+		if e.Version != p.next {
+			errs = append(errs, fmt.Errorf("event %d of the batch: stream %q version %d, want %d", i, e.Stream, e.Version, p.next))
+		}
+		p.next++
+		p.evs = append(p.evs, e.Event)
+	}
+	out := make(map[string]int64, len(parts))
+	for _, st := range order {
+		p := parts[st]
+		expected := eventlog.ExpectVersion(p.first - 1)
+		if p.first == 0 {
+			expected = eventlog.ExpectNoStream
+		}
+		if p.first < 0 {
+			errs = append(errs, fmt.Errorf("stream %q: negative version %d", st, p.first))
+			continue
+		}
+		if err := eventlog.ValidateAppend(st, expected, p.evs); err != nil {
+			errs = append(errs, fmt.Errorf("stream %q: %w", st, err))
+		}
+		out[st] = p.first - 1
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", eventlog.ErrInvalidEvent, errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// bulkRows seals the personal data of the batch and lays it out for COPY.
+func (s *Store) bulkRows(ctx context.Context, evs []BulkEvent) ([][]any, error) {
+	var subjects []string
+	for _, e := range evs {
+		if len(e.Event.PII) > 0 {
+			subjects = append(subjects, e.Event.Subject)
+		}
+	}
+	var keys *pii.KeySet
+	if len(subjects) > 0 {
+		var err error
+		if keys, err = s.opts.Keyring.SealingKeys(ctx, subjects); err != nil {
+			return nil, fmt.Errorf("pgstore: bulk append: keys of personal data: %w", err)
+		}
+	}
+	rows := make([][]any, len(evs))
+	for i, be := range evs {
+		e := be.Event
+		var sealed any
+		if len(e.PII) > 0 {
+			b, err := keys.Seal(ctx, e.Subject, e.PII)
+			switch {
+			case errors.Is(err, pii.ErrErased):
+				b = []byte{}
+			case err != nil:
+				return nil, fmt.Errorf("pgstore: seal personal data: %w", err)
+			}
+			sealed = b
+		}
+		rows[i] = []any{pgtype.UUID{Bytes: e.ID, Valid: true}, be.Stream, be.Version, e.Type, int32(e.SchemaVersion), e.CorpID,
+			e.OccurredAt, e.Actor, e.CommandID, e.CorrelationID, e.CausationID, string(e.Data), sealed, e.Subject}
+	}
+	return rows, nil
+}
+
+// checkBulkVersions requires every stream that the batch continues
+// (version >= 0 in streams) to stand at that version, inside tx. Streams
+// the batch starts (-1) are left to the unique constraint: their version 0
+// cannot be inserted when they exist.
+func checkBulkVersions(ctx context.Context, tx pgx.Tx, all map[string]int64) error {
+	streams := map[string]int64{}
+	names := make([]string, 0, len(all))
+	for st, v := range all {
+		if v >= 0 {
+			streams[st] = v
+			names = append(names, st)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT stream, max(stream_version) FROM events WHERE stream = ANY($1) GROUP BY stream`, names)
+	if err != nil {
+		return fmt.Errorf("pgstore: bulk append: read stream versions: %w", err)
+	}
+	var (
+		stream string
+		cur    int64
+	)
+	var conflicts []error
+	seen := make(map[string]bool, len(streams))
+	_, err = pgx.ForEachRow(rows, []any{&stream, &cur}, func() error {
+		seen[stream] = true
+		if want := streams[stream]; cur != want {
+			conflicts = append(conflicts, fmt.Errorf("%w: stream %q holds events up to version %d, the batch continues from %d",
+				ErrBulkConflict, stream, cur, want))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: bulk append: read stream versions: %w", err)
+	}
+	for st, want := range streams {
+		if want >= 0 && !seen[st] {
+			conflicts = append(conflicts, fmt.Errorf("%w: stream %q holds no events, the batch continues from %d", ErrBulkConflict, st, want))
+		}
+	}
+	if len(conflicts) > 0 {
+		if len(conflicts) > 5 {
+			conflicts = append(conflicts[:5], fmt.Errorf("… and %d more streams", len(conflicts)-5))
+		}
+		return errors.Join(conflicts...)
+	}
+	return nil
+}
+
+// bulkError classifies a failed COPY like Append classifies a failed
+// insert.
+func bulkError(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "23505":
+		// The detail names the key (stream and version, or event id), not
+		// personal data.
+		return fmt.Errorf("%w: a version or an id of the batch is taken (%s: %s): nothing written", ErrBulkConflict, pgErr.ConstraintName, pgErr.Detail)
+	case errors.As(err, &pgErr) && (len(pgErr.Code) == 5 && pgErr.Code[:2] == "22" || pgErr.Code == "23514"):
+		return fmt.Errorf("%w: %s", eventlog.ErrInvalidEvent, pgErr.Message)
+	}
+	return fmt.Errorf("pgstore: bulk append: copy: %w", err)
+}
+
+// ReadStreams returns the events of the named streams, each in version
+// order, personal data opened; a stream without events is absent from the
+// map. It reads them in one query, for callers that load many small
+// streams at once (a bulk writer resuming).
+func (s *Store) ReadStreams(ctx context.Context, streams []string) (_ map[string][]events.Recorded, err error) {
+	defer func() { err = unavailable(ctx, err) }()
+	out := map[string][]events.Recorded{}
+	if len(streams) == 0 {
+		return out, nil
+	}
+	recs, err := s.query(ctx, new(scanner), selectEvents+`WHERE stream = ANY($1) ORDER BY stream, stream_version`, streams)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read streams: %w", err)
+	}
+	for _, r := range recs {
+		out[r.Stream] = append(out[r.Stream], r)
+	}
+	return out, nil
+}

@@ -1,0 +1,186 @@
+package staff
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// snapshotTag opens every encoded snapshot: the format and its version. A
+// change of the layout below is a new tag; data with another tag is not
+// decoded (the caller rebuilds the aggregate from its stream).
+const snapshotTag = "custody.staff.v1\x00"
+
+// ErrBadSnapshot: MarshalSnapshot's output was expected, something else was
+// given (another format version, truncated or corrupt data, another member).
+var ErrBadSnapshot = errors.New("staff: bad snapshot")
+
+// MarshalSnapshot encodes the aggregate's whole state as of Version, for
+// FromSnapshot. It holds no personal data: the member's name is never part
+// of the aggregate, slots name customers by id only.
+func (s *Staff) MarshalSnapshot() []byte {
+	b := make([]byte, 0, len(snapshotTag)+64+len(s.slots)*40)
+	b = append(b, snapshotTag...)
+	b = appendString(b, s.id)
+	b = binary.AppendVarint(b, s.version)
+	var flags byte
+	if s.joined {
+		flags |= 1
+	}
+	if s.departed {
+		flags |= 2
+	}
+	if s.erased {
+		flags |= 4
+	}
+	b = append(b, flags)
+	b = appendTime(b, s.departedAt)
+	b = binary.AppendVarint(b, int64(s.capacity))
+	b = binary.AppendUvarint(b, uint64(len(s.slots)))
+	for c, sl := range s.slots {
+		b = appendString(b, c)
+		b = appendString(b, sl.reason)
+		b = appendString(b, sl.handoverID)
+		b = appendTime(b, sl.reservedAt)
+	}
+	return b
+}
+
+// FromSnapshot rebuilds a member from MarshalSnapshot's output taken at
+// stream version version. Anything else — another format version, corrupt
+// or truncated data, another member's or another version's snapshot — is
+// an error wrapping ErrBadSnapshot; the aggregate is then rebuilt from its
+// stream.
+func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
+	s, err := New(id)
+	if err != nil {
+		return nil, err
+	}
+	d := decoder{b: data}
+	if tag := d.bytes(len(snapshotTag)); string(tag) != snapshotTag {
+		return nil, fmt.Errorf("%w: unknown format", ErrBadSnapshot)
+	}
+	gotID := d.string()
+	s.version = d.varint()
+	flags := d.byte()
+	s.joined, s.departed, s.erased = flags&1 != 0, flags&2 != 0, flags&4 != 0
+	s.departedAt = d.time()
+	s.capacity = int(d.varint())
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) { // every slot takes several bytes
+		d.err = errors.New("slot count beyond the data")
+	}
+	if d.err == nil {
+		s.slots = make(map[string]slot, int(n))
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		c := d.string()
+		s.slots[c] = slot{reason: d.string(), handoverID: d.string(), reservedAt: d.time()}
+	}
+	switch {
+	case d.err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
+	case len(d.b) != 0:
+		return nil, fmt.Errorf("%w: %d bytes after the end", ErrBadSnapshot, len(d.b))
+	case gotID != id:
+		return nil, fmt.Errorf("%w: snapshot of member %q", ErrBadSnapshot, gotID)
+	case s.version != version || version < 0:
+		return nil, fmt.Errorf("%w: snapshot at version %d, stored as %d", ErrBadSnapshot, s.version, version)
+	case s.capacity < 0 || flags&^7 != 0:
+		return nil, fmt.Errorf("%w: invalid state", ErrBadSnapshot)
+	}
+	return s, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendTime stores t as Unix microseconds (what every log stores); the
+// zero time as 0 with a flag.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	return binary.AppendVarint(b, t.UnixMicro())
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("truncated %s", what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil || n > len(d.b) {
+		d.fail("data")
+		return nil
+	}
+	out := d.b[:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) byte() byte {
+	b := d.bytes(1)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.fail("string")
+	}
+	return string(d.bytes(int(n)))
+}
+
+func (d *decoder) time() time.Time {
+	switch d.byte() {
+	case 0:
+		return time.Time{}
+	case 1:
+		return time.UnixMicro(d.varint()).UTC()
+	}
+	if d.err == nil {
+		d.err = errors.New("bad time")
+	}
+	return time.Time{}
+}

@@ -62,12 +62,12 @@ func TestSnapshotRefusesOtherData(t *testing.T) {
 		version int64
 		data    []byte
 	}{
-		"nil":             {"b", s.Version(), nil},
-		"other format":    {"b", s.Version(), append([]byte("custody.staff.v2\x00"), data[len("custody.staff.v1\x00"):]...)},
-		"trailing bytes":  {"b", s.Version(), append(append([]byte{}, data...), 0)},
-		"other member":    {"c", s.Version(), data},
-		"other version":   {"b", s.Version() + 1, data},
-		"corrupt tail":    {"b", s.Version(), append(append([]byte{}, data[:len(data)-1]...), 0xff, 0xff, 0xff, 0xff, 0x0f)},
+		"nil":            {"b", s.Version(), nil},
+		"other format":   {"b", s.Version(), append([]byte("custody.staff.v2\x00"), data[len("custody.staff.v1\x00"):]...)},
+		"trailing bytes": {"b", s.Version(), append(append([]byte{}, data...), 0)},
+		"other member":   {"c", s.Version(), data},
+		"other version":  {"b", s.Version() + 1, data},
+		"corrupt tail":   {"b", s.Version(), append(append([]byte{}, data[:len(data)-1]...), 0xff, 0xff, 0xff, 0xff, 0x0f)},
 	}
 	for i := range len(data) {
 		bad["truncated"+string(rune('A'+i%26))+string(rune('0'+i/26))] = struct {

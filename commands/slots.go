@@ -28,11 +28,11 @@ func (r *run) withStaff(ctx context.Context, id string, fn func(*staff.Staff) er
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.s == nil {
-		s, err := staff.New(id)
+		s, at, err := r.h.loadStaff(ctx, id, stream)
 		if err != nil {
 			return err
 		}
-		e.s = s
+		e.s, e.snapAt = s, at
 	}
 	recs, err := r.read(ctx, stream, e.s.Version()+1)
 	if err != nil {
@@ -49,6 +49,7 @@ func (r *run) withStaff(ctx context.Context, id string, fn func(*staff.Staff) er
 		}
 		return err
 	}
+	r.h.snapshot(e, stream)
 	return nil
 }
 
@@ -139,6 +140,7 @@ func (r *run) speculate(ctx context.Context, id string, decide func(*staff.Staff
 		e.s = nil
 		return recs, true, &StreamError{Stream: stream, Err: err}
 	}
+	r.h.snapshot(e, stream)
 	return recs, true, nil
 }
 

@@ -18,6 +18,9 @@ const staffCacheSize = 4096
 type staffEntry struct {
 	mu sync.Mutex // held while the aggregate is caught up, decided on, appended to
 	s  *staff.Staff
+	// snapAt is the version of the last snapshot of s read or written
+	// (-1: none), see Handler.snapshot.
+	snapAt int64
 }
 
 type staffCache struct {

@@ -20,13 +20,15 @@ JOIN events e ON e.stream = s.stream AND e.stream_version = s.version AND e.even
 WHERE s.stream = $1`
 
 // writeSnapshotSQL stores a snapshot at the version of an event of the
-// stream, replacing an older one only.
+// stream, replacing an older one, or one whose event is gone (a rebuilt
+// log), only.
 const writeSnapshotSQL = `
 INSERT INTO snapshots AS s (stream, version, event_id, data)
 SELECT $1, $2, e.event_id, $3 FROM events e WHERE e.stream = $1 AND e.stream_version = $2
 ON CONFLICT (stream) DO UPDATE SET version = excluded.version, event_id = excluded.event_id,
     data = excluded.data, written_at = now()
 WHERE s.version < excluded.version
+    OR NOT EXISTS (SELECT FROM events o WHERE o.event_id = s.event_id AND o.stream = s.stream AND o.stream_version = s.version)
 RETURNING true`
 
 // ReadSnapshot implements eventlog.Snapshots.

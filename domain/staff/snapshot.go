@@ -57,8 +57,10 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := decoder{b: data}
-	if tag := d.bytes(len(snapshotTag)); string(tag) != snapshotTag {
+	// One string for the whole snapshot: the ids in the slots are slices
+	// of it, not an allocation each.
+	d := decoder{b: string(data)}
+	if tag := d.bytes(len(snapshotTag)); tag != snapshotTag {
 		return nil, fmt.Errorf("%w: unknown format", ErrBadSnapshot)
 	}
 	gotID := d.string()
@@ -109,7 +111,7 @@ func appendTime(b []byte, t time.Time) []byte {
 }
 
 type decoder struct {
-	b   []byte
+	b   string
 	err error
 }
 
@@ -117,13 +119,13 @@ func (d *decoder) fail(what string) {
 	if d.err == nil {
 		d.err = fmt.Errorf("truncated %s", what)
 	}
-	d.b = nil
+	d.b = ""
 }
 
-func (d *decoder) bytes(n int) []byte {
+func (d *decoder) bytes(n int) string {
 	if d.err != nil || n > len(d.b) {
 		d.fail("data")
-		return nil
+		return ""
 	}
 	out := d.b[:n]
 	d.b = d.b[n:]
@@ -132,7 +134,7 @@ func (d *decoder) bytes(n int) []byte {
 
 func (d *decoder) byte() byte {
 	b := d.bytes(1)
-	if b == nil {
+	if b == "" {
 		return 0
 	}
 	return b[0]
@@ -142,7 +144,7 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
+	v, n := uvarint(d.b)
 	if n <= 0 {
 		d.fail("number")
 		return 0
@@ -155,7 +157,7 @@ func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := varint(d.b)
 	if n <= 0 {
 		d.fail("number")
 		return 0
@@ -169,7 +171,7 @@ func (d *decoder) string() string {
 	if d.err == nil && n > uint64(len(d.b)) {
 		d.fail("string")
 	}
-	return string(d.bytes(int(n)))
+	return d.bytes(int(n))
 }
 
 func (d *decoder) time() time.Time {
@@ -183,4 +185,32 @@ func (d *decoder) time() time.Time {
 		d.err = errors.New("bad time")
 	}
 	return time.Time{}
+}
+
+// uvarint is binary.Uvarint on a string.
+func uvarint(b string) (uint64, int) {
+	var x uint64
+	var s uint
+	for i := 0; i < len(b) && i < binary.MaxVarintLen64; i++ {
+		c := b[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				return 0, -(i + 1) // overflow
+			}
+			return x | uint64(c)<<s, i + 1
+		}
+		x |= uint64(c&0x7f) << s
+		s += 7
+	}
+	return 0, 0
+}
+
+// varint is binary.Varint on a string.
+func varint(b string) (int64, int) {
+	ux, n := uvarint(b)
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
+	}
+	return x, n
 }

@@ -2,6 +2,7 @@ package staff_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -81,4 +82,47 @@ func TestSnapshotRefusesOtherData(t *testing.T) {
 			t.Errorf("%s: got %v, %v; want ErrBadSnapshot", name, got, err)
 		}
 	}
+}
+
+// BenchmarkSnapshot encodes and decodes a member serving 20,000 customers,
+// against the baseline of replaying its 20,000 slot events.
+func BenchmarkSnapshot(b *testing.B) {
+	const n = 20000
+	recs := make([]events.Recorded, 0, n+1)
+	for i := range n + 1 {
+		var p events.Payload = &events.StaffSlotReserved{StaffID: "b", CustomerID: fmt.Sprintf("customer-%06d", i), Reason: events.SlotForAdd}
+		if i == 0 {
+			p = joined(0)
+		}
+		enc, err := events.Encode("corp", p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs = append(recs, events.Recorded{Event: events.Event{Type: enc.Type, SchemaVersion: enc.SchemaVersion, OccurredAt: t0, Data: enc.Data}, StreamVersion: int64(i)})
+	}
+	s, err := staff.Rehydrate("b", recs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := s.MarshalSnapshot()
+	b.Logf("%d slots: %d bytes", s.Used(), len(data))
+	b.Run("baseline-replay", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := staff.Rehydrate("b", recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			s.MarshalSnapshot()
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := staff.FromSnapshot("b", s.Version(), data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

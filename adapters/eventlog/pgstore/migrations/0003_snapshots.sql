@@ -11,7 +11,10 @@ CREATE TABLE snapshots (
     written_at timestamptz NOT NULL DEFAULT now()
 );
 
--- The encoded aggregates are opaque bytes: no column statistics on them.
+-- The encoded aggregates are opaque bytes: no column statistics on them,
+-- and stored out of line without compression (pglz would cost every cold
+-- load a decompression for little gain on ids).
 ALTER TABLE snapshots ALTER COLUMN data SET STATISTICS 0;
+ALTER TABLE snapshots ALTER COLUMN data SET STORAGE EXTERNAL;
 
 COMMENT ON TABLE snapshots IS 'custody aggregate snapshots: a cache of derived state, safe to delete';

@@ -137,3 +137,43 @@ func TestSlotKeeperLiveReadsNothingForConvergedStarts(t *testing.T) {
 		}
 	})
 }
+
+// TestSlotKeeperPassesOverHandoversConverged: handovers requested (to a
+// member with room and to a full one), refused and cancelled, and relations
+// ended by this process's commands leave the keeper nothing to read; the
+// pairs agree.
+func TestSlotKeeperPassesOverHandoversConverged(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		cl := &countingLog{EventLog: log, reads: map[string]int{}}
+		f := newFixture(t, cl, eraser, corp.Settings{})
+		start := f.head()
+		f.join("a", "b")
+		f.must(f.h.JoinStaff(f.ctx, commands.JoinStaff{Meta: meta(), StaffID: "full", Capacity: 1}))
+		for _, c := range []string{"c1", "c2", "c3", "c4", "c5"} {
+			f.add(c, "a")
+		}
+		f.add("c9", "full")
+		b := f.request(events.HandoverInService, "a", "b", "c1", "c2", "c3")
+		f.request(events.HandoverInService, "a", "full", "c4") // fails: full
+		f.must(f.h.RefuseHandover(f.ctx, commands.RefuseHandover{Meta: meta(), CustomerID: "c1", HandoverID: b.Outcomes[0].HandoverID}))
+		f.must(f.h.CancelHandover(f.ctx, commands.CancelHandover{Meta: meta(), CustomerID: "c2", HandoverID: b.Outcomes[1].HandoverID}))
+		f.must(f.h.EndRelation(f.ctx, commands.EndRelation{Meta: meta(), CustomerID: "c5", StaffID: "a", Reason: events.EndDeletedByCustomer}))
+
+		cp := &commands.MemoryCheckpoint{}
+		if err := cp.Save(f.ctx, start); err != nil {
+			t.Fatal(err)
+		}
+		k, err := commands.NewSlotKeeper(f.h, commands.SlotKeeperOptions{Checkpoint: cp, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.reset()
+		if err := k.CatchUp(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := cl.reset(); got["customer"] != 0 || got["staff"] != 0 {
+			t.Errorf("keeper reads after this process's converged handovers: %v, want none", got)
+		}
+		f.checkInvariant(t, start, corpID)
+	})
+}

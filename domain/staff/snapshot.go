@@ -20,7 +20,8 @@ var ErrBadSnapshot = errors.New("staff: bad snapshot")
 // FromSnapshot. It holds no personal data: the member's name is never part
 // of the aggregate, slots name customers by id only.
 func (s *Staff) MarshalSnapshot() []byte {
-	b := make([]byte, 0, len(snapshotTag)+64+len(s.slots)*40)
+	held := s.slots.sorted()
+	b := make([]byte, 0, len(snapshotTag)+64+len(held)*40)
 	b = append(b, snapshotTag...)
 	b = appendString(b, s.id)
 	b = binary.AppendVarint(b, s.version)
@@ -37,9 +38,9 @@ func (s *Staff) MarshalSnapshot() []byte {
 	b = append(b, flags)
 	b = appendTime(b, s.departedAt)
 	b = binary.AppendVarint(b, int64(s.capacity))
-	b = binary.AppendUvarint(b, uint64(len(s.slots)))
-	for c, sl := range s.slots {
-		b = appendString(b, c)
+	b = binary.AppendUvarint(b, uint64(len(held)))
+	for _, sl := range held { // sorted by customer: FromSnapshot searches them in place
+		b = appendString(b, sl.customer)
 		b = appendString(b, sl.reason)
 		b = appendString(b, sl.handoverID)
 		b = appendTime(b, sl.reservedAt)
@@ -73,13 +74,18 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	if d.err == nil && n > uint64(len(d.b)) { // every slot takes several bytes
 		d.err = errors.New("slot count beyond the data")
 	}
+	var base []baseSlot
 	if d.err == nil {
-		s.slots = make(map[string]slot, int(n))
+		base = make([]baseSlot, 0, int(n))
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		c := d.string()
-		s.slots[c] = slot{reason: d.string(), handoverID: d.string(), reservedAt: d.time()}
+		if len(base) > 0 && base[len(base)-1].customer >= c && d.err == nil {
+			d.err = errors.New("slots out of order")
+		}
+		base = append(base, baseSlot{customer: c, slot: slot{reason: d.string(), handoverID: d.string(), reservedAt: d.time()}})
 	}
+	s.slots = slotSet{base: base, n: len(base)}
 	switch {
 	case d.err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)

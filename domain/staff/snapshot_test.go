@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/staff"
@@ -125,4 +126,56 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSnapshotThenEvents: a member restored from a snapshot (its slots
+// searched in the snapshot, the changes since kept beside) decides and
+// counts like the member replayed from the whole stream, through releases
+// and re-reservations of the snapshot's customers and of new ones.
+func TestSnapshotThenEvents(t *testing.T) {
+	given := []events.Payload{joined(4), slot("c1", events.SlotForAdd, ""), slot("c2", events.SlotForHandover, "h2"), slot("c3", events.SlotForAdd, "")}
+	s := load(t, given...)
+	restored, err := staff.FromSnapshot("b", s.Version(), s.MarshalSnapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := corp.Defaults()
+	released := func(c string) events.Payload {
+		return &events.StaffSlotReleased{StaffID: "b", CustomerID: c, Reason: events.SlotReleasedRelationEnded}
+	}
+	for i, p := range []events.Payload{
+		released("c2"), slot("c4", events.SlotForAdd, ""), slot("c2", events.SlotForHandover, "h9"),
+		slot("c1", events.SlotForAdd, ""), released("c4"), released("c1"), released("c1"), slot("c5", events.SlotForAdd, ""),
+		slot("c1", events.SlotForHandover, "h10"), released("c3"), slot("c3", events.SlotForAdd, ""),
+	} {
+		enc, err := events.Encode("corp", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := events.Recorded{Event: events.Event{Type: enc.Type, SchemaVersion: enc.SchemaVersion, OccurredAt: t0.Add(time.Duration(i) * time.Minute), Data: enc.Data}, StreamVersion: s.Version() + 1}
+		if err := s.Replay(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := restored.Replay(rec); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(state(restored), state(s)) {
+			t.Fatalf("after %s: %v, want %v", p.EventType(), state(restored), state(s))
+		}
+		for _, c := range []string{"c1", "c2", "c3", "c4", "c5", "c6"} {
+			gp, gerr := restored.ReserveForHandover(c, "hx", set)
+			wp, werr := s.ReserveForHandover(c, "hx", set)
+			if !reflect.DeepEqual(gp, wp) || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+				t.Fatalf("after %s, reserving %s: %v %v, want %v %v", p.EventType(), c, gp, gerr, wp, werr)
+			}
+			if !reflect.DeepEqual(restored.ReserveForAdd(c), s.ReserveForAdd(c)) || !reflect.DeepEqual(restored.Release(c, "x", ""), s.Release(c, "x", "")) {
+				t.Fatalf("after %s: decisions on %s differ", p.EventType(), c)
+			}
+		}
+		// And a snapshot of the restored member restores it again.
+		again, err := staff.FromSnapshot("b", restored.Version(), restored.MarshalSnapshot())
+		if err != nil || !reflect.DeepEqual(state(again), state(s)) {
+			t.Fatalf("snapshot of the restored member: %v, %v; want %v", again, err, state(s))
+		}
+	}
 }

@@ -67,9 +67,11 @@ func BenchmarkStartRelation(b *testing.B) {
 }
 
 // BenchmarkAddToBusyStaff measures an add for a member whose staff stream
-// already holds 20,000 slot events: with the Handler's staff cache (only
-// new events are read) against the baseline of a cold Handler per add
-// (the whole stream is read and replayed).
+// already holds 20,000 slot events: warm, with the Handler's staff cache
+// (only new events are read); cold, a new Handler per add (a restart,
+// another instance) that loads the member's snapshot and the events after
+// it; and the baseline of a cold Handler without snapshots (the whole
+// stream is read and replayed).
 func BenchmarkAddToBusyStaff(b *testing.B) {
 	const slots = 20000
 	benchEachLog(b, func(b *testing.B, log eventlog.EventLog, eraser eventlog.Eraser) {
@@ -89,7 +91,7 @@ func BenchmarkAddToBusyStaff(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		newHandler := func() *commands.Handler {
+		newHandler := func(log eventlog.EventLog) *commands.Handler {
 			h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Settings: commands.SettingsMap{corpID: corp.Settings{}}, Clock: &clock{t: t0}})
 			if err != nil {
 				b.Fatal(err)
@@ -101,16 +103,38 @@ func BenchmarkAddToBusyStaff(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		b.Run("baseline-cold-handler", func(b *testing.B) {
+		// The log without its Snapshots: a Handler on it neither reads
+		// nor writes them.
+		noSnapshots := struct{ eventlog.EventLog }{log}
+		// -count runs each sub-benchmark again on the same log: new
+		// customers every time.
+		var runs int
+		b.Run("baseline-cold-handler-no-snapshot", func(b *testing.B) {
+			runs++
 			for i := 0; b.Loop(); i++ {
-				add(newHandler(), fmt.Sprintf("cold%d", i))
+				add(newHandler(noSnapshots), fmt.Sprintf("base%d-%d", runs, i))
+			}
+		})
+		b.Run("cold-handler-snapshot", func(b *testing.B) {
+			// The first load of the member writes its snapshot.
+			runs++
+			h := newHandler(log)
+			add(h, fmt.Sprintf("first%d", runs))
+			h.WaitSnapshots()
+			for i := 0; b.Loop(); i++ {
+				h := newHandler(log)
+				add(h, fmt.Sprintf("cold%d-%d", runs, i))
+				h.WaitSnapshots() // a due snapshot is part of the cost
 			}
 		})
 		b.Run("cached", func(b *testing.B) {
-			h := newHandler()
+			runs++
+			h := newHandler(log)
+			add(h, fmt.Sprintf("warmup%d", runs))
 			for i := 0; b.Loop(); i++ {
-				add(h, fmt.Sprintf("warm%d", i))
+				add(h, fmt.Sprintf("warm%d-%d", runs, i))
 			}
+			h.WaitSnapshots()
 		})
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/custody/custody/domain/corp"
@@ -105,7 +106,23 @@ type Options struct {
 	// TransferGroupChat). Optional: without it every corp's group
 	// transfers are recorded locally only.
 	GroupTransfers GroupTransfers
+	// Snapshots stores the aggregates of busy staff members, so that a
+	// Handler that does not hold a member yet (a restart, another
+	// instance) loads its snapshot and the events after it instead of the
+	// whole stream. Default: Log, when it implements eventlog.Snapshots
+	// (pgstore does); nil without.
+	Snapshots eventlog.Snapshots
+	// SnapshotEvery is how many events of a member's stream pass between
+	// two snapshots of its aggregate (written in the background, after
+	// the command that crossed the mark). Default DefaultSnapshotEvery;
+	// negative means no snapshots are written (stored ones are still
+	// read).
+	SnapshotEvery int
 }
+
+// DefaultSnapshotEvery is Options.SnapshotEvery when unset: a cold load
+// replays at most this many events after the snapshot.
+const DefaultSnapshotEvery = 500
 
 func (o *Options) setDefaults() {
 	if o.Clock == nil {
@@ -113,6 +130,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Pending == nil && o.Log != nil {
 		o.Pending = &LogScan{Log: o.Log}
+	}
+	if o.Snapshots == nil {
+		o.Snapshots, _ = o.Log.(eventlog.Snapshots)
+	}
+	if o.SnapshotEvery == 0 {
+		o.SnapshotEvery = DefaultSnapshotEvery
 	}
 	switch {
 	case o.MaxRetries == 0:
@@ -154,6 +177,16 @@ type Handler struct {
 	// that the slot step may decide on the customer as the command left it
 	// (see converge).
 	customers keyedLocks
+	// converged remembers the events whose pairs this Handler's
+	// convergences left agreeing, for the SlotKeeper (see
+	// convergedEvents).
+	converged convergedEvents
+	// snapshots, when not nil, stores staff aggregates every snapshotEvery
+	// events (never when snapshotEvery < 0); saving counts the writes in
+	// flight.
+	snapshots     eventlog.Snapshots
+	snapshotEvery int64
+	saving        sync.WaitGroup
 }
 
 // New builds a Handler.
@@ -165,5 +198,6 @@ func New(opts Options) (*Handler, error) {
 	return &Handler{
 		log: opts.Log, eraser: opts.Eraser, settings: opts.Settings, clock: opts.Clock,
 		pending: opts.Pending, maxRetries: opts.MaxRetries, groups: opts.GroupTransfers,
+		snapshots: opts.Snapshots, snapshotEvery: int64(opts.SnapshotEvery),
 	}, nil
 }

@@ -278,6 +278,9 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 	if err != nil {
 		return &StreamError{Stream: rec.Stream, Err: err}
 	}
+	if k.converged(rec, p) {
+		return nil
+	}
 	r, err := k.h.begin(ctx, Meta{CorpID: rec.CorpID, Actor: "system", CorrelationID: rec.CorrelationID, CausationID: rec.ID.String()})
 	if err != nil {
 		return err
@@ -303,6 +306,29 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 		k.opts.Logger.Info("slot keeper: converged", "after", rec.Stream, "recorded", c.Type, "stream", c.Stream, "version", c.StreamVersion)
 	}
 	return err
+}
+
+// converged reports whether a convergence of this process already left
+// the pairs of rec agreeing, after rec was recorded (see
+// convergedEvents). A command of this process holds the customer's lock
+// (Handler.customers) from its read to the end of its convergence; the
+// keeper takes it before it looks, so that it finds the mark of a
+// convergence still under way rather than converging beside it.
+func (k *SlotKeeper) converged(rec events.Recorded, p events.Payload) bool {
+	cid, ok := events.CustomerOf(p)
+	switch e := p.(type) {
+	case *events.StaffSlotReserved:
+		cid, ok = e.CustomerID, true
+	case *events.StaffSlotReleased:
+		cid, ok = e.CustomerID, true
+	case *events.CustomerErased:
+		ok = false // every pair of the customer: converged as before
+	}
+	if !ok || cid == "" {
+		return false
+	}
+	defer k.h.customers.lock(rec.CorpID + "\x00" + cid)()
+	return k.h.converged.has(rec.ID)
 }
 
 // slotRelevant reports whether events of the type can change what a

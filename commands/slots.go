@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -28,11 +29,11 @@ func (r *run) withStaff(ctx context.Context, id string, fn func(*staff.Staff) er
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.s == nil {
-		s, err := staff.New(id)
+		s, at, err := r.h.loadStaff(ctx, id, stream)
 		if err != nil {
 			return err
 		}
-		e.s = s
+		e.s, e.snapAt = s, at
 	}
 	recs, err := r.read(ctx, stream, e.s.Version()+1)
 	if err != nil {
@@ -49,6 +50,7 @@ func (r *run) withStaff(ctx context.Context, id string, fn func(*staff.Staff) er
 		}
 		return err
 	}
+	r.h.snapshot(e, stream)
 	return nil
 }
 
@@ -139,6 +141,7 @@ func (r *run) speculate(ctx context.Context, id string, decide func(*staff.Staff
 		e.s = nil
 		return recs, true, &StreamError{Stream: stream, Err: err}
 	}
+	r.h.snapshot(e, stream)
 	return recs, true, nil
 }
 
@@ -233,6 +236,24 @@ func (r *run) slotEffectsOn(ctx context.Context, c *customer.Customer, pays []ev
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// markConverged records the command's customer events recs as converged
+// (see convergedEvents) once slotEffectsOn converged every pair they
+// touch. Only the events slotEffectsOn knows the pairs of are marked.
+func (r *run) markConverged(recs []events.Recorded) {
+	var mark []events.Recorded
+	for _, rec := range recs {
+		switch rec.Type {
+		case "customer.relation_started", "customer.relation_ended":
+			mark = append(mark, rec)
+		default:
+			if strings.HasPrefix(rec.Type, "handover.") {
+				mark = append(mark, rec)
+			}
+		}
+	}
+	r.h.converged.mark(mark)
 }
 
 // syncCustomer brings the slots of every member the customer's stream
@@ -360,8 +381,14 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 			return d.staff, nil
 		}, func(p events.Payload) string { return "slot\x00" + customerID + "\x00" + slotDecisionKey(p) })
 		out = append(out, recs...)
-		if err != nil || fail == nil {
+		if err != nil {
 			return out, err
+		}
+		if fail == nil {
+			// Converged: what this convergence recorded needs no
+			// keeper.
+			r.h.converged.mark(out)
+			return out, nil
 		}
 		known = nil // later rounds read
 		rec, err := r.recordFailure(ctx, stream, cVersion, fail)

@@ -3,6 +3,8 @@ package commands
 import (
 	"sync"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
 	"github.com/custody/custody/domain/staff"
 )
 
@@ -16,35 +18,36 @@ const staffCacheSize = 4096
 type staffEntry struct {
 	mu sync.Mutex // held while the aggregate is caught up, decided on, appended to
 	s  *staff.Staff
+	// snapAt is the version of the last snapshot of s read or written
+	// (-1: none), see Handler.snapshot.
+	snapAt int64
 }
 
 type staffCache struct {
-	mu sync.Mutex
-	m  map[string]*staffEntry
+	mu  sync.Mutex
+	lru *simplelru.LRU[string, *staffEntry]
 }
 
-// entry returns the cache slot of one member. When the cache is full an
-// arbitrary entry is dropped; a goroutine still using it keeps working on
-// its own copy, which is safe because every append is checked against the
-// stream's exact version.
+// entry returns the cache slot of one member, the most recently used.
+// When the cache is full the least recently used entry is dropped; a
+// goroutine still using it keeps working on its own copy, which is safe
+// because every append is checked against the stream's exact version.
 func (c *staffCache) entry(corpID, id string) *staffEntry {
 	key := corpID + "\x00" + id
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]*staffEntry{}
-	}
-	e := c.m[key]
-	if e == nil {
-		if len(c.m) >= staffCacheSize {
-			for k := range c.m {
-				delete(c.m, k)
-				break
-			}
+	if c.lru == nil {
+		l, err := simplelru.NewLRU[string, *staffEntry](staffCacheSize, nil)
+		if err != nil {
+			panic(err) // only for a size < 1
 		}
-		e = &staffEntry{}
-		c.m[key] = e
+		c.lru = l
 	}
+	if e, ok := c.lru.Get(key); ok {
+		return e
+	}
+	e := &staffEntry{}
+	c.lru.Add(key, e)
 	return e
 }
 

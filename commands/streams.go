@@ -25,6 +25,7 @@ func (r *run) onCustomer(ctx context.Context, customerID string, decide func(*cu
 		afterCurrent: func(ctx context.Context, c *customer.Customer, pays []events.Payload) error {
 			return r.slotEffectsOn(ctx, c, pays, true)
 		},
+		done: r.markConverged,
 	})
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/adapters/tools/erasure"
 	"github.com/custody/custody/commands"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 	"github.com/custody/custody/projections/pending"
 )
@@ -212,8 +213,9 @@ func runServe(ctx context.Context, args []string) error {
 	wecomGroups := &outbound.GroupTransfers{Pool: pool, Clients: func(ctx context.Context, c string) (outbound.GroupWeCom, error) {
 		return wecomClients.Client(ctx, c)
 	}}
+	snapshots, _ := evlog.(eventlog.Snapshots) // the instrumented log does not pass them on
 	cmds, err := commands.New(commands.Options{
-		Log: ilog, Eraser: eraser, Settings: wecomSet,
+		Log: ilog, Eraser: eraser, Settings: wecomSet, Snapshots: snapshots,
 		Pending:        pending.Handovers{Pool: pool},
 		GroupTransfers: wecomGroups,
 	})

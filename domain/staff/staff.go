@@ -20,8 +20,6 @@ package staff
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/custody/custody/domain/corp"
@@ -103,7 +101,7 @@ type Staff struct {
 	departed   bool
 	departedAt time.Time
 	capacity   int // 0: the corp default
-	slots      map[string]slot
+	slots      slotSet
 	erased     bool
 }
 
@@ -112,7 +110,7 @@ func New(id string) (*Staff, error) {
 	if id == "" {
 		return nil, ErrInvalidID
 	}
-	return &Staff{id: id, version: -1, slots: map[string]slot{}}, nil
+	return &Staff{id: id, version: -1}, nil
 }
 
 // Rehydrate rebuilds a member from its stream, oldest first.
@@ -172,12 +170,12 @@ func (s *Staff) apply(p events.Payload, at time.Time) error {
 		if e.StaffID != s.id {
 			return fmt.Errorf("%w: %s for %q", ErrForeignEvent, e.EventType(), e.StaffID)
 		}
-		s.slots[e.CustomerID] = slot{reason: e.Reason, handoverID: e.HandoverID, reservedAt: at}
+		s.slots.set(e.CustomerID, slot{reason: e.Reason, handoverID: e.HandoverID, reservedAt: at})
 	case *events.StaffSlotReleased:
 		if e.StaffID != s.id {
 			return fmt.Errorf("%w: %s for %q", ErrForeignEvent, e.EventType(), e.StaffID)
 		}
-		delete(s.slots, e.CustomerID)
+		s.slots.del(e.CustomerID)
 	default:
 		return fmt.Errorf("%w: %s", ErrForeignEvent, p.EventType())
 	}
@@ -205,21 +203,21 @@ func (s *Staff) Capacity(set corp.Settings) int {
 }
 
 // Used is the number of slots taken.
-func (s *Staff) Used() int { return len(s.slots) }
+func (s *Staff) Used() int { return s.slots.len() }
 
 // Slots lists the taken slots, sorted by customer id.
 func (s *Staff) Slots() []Slot {
-	out := make([]Slot, 0, len(s.slots))
-	for c, sl := range s.slots {
-		out = append(out, Slot{CustomerID: c, Reason: sl.reason, HandoverID: sl.handoverID, ReservedAt: sl.reservedAt})
+	held := s.slots.sorted()
+	out := make([]Slot, len(held))
+	for i, sl := range held {
+		out[i] = Slot{CustomerID: sl.customer, Reason: sl.reason, HandoverID: sl.handoverID, ReservedAt: sl.reservedAt}
 	}
-	slices.SortFunc(out, func(a, b Slot) int { return strings.Compare(a.CustomerID, b.CustomerID) })
 	return out
 }
 
 // Slot returns the customer's slot, if one is taken.
 func (s *Staff) Slot(customerID string) (Slot, bool) {
-	sl, ok := s.slots[customerID]
+	sl, ok := s.slots.get(customerID)
 	if !ok {
 		return Slot{}, false
 	}
@@ -228,7 +226,7 @@ func (s *Staff) Slot(customerID string) (Slot, bool) {
 
 // Holds reports whether a slot is taken for the customer.
 func (s *Staff) Holds(customerID string) bool {
-	_, ok := s.slots[customerID]
+	_, ok := s.slots.get(customerID)
 	return ok
 }
 
@@ -285,7 +283,7 @@ func (s *Staff) ChangeCapacity(capacity int) ([]events.Payload, error) {
 // slot still, now owned by the relation), so that the handover failing
 // later does not free the slot of the relation.
 func (s *Staff) ReserveForAdd(customerID string) []events.Payload {
-	if sl, ok := s.slots[customerID]; ok && sl.handoverID == "" {
+	if sl, ok := s.slots.get(customerID); ok && sl.handoverID == "" {
 		return nil
 	}
 	return []events.Payload{&events.StaffSlotReserved{StaffID: s.id, CustomerID: customerID, Reason: events.SlotForAdd}}
@@ -305,8 +303,8 @@ func (s *Staff) ReserveForHandover(customerID, handoverID string, set corp.Setti
 	case s.Holds(customerID):
 		return nil, nil
 	}
-	if c := s.Capacity(set); len(s.slots) >= c {
-		return nil, &CapacityError{StaffID: s.id, Capacity: c, Used: len(s.slots)}
+	if c := s.Capacity(set); s.slots.len() >= c {
+		return nil, &CapacityError{StaffID: s.id, Capacity: c, Used: s.slots.len()}
 	}
 	return []events.Payload{&events.StaffSlotReserved{
 		StaffID: s.id, CustomerID: customerID, Reason: events.SlotForHandover, HandoverID: handoverID,
@@ -318,7 +316,7 @@ func (s *Staff) ReserveForHandover(customerID, handoverID string, set corp.Setti
 // slot of a relation the member already had. A slot not held records
 // nothing.
 func (s *Staff) Release(customerID, reason, handoverID string) []events.Payload {
-	sl, ok := s.slots[customerID]
+	sl, ok := s.slots.get(customerID)
 	if !ok || (handoverID != "" && sl.handoverID != handoverID) {
 		return nil
 	}

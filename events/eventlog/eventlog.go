@@ -133,3 +133,27 @@ type EventLog interface {
 type Eraser interface {
 	Erase(ctx context.Context, subject string) error
 }
+
+// Snapshot is state derived from a stream (an encoded aggregate) as of
+// the stream's event at Version. The log stores it beside the stream and
+// never interprets Data.
+type Snapshot struct {
+	Version int64
+	Data    []byte
+}
+
+// Snapshots is an optional capability of an EventLog: one snapshot per
+// stream, shared by every process using the log, so that an aggregate
+// with a long stream is loaded as its snapshot plus the events after it
+// instead of its whole stream. A snapshot is only a cache: a caller that
+// cannot use one (none, unreadable, another format) reads the stream.
+type Snapshots interface {
+	// ReadSnapshot returns the stream's snapshot, ok false when there is
+	// none. A snapshot whose event is no longer the stream's event at its
+	// version (the log was rebuilt) is not returned.
+	ReadSnapshot(ctx context.Context, stream string) (s Snapshot, ok bool, err error)
+	// WriteSnapshot stores s as the stream's snapshot unless the stored
+	// one is as new or newer. The stream must hold an event at s.Version;
+	// otherwise nothing is stored and the error wraps ErrInvalidEvent.
+	WriteSnapshot(ctx context.Context, stream string, s Snapshot) error
+}

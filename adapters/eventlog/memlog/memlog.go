@@ -54,6 +54,8 @@ type Log struct {
 	ids     map[uuid.UUID]int
 	// changed is closed (and replaced) by every append, waking subscribers.
 	changed chan struct{}
+	// snapshots are eventlog.Snapshots by stream.
+	snapshots map[string]snapshot
 }
 
 // stored is an event as kept: Event.PII is empty and the sealed form sits

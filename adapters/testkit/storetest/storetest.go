@@ -2,7 +2,8 @@
 // pass: expected-version semantics, conflicts under concurrent appends,
 // idempotent event ids, global ordering and paging of ReadAll, gap-free
 // subscriptions under concurrent writers, resuming, large streams, sealed
-// personal data with erasure, and refusal of bad input.
+// personal data with erasure, refusal of bad input, and the optional
+// eventlog.Snapshots of the logs that have them.
 //
 // An adapter's test calls Run with a constructor returning a fresh, empty
 // log per test:
@@ -85,6 +86,13 @@ func Run(t *testing.T, newLog func(t *testing.T) Harness) {
 	t.Run("LargeStream", func(t *testing.T) { testLargeStream(t, newLog(t)) })
 	t.Run("PersonalDataAndErasure", func(t *testing.T) { testPersonalData(t, newLog(t)) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, newLog(t)) })
+	// Snapshots are optional: checked for the logs that have them.
+	t.Run("Snapshots", func(t *testing.T) {
+		h := newLog(t)
+		if snaps, ok := h.Log.(eventlog.Snapshots); ok {
+			testSnapshots(t, h, snaps)
+		}
+	})
 }
 
 // Event builds a valid test event with a fresh id and the given number in

@@ -1,0 +1,179 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/domain/corp"
+	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
+)
+
+// failingStaffLog fails the next append to a staff stream, as a process
+// dying between a command's customer append and its slot append would.
+type failingStaffLog struct {
+	eventlog.EventLog
+	mu   sync.Mutex
+	fail bool
+}
+
+func (l *failingStaffLog) Append(ctx context.Context, stream string, exp eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
+	l.mu.Lock()
+	fail := l.fail && strings.HasPrefix(stream, "staff-")
+	if fail {
+		l.fail = false
+	}
+	l.mu.Unlock()
+	if fail {
+		return eventlog.AppendResult{}, errors.New("injected: staff append failed")
+	}
+	return l.EventLog.Append(ctx, stream, exp, evs...)
+}
+
+// TestSlotKeeperPassesOverPairsConverged: the keeper of the process whose
+// command converged a relation start's pair reads nothing for that
+// relation start (its customer event and its slot event); a pair another
+// process's command converged, or one whose convergence failed, the
+// keeper converges as before.
+func TestSlotKeeperPassesOverPairsConverged(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		fl := &failingStaffLog{EventLog: log}
+		cl := &countingLog{EventLog: fl, reads: map[string]int{}}
+		f := newFixture(t, cl, eraser, corp.Settings{})
+		cp := &commands.MemoryCheckpoint{}
+		start := f.head()
+		if err := cp.Save(f.ctx, start); err != nil {
+			t.Fatal(err)
+		}
+		k, err := commands.NewSlotKeeper(f.h, commands.SlotKeeperOptions{Checkpoint: cp, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		catchUp := func() map[string]int {
+			t.Helper()
+			cl.reset()
+			if err := k.CatchUp(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			return cl.reset()
+		}
+		f.join("a")
+		catchUp()
+
+		f.add("c1", "a")
+		if got := catchUp(); got["customer"] != 0 || got["staff"] != 0 {
+			t.Errorf("keeper reads after a relation start this process converged: %v, want none", got)
+		}
+
+		// Another process's command: this keeper converges its pair.
+		other := newFixture(t, log, eraser, corp.Settings{})
+		other.add("c2", "a")
+		if got := catchUp(); got["customer"] == 0 {
+			t.Errorf("keeper reads after another process's relation start: %v, want the customer's stream read", got)
+		}
+
+		// This process's command whose slot append failed: the keeper
+		// reserves the slot.
+		fl.mu.Lock()
+		fl.fail = true
+		fl.mu.Unlock()
+		_, err = f.h.StartRelation(f.ctx, commands.StartRelation{Meta: meta(), CustomerID: "c3", StaffID: "a", Initiator: events.InitiatorStaff})
+		if err == nil {
+			t.Fatal("the relation start whose slot append failed succeeded")
+		}
+		if got := catchUp(); got["customer"] == 0 {
+			t.Errorf("keeper reads after a failed convergence: %v, want the customer's stream read", got)
+		}
+		s := f.staff("a")
+		for _, c := range []string{"c1", "c2", "c3"} {
+			if !s.Holds(c) {
+				t.Errorf("a holds no slot for %s", c)
+			}
+		}
+		f.checkInvariant(t, start, corpID)
+	})
+}
+
+// TestSlotKeeperLiveReadsNothingForConvergedStarts: a keeper following the
+// log live in the commands' process (as in custody serve) handles a
+// relation start while the command may still be converging; it waits for
+// the command's convergence and reads nothing. All reads are the
+// commands' own: one customer read per relation start.
+func TestSlotKeeperLiveReadsNothingForConvergedStarts(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		cl := &countingLog{EventLog: log, reads: map[string]int{}}
+		f := newFixture(t, cl, eraser, corp.Settings{})
+		f.join("a")
+		f.add("c0", "a") // the member's aggregate is cached now
+		cp := &commands.MemoryCheckpoint{}
+		if err := cp.Save(f.ctx, f.head()); err != nil {
+			t.Fatal(err)
+		}
+		k, err := commands.NewSlotKeeper(f.h, commands.SlotKeeperOptions{Checkpoint: cp, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(f.ctx)
+		done := make(chan error, 1)
+		go func() { done <- k.Run(ctx) }()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		cl.reset()
+		const n = 20
+		for i := 1; i <= n; i++ {
+			f.add(fmt.Sprint("c", i), "a")
+		}
+		last := f.head()
+		eventually(t, "the keeper caught up", func() bool { return !k.Position().Less(last) })
+		if got := cl.reset(); got["customer"] != n || got["staff"] != 0 {
+			t.Errorf("reads of %d relation starts with a live keeper: %v, want customer %d, staff 0", n, got, n)
+		}
+	})
+}
+
+// TestSlotKeeperPassesOverHandoversConverged: handovers requested (to a
+// member with room and to a full one), refused and cancelled, and relations
+// ended by this process's commands leave the keeper nothing to read; the
+// pairs agree.
+func TestSlotKeeperPassesOverHandoversConverged(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		cl := &countingLog{EventLog: log, reads: map[string]int{}}
+		f := newFixture(t, cl, eraser, corp.Settings{})
+		start := f.head()
+		f.join("a", "b")
+		f.must(f.h.JoinStaff(f.ctx, commands.JoinStaff{Meta: meta(), StaffID: "full", Capacity: 1}))
+		for _, c := range []string{"c1", "c2", "c3", "c4", "c5"} {
+			f.add(c, "a")
+		}
+		f.add("c9", "full")
+		b := f.request(events.HandoverInService, "a", "b", "c1", "c2", "c3")
+		f.request(events.HandoverInService, "a", "full", "c4") // fails: full
+		f.must(f.h.RefuseHandover(f.ctx, commands.RefuseHandover{Meta: meta(), CustomerID: "c1", HandoverID: b.Outcomes[0].HandoverID}))
+		f.must(f.h.CancelHandover(f.ctx, commands.CancelHandover{Meta: meta(), CustomerID: "c2", HandoverID: b.Outcomes[1].HandoverID}))
+		f.must(f.h.EndRelation(f.ctx, commands.EndRelation{Meta: meta(), CustomerID: "c5", StaffID: "a", Reason: events.EndDeletedByCustomer}))
+
+		cp := &commands.MemoryCheckpoint{}
+		if err := cp.Save(f.ctx, start); err != nil {
+			t.Fatal(err)
+		}
+		k, err := commands.NewSlotKeeper(f.h, commands.SlotKeeperOptions{Checkpoint: cp, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.reset()
+		if err := k.CatchUp(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := cl.reset(); got["customer"] != 0 || got["staff"] != 0 {
+			t.Errorf("keeper reads after this process's converged handovers: %v, want none", got)
+		}
+		f.checkInvariant(t, start, corpID)
+	})
+}

@@ -3,54 +3,62 @@ package commands
 import (
 	"sync"
 
-	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-
-	"github.com/custody/custody/events"
 )
 
-// convergedSize bounds how many events a Handler remembers as converged:
-// enough for a keeper some ten thousand events behind.
-const convergedSize = 1 << 16
+// convergedSize bounds how many (customer, member) pairs a Handler
+// remembers as converged.
+const convergedSize = 1 << 14
 
-// convergedEvents remembers the events whose (customer, member) pairs a
-// convergence of this Handler completed after they were recorded: a
-// command's customer events once every pair they touch converged (see
-// slotEffectsOn), and what a convergence recorded itself (slot events, a
-// handover failure) once it finished. The SlotKeeper passes over these
-// events: a convergence that ran after the event, on the streams with the
-// event, already left its pairs agreeing — what the keeper would do
-// again; anything later on either stream is another event the keeper
-// handles. The memory is this process's: a convergence that failed or
-// died with its process left no mark, and any keeper converges its events
-// as before.
-type convergedEvents struct {
+// pairVersions are the versions of a customer's and a member's streams.
+type pairVersions struct{ customer, staff int64 }
+
+// convergedPairs remembers, per (corp, customer, member), the stream
+// versions the last completed convergence of this Handler decided on: the
+// customer's stream as of customer, the member's as of staff (including
+// the slot events it appended). The SlotKeeper passes over an event of
+// such a pair that those versions include: a convergence that ran after
+// the event, on the streams with the event, already left the pair
+// agreeing — what the keeper would do again. Anything later on either
+// stream is another event the keeper handles. The memory is this
+// process's: a convergence that died with its process left no mark, and
+// the keeper of any process converges the pair as before.
+type convergedPairs struct {
 	mu  sync.Mutex
-	lru *simplelru.LRU[uuid.UUID, struct{}]
+	lru *simplelru.LRU[string, pairVersions]
 }
 
-// mark records that the pairs of recs converged.
-func (c *convergedEvents) mark(recs []events.Recorded) {
-	if len(recs) == 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lru == nil {
-		l, err := simplelru.NewLRU[uuid.UUID, struct{}](convergedSize, nil)
+func pairKey(corpID, customerID, staffID string) string {
+	return corpID + "\x00" + customerID + "\x00" + staffID
+}
+
+// mark records a completed convergence of the pair on v.
+func (p *convergedPairs) mark(corpID, customerID, staffID string, v pairVersions) {
+	key := pairKey(corpID, customerID, staffID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lru == nil {
+		l, err := simplelru.NewLRU[string, pairVersions](convergedSize, nil)
 		if err != nil {
 			panic(err) // only for a size < 1
 		}
-		c.lru = l
+		p.lru = l
 	}
-	for _, r := range recs {
-		c.lru.Add(r.ID, struct{}{})
+	if old, ok := p.lru.Get(key); ok {
+		v.customer, v.staff = max(v.customer, old.customer), max(v.staff, old.staff)
 	}
+	p.lru.Add(key, v)
 }
 
-// has reports whether the event's pairs converged after it was recorded.
-func (c *convergedEvents) has(id uuid.UUID) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru != nil && c.lru.Contains(id)
+// covers reports whether a completed convergence of the pair decided on
+// the customer's stream at version customer or later and the member's at
+// version staff or later.
+func (p *convergedPairs) covers(corpID, customerID, staffID string, customer, staff int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lru == nil {
+		return false
+	}
+	v, ok := p.lru.Get(pairKey(corpID, customerID, staffID))
+	return ok && v.customer >= customer && v.staff >= staff
 }

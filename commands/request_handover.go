@@ -179,9 +179,6 @@ func (h *Handler) requestOne(ctx context.Context, r *run, cmd RequestHandover, b
 		return out, err
 	}
 	stream := events.CustomerStream(r.meta.CorpID, cid)
-	// As onCustomer: commands on one customer take turns within a process
-	// until their convergence is done (the keeper waits for it too).
-	defer r.h.customers.lock(r.meta.CorpID + "\x00" + cid)()
 	for attempt := 0; ; attempt++ {
 		history, err := r.read(ctx, stream, 0)
 		if err != nil {
@@ -201,7 +198,6 @@ func (h *Handler) requestOne(ctx context.Context, r *run, cmd RequestHandover, b
 			if err := r.slotEffects(ctx, c, pays); err != nil {
 				return out, err
 			}
-			r.markConverged(prior)
 			return r.requestOutcome(ctx, out, prior, true)
 		}
 		to, full, err := r.targetRoom(ctx, cmd.ToStaffID, cid)
@@ -227,7 +223,6 @@ func (h *Handler) requestOne(ctx context.Context, r *run, cmd RequestHandover, b
 		if err := r.slotEffects(ctx, c, pays); err != nil {
 			return out, err
 		}
-		r.markConverged(recs)
 		return r.requestOutcome(ctx, out, recs, false)
 	}
 }

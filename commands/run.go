@@ -215,9 +215,6 @@ type step[A aggregate] struct {
 	// afterCurrent replaces after when replay is set: the aggregate is the
 	// stream as read (a replayed command) or as appended by this command.
 	afterCurrent func(context.Context, A, []events.Payload) error
-	// done, when set, is told the events of the command (appended now or
-	// found recorded) once after or afterCurrent succeeded on them.
-	done func([]events.Recorded)
 }
 
 // execute loads, decides and appends with the version read, re-reading and
@@ -246,9 +243,6 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 					return Result{}, err
 				}
 			}
-			if s.done != nil {
-				s.done(prior)
-			}
 			return Result{Events: prior, Replayed: true}, nil
 		}
 		pays, err := s.decide(agg)
@@ -270,9 +264,6 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 				if err := s.afterCurrent(ctx, agg, pays); err != nil {
 					return Result{Events: recs}, err
 				}
-				if s.done != nil {
-					s.done(recs)
-				}
 				return Result{Events: recs}, nil
 			}
 			// Not replayable here: reload before after (the aggregate may
@@ -288,9 +279,6 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 		if s.after != nil {
 			if err := s.after(ctx, agg, pays); err != nil {
 				return Result{Events: recs}, err
-			}
-			if s.done != nil {
-				s.done(recs)
 			}
 		}
 		return Result{Events: recs}, nil

@@ -309,26 +309,37 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 }
 
 // converged reports whether a convergence of this process already left
-// the pairs of rec agreeing, after rec was recorded (see
-// convergedEvents). A command of this process holds the customer's lock
-// (Handler.customers) from its read to the end of its convergence; the
-// keeper takes it before it looks, so that it finds the mark of a
-// convergence still under way rather than converging beside it.
+// the one pair rec concerns agreeing, deciding on rec's stream at rec's
+// version or later (see convergedPairs): a relation started or ended (it
+// changes what no other member's slot should be) or a slot reserved or
+// released. Every other event is converged as before.
+//
+// A command of this process holds the customer's lock (Handler.customers)
+// from its read to the end of its convergence; the keeper takes it before
+// it looks, so that it finds the mark of a convergence still under way
+// rather than converging the pair a second time beside it.
 func (k *SlotKeeper) converged(rec events.Recorded, p events.Payload) bool {
-	cid, ok := events.CustomerOf(p)
+	var (
+		customerID, staffID string
+		cv, sv              int64 = -1, -1
+	)
 	switch e := p.(type) {
+	case *events.CustomerRelationStarted:
+		customerID, staffID, cv = e.CustomerID, e.StaffID, rec.StreamVersion
+	case *events.CustomerRelationEnded:
+		customerID, staffID, cv = e.CustomerID, e.StaffID, rec.StreamVersion
 	case *events.StaffSlotReserved:
-		cid, ok = e.CustomerID, true
+		customerID, staffID, sv = e.CustomerID, e.StaffID, rec.StreamVersion
 	case *events.StaffSlotReleased:
-		cid, ok = e.CustomerID, true
-	case *events.CustomerErased:
-		ok = false // every pair of the customer: converged as before
-	}
-	if !ok || cid == "" {
+		customerID, staffID, sv = e.CustomerID, e.StaffID, rec.StreamVersion
+	default:
 		return false
 	}
-	defer k.h.customers.lock(rec.CorpID + "\x00" + cid)()
-	return k.h.converged.has(rec.ID)
+	if customerID == "" || staffID == "" {
+		return false
+	}
+	defer k.h.customers.lock(rec.CorpID + "\x00" + customerID)()
+	return k.h.converged.covers(rec.CorpID, customerID, staffID, cv, sv)
 }
 
 // slotRelevant reports whether events of the type can change what a

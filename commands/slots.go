@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -238,24 +237,6 @@ func (r *run) slotEffectsOn(ctx context.Context, c *customer.Customer, pays []ev
 	return errors.Join(errs...)
 }
 
-// markConverged records the command's customer events recs as converged
-// (see convergedEvents) once slotEffectsOn converged every pair they
-// touch. Only the events slotEffectsOn knows the pairs of are marked.
-func (r *run) markConverged(recs []events.Recorded) {
-	var mark []events.Recorded
-	for _, rec := range recs {
-		switch rec.Type {
-		case "customer.relation_started", "customer.relation_ended":
-			mark = append(mark, rec)
-		default:
-			if strings.HasPrefix(rec.Type, "handover.") {
-				mark = append(mark, rec)
-			}
-		}
-	}
-	r.h.converged.mark(mark)
-}
-
 // syncCustomer brings the slots of every member the customer's stream
 // names (relations, handovers) in line with it.
 func (r *run) syncCustomer(ctx context.Context, customerID string) ([]events.Recorded, error) {
@@ -359,9 +340,10 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 		var (
 			fail     *events.HandoverFailed
 			cVersion int64
+			sVersion int64
 		)
 		recs, err := r.onStaff(ctx, staffID, func(s *staff.Staff) ([]events.Payload, error) {
-			fail = nil
+			fail, sVersion = nil, s.Version()
 			c := known
 			if c == nil {
 				history, err := r.read(ctx, stream, 0)
@@ -385,9 +367,13 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 			return out, err
 		}
 		if fail == nil {
-			// Converged: what this convergence recorded needs no
-			// keeper.
-			r.h.converged.mark(out)
+			// Converged: the decision that stands was taken on the
+			// customer at cVersion and the member at sVersion, then
+			// extended by what it appended.
+			if len(recs) > 0 {
+				sVersion = recs[len(recs)-1].StreamVersion
+			}
+			r.h.converged.mark(r.meta.CorpID, customerID, staffID, pairVersions{customer: cVersion, staff: sVersion})
 			return out, nil
 		}
 		known = nil // later rounds read

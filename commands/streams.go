@@ -25,7 +25,6 @@ func (r *run) onCustomer(ctx context.Context, customerID string, decide func(*cu
 		afterCurrent: func(ctx context.Context, c *customer.Customer, pays []events.Payload) error {
 			return r.slotEffectsOn(ctx, c, pays, true)
 		},
-		done: r.markConverged,
 	})
 }
 

@@ -8,7 +8,7 @@ import (
 
 // convergedSize bounds how many (customer, member) pairs a Handler
 // remembers as converged.
-const convergedSize = 1 << 14
+const convergedSize = 1 << 16
 
 // pairVersions are the versions of a customer's and a member's streams.
 type pairVersions struct{ customer, staff int64 }

@@ -3,7 +3,6 @@ package commands_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -96,44 +95,5 @@ func TestSlotKeeperPassesOverPairsConverged(t *testing.T) {
 			}
 		}
 		f.checkInvariant(t, start, corpID)
-	})
-}
-
-// TestSlotKeeperLiveReadsNothingForConvergedStarts: a keeper following the
-// log live in the commands' process (as in custody serve) handles a
-// relation start while the command may still be converging; it waits for
-// the command's convergence and reads nothing. All reads are the
-// commands' own: one customer read per relation start.
-func TestSlotKeeperLiveReadsNothingForConvergedStarts(t *testing.T) {
-	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
-		cl := &countingLog{EventLog: log, reads: map[string]int{}}
-		f := newFixture(t, cl, eraser, corp.Settings{})
-		f.join("a")
-		f.add("c0", "a") // the member's aggregate is cached now
-		cp := &commands.MemoryCheckpoint{}
-		if err := cp.Save(f.ctx, f.head()); err != nil {
-			t.Fatal(err)
-		}
-		k, err := commands.NewSlotKeeper(f.h, commands.SlotKeeperOptions{Checkpoint: cp, Logger: quietLogger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(f.ctx)
-		done := make(chan error, 1)
-		go func() { done <- k.Run(ctx) }()
-		defer func() {
-			cancel()
-			<-done
-		}()
-		cl.reset()
-		const n = 20
-		for i := 1; i <= n; i++ {
-			f.add(fmt.Sprint("c", i), "a")
-		}
-		last := f.head()
-		eventually(t, "the keeper caught up", func() bool { return !k.Position().Less(last) })
-		if got := cl.reset(); got["customer"] != n || got["staff"] != 0 {
-			t.Errorf("reads of %d relation starts with a live keeper: %v, want customer %d, staff 0", n, got, n)
-		}
 	})
 }

@@ -313,33 +313,19 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 // version or later (see convergedPairs): a relation started or ended (it
 // changes what no other member's slot should be) or a slot reserved or
 // released. Every other event is converged as before.
-//
-// A command of this process holds the customer's lock (Handler.customers)
-// from its read to the end of its convergence; the keeper takes it before
-// it looks, so that it finds the mark of a convergence still under way
-// rather than converging the pair a second time beside it.
 func (k *SlotKeeper) converged(rec events.Recorded, p events.Payload) bool {
-	var (
-		customerID, staffID string
-		cv, sv              int64 = -1, -1
-	)
+	pairs := &k.h.converged
 	switch e := p.(type) {
 	case *events.CustomerRelationStarted:
-		customerID, staffID, cv = e.CustomerID, e.StaffID, rec.StreamVersion
+		return pairs.covers(rec.CorpID, e.CustomerID, e.StaffID, rec.StreamVersion, -1)
 	case *events.CustomerRelationEnded:
-		customerID, staffID, cv = e.CustomerID, e.StaffID, rec.StreamVersion
+		return pairs.covers(rec.CorpID, e.CustomerID, e.StaffID, rec.StreamVersion, -1)
 	case *events.StaffSlotReserved:
-		customerID, staffID, sv = e.CustomerID, e.StaffID, rec.StreamVersion
+		return pairs.covers(rec.CorpID, e.CustomerID, e.StaffID, -1, rec.StreamVersion)
 	case *events.StaffSlotReleased:
-		customerID, staffID, sv = e.CustomerID, e.StaffID, rec.StreamVersion
-	default:
-		return false
+		return pairs.covers(rec.CorpID, e.CustomerID, e.StaffID, -1, rec.StreamVersion)
 	}
-	if customerID == "" || staffID == "" {
-		return false
-	}
-	defer k.h.customers.lock(rec.CorpID + "\x00" + customerID)()
-	return k.h.converged.covers(rec.CorpID, customerID, staffID, cv, sv)
+	return false
 }
 
 // slotRelevant reports whether events of the type can change what a

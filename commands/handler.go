@@ -177,9 +177,6 @@ type Handler struct {
 	// that the slot step may decide on the customer as the command left it
 	// (see converge).
 	customers keyedLocks
-	// converged remembers the pairs this Handler's convergences left
-	// agreeing, for the SlotKeeper (see convergedPairs).
-	converged convergedPairs
 	// snapshots, when not nil, stores staff aggregates every snapshotEvery
 	// events (never when snapshotEvery < 0); saving counts the writes in
 	// flight.

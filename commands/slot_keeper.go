@@ -278,9 +278,6 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 	if err != nil {
 		return &StreamError{Stream: rec.Stream, Err: err}
 	}
-	if k.converged(rec, p) {
-		return nil
-	}
 	r, err := k.h.begin(ctx, Meta{CorpID: rec.CorpID, Actor: "system", CorrelationID: rec.CorrelationID, CausationID: rec.ID.String()})
 	if err != nil {
 		return err
@@ -306,26 +303,6 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 		k.opts.Logger.Info("slot keeper: converged", "after", rec.Stream, "recorded", c.Type, "stream", c.Stream, "version", c.StreamVersion)
 	}
 	return err
-}
-
-// converged reports whether a convergence of this process already left
-// the one pair rec concerns agreeing, deciding on rec's stream at rec's
-// version or later (see convergedPairs): a relation started or ended (it
-// changes what no other member's slot should be) or a slot reserved or
-// released. Every other event is converged as before.
-func (k *SlotKeeper) converged(rec events.Recorded, p events.Payload) bool {
-	pairs := &k.h.converged
-	switch e := p.(type) {
-	case *events.CustomerRelationStarted:
-		return pairs.covers(rec.CorpID, e.CustomerID, e.StaffID, rec.StreamVersion, -1)
-	case *events.CustomerRelationEnded:
-		return pairs.covers(rec.CorpID, e.CustomerID, e.StaffID, rec.StreamVersion, -1)
-	case *events.StaffSlotReserved:
-		return pairs.covers(rec.CorpID, e.CustomerID, e.StaffID, -1, rec.StreamVersion)
-	case *events.StaffSlotReleased:
-		return pairs.covers(rec.CorpID, e.CustomerID, e.StaffID, -1, rec.StreamVersion)
-	}
-	return false
 }
 
 // slotRelevant reports whether events of the type can change what a

@@ -340,10 +340,9 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 		var (
 			fail     *events.HandoverFailed
 			cVersion int64
-			sVersion int64
 		)
 		recs, err := r.onStaff(ctx, staffID, func(s *staff.Staff) ([]events.Payload, error) {
-			fail, sVersion = nil, s.Version()
+			fail = nil
 			c := known
 			if c == nil {
 				history, err := r.read(ctx, stream, 0)
@@ -363,18 +362,8 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 			return d.staff, nil
 		}, func(p events.Payload) string { return "slot\x00" + customerID + "\x00" + slotDecisionKey(p) })
 		out = append(out, recs...)
-		if err != nil {
+		if err != nil || fail == nil {
 			return out, err
-		}
-		if fail == nil {
-			// Converged: the decision that stands was taken on the
-			// customer at cVersion and the member at sVersion, then
-			// extended by what it appended.
-			if len(recs) > 0 {
-				sVersion = recs[len(recs)-1].StreamVersion
-			}
-			r.h.converged.mark(r.meta.CorpID, customerID, staffID, pairVersions{customer: cVersion, staff: sVersion})
-			return out, nil
 		}
 		known = nil // later rounds read
 		rec, err := r.recordFailure(ctx, stream, cVersion, fail)

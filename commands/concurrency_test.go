@@ -112,27 +112,52 @@ func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
 	})
 }
 
-// TestConcurrentSettlersRecordOneOutcome: two settle jobs at once complete
-// each handover once.
+// TestConcurrentSettlersRecordOneOutcome: settle jobs of several instances
+// (separate Handlers, as in separate processes) at once complete each
+// handover once, and between them report each completion as new exactly
+// once: the others see theirs replayed (same event ids) or skipped.
 func TestConcurrentSettlersRecordOneOutcome(t *testing.T) {
 	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		f := newFixture(t, log, eraser, corp.Settings{})
 		f.join("a", "b")
-		ids := []string{"c1", "c2", "c3", "c4", "c5"}
-		for _, id := range ids {
-			f.add(id, "a")
+		ids := make([]string, 40)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("c%02d", i)
+			f.add(ids[i], "a")
 		}
 		f.request(events.HandoverInService, "a", "b", ids...)
 		f.clock.set(t0.Add(24 * time.Hour))
-		var wg sync.WaitGroup
-		for range 3 {
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			fresh = map[string]int{}
+		)
+		for range 4 {
+			h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Clock: f.clock, Settings: commands.SettingsMap{corpID: corp.Settings{}}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			wg.Go(func() {
-				if _, err := f.h.SettleDue(f.ctx, corpID, t0.Add(24*time.Hour)); err != nil {
+				rep, err := h.SettleDue(f.ctx, corpID, t0.Add(24*time.Hour))
+				if err != nil {
 					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, o := range rep.Outcomes {
+					if o.Status == customer.StatusCompleted && !o.Replayed {
+						fresh[o.CustomerID]++
+					}
 				}
 			})
 		}
 		wg.Wait()
+		for _, id := range ids {
+			if fresh[id] != 1 {
+				t.Errorf("%s: reported completed (not replayed) by %d settlers, want exactly 1", id, fresh[id])
+			}
+		}
 		for _, id := range ids {
 			if got, want := f.customerTypes(id), []string{tStarted, tRequested, tCompleted, tEnded, tStarted}; !equal(got, want) {
 				t.Fatalf("%s: %v, want %v", id, got, want)

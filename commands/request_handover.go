@@ -213,7 +213,7 @@ func (h *Handler) requestOne(ctx context.Context, r *run, cmd RequestHandover, b
 			out.Status, out.Err = OutcomeRejected, err
 			return out, nil
 		}
-		recs, err := r.append(ctx, stream, c.Version(), pays)
+		res, err := r.appendResult(ctx, stream, c.Version(), pays)
 		if r.retry(err, attempt) {
 			continue
 		}
@@ -223,7 +223,7 @@ func (h *Handler) requestOne(ctx context.Context, r *run, cmd RequestHandover, b
 		if err := r.slotEffects(ctx, c, pays); err != nil {
 			return out, err
 		}
-		return r.requestOutcome(ctx, out, recs, false)
+		return r.requestOutcome(ctx, out, res.Events, res.Replayed)
 	}
 }
 

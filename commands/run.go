@@ -143,14 +143,22 @@ func (r *run) read(ctx context.Context, stream string, from int64) ([]events.Rec
 // append writes payloads after version (the aggregate's Version: -1 for a
 // new stream).
 func (r *run) append(ctx context.Context, stream string, version int64, pays []events.Payload) ([]events.Recorded, error) {
+	res, err := r.appendResult(ctx, stream, version, pays)
+	return res.Events, err
+}
+
+// appendResult is append answering the log's whole result: Replayed tells
+// that the events were already stored (another process carried out the
+// same decision with the same event ids first).
+func (r *run) appendResult(ctx context.Context, stream string, version int64, pays []events.Payload) (eventlog.AppendResult, error) {
 	evs := make([]events.Event, len(pays))
 	for i, p := range pays {
 		id, err := r.eventID(stream, version, i)
 		if err != nil {
-			return nil, fmt.Errorf("commands: event id: %w", err)
+			return eventlog.AppendResult{}, fmt.Errorf("commands: event id: %w", err)
 		}
 		if evs[i], err = events.New(id, r.meta, p); err != nil {
-			return nil, fmt.Errorf("commands: encode %s: %w", p.EventType(), err)
+			return eventlog.AppendResult{}, fmt.Errorf("commands: encode %s: %w", p.EventType(), err)
 		}
 	}
 	expected := eventlog.ExpectVersion(version)
@@ -159,9 +167,9 @@ func (r *run) append(ctx context.Context, stream string, version int64, pays []e
 	}
 	res, err := r.h.log.Append(ctx, stream, expected, evs...)
 	if err != nil {
-		return nil, fmt.Errorf("commands: append to %s: %w", stream, err)
+		return eventlog.AppendResult{}, fmt.Errorf("commands: append to %s: %w", stream, err)
 	}
-	return res.Events, nil
+	return res, nil
 }
 
 // retry reports whether err is a conflict worth another attempt.
@@ -252,35 +260,38 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 		if len(pays) == 0 {
 			return Result{}, nil
 		}
-		recs, err := r.append(ctx, s.stream, agg.Version(), pays)
+		res, err := r.appendResult(ctx, s.stream, agg.Version(), pays)
 		if r.retry(err, attempt) {
 			continue
 		}
 		if err != nil {
 			return Result{}, err
 		}
+		// Replayed: another process made the same decision with the same
+		// event ids first; its outcome is this one, and it is not new.
+		recs, replayed := res.Events, res.Replayed
 		if s.afterCurrent != nil && s.replay != nil {
 			if err := s.replay(agg, recs); err == nil {
 				if err := s.afterCurrent(ctx, agg, pays); err != nil {
-					return Result{Events: recs}, err
+					return Result{Events: recs, Replayed: replayed}, err
 				}
-				return Result{Events: recs}, nil
+				return Result{Events: recs, Replayed: replayed}, nil
 			}
 			// Not replayable here: reload before after (the aggregate may
 			// be half-replayed).
 			history, err := r.read(ctx, s.stream, 0)
 			if err != nil {
-				return Result{Events: recs}, err
+				return Result{Events: recs, Replayed: replayed}, err
 			}
 			if agg, err = s.load(history); err != nil {
-				return Result{Events: recs}, &StreamError{Stream: s.stream, Err: err}
+				return Result{Events: recs, Replayed: replayed}, &StreamError{Stream: s.stream, Err: err}
 			}
 		}
 		if s.after != nil {
 			if err := s.after(ctx, agg, pays); err != nil {
-				return Result{Events: recs}, err
+				return Result{Events: recs, Replayed: replayed}, err
 			}
 		}
-		return Result{Events: recs}, nil
+		return Result{Events: recs, Replayed: replayed}, nil
 	}
 }

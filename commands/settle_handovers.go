@@ -29,6 +29,19 @@ func (s SettleReport) Count(status string) int {
 	return n
 }
 
+// CountNew is the number of outcomes with the status that this call
+// recorded (not Replayed: another settler, e.g. another instance, did not
+// record them first).
+func (s SettleReport) CountNew(status string) int {
+	n := 0
+	for _, o := range s.Outcomes {
+		if o.Status == status && !o.Replayed {
+			n++
+		}
+	}
+	return n
+}
+
 // SettleDue settles every handover of corp that is pending and due as of
 // asOf (deadline <= asOf; zero asOf: the clock's now). An asOf after the
 // clock returns a *FieldError ("as_of"), and no handover completes before
@@ -139,14 +152,16 @@ func (h *Handler) settleOne(ctx context.Context, r *run, p PendingHandover) (Han
 			at = ho.Deadline
 		}
 		er := sr.derive(key, at)
-		recs, err := er.append(ctx, stream, c.Version(), pays)
+		res, err := er.appendResult(ctx, stream, c.Version(), pays)
 		if r.retry(err, attempt) {
 			continue
 		}
 		if err != nil {
 			return out, err
 		}
-		out.Events = recs
+		// Replayed: another settler recorded this outcome first (same
+		// event ids); it is reported, but not as new.
+		out.Events, out.Replayed = res.Events, res.Replayed
 		if f, failed := pays[0].(*events.HandoverFailed); failed {
 			out.Status, out.FailReason = customer.StatusFailed, f.Reason
 		} else {

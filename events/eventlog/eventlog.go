@@ -90,6 +90,13 @@ type AppendResult struct {
 	// NextExpected is the stream's version after the append: the expected
 	// version for the writer's next append.
 	NextExpected ExpectedVersion
+	// Replayed reports that every event of the call was already stored in
+	// the stream at the same place (a retry, or another process carrying
+	// out the same command with the same event ids) and nothing was
+	// written by this call. Logs whose server deduplicates silently may
+	// report such a write as fresh (KurrentDB does for an exact
+	// expectation); they never report a fresh write as replayed.
+	Replayed bool
 }
 
 // EventLog is the append-only log custody's state derives from. Adapters

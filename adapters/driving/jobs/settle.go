@@ -80,10 +80,12 @@ func (j Settle) Once(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		settled := len(rep.Outcomes) - rep.Count(commands.OutcomeSkipped)
-		n += settled
-		if settled > 0 {
-			logger.Info("settled due handovers", "corp", corp, "completed", rep.Count("completed"), "failed", rep.Count("failed"))
+		// Only what this round recorded: another instance's settle job may
+		// have recorded the same outcomes first (Replayed).
+		completed, failed := rep.CountNew("completed"), rep.CountNew("failed")
+		n += completed + failed
+		if completed+failed > 0 {
+			logger.Info("settled due handovers", "corp", corp, "completed", completed, "failed", failed)
 		}
 	}
 	return n, nil

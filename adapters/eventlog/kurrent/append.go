@@ -236,7 +236,7 @@ func (l *Log) originals(ctx context.Context, stream string, stored []*esdb.Recor
 		}
 		out[i] = r
 	}
-	return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion)}, nil
+	return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion), Replayed: true}, nil
 }
 
 // tail returns the stream's newest n events, oldest first, and the

@@ -193,7 +193,7 @@ func (l *Log) replayed(ctx context.Context, stream string, current int64, expect
 		}
 		out[i] = rec
 	}
-	return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion)}, true, nil
+	return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion), Replayed: true}, true, nil
 }
 
 // ReadStream implements eventlog.EventLog.

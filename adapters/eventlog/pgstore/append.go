@@ -223,7 +223,7 @@ func (s *Store) resolve(ctx context.Context, stream string, expected eventlog.Ex
 			return eventlog.AppendResult{}, conflict
 		}
 	}
-	return eventlog.AppendResult{Events: stored, NextExpected: eventlog.ExpectVersion(stored[len(stored)-1].StreamVersion)}, nil
+	return eventlog.AppendResult{Events: stored, NextExpected: eventlog.ExpectVersion(stored[len(stored)-1].StreamVersion), Replayed: true}, nil
 }
 
 // notifyEvery spaces the NOTIFYs a Store sends: appends during the pause

@@ -201,6 +201,12 @@ func testIdempotent(t *testing.T, h Harness) {
 		if got.NextExpected != want.NextExpected {
 			t.Fatalf("%s: NextExpected %s, want %s", what, got.NextExpected, want.NextExpected)
 		}
+		if h.caps().ReportsReplayed && !got.Replayed {
+			t.Fatalf("%s: Replayed false, want true (nothing was written)", what)
+		}
+	}
+	if orig.Replayed || orig2.Replayed {
+		t.Fatalf("fresh appends reported Replayed")
 	}
 
 	// Retries with the original expected version, after the stream moved on.

@@ -46,11 +46,15 @@ type Capabilities struct {
 	// the originals. KurrentDB only guarantees idempotency for an exact
 	// expected version.
 	IdempotentWithAny bool
+	// ReportsReplayed: a retry of a stored append says so
+	// (AppendResult.Replayed). A server that deduplicates silently
+	// (KurrentDB, for an exact expected version) answers it as a write.
+	ReportsReplayed bool
 }
 
 func (h Harness) caps() Capabilities {
 	if h.Capabilities == nil {
-		return Capabilities{IdempotentWithAny: true}
+		return Capabilities{IdempotentWithAny: true, ReportsReplayed: true}
 	}
 	return *h.Capabilities
 }

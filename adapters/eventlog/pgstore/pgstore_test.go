@@ -304,13 +304,17 @@ func TestSubscribeSurvivesLostConnections(t *testing.T) {
 		t.Fatalf("got %s, want %s", r.ID, first.ID)
 	}
 
+	// The subscription's LISTEN connection starts once it has caught up,
+	// on its own goroutine: wait for another backend to exist.
 	killed := 0
-	if err := pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	for wait := time.Now().Add(time.Minute); killed == 0; time.Sleep(10 * time.Millisecond) {
+		if err := pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&killed); err != nil {
-		t.Fatal(err)
-	}
-	if killed == 0 {
-		t.Fatal("no connection to kill: the test would prove nothing")
+			t.Fatal(err)
+		}
+		if killed == 0 && time.Now().After(wait) {
+			t.Fatal("no connection to kill: the test would prove nothing")
+		}
 	}
 
 	// The writer may hit a dead connection too; a retry with the same ids

@@ -135,9 +135,11 @@ func TestMigrateAdoptsLegacyDatabase(t *testing.T) {
 	out := runMigrateOn(t, legacyURL)
 	// The event log's, the keyring's, the erasure tool's and the slot
 	// keeper's migrations were recorded by the old runner: not run again.
-	for _, c := range []string{"pii", "pgstore", "erasure", "pgcheckpoint"} {
-		if strings.Contains(out, " "+c+" ") {
-			t.Errorf("%s re-applied on a legacy database:\n%s", c, out)
+	// (Versions written since, such as pgstore 3, the staff snapshots,
+	// are new to a legacy database and do run.)
+	for _, c := range []string{"applied pii ", "applied pgstore 1 ", "applied pgstore 2 ", "applied erasure ", "applied pgcheckpoint "} {
+		if strings.Contains(out, c) {
+			t.Errorf("%q re-applied on a legacy database:\n%s", c, out)
 		}
 	}
 	// Projections' versions came from their checkpoints: adopted, not run

@@ -1,7 +1,6 @@
 package corp
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -42,11 +41,7 @@ func RehydrateConfig(history []events.Recorded) (*Config, error) {
 
 // Replay applies further events of the stream, oldest first.
 func (c *Config) Replay(history []events.Recorded) error {
-	for _, r := range history {
-		p, err := events.DecodeRecorded(r)
-		if err != nil {
-			return fmt.Errorf("corp: settings event at version %d: %w", r.StreamVersion, err)
-		}
+	return events.Replay("corp: settings", history, func(p events.Payload, r events.Recorded) error {
 		if e, ok := p.(*events.CorpSettingsChanged); ok {
 			s := FromEvent(e)
 			c.settings = s
@@ -54,8 +49,8 @@ func (c *Config) Replay(history []events.Recorded) error {
 				Changed: slices.Clone(e.Changed), Settings: s})
 		}
 		c.version = r.StreamVersion
-	}
-	return nil
+		return nil
+	})
 }
 
 // Version is the stream version of the last applied event, -1 for none.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
 	// The IANA time zone database inside the binary: a corp's time zone
 	// loads on any machine, also one without /usr/share/zoneinfo.
 	_ "time/tzdata"

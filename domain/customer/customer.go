@@ -153,17 +153,13 @@ func Rehydrate(id string, history []events.Recorded) (*Customer, error) {
 // Replay applies further recorded events of the customer's stream, in order
 // (the catch-up path after a concurrent append).
 func (c *Customer) Replay(recs ...events.Recorded) error {
-	for _, r := range recs {
-		p, err := events.DecodeRecorded(r)
-		if err != nil {
-			return fmt.Errorf("customer %s: event at version %d: %w", c.id, r.StreamVersion, err)
-		}
+	return events.Replay("customer "+c.id, recs, func(p events.Payload, r events.Recorded) error {
 		if err := c.apply(p, r.OccurredAt); err != nil {
-			return fmt.Errorf("customer %s: event at version %d: %w", c.id, r.StreamVersion, err)
+			return err
 		}
 		c.version = r.StreamVersion
-	}
-	return nil
+		return nil
+	})
 }
 
 func (c *Customer) apply(p events.Payload, at time.Time) error {

@@ -100,17 +100,13 @@ func Rehydrate(id string, history []events.Recorded) (*GroupChat, error) {
 
 // Replay applies further recorded events of the group's stream, in order.
 func (g *GroupChat) Replay(recs ...events.Recorded) error {
-	for _, r := range recs {
-		p, err := events.DecodeRecorded(r)
-		if err != nil {
-			return fmt.Errorf("groupchat %s: event at version %d: %w", g.id, r.StreamVersion, err)
-		}
+	return events.Replay("groupchat "+g.id, recs, func(p events.Payload, r events.Recorded) error {
 		if err := g.apply(p, r.OccurredAt); err != nil {
-			return fmt.Errorf("groupchat %s: event at version %d: %w", g.id, r.StreamVersion, err)
+			return err
 		}
 		g.version = r.StreamVersion
-	}
-	return nil
+		return nil
+	})
 }
 
 func (g *GroupChat) apply(p events.Payload, at time.Time) error {

@@ -129,17 +129,13 @@ func Rehydrate(id string, history []events.Recorded) (*Staff, error) {
 // It is how a caller that already holds the aggregate catches up after a
 // concurrent append, instead of rebuilding it from scratch.
 func (s *Staff) Replay(recs ...events.Recorded) error {
-	for _, r := range recs {
-		p, err := events.DecodeRecorded(r)
-		if err != nil {
-			return fmt.Errorf("staff %s: event at version %d: %w", s.id, r.StreamVersion, err)
-		}
+	return events.Replay("staff "+s.id, recs, func(p events.Payload, r events.Recorded) error {
 		if err := s.apply(p, r.OccurredAt); err != nil {
-			return fmt.Errorf("staff %s: event at version %d: %w", s.id, r.StreamVersion, err)
+			return err
 		}
 		s.version = r.StreamVersion
-	}
-	return nil
+		return nil
+	})
 }
 
 func (s *Staff) apply(p events.Payload, at time.Time) error {

@@ -43,13 +43,13 @@ func New() *Catalog { return &Catalog{version: -1, tags: map[string]*Tag{}} }
 // Rehydrate rebuilds a catalog from its stream, oldest first.
 func Rehydrate(history []events.Recorded) (*Catalog, error) {
 	c := New()
-	for _, r := range history {
-		p, err := events.DecodeRecorded(r)
-		if err != nil {
-			return nil, fmt.Errorf("tags: event at version %d: %w", r.StreamVersion, err)
-		}
+	err := events.Replay("tags", history, func(p events.Payload, r events.Recorded) error {
 		c.apply(p)
 		c.version = r.StreamVersion
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -39,6 +39,7 @@ func subcommandTable() []subcommand {
 		{name: "serve", summary: "run the HTTP API, WeCom callback receiver, projector, settle job, slot keeper and in-process fan-out in one process", run: runServe},
 		{name: "settings", summary: "show or change a corp's settings (capacity, handover windows, time zone, ...) and their audit trail", run: runSettings},
 		{name: "slots", summary: "repair staff capacity slots that drifted from the customers' relations and handovers", run: runSlots},
+		{name: "status", summary: "who does what: each projection's position and lag, each relay route's owner instance, since when, and its checkpoint", run: runStatus},
 		{name: "subscribe", summary: "tail a broker topic the relay publishes to and print its events", run: runSubscribe},
 		{name: "timeline", summary: "a customer's history: adds, channels, handovers and outcomes, opt-outs, groups, consents, erasure", run: runTimeline},
 		{name: "tokens", summary: "create, list or revoke API tokens bound to one corp", run: runTokens},

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 	"github.com/custody/custody/projections"
 )
 
@@ -90,7 +91,13 @@ func runProjectionsStatus(ctx context.Context, args []string, stdout io.Writer, 
 	if err := projections.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	lags, err := projections.Status(ctx, pool, log, projections.All(), projections.StatusOptions{ScanLimit: *scan})
+	return printProjectionsStatus(ctx, pool, log, *scan, stdout)
+}
+
+// printProjectionsStatus prints every projection's position, lag, schema
+// and parked corps.
+func printProjectionsStatus(ctx context.Context, pool *pgxpool.Pool, log eventlog.EventLog, scan int, stdout io.Writer) error {
+	lags, err := projections.Status(ctx, pool, log, projections.All(), projections.StatusOptions{ScanLimit: scan})
 	if err != nil {
 		return err
 	}

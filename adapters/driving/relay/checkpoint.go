@@ -141,6 +141,36 @@ func Owners(ctx context.Context, pool *pgxpool.Pool) ([]Owner, error) {
 	})
 }
 
+// RouteState is a route as the database knows it: its checkpoint and who
+// owns it. Instance is empty for a route no instance has taken over yet.
+type RouteState struct {
+	Route      string
+	Checkpoint events.Position
+	Published  int64     // events published, re-publishes after a crash counted again
+	UpdatedAt  time.Time // last checkpoint save
+	Owner
+}
+
+// Routes lists every route that has a checkpoint or an owner, by name.
+func Routes(ctx context.Context, pool *pgxpool.Pool) ([]RouteState, error) {
+	rows, err := pool.Query(ctx, `
+SELECT coalesce(c.route, o.route), coalesce(c.commit_pos, 0), coalesce(c.prepare_pos, 0), coalesce(c.published, 0),
+       coalesce(c.updated_at, 'epoch'), coalesce(o.instance, ''), coalesce(o.since, 'epoch'), coalesce(o.epoch, 0), coalesce(o.released, true)
+FROM relay_checkpoints c FULL JOIN relay_owners o ON o.route = c.route
+ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("relay: routes: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (RouteState, error) {
+		var st RouteState
+		var commit, prepare int64
+		err := r.Scan(&st.Route, &commit, &prepare, &st.Published, &st.UpdatedAt, &st.Instance, &st.Since, &st.Epoch, &st.Released)
+		st.Owner.Route = st.Route
+		st.Checkpoint = events.Position{Commit: uint64(max(commit, 0)), Prepare: uint64(max(prepare, 0))}
+		return st, err
+	})
+}
+
 // Checkpoint returns the stored checkpoint of a route: every event up to and
 // including it was acknowledged by the route's broker or filtered out.
 func Checkpoint(ctx context.Context, pool *pgxpool.Pool, route string) (events.Position, error) {

@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/custody/custody/adapters/driving/wecom/inbox"
 	"github.com/custody/custody/adapters/driving/wecom/reconcile"
@@ -75,9 +76,18 @@ func TestRefreshRecordsContactDetails(t *testing.T) {
 	if n != len(marks) {
 		t.Errorf("fetched %d of %d marks", n, len(marks))
 	}
-	e.catchUp()
-	s := custodyState(t, e)
+	// The projector reads only events no open transaction can precede any
+	// more: catch up until the refresh's events are projected (polling a
+	// condition, bounded).
 	want := `wmCustomerA001/zhangwei remark="老客户\n介绍" description="line one\nline two" tags=[` + g.Tags[0].ID + `]`
+	var s state
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		e.catchUp()
+		s = custodyState(t, e)
+		if len(s.relations) == 2 && s.relations[0] == want || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(s.relations) != 2 || s.relations[0] != want {
 		t.Errorf("after the refresh:\n got %v\nwant %s", s.relations, want)
 	}

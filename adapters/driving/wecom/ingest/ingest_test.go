@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -20,6 +21,8 @@ import (
 	"github.com/custody/custody/adapters/testkit/pgtest"
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/events"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -28,6 +31,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 var base = time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 
 type env struct {
+	pool  *pgxpool.Pool
 	log   *pgstore.Store
 	cmds  *commands.Handler
 	inbox *inbox.Inbox
@@ -59,7 +63,7 @@ func newEnv(t *testing.T, details ingest.Details) *env {
 	if details != nil {
 		tr = tr.WithDetails(details)
 	}
-	return &env{log: log, cmds: cmds, inbox: ib, tr: tr}
+	return &env{pool: pool, log: log, cmds: cmds, inbox: ib, tr: tr}
 }
 
 // callback builds a decrypted callback as WeCom sends it.
@@ -113,6 +117,7 @@ func (e *env) recorded(t *testing.T, after events.Position) ([]string, events.Po
 
 func (e *env) read(t *testing.T, after events.Position, fromWeCom bool) ([]string, events.Position) {
 	t.Helper()
+	e.settle(t)
 	recs, err := e.log.ReadAll(context.Background(), after, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +138,34 @@ func (e *env) read(t *testing.T, after events.Position, fromWeCom bool) ([]strin
 		out = append(out, describe(r.Type, p))
 	}
 	return out, after
+}
+
+// settle waits until the log's readers see every committed event: they
+// read below the oldest transaction still running on the server, which a
+// transaction elsewhere (another test package's, a NOTIFY in flight) can
+// hold back for a moment.
+func (e *env) settle(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		var want events.Position
+		var id int64
+		err := e.pool.QueryRow(ctx, `SELECT tx_id, id FROM events ORDER BY tx_id DESC, id DESC LIMIT 1`).Scan(&want.Commit, &id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Prepare = uint64(id)
+		head, err := e.log.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head == want || time.Now().After(deadline) {
+			return
+		}
+	}
 }
 
 func describe(typ string, p events.Payload) string {

@@ -20,9 +20,10 @@
 //     position includes the event at that position.
 //   - Subscriptions to $all (optionally filtered by stream-name prefixes or
 //     regular expression, or by event type): a confirmation first, then the
-//     stored events strictly after the start position (catch-up), then new
-//     ones as they are appended (live); filtered subscriptions also get
-//     checkpoints. Subscriptions to a single stream work the same way.
+//     stored events strictly after the start position (catch-up), a
+//     caught-up notice, then new ones as they are appended (live);
+//     filtered subscriptions also get checkpoints. Subscriptions to a
+//     single stream work the same way.
 //   - Every event returned carries the "type", "content-type" and "created"
 //     (100 ns ticks since the Unix epoch) metadata the client requires, ids
 //     as two 64-bit halves, and its $all position. As on KurrentDB since

@@ -245,6 +245,17 @@ func TestAllPositionsAndSubscriptions(t *testing.T) {
 			t.Fatalf("subscription delivered %s %s, want record %d", got.StreamID, got.EventID, want)
 		}
 	}
+	// Then caught up, as a server says once the stored events are sent.
+	for caught := false; !caught; {
+		switch e := sub.Recv(); {
+		case e.SubscriptionDropped != nil:
+			t.Fatalf("dropped: %v", e.SubscriptionDropped.Error)
+		case e.EventAppeared != nil:
+			t.Fatalf("event %s before caught-up", e.EventAppeared.Event.EventID)
+		case e.CaughtUp != nil:
+			caught = true
+		}
+	}
 	live := ev("t")
 	if _, err := c.AppendToStream(ctx(t), "app-z", esdb.AppendToStreamOptions{}, live); err != nil {
 		t.Fatal(err)

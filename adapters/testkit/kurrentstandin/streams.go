@@ -478,6 +478,7 @@ func (s *Server) subscribe(o *api.ReadReq_Options, f *filter, idAsString bool, s
 		return err
 	}
 	scanned := 0
+	caughtUp := false
 	var last *record // last record scanned since the last event or checkpoint
 	checkpoint := func() error {
 		scanned = 0
@@ -517,6 +518,14 @@ func (s *Server) subscribe(o *api.ReadReq_Options, f *filter, idAsString bool, s
 		}
 		if f != nil && all {
 			if err := checkpoint(); err != nil {
+				return err
+			}
+		}
+		if !caughtUp {
+			// As a server does once the stored events are sent and the
+			// subscription goes live.
+			caughtUp = true
+			if err := srv.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: &api.ReadResp_CaughtUp{}}}); err != nil {
 				return err
 			}
 		}

@@ -88,6 +88,14 @@ func TestImportCommandRefusesBadFlags(t *testing.T) {
 	if err := importCmd(ctx, []string{"--corp", "acme", "--file", filepath.Join(t.TempDir(), "missing.jsonl")}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 		t.Error("missing file accepted")
 	}
+	// Not regular files: a directory and an endless device are refused
+	// before anything is read.
+	for _, path := range []string{t.TempDir(), "/dev/zero"} {
+		err := importCmd(ctx, []string{"--corp", "acme", "--file", path}, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("--file %s: %v, want a refusal", path, err)
+		}
+	}
 	err := importCmd(ctx, []string{"--corp", "acme", "--file", bad}, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "line 1: ") || !strings.Contains(err.Error(), "unknown field Name") {
 		t.Errorf("bad file: %v", err)

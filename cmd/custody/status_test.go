@@ -74,3 +74,14 @@ func TestStatusNamesRouteOwners(t *testing.T) {
 		t.Fatalf("after the takeover, route line %q, want owner host-b:2 under epoch 2, owned:\n%s", line, out)
 	}
 }
+
+// TestStatusRefusesBadFlags: a scan limit that is not positive, or an
+// extra argument, is a usage error before anything is opened.
+func TestStatusRefusesBadFlags(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, args := range [][]string{{"--scan", "0"}, {"--scan", "-5"}, {"--scan", "99999999999999999999"}, {"extra"}} {
+		if err := statusCommand(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}

@@ -280,6 +280,11 @@ func check(ctx context.Context, o Options) (int64, string, error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("importer: %w", err)
 	}
+	if !st.Mode().IsRegular() {
+		// A directory, device or pipe has no fixed content to hash and
+		// resume from (/dev/zero would never end).
+		return 0, "", fmt.Errorf("importer: %s is not a regular file (%s)", o.Path, st.Mode().Type())
+	}
 	h := sha256.New()
 	lr := newLineReader(io.TeeReader(f, h), 0, 0)
 	now := o.Now()

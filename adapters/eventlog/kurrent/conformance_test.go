@@ -68,10 +68,11 @@ func TestConformanceStandin(t *testing.T) {
 }
 
 // TestConformanceStandinPlainAny runs the suite with Any and StreamExists
-// sent to the server as esdb.Any{} and esdb.StreamExists{} (no tail read).
+// sent to the server as esdb.Any{} and esdb.StreamExists{} (no tail read),
+// against a stand-in that never deduplicates them (the weakest server).
 func TestConformanceStandinPlainAny(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
-		srv := startStandin(t, kurrentstandin.Options{})
+		srv := startStandin(t, kurrentstandin.Options{NoAnyDeduplication: true})
 		log := openLog(t, srv.URL(), kurrent.Options{DisableResolveAny: true})
 		return storetest.Harness{Log: log, Eraser: log, Capabilities: caps}
 	})

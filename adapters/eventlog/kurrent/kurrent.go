@@ -47,6 +47,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -107,6 +108,11 @@ type Options struct {
 	// resubscribes after the server dropped the subscription (doubling
 	// from min to max). Defaults 50ms and 5s.
 	ResubscribeMin, ResubscribeMax time.Duration
+	// RetryWait is the pause before a call is tried again after the
+	// connection failed during it or the node was not the leader (at most
+	// five times; the first "not leader" answer is retried at once, on
+	// the leader it named). Default 100ms.
+	RetryWait time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -131,6 +137,9 @@ func (o *Options) setDefaults() {
 	if o.ResubscribeMax == 0 {
 		o.ResubscribeMax = 5 * time.Second
 	}
+	if o.RetryWait == 0 {
+		o.RetryWait = 100 * time.Millisecond
+	}
 }
 
 // Validate reports every problem with o.
@@ -150,6 +159,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxAnyRetries < 1 {
 		errs = append(errs, fmt.Errorf("kurrent: MaxAnyRetries %d < 1", o.MaxAnyRetries))
+	}
+	if o.RetryWait < 0 {
+		errs = append(errs, fmt.Errorf("kurrent: RetryWait %v < 0", o.RetryWait))
 	}
 	if o.ResubscribeMin <= 0 || o.ResubscribeMax < o.ResubscribeMin {
 		errs = append(errs, fmt.Errorf("kurrent: resubscribe wait %v..%v is not a valid range", o.ResubscribeMin, o.ResubscribeMax))
@@ -437,10 +449,15 @@ func (l *Log) renew(r *clientRef) error {
 
 // do runs op with the current client, at most CallTimeout (op gets a
 // context that ends then), once more with a new client when the old one
-// declared its connection closed. Every operation of this package is safe
-// to repeat: appends carry an exact expected revision or are checked for
-// their ids before they are sent again.
+// declared its connection closed, and again when the node answered that
+// it is not the leader (the client has then reconnected to the leader it
+// named) or the connection failed during the call (a leader dying; the
+// client reconnects) — up to maxRetries times, RetryWait apart. Every
+// operation of this package is safe to repeat: appends carry an exact
+// expected revision or are checked for their ids before they are sent
+// again.
 func (l *Log) do(ctx context.Context, op func(ctx context.Context, c *esdb.Client) error) error {
+	retries := 0
 	for attempt := 0; ; attempt++ {
 		r, probe, err := l.acquire()
 		if err != nil {
@@ -461,8 +478,46 @@ func (l *Log) do(ctx context.Context, op func(ctx context.Context, c *esdb.Clien
 			}
 			continue
 		}
+		if retries < maxRetries && transient(err) && ctx.Err() == nil {
+			retries++
+			// A "not leader" answer came with the leader's address, which
+			// the client connects to now: try there at once, the first time.
+			if retries > 1 || code(err) != esdb.ErrorCodeNotLeader {
+				t := time.NewTimer(l.opts.RetryWait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+			}
+			continue
+		}
 		return unavailable(err)
 	}
+}
+
+// maxRetries bounds the retries of one call on a leader change or a
+// connection lost during it.
+const maxRetries = 5
+
+// transient reports an error worth another try (the caller's context
+// still running): the node is not the leader (the client reconnected to
+// the leader), the server became unavailable during the call, or the
+// client closed the connection the call was on because another call made
+// it reconnect (gRPC Canceled, "the client connection is closing").
+func transient(err error) bool {
+	switch code(err) {
+	case esdb.ErrorCodeNotLeader, esdb.ErrorUnavailable:
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Canceled:
+		return true
+	}
+	// The call's stream ended under it (the connection closed while the
+	// request was being sent).
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // unavailable translates the client's "cannot reach the cluster" errors
@@ -474,7 +529,7 @@ func unavailable(err error) error {
 		return nil
 	}
 	switch code(err) {
-	case esdb.ErrorUnavailable, esdb.ErrorCodeDeadlineExceeded, esdb.ErrorCodeConnectionClosed:
+	case esdb.ErrorUnavailable, esdb.ErrorCodeDeadlineExceeded, esdb.ErrorCodeConnectionClosed, esdb.ErrorCodeNotLeader:
 		return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
 	}
 	switch status.Code(err) {

@@ -175,13 +175,25 @@ func TestAnyRetryOfTheNewestEventsIsIdempotent(t *testing.T) {
 		t.Fatalf("stream holds %d events after an Any retry, want 2", len(recs))
 	}
 
-	// Without tail resolution the server's best effort is all there is,
-	// and the stand-in (like a server whose cache forgot) writes again.
+	// Without tail resolution the server's best effort is all there is:
+	// a server that remembers the ids answers the originals...
 	plain := productionLog(t, srv.URL(), kurrent.Options{DisableResolveAny: true})
 	if _, err := plain.Append(ctx, "customer-c-1", eventlog.ExpectAny, evs...); err != nil {
 		t.Fatal(err)
 	}
 	recs, _ = l.ReadStream(ctx, "customer-c-1", 0)
+	if len(recs) != 2 {
+		t.Fatalf("stream holds %d events after a plain Any retry on a deduplicating server, want 2", len(recs))
+	}
+	// ...and one whose cache forgot them writes again.
+	weak := startStandin(t, kurrentstandin.Options{NoAnyDeduplication: true})
+	plain = productionLog(t, weak.URL(), kurrent.Options{DisableResolveAny: true})
+	for range 2 {
+		if _, err := plain.Append(ctx, "customer-c-1", eventlog.ExpectAny, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, _ = plain.ReadStream(ctx, "customer-c-1", 0)
 	if len(recs) != 4 {
 		t.Fatalf("stream holds %d events after a plain Any retry, want 4", len(recs))
 	}

@@ -11,9 +11,12 @@
 //     exact revision) answering WrongExpectedVersion on a mismatch, and
 //     idempotent writes when a batch whose event ids are already stored at
 //     the expected place is sent again with a non-Any expectation. With Any
-//     the stand-in never deduplicates: the server only guarantees
-//     idempotency for a non-Any expectation, and the stand-in models the
-//     weakest behaviour the guarantee allows.
+//     (or StreamExists) a batch whose first event id is already in the
+//     stream is recognised as a server does: the stored originals are
+//     answered when the whole batch follows in order, a partial match is
+//     refused as a wrong expected version. (KurrentDB keeps recent ids in a
+//     cache; the stand-in remembers every id.) Options.NoAnyDeduplication
+//     models the weakest behaviour the guarantee allows instead.
 //   - A maximum append size (1 MiB by default, as on the server).
 //   - Read of one stream and of $all, forwards and backwards, with
 //     StreamNotFound for a stream that has no events. A read of $all from a
@@ -39,7 +42,8 @@
 //
 // Not modelled: persistent subscriptions, projections, deletes and
 // tombstones, stream metadata ($maxAge, ACLs), authentication, TLS,
-// clustering and leader election, disk persistence (Stop and Restart keep
+// elections and replication (Cluster models what a client sees of a
+// leader change: see its comment), disk persistence (Stop and Restart keep
 // the events in memory, which models a restart from disk), scavenging, link
 // events, BatchAppend. Tests that pass here prove the adapter speaks the
 // protocol the client library speaks and relies only on the semantics
@@ -87,6 +91,12 @@ type Options struct {
 	// before 22.6 do: their stream reads come from the index, which does
 	// not know $all positions.
 	LegacyStreamReadPositions bool
+	// NoAnyDeduplication makes appends with an Any or StreamExists
+	// expectation always write, even a batch already stored: the weakest
+	// behaviour KurrentDB's guarantee allows (it only promises idempotency
+	// for an exact expectation; a server recognises recent ids for Any
+	// too, which the stand-in models by default).
+	NoAnyDeduplication bool
 	// DisableServerFeatures leaves the ServerFeatures service unregistered,
 	// as on a server too old to have it: the client must then work without
 	// it (it treats Unimplemented as "no features").
@@ -115,22 +125,40 @@ func (o Options) Validate() error {
 }
 
 // Server is a running protocol-level stand-in for a KurrentDB server (not
-// KurrentDB: see the package comment). It is safe for concurrent use.
+// KurrentDB: see the package comment). It is safe for concurrent use. A
+// Server started by Start is a single node; the nodes of a Cluster are
+// Servers sharing one log.
 type Server struct {
-	opts Options
-	lis  net.Listener
-	grpc *grpc.Server
+	*store
+	opts    Options
+	cluster *Cluster // nil for a single node
 
+	// Guarded by store.mu.
+	lis      net.Listener
+	grpc     *grpc.Server
+	serveErr chan error
+}
+
+// store is the log the nodes of one server or cluster share.
+type store struct {
 	mu       sync.Mutex
 	log      []*record            // $all, in order
 	streams  map[string][]*record // each stream's events by revision
-	nextPos  uint64               // log offset of the next record
-	appended chan struct{}        // closed and replaced on every append
+	ids      map[string]map[[16]byte]int64
+	nextPos  uint64        // log offset of the next record
+	appended chan struct{} // closed and replaced on every append
 	closed   bool
 	subs     map[*subscription]struct{}
 	subSeq   uint64
+}
 
-	serveErr chan error
+func newStore() *store {
+	return &store{
+		streams:  map[string][]*record{},
+		ids:      map[string]map[[16]byte]int64{},
+		appended: make(chan struct{}),
+		subs:     map[*subscription]struct{}{},
+	}
 }
 
 // record is one stored event.
@@ -155,12 +183,7 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("standin: listen: %w", err)
 	}
-	s := &Server{
-		opts:     opts,
-		streams:  map[string][]*record{},
-		appended: make(chan struct{}),
-		subs:     map[*subscription]struct{}{},
-	}
+	s := &Server{store: newStore(), opts: opts}
 	// A real server's $all never starts empty: system streams come first,
 	// so an adapter that does not filter them out fails against the
 	// stand-in as it would against a server.
@@ -245,28 +268,34 @@ func (s *Server) Addr() string {
 // URL is a single-node connection string for the server.
 func (s *Server) URL() string { return "esdb://" + s.Addr() + "?tls=false" }
 
-// Close stops the server, ending every call in flight.
+// Close stops the server, ending every call in flight. Of a Cluster's node
+// it closes the shared log, so the other nodes stop answering too (stop
+// them with Cluster.Close).
 func (s *Server) Close() error {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+	if !s.closed {
+		// Of a cluster's shared log: Close of one node ends them all.
+		s.closed = true
+		close(s.appended)
 	}
-	s.closed = true
-	close(s.appended)
 	s.mu.Unlock()
 	return s.Stop()
 }
 
-// DropSubscriptions ends every open subscription with an Unavailable
-// error, as a server does when it restarts or loses leadership, and
-// reports how many it ended. The client does not resubscribe by itself.
+// DropSubscriptions ends every open subscription this node serves with an
+// Unavailable error, as a server does when it restarts or loses
+// leadership, and reports how many it ended. The client does not
+// resubscribe by itself.
 func (s *Server) DropSubscriptions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.dropSubscriptionsLocked()
+}
+
+func (s *Server) dropSubscriptionsLocked() int {
 	n := 0
 	for sub := range s.subs {
-		if !sub.gone {
+		if sub.node == s && !sub.gone {
 			sub.gone = true
 			sub.drop()
 			n++
@@ -275,13 +304,14 @@ func (s *Server) DropSubscriptions() int {
 	return n
 }
 
-// Subscriptions is the number of open subscriptions not being dropped.
+// Subscriptions is the number of open subscriptions this node serves and
+// has not dropped.
 func (s *Server) Subscriptions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for sub := range s.subs {
-		if !sub.gone {
+		if sub.node == s && !sub.gone {
 			n++
 		}
 	}
@@ -312,6 +342,11 @@ func (s *Server) Len() int {
 // appendLocked stores msgs at the end of stream. s.mu must be held.
 func (s *Server) appendLocked(stream string, msgs []*api.AppendReq_ProposedMessage) []*record {
 	recs := s.streams[stream]
+	ids := s.ids[stream]
+	if ids == nil {
+		ids = map[[16]byte]int64{}
+		s.ids[stream] = ids
+	}
 	created := strconv.FormatInt(s.opts.Now().UnixNano()/100, 10)
 	out := make([]*record, 0, len(msgs))
 	for _, m := range msgs {
@@ -332,6 +367,11 @@ func (s *Server) appendLocked(stream string, msgs []*api.AppendReq_ProposedMessa
 		}
 		// Offsets grow by the record's size, as log positions do on disk.
 		s.nextPos += uint64(64 + len(stream) + len(m.Data) + len(m.CustomMetadata))
+		if b, err := idBytes(m.Id); err == nil {
+			if _, dup := ids[b]; !dup {
+				ids[b] = int64(r.revision)
+			}
+		}
 		recs = append(recs, r)
 		s.log = append(s.log, r)
 		out = append(out, r)

@@ -153,13 +153,47 @@ func TestExpectedRevisionsAndIdempotency(t *testing.T) {
 	if _, err := app(esdb.Revision(0), ev("t")); !isWrongVersion(err) {
 		t.Fatalf("stale revision: %v", err)
 	}
-	// Any never deduplicates on the stand-in (the server does not promise to).
-	if _, err := app(esdb.Any{}, b); err != nil {
-		t.Fatal(err)
+	// Any recognises a batch already stored, as a server does: the
+	// originals are answered, nothing is written.
+	wr, err = app(esdb.Any{}, a, b)
+	if err != nil || wr.NextExpectedVersion != 1 {
+		t.Fatalf("Any retry of a stored batch: %v, next %v", err, wr)
+	}
+	wr, err = app(esdb.StreamExists{}, b)
+	if err != nil || wr.NextExpectedVersion != 1 {
+		t.Fatalf("stream-exists retry of the stored second event: %v, next %v", err, wr)
+	}
+	// A batch starting with a stored id but going on differently is refused.
+	if _, err := app(esdb.Any{}, a, ev("t")); !isWrongVersion(err) {
+		t.Fatalf("Any batch matching only in part: %v", err)
 	}
 	got, _ := readStream(t, c, "s", esdb.ReadStreamOptions{}, 10)
-	if len(got) != 3 || got[2].EventID != b.EventID {
-		t.Fatalf("after an Any retry the stream holds %d events, want 3 (a duplicate)", len(got))
+	if len(got) != 2 {
+		t.Fatalf("after Any retries the stream holds %d events, want 2", len(got))
+	}
+	// Appended after other events, the ids are still recognised.
+	cev := ev("t")
+	if _, err := app(esdb.Any{}, cev); err != nil {
+		t.Fatal(err)
+	}
+	if wr, err = app(esdb.Any{}, a); err != nil || wr.NextExpectedVersion != 0 {
+		t.Fatalf("Any retry of the first event after later ones: %v, next %v", err, wr)
+	}
+
+	// With NoAnyDeduplication, Any always writes (the weakest behaviour the
+	// server's guarantee allows).
+	_, weak := start(t, kurrentstandin.Options{NoAnyDeduplication: true})
+	for range 2 {
+		if _, err := weak.AppendToStream(ctx(t), "s", esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := readStream(t, weak, "s", esdb.ReadStreamOptions{}, 10); len(got) != 2 || got[1].EventID != b.EventID {
+		t.Fatalf("without Any deduplication the stream holds %d events, want 2 (a duplicate)", len(got))
+	}
+	got, _ = readStream(t, c, "s", esdb.ReadStreamOptions{}, 10)
+	if len(got) != 3 {
+		t.Fatalf("stream holds %d events, want 3", len(got))
 	}
 	if _, err := readStream(t, c, "missing", esdb.ReadStreamOptions{}, 10); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("read of a missing stream: %v", err)

@@ -75,13 +75,29 @@ func (svc *streamsService) Append(srv api.Streams_AppendServer) error {
 		return invalid("Maximum Append Size of %d Exceeded.", svc.s.opts.MaxAppendSize)
 	}
 
-	svc.s.mu.Lock()
-	if svc.s.closed {
-		svc.s.mu.Unlock()
+	s := svc.s
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return status.Error(codes.Unavailable, "server is shutting down")
 	}
-	resp := svc.s.appendChecked(stream, opts, msgs)
-	svc.s.mu.Unlock()
+	if leader := s.leaderLocked(); leader != s {
+		s.mu.Unlock()
+		return notLeader(srv, leader)
+	}
+	resp := s.appendChecked(stream, opts, msgs)
+	lost := s.cluster != nil && s.cluster.loseAck && resp.GetSuccess() != nil
+	if lost {
+		// The leader goes away after the write was replicated, before
+		// its answer left: the write stands, the caller sees the call
+		// fail, and another node leads.
+		s.cluster.loseAck = false
+		s.cluster.electLocked(s.cluster.nextNode(s))
+	}
+	s.mu.Unlock()
+	if lost {
+		return status.Error(codes.Unavailable, "stand-in: leader lost after committing the append")
+	}
 	return srv.SendAndClose(resp)
 }
 
@@ -123,7 +139,22 @@ func (s *Server) appendChecked(stream string, opts *api.AppendReq_Options, msgs 
 		}
 	case *api.AppendReq_Options_Any, nil:
 	}
-	// Any and StreamExists never deduplicate here: see the package comment.
+	// Any and StreamExists: the server recognises a batch whose first id is
+	// already stored in the stream. When the whole batch follows it in
+	// order, the write is idempotent; a partial match is refused.
+	if len(msgs) > 0 && !s.opts.NoAnyDeduplication {
+		if b, err := idBytes(msgs[0].Id); err == nil {
+			if at, ok := s.ids[stream][b]; ok {
+				for i, m := range msgs {
+					j := at + int64(i)
+					if j > current || !sameID(recs[j].id, m.Id) {
+						return wrongVersion(opts, current)
+					}
+				}
+				return s.success(stream, recs[at:at+int64(len(msgs))], current)
+			}
+		}
+	}
 	return s.success(stream, s.appendLocked(stream, msgs), current)
 }
 
@@ -407,6 +438,7 @@ func (svc *streamsService) Read(req *api.ReadReq, srv api.Streams_ReadServer) er
 
 // subscription is one open subscription, droppable by the test.
 type subscription struct {
+	node    *Server // the node serving it
 	once    sync.Once
 	dropped chan struct{}
 	gone    bool // dropped by DropSubscriptions; guarded by Server.mu
@@ -421,7 +453,7 @@ func (s *Server) subscribe(o *api.ReadReq_Options, f *filter, idAsString bool, s
 	if o.GetReadDirection() == api.ReadReq_Options_Backwards {
 		return invalid("subscriptions read forwards")
 	}
-	sub := &subscription{dropped: make(chan struct{})}
+	sub := &subscription{node: s, dropped: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -23,6 +23,11 @@ type RebuildOptions struct {
 	BatchSize int
 	// Fresh discards an interrupted shadow build instead of resuming it.
 	Fresh bool
+	// SwitchedLog says the live checkpoints are positions of another
+	// event log than src (custody log rebind after a switch): the swap
+	// replaces them whatever they are, instead of refusing a shadow that
+	// is behind them. Use with Fresh.
+	SwitchedLog bool
 	// Progress, when set, is called after each committed shadow batch with
 	// the events applied so far (in this run) and the position reached.
 	Progress func(applied int64, at events.Position)
@@ -191,7 +196,11 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projectio
 			res.Applied += int64(len(recs))
 		}
 		for _, sh := range shadows {
-			if err := swap(ctx, tx, sh, cps[sh.p.Name()]); err != nil {
+			live := cps[sh.p.Name()]
+			if opts.SwitchedLog {
+				live.Position = events.Start // another log's: not comparable
+			}
+			if err := swap(ctx, tx, sh, live); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/custody/custody/adapters/driving/wecom/outbound"
 	"github.com/custody/custody/adapters/eventlog/pgstore"
 	"github.com/custody/custody/adapters/eventlog/pii"
+	"github.com/custody/custody/adapters/pg/logbinding"
 	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/adapters/tools/erasure"
 	"github.com/custody/custody/adapters/tools/importer"
@@ -31,7 +32,7 @@ func subcommandTable() []subcommand {
 		{name: "erasure", summary: "verify that an erased subject left no personal data; scrub and rewrite the copies", run: runErasure},
 		{name: "events", summary: "export the event log (JSON Lines, CSV, Parquet)", run: runEvents},
 		{name: "import", summary: "bulk onboarding: import a corp's staff, relations and groups from a JSONL file (docs/import.md)", run: runImport},
-		{name: "log", summary: "event log tools: 'log copy --to URL' copies the whole log to another event log", run: runLog},
+		{name: "log", summary: "event log tools: 'log copy --to URL' copies the whole log to another event log; 'log rebind' moves custody to the log it runs on now", run: runLog},
 		{name: "migrate", summary: "create or update every PostgreSQL table custody uses", run: runMigrate},
 		{name: "projections", summary: "projection status (position, head, lag, parked corps), 'projections rebuild NAME|all' or 'projections unpark NAME CORP'", run: runProjections},
 		{name: "psql", summary: "open psql on custody's database (the private PostgreSQL or DATABASE_URL)", run: runPsql},
@@ -72,6 +73,7 @@ func migrationComponents() ([]pgmigrate.Component, error) {
 	cs = append(cs,
 		httpapi.Migrations(),
 		pgcheckpoint.Migrations(),
+		logbinding.Migrations(),
 		relay.Migrations(),
 		erasure.Migrations(),
 		connection.Migrations(),

@@ -25,11 +25,14 @@ import (
 
 // runLog implements `custody log copy …`.
 func runLog(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "copy" {
-		fmt.Fprint(os.Stderr, "usage: custody log copy --to URL [--from URL] [flags]\n\nRun 'custody log copy -h' for the flags.\n")
-		return errUsage
+	switch {
+	case len(args) > 0 && args[0] == "copy":
+		return logCopy(ctx, args[1:], os.Stderr)
+	case len(args) > 0 && args[0] == "rebind":
+		return logRebind(ctx, args[1:], os.Stdout, os.Stderr)
 	}
-	return logCopy(ctx, args[1:], os.Stderr)
+	fmt.Fprint(os.Stderr, "usage: custody log copy --to URL [--from URL] [flags]\n       custody log rebind -relay-from start|head\n\nRun 'custody log copy -h' or 'custody log rebind -h' for the flags.\n")
+	return errUsage
 }
 
 func logCopy(ctx context.Context, args []string, stderr io.Writer) error {
@@ -49,9 +52,10 @@ stream versions, event ids, envelopes and the global order: this is how a
 deployment moves from the embedded PostgreSQL log to a KurrentDB cluster
 (or back). The copy saves a checkpoint after every append; run the same
 command again after an interruption to continue, or later to copy only
-what was appended since. Positions are not copied: rebuild projections and
-restart the relay from the start of the new log after switching
-CUSTODY_EVENT_LOG. See docs/kurrentdb.md.
+what was appended since. Positions are not copied: after switching
+CUSTODY_EVENT_LOG, custody serve refuses to start until 'custody log rebind'
+rebuilt the projections and moved the relay to the new log. See
+docs/kurrentdb.md.
 
 flags:
 `)

@@ -31,6 +31,7 @@ import (
 	"github.com/custody/custody/adapters/driving/wecom/outbound"
 	"github.com/custody/custody/adapters/driving/wecom/receiver"
 	"github.com/custody/custody/adapters/eventlog/instrumented"
+	"github.com/custody/custody/adapters/pg/logbinding"
 	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/adapters/tools/erasure"
 	"github.com/custody/custody/commands"
@@ -196,6 +197,16 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeLog()
+	// The positions kept in the database must be this log's.
+	logID, err := logIdentity(ctx, evlog)
+	if err != nil {
+		return err
+	}
+	if newly, err := logbinding.Check(ctx, pool, logID); err != nil {
+		return err
+	} else if newly {
+		logger.Info("database bound to its event log", "log", logID.String())
+	}
 
 	reg := httpapi.NewRegistry()
 	ilog, err := instrumented.New(evlog, reg)

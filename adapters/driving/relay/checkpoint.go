@@ -177,3 +177,47 @@ func Checkpoint(ctx context.Context, pool *pgxpool.Pool, route string) (events.P
 	pos, _, err := checkpoints{pool}.load(ctx, route)
 	return pos, err
 }
+
+// ErrRouteRunning: a route's advisory lock is held, so an instance is
+// publishing it.
+var ErrRouteRunning = errors.New("relay: a route is running")
+
+// MoveCheckpoints sets every route's checkpoint to pos (forgetting the
+// positions published after it), for a switch to another event log
+// (custody log rebind): events.Start republishes the new log from its
+// start, its head publishes only what comes next. It refuses, changing
+// nothing, while any route is held by a running instance (its advisory
+// lock), and reports how many routes it moved.
+func MoveCheckpoints(ctx context.Context, pool *pgxpool.Pool, pos events.Position) (int, error) {
+	if pos.Commit > math.MaxInt64 || pos.Prepare > math.MaxInt64 {
+		return 0, fmt.Errorf("relay: position %s does not fit bigint", pos)
+	}
+	var n int
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var held []string
+		rows, err := tx.Query(ctx, `
+SELECT c.route FROM relay_checkpoints c
+WHERE NOT pg_try_advisory_xact_lock(hashtext('custody.relay'), hashtext(c.route))
+ORDER BY 1`)
+		if err != nil {
+			return err
+		}
+		if held, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		if len(held) > 0 {
+			return fmt.Errorf("%w: %v held by a custody serve; stop every instance first", ErrRouteRunning, held)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE relay_checkpoints SET commit_pos = $1, prepare_pos = $2, skip = '[]', updated_at = now()`,
+			int64(pos.Commit), int64(pos.Prepare))
+		n = int(tag.RowsAffected())
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrRouteRunning) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("relay: move checkpoints to %s: %w", pos, err)
+	}
+	return n, nil
+}

@@ -56,6 +56,8 @@ type Log struct {
 	changed chan struct{}
 	// snapshots are eventlog.Snapshots by stream.
 	snapshots map[string]snapshot
+	// id is the log's eventlog.Identity id.
+	id uuid.UUID
 }
 
 // stored is an event as kept: Event.PII is empty and the sealed form sits
@@ -72,6 +74,7 @@ func New(opts ...Option) *Log {
 		streams: map[string][]int{},
 		ids:     map[uuid.UUID]int{},
 		changed: make(chan struct{}),
+		id:      uuid.New(),
 	}
 	for _, o := range opts {
 		o(l)
@@ -80,6 +83,11 @@ func New(opts ...Option) *Log {
 		l.keyring = pii.NewMemoryKeyring()
 	}
 	return l
+}
+
+// Identity implements eventlog.Identifier: each Log is a log of its own.
+func (l *Log) Identity(context.Context) (eventlog.Identity, error) {
+	return eventlog.Identity{Kind: "memory", ID: l.id.String()}, nil
 }
 
 // Append implements eventlog.EventLog.

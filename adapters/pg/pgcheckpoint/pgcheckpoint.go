@@ -87,3 +87,18 @@ WHERE (c.commit_pos, c.prepare_pos) <= (EXCLUDED.commit_pos, EXCLUDED.prepare_po
 	}
 	return nil
 }
+
+// MoveAll sets every follower's checkpoint to pos, for a switch to another
+// event log (custody log rebind), and reports how many it moved. Unlike
+// Save it may move a checkpoint backwards.
+func MoveAll(ctx context.Context, pool *pgxpool.Pool, pos events.Position) (int, error) {
+	if pos.Commit > math.MaxInt64 || pos.Prepare > math.MaxInt64 {
+		return 0, fmt.Errorf("pgcheckpoint: position %s does not fit bigint", pos)
+	}
+	tag, err := pool.Exec(ctx, `UPDATE follower_checkpoints SET commit_pos = $1, prepare_pos = $2, updated_at = now()`,
+		int64(pos.Commit), int64(pos.Prepare))
+	if err != nil {
+		return 0, fmt.Errorf("pgcheckpoint: move checkpoints to %s: %w", pos, err)
+	}
+	return int(tag.RowsAffected()), nil
+}

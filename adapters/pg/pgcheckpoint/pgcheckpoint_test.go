@@ -46,3 +46,28 @@ func TestLoadSaveNeverBackwards(t *testing.T) {
 		t.Fatal("empty name accepted")
 	}
 }
+
+func TestMoveAll(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	if err := pgcheckpoint.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := pgcheckpoint.New(pool, "a")
+	b, _ := pgcheckpoint.New(pool, "b")
+	if err := a.Save(ctx, events.Position{Commit: 90, Prepare: 90}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(ctx, events.Position{Commit: 10, Prepare: 10}); err != nil {
+		t.Fatal(err)
+	}
+	to := events.Position{Commit: 50, Prepare: 50}
+	if n, err := pgcheckpoint.MoveAll(ctx, pool, to); err != nil || n != 2 {
+		t.Fatalf("MoveAll: %d, %v; want 2", n, err)
+	}
+	for _, s := range []*pgcheckpoint.Store{a, b} {
+		if pos, err := s.Load(ctx); err != nil || pos != to {
+			t.Fatalf("after MoveAll: %v, %v; want %v (backwards and forwards)", pos, err, to)
+		}
+	}
+}

@@ -90,6 +90,7 @@ func Run(t *testing.T, newLog func(t *testing.T) Harness) {
 	t.Run("LargeStream", func(t *testing.T) { testLargeStream(t, newLog(t)) })
 	t.Run("PersonalDataAndErasure", func(t *testing.T) { testPersonalData(t, newLog(t)) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, newLog(t)) })
+	t.Run("Identity", func(t *testing.T) { testIdentity(t, newLog(t), newLog(t)) })
 	// Snapshots are optional: checked for the logs that have them.
 	t.Run("Snapshots", func(t *testing.T) {
 		h := newLog(t)

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custody/custody/adapters/pg/logbinding"
+	"github.com/custody/custody/adapters/testkit/kurrentstandin"
+)
+
+// TestLogSwitchDrill moves a deployment from its PostgreSQL log to
+// KurrentDB (the protocol-level stand-in: a KurrentDB server cannot run
+// here) and back, as an operator would: serve, stop, custody log copy,
+// switch CUSTODY_EVENT_LOG. serve must refuse the switched log until
+// custody log rebind ran (the database's positions are the old log's);
+// after rebind the projections show every copied event and new commands
+// work; and the way back (copy, switch, rebind) works the same.
+func TestLogSwitchDrill(t *testing.T) {
+	t.Chdir(t.TempDir())
+	srv, err := kurrentstandin.Start(kurrentstandin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	for _, k := range []string{"DATABASE_URL", "CUSTODY_ADMIN_TOKEN", "CUSTODY_MASTER_KEY", "CUSTODY_RELAY_ROUTES", "CUSTODY_ADMIN_TOKEN_FILE", "CUSTODY_EVENT_LOG"} {
+		t.Setenv(k, "")
+	}
+	kurrentURL := "kurrentdb://" + srv.Addr() + "?tls=false"
+	ctx := context.Background()
+
+	// serve runs until stop is called, and calls fn with a client.
+	type client struct {
+		call func(method, path, body string) (int, string)
+	}
+	serve := func(fn func(c client)) error {
+		addrc := make(chan net.Addr, 1)
+		serving = func(a net.Addr) { addrc <- a }
+		defer func() { serving = nil }()
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- runServe(sctx, []string{"-addr", "127.0.0.1:0", "-settle-every", "1h"}) }()
+		var base string
+		select {
+		case a := <-addrc:
+			base = "http://" + a.String()
+		case err := <-done:
+			return err
+		}
+		raw, err := os.ReadFile(adminTokenFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := strings.TrimSpace(string(raw))
+		fn(client{call: func(method, path, body string) (int, string) {
+			t.Helper()
+			req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			if body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}})
+		cancel()
+		return <-done
+	}
+	join := func(c client, id string) {
+		t.Helper()
+		if st, body := c.call("POST", "/v1/corps/acme/staff", `{"staff_id":"`+id+`","name":"N"}`); st != http.StatusCreated {
+			t.Fatalf("join %s: %d %s", id, st, body)
+		}
+	}
+	waitStaff := func(c client, n string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			_, body := c.call("GET", "/v1/corps/acme/overview", "")
+			if strings.Contains(body, `"active_staff":`+n+`,`) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("overview never showed %s active staff: %s", n, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rebind := func(from string) string {
+		t.Helper()
+		var out strings.Builder
+		must(logRebind(ctx, []string{"-relay-from", from}, &out, io.Discard))
+		return out.String()
+	}
+
+	// 1. On the PostgreSQL log.
+	must(serve(func(c client) {
+		join(c, "alice")
+		join(c, "bob")
+		waitStaff(c, "2")
+	}))
+
+	// 2. Copy to KurrentDB and switch: serve refuses until rebind.
+	must(logCopy(ctx, []string{"--to", kurrentURL, "--progress=false"}, io.Discard))
+	t.Setenv("CUSTODY_EVENT_LOG", kurrentURL)
+	err = serve(func(client) { t.Error("serve started on a switched log without rebind") })
+	if !errors.Is(err, logbinding.ErrChanged) || !strings.Contains(err.Error(), "custody log rebind") {
+		t.Fatalf("serve on the switched log: %v, want the binding refusal naming custody log rebind", err)
+	}
+	if out := rebind("head"); !strings.Contains(out, "bound to kurrentdb log") {
+		t.Fatalf("rebind said %q", out)
+	}
+	if out := rebind("head"); !strings.Contains(out, "nothing to do") {
+		t.Fatalf("a second rebind said %q", out)
+	}
+	must(serve(func(c client) {
+		waitStaff(c, "2") // rebuilt from the copied events
+		join(c, "carol")
+		waitStaff(c, "3")
+	}))
+
+	// 3. Back to PostgreSQL: the copy adds carol to the events already
+	// there; the database is bound to KurrentDB now, so rebind again.
+	t.Setenv("CUSTODY_EVENT_LOG", "")
+	must(logCopy(ctx, []string{"--from", kurrentURL, "--to", "postgres", "--progress=false"}, io.Discard))
+	err = serve(func(client) { t.Error("serve started on the old log without rebind") })
+	if !errors.Is(err, logbinding.ErrChanged) {
+		t.Fatalf("serve back on PostgreSQL: %v, want the binding refusal", err)
+	}
+	if out := rebind("start"); !strings.Contains(out, "bound to postgresql log") {
+		t.Fatalf("rebind said %q", out)
+	}
+	must(serve(func(c client) {
+		waitStaff(c, "3")
+		join(c, "dave")
+		waitStaff(c, "4")
+	}))
+}

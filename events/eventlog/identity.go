@@ -3,6 +3,9 @@ package eventlog
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/custody/custody/events"
 )
 
 // Identity names one event log: its kind and an id the log keeps with its
@@ -26,4 +29,14 @@ func (i Identity) IsZero() bool { return i == Identity{} }
 // identity is created on first use and never changes afterwards.
 type Identifier interface {
 	Identity(ctx context.Context) (Identity, error)
+}
+
+// Copier is implemented by logs that can store events copied from another
+// log with the time the source recorded them (custody log copy), so that a
+// copy keeps every envelope field, RecordedAt included.
+type Copier interface {
+	// AppendCopied is Append, event i taking recordedAt[i] as its
+	// RecordedAt instead of the time of this append. len(recordedAt) must
+	// equal len(evs). An idempotent retry returns the stored originals.
+	AppendCopied(ctx context.Context, stream string, expected ExpectedVersion, recordedAt []time.Time, evs ...events.Event) (AppendResult, error)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
@@ -46,6 +47,24 @@ func exactRevision(current int64) esdb.ExpectedRevision {
 // Append implements eventlog.EventLog. See the package comment for how
 // expected versions and idempotent retries map onto KurrentDB.
 func (l *Log) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
+	return l.appendAt(ctx, stream, expected, nil, evs)
+}
+
+var _ eventlog.Copier = (*Log)(nil)
+
+// AppendCopied implements eventlog.Copier: the source's recording times
+// travel in the events' metadata ("recorded_at") and are read back instead
+// of the server's created date.
+func (l *Log) AppendCopied(ctx context.Context, stream string, expected eventlog.ExpectedVersion, recordedAt []time.Time, evs ...events.Event) (eventlog.AppendResult, error) {
+	if len(recordedAt) != len(evs) {
+		return eventlog.AppendResult{}, fmt.Errorf("%w: %d recording times for %d events", eventlog.ErrInvalidEvent, len(recordedAt), len(evs))
+	}
+	return l.appendAt(ctx, stream, expected, recordedAt, evs)
+}
+
+// appendAt is Append with the events' recording times given (nil: the
+// server's).
+func (l *Log) appendAt(ctx context.Context, stream string, expected eventlog.ExpectedVersion, recordedAt []time.Time, evs []events.Event) (eventlog.AppendResult, error) {
 	if err := validate(stream, expected, evs); err != nil {
 		return eventlog.AppendResult{}, err
 	}
@@ -56,7 +75,7 @@ func (l *Log) Append(ctx context.Context, stream string, expected eventlog.Expec
 	if err := ctx.Err(); err != nil {
 		return eventlog.AppendResult{}, err
 	}
-	data, dropped, err := l.seal(ctx, evs)
+	data, dropped, err := l.seal(ctx, evs, recordedAt)
 	if err != nil {
 		return eventlog.AppendResult{}, err
 	}
@@ -70,7 +89,7 @@ func (l *Log) Append(ctx context.Context, stream string, expected eventlog.Expec
 		case err != nil:
 			return eventlog.AppendResult{}, err
 		}
-		return l.written(ctx, stream, expected, wr, evs, dropped)
+		return l.written(ctx, stream, expected, wr, evs, dropped, recordedAt)
 	}
 
 	current := int64(-1)
@@ -93,7 +112,7 @@ func (l *Log) Append(ctx context.Context, stream string, expected eventlog.Expec
 		case err != nil:
 			return eventlog.AppendResult{}, err
 		}
-		return l.written(ctx, stream, expected, wr, evs, dropped)
+		return l.written(ctx, stream, expected, wr, evs, dropped, recordedAt)
 	}
 	return eventlog.AppendResult{}, fmt.Errorf("kurrent: overtaken by other writers %d times: %w", l.opts.MaxAnyRetries,
 		&eventlog.ConflictError{Stream: stream, Expected: expected, Actual: current})
@@ -102,7 +121,7 @@ func (l *Log) Append(ctx context.Context, stream string, expected eventlog.Expec
 // seal encodes evs for the server, sealing personal data under each
 // event's subject; dropped[i] reports that event i's subject is erased,
 // so its personal data is not stored at all.
-func (l *Log) seal(ctx context.Context, evs []events.Event) ([]esdb.EventData, []bool, error) {
+func (l *Log) seal(ctx context.Context, evs []events.Event, recordedAt []time.Time) ([]esdb.EventData, []bool, error) {
 	data := make([]esdb.EventData, len(evs))
 	dropped := make([]bool, len(evs))
 	for i, e := range evs {
@@ -118,7 +137,11 @@ func (l *Log) seal(ctx context.Context, evs []events.Event) ([]esdb.EventData, [
 				sealed = s
 			}
 		}
-		d, err := eventData(e, sealed, dropped[i])
+		var at *time.Time
+		if recordedAt != nil {
+			at = &recordedAt[i]
+		}
+		d, err := eventData(e, sealed, dropped[i], at)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -154,7 +177,7 @@ func (l *Log) send(ctx context.Context, stream string, rev esdb.ExpectedRevision
 
 // written reports freshly written events: the server tells the newest
 // revision, the records' positions and times are read back.
-func (l *Log) written(ctx context.Context, stream string, expected eventlog.ExpectedVersion, wr *esdb.WriteResult, evs []events.Event, dropped []bool) (eventlog.AppendResult, error) {
+func (l *Log) written(ctx context.Context, stream string, expected eventlog.ExpectedVersion, wr *esdb.WriteResult, evs []events.Event, dropped []bool, recordedAt []time.Time) (eventlog.AppendResult, error) {
 	last := int64(wr.NextExpectedVersion)
 	first := last - int64(len(evs)) + 1
 	stored, err := l.readRange(ctx, stream, first, len(evs))
@@ -182,6 +205,9 @@ func (l *Log) written(ctx context.Context, stream string, expected eventlog.Expe
 			Position:      events.Position{Commit: stored[i].Position.Commit, Prepare: stored[i].Position.Prepare},
 			RecordedAt:    stored[i].CreatedDate,
 			PIIErased:     dropped[i],
+		}
+		if recordedAt != nil {
+			out[i].RecordedAt = recordedAt[i]
 		}
 		if dropped[i] {
 			out[i].PII = nil

@@ -40,11 +40,15 @@ type metadata struct {
 	// PIIDropped: the event had personal data but its subject was already
 	// erased when it was appended, so nothing was stored.
 	PIIDropped bool `json:"pii_dropped,omitempty"`
+	// RecordedAt is when the log the event was copied from recorded it
+	// (eventlog.Copier); absent for events appended here, which read back
+	// with the server's created date.
+	RecordedAt *time.Time `json:"recorded_at,omitempty"`
 }
 
 // eventData builds what is sent to the server for e, whose personal data
 // is already sealed (sealed, or dropped when its subject is erased).
-func eventData(e events.Event, sealed []byte, dropped bool) (esdb.EventData, error) {
+func eventData(e events.Event, sealed []byte, dropped bool, recordedAt *time.Time) (esdb.EventData, error) {
 	m := metadata{
 		CorpID:        e.CorpID,
 		SchemaVersion: e.SchemaVersion,
@@ -56,6 +60,7 @@ func eventData(e events.Event, sealed []byte, dropped bool) (esdb.EventData, err
 		Subject:       e.Subject,
 		PII:           sealed,
 		PIIDropped:    dropped,
+		RecordedAt:    recordedAt,
 	}
 	md, err := json.Marshal(m)
 	if err != nil {
@@ -122,6 +127,9 @@ func recorded(ctx context.Context, keyring *pii.Keyring, stream string, ev *esdb
 		Position:      events.Position{Commit: ev.Position.Commit, Prepare: ev.Position.Prepare},
 		RecordedAt:    ev.CreatedDate,
 		PIIErased:     m.PIIDropped,
+	}
+	if m.RecordedAt != nil {
+		r.RecordedAt = *m.RecordedAt
 	}
 	if len(m.PII) > 0 {
 		plain, err := keyring.Open(ctx, m.Subject, m.PII)

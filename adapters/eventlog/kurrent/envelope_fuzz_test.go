@@ -21,9 +21,13 @@ func FuzzDecodeMetadata(f *testing.F) {
 		ID: uuid.New(), Type: "t", SchemaVersion: 1, CorpID: "c",
 		OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Actor: "system",
 		CorrelationID: "x", Subject: "customer/c/u", Data: []byte(`{}`),
-	}, []byte{1, 2, 3}, false)
+	}, []byte{1, 2, 3}, false, nil)
+	at := time.Date(2025, 12, 31, 23, 59, 59, 999, time.UTC)
+	copied, _ := eventData(events.Event{ID: uuid.New(), Type: "t", SchemaVersion: 1, CorpID: "c", Data: []byte(`{}`)}, nil, false, &at)
 	for _, seed := range []string{
-		string(good.Metadata),
+		string(good.Metadata), string(copied.Metadata),
+		`{"corp_id":"c","schema_version":1,"recorded_at":"not a time"}`,
+		`{"corp_id":"c","schema_version":1,"recorded_at":null}`,
 		`{}`, `null`, `[]`, `not json`, ``,
 		`{"corp_id":"c","schema_version":1}`,
 		`{"corp_id":"c","schema_version":0}`,

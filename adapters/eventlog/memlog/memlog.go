@@ -92,6 +92,21 @@ func (l *Log) Identity(context.Context) (eventlog.Identity, error) {
 
 // Append implements eventlog.EventLog.
 func (l *Log) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
+	return l.appendAt(ctx, stream, expected, nil, evs)
+}
+
+var _ eventlog.Copier = (*Log)(nil)
+
+// AppendCopied implements eventlog.Copier.
+func (l *Log) AppendCopied(ctx context.Context, stream string, expected eventlog.ExpectedVersion, recordedAt []time.Time, evs ...events.Event) (eventlog.AppendResult, error) {
+	if len(recordedAt) != len(evs) {
+		return eventlog.AppendResult{}, fmt.Errorf("%w: %d recording times for %d events", eventlog.ErrInvalidEvent, len(recordedAt), len(evs))
+	}
+	return l.appendAt(ctx, stream, expected, recordedAt, evs)
+}
+
+// appendAt is Append with the events' recording times given (nil: now).
+func (l *Log) appendAt(ctx context.Context, stream string, expected eventlog.ExpectedVersion, recordedAt []time.Time, evs []events.Event) (eventlog.AppendResult, error) {
 	if err := eventlog.ValidateAppend(stream, expected, evs); err != nil {
 		return eventlog.AppendResult{}, err
 	}
@@ -149,6 +164,9 @@ func (l *Log) Append(ctx context.Context, stream string, expected eventlog.Expec
 			StreamVersion: current + 1 + int64(i),
 			Position:      events.Position{Commit: seq, Prepare: seq},
 			RecordedAt:    now,
+		}
+		if recordedAt != nil {
+			rec.RecordedAt = recordedAt[i]
 		}
 		l.all = append(l.all, stored{rec: rec, sealed: sealed[i]})
 		l.streams[stream] = append(l.streams[stream], len(l.all)-1)

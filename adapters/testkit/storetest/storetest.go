@@ -91,6 +91,13 @@ func Run(t *testing.T, newLog func(t *testing.T) Harness) {
 	t.Run("PersonalDataAndErasure", func(t *testing.T) { testPersonalData(t, newLog(t)) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, newLog(t)) })
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, newLog(t), newLog(t)) })
+	// Copying with the source's recording times is optional too.
+	t.Run("Copier", func(t *testing.T) {
+		h := newLog(t)
+		if cp, ok := h.Log.(eventlog.Copier); ok {
+			testCopier(t, h, cp)
+		}
+	})
 	// Snapshots are optional: checked for the logs that have them.
 	t.Run("Snapshots", func(t *testing.T) {
 		h := newLog(t)

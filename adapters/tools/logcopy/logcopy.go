@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
@@ -183,6 +184,7 @@ type copier struct {
 	stream string
 	first  int64 // stream version of run[0]
 	run    []events.Event
+	at     []time.Time // the source's RecordedAt of each event of run
 	last   events.Position // source position of the run's last event
 	bytes  int
 }
@@ -219,6 +221,7 @@ func (c *copier) add(ctx context.Context, r events.Recorded) error {
 		c.stream, c.first = r.Stream, r.StreamVersion
 	}
 	c.run = append(c.run, e)
+	c.at = append(c.at, r.RecordedAt)
 	c.bytes += n
 	c.last = r.Position
 	c.res.Events++
@@ -239,14 +242,14 @@ func (c *copier) flush(ctx context.Context) error {
 		return nil
 	}
 	run, first := c.run, c.first
-	_, err := c.dst.Append(ctx, c.stream, expectation(first), run...)
+	err := c.append(ctx, first, run)
 	if errors.Is(err, eventlog.ErrConflict) {
 		// Part of the run may be stored already (an interrupted copy that
 		// cut its runs differently): skip what matches, append the rest.
 		run, first, err = c.reconcile(ctx, run, first)
 		c.res.Reconciled++
 		if err == nil && len(run) > 0 {
-			_, err = c.dst.Append(ctx, c.stream, expectation(first), run...)
+			err = c.append(ctx, first, run)
 		}
 	}
 	if err != nil {
@@ -265,8 +268,21 @@ func (c *copier) flush(ctx context.Context) error {
 	if c.opts.Progress != nil {
 		c.opts.Progress(Progress{Copied: c.res.Events, Position: c.last})
 	}
-	c.run, c.bytes = c.run[:0], 0
+	c.run, c.at, c.bytes = c.run[:0], c.at[:0], 0
 	return nil
+}
+
+// append appends run, the tail of c.run that starts at stream version
+// first, keeping the source's recording times where dst can
+// (eventlog.Copier).
+func (c *copier) append(ctx context.Context, first int64, run []events.Event) error {
+	if cp, ok := c.dst.(eventlog.Copier); ok {
+		at := c.at[len(c.at)-len(run):]
+		_, err := cp.AppendCopied(ctx, c.stream, expectation(first), at, run...)
+		return err
+	}
+	_, err := c.dst.Append(ctx, c.stream, expectation(first), run...)
+	return err
 }
 
 // reconcile compares the run with what dst already holds from version

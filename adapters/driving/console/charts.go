@@ -25,7 +25,7 @@ var statusColors = map[string]string{
 // dayChart draws adds above and churn (by customer, by staff stacked)
 // below a middle line, one column per day of the last 30 days ending today.
 func dayChart(w *words, rows []dayRow, today time.Time, title string) template.HTML {
-	const days, width, height, mid = 30, 600, 200, 100
+	const days, width, height, mid = 30, 420, 180, 90
 	byDay := map[string]dayRow{}
 	max := 1
 	for _, r := range rows {
@@ -65,11 +65,11 @@ func dayChart(w *words, rows []dayRow, today time.Time, title string) template.H
 			} else if i == days-1 {
 				anchor = "end"
 			}
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" text-anchor="%s" fill="#52606d">%s</text>`, x+bw/2, height+16, anchor, html.EscapeString(w.Date(d)))
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="13" text-anchor="%s" fill="#52606d">%s</text>`, x+bw/2, height+16, anchor, html.EscapeString(w.Date(d)))
 		}
 	}
-	fmt.Fprintf(&b, `<text x="2" y="12" font-size="11" fill="#52606d">▲ %s %s</text>`, html.EscapeString(w.T("adds")), w.N(max))
-	fmt.Fprintf(&b, `<text x="2" y="%d" font-size="11" fill="#52606d">▼ %s</text>`, height-4, html.EscapeString(w.T("churn")))
+	fmt.Fprintf(&b, `<text x="2" y="12" font-size="13" fill="#52606d">▲ %s %s</text>`, html.EscapeString(w.T("adds")), w.N(max))
+	fmt.Fprintf(&b, `<text x="2" y="%d" font-size="13" fill="#52606d">▼ %s</text>`, height-4, html.EscapeString(w.T("churn")))
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
@@ -83,9 +83,9 @@ type barItem struct {
 
 // barChart draws labelled horizontal bars.
 func barChart(title string, items []barItem) template.HTML {
-	const width, row = 600, 26
+	const width, row = 420, 28
 	var b strings.Builder
-	h := row*len(items) + 4
+	h := row*len(items) + 2
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s"><title>%s</title>`, width, h, html.EscapeString(title), html.EscapeString(title))
 	for i, it := range items {
 		y := i*row + 2
@@ -99,12 +99,13 @@ func barChart(title string, items []barItem) template.HTML {
 		if color == "" {
 			color = colAdd
 		}
-		fmt.Fprintf(&b, `<text x="0" y="%d" font-size="12" fill="#1f2933">%s</text>`, y+17, html.EscapeString(clip(it.Label, 22)))
-		fmt.Fprintf(&b, `<rect x="190" y="%d" width="330" height="18" fill="#eef1f4"/>`, y+3)
+		// Label above the bar, value at its end: readable from 360 px.
+		fmt.Fprintf(&b, `<text x="0" y="%d" font-size="13" fill="#1f2933">%s</text>`, y+11, html.EscapeString(clip(it.Label, 30)))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="13" text-anchor="end" fill="#1f2933">%s</text>`, width, y+11, html.EscapeString(it.Value))
+		fmt.Fprintf(&b, `<rect x="0" y="%d" width="%d" height="10" fill="#eef1f4"/>`, y+15, width)
 		if part > 0 {
-			fmt.Fprintf(&b, `<rect x="190" y="%d" width="%.1f" height="18" fill="%s"><title>%s: %s</title></rect>`, y+3, 330*part, color, html.EscapeString(it.Label), html.EscapeString(it.Value))
+			fmt.Fprintf(&b, `<rect x="0" y="%d" width="%.1f" height="10" fill="%s"><title>%s: %s</title></rect>`, y+15, float64(width)*part, color, html.EscapeString(it.Label), html.EscapeString(it.Value))
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" text-anchor="end" fill="#1f2933">%s</text>`, width, y+17, html.EscapeString(it.Value))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())

@@ -78,6 +78,7 @@ type harness struct {
 	ts     *httptest.Server
 	runner *projections.Runner
 	clock  *clock
+	store  *pgstore.Store
 }
 
 func newHarness(t testing.TB) *harness {
@@ -126,7 +127,7 @@ func newHarness(t testing.TB) *harness {
 	done := make(chan struct{})
 	go func() { runner.Run(rctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &harness{t: t, pool: pool, log: log, cmds: cmds, api: api, ts: ts, runner: runner, clock: clk}
+	return &harness{t: t, pool: pool, log: log, cmds: cmds, api: api, ts: ts, runner: runner, clock: clk, store: store}
 }
 
 // projected waits until the projections have applied every event appended

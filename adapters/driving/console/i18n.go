@@ -327,7 +327,7 @@ func (w *words) Zone(now time.Time) string {
 
 // Duration says a window in days or hours ("24 hours", "90 天").
 func (w *words) Duration(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
+	if d%(24*time.Hour) == 0 && d >= 48*time.Hour {
 		n := int(d / (24 * time.Hour))
 		if w.lang == langEN {
 			return fmt.Sprintf("%d days", n)

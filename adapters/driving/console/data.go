@@ -34,7 +34,8 @@ const (
 	qStaffDaily     = `SELECT day, added::bigint, deleted_by_customer::bigint, deleted_by_staff::bigint
 		FROM projections.daily_staff_activity WHERE corp_id = $1 AND staff_id = $2 AND day > $3::date - 30 AND day <= $3::date
 		ORDER BY day`
-	qStaffRelations = `SELECT r.customer_id, r.status, r.started_at, r.channel, r.customer_name, r.remark, coalesce(c.erased, false)
+	qStaffRelations = `SELECT r.customer_id, r.status, r.started_at, r.channel,
+			CASE WHEN r.customer_name <> '' THEN r.customer_name ELSE coalesce(c.name, '') END, r.remark, coalesce(c.erased, false)
 		FROM projections.relations r LEFT JOIN projections.customers c ON c.corp_id = r.corp_id AND c.customer_id = r.customer_id
 		WHERE r.corp_id = $1 AND r.staff_id = $2 AND r.status = $3 AND r.customer_id > $4
 		ORDER BY r.customer_id LIMIT $5`

@@ -553,10 +553,22 @@ func joinNonEmpty(xs []string) string {
 // timelineText tells one entry of the one timeline builder: its own
 // English sentence, or the same facts in Chinese.
 func (x *req) timelineText(e timeline.Entry) string {
+	st, to := x.staffLabel(e.StaffID), x.staffLabel(e.ToStaffID)
 	if x.words.lang == langEN {
+		// The builder's sentence names times in UTC: a handover's is told
+		// here with its deadline in the corp's zone.
+		if e.Kind == timeline.KindHandoverRequested {
+			s := x.words.T(e.HandoverKind) + " handover: " + st + " → " + to
+			if e.Deadline != nil {
+				s += ", the customer may refuse until " + x.words.Time(*e.Deadline)
+			}
+			if e.Outcome != "" {
+				s += "; outcome: " + x.words.T(e.Outcome)
+			}
+			return s
+		}
 		return e.Summary
 	}
-	st, to := x.staffLabel(e.StaffID), x.staffLabel(e.ToStaffID)
 	switch e.Kind {
 	case timeline.KindRelationStarted:
 		if e.StartedBy == "handover" {
@@ -573,6 +585,9 @@ func (x *req) timelineText(e timeline.Entry) string {
 		return "与 " + st + " 的关系结束：" + x.words.Reason(e.Reason)
 	case timeline.KindHandoverRequested:
 		s := x.words.T(e.HandoverKind) + "：" + st + " → " + to
+		if e.Deadline != nil {
+			s += "，客户可在 " + x.words.Time(*e.Deadline) + " 前拒绝"
+		}
 		if e.Outcome != "" {
 			s += "，结果：" + x.words.T(e.Outcome)
 		}

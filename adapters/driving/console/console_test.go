@@ -143,6 +143,26 @@ func TestConsoleHTTP(t *testing.T) {
 		t.Fatal("the cancelled handover is not listed as cancelled")
 	}
 
+	// In-service handover from a member's page, and a group transfer: each
+	// customer's or group's outcome in words.
+	sp := b.get("/console/acme/staff/bob")
+	bobs := checkboxes.FindAllStringSubmatch(sp.body, -1)
+	if len(bobs) == 0 {
+		t.Fatalf("bob's page has no selectable customer:\n%.2000s", sp.body)
+	}
+	res = b.do("POST", "/console/acme/staff/bob/handover", url.Values{"csrf": {sp.csrf(t)}, "form_id": {"inservice1"}, "to": {"carol"}, "customer": {bobs[0][1]}})
+	if res.status != http.StatusOK || !strings.Contains(res.body, `data-id="`+bobs[0][1]+`"`) ||
+		!(strings.Contains(res.body, "pending: the customer may refuse until") || strings.Contains(res.body, "refused by rule")) {
+		t.Fatalf("in-service handover: %d\n%.2000s", res.status, res.body)
+	}
+	res = b.do("POST", "/console/acme/groups/transfer", url.Values{"csrf": {sp.csrf(t)}, "form_id": {"groups1"}, "to": {"grace"}, "chat": {"wr_demo_vip"}})
+	if res.status != http.StatusOK || !strings.Contains(res.body, "refused by rule: the member has not departed") {
+		t.Fatalf("transfer of an active owner's group: %d\n%.2000s", res.status, res.body)
+	}
+	if p := b.do("POST", "/console/acme/groups/transfer", url.Values{"csrf": {sp.csrf(t)}, "form_id": {"groups2"}, "to": {"grace"}, "chat": {"../x"}}); p.status != http.StatusBadRequest {
+		t.Fatalf("a bad chat id: %d", p.status)
+	}
+
 	// A viewer without personal data: pages, ids instead of names, no
 	// forms, and a post refused.
 	v := h.browser("en")

@@ -67,8 +67,14 @@ func (c *Console) handover(x *req, kind, section string) error {
 	}
 	w := x.words
 	d := outcomeData{Heading: w.T(kind) + ": " + x.staffLabel(from) + " → " + x.staffLabel(f.To), Back: x.link(section, from)}
+	names, err := c.db.customerNames(x.ctx, x.corp, f.Customers)
+	if err != nil {
+		// Recorded already: show the outcomes by id rather than fail.
+		c.opts.Logger.Warn("console: customer names", "err", err)
+	}
 	for _, o := range b.Outcomes {
-		it := outcomeItem{ID: o.CustomerID, Label: o.CustomerID, Link: x.link("customers", o.CustomerID)}
+		n := names[o.CustomerID]
+		it := outcomeItem{ID: o.CustomerID, Label: x.customerLabel(o.CustomerID, n.Name, n.Erased), Link: x.link("customers", o.CustomerID)}
 		it.Text, it.Class = x.outcomeText(o, f.To)
 		d.Replayed = d.Replayed || o.Replayed
 		d.Items = append(d.Items, it)
@@ -142,7 +148,7 @@ func (c *Console) transferGroups(x *req) error {
 			d.Replayed = d.Replayed || res.Replayed
 		default:
 			st, code := httpapi.ErrorCode(err)
-			if st >= 500 {
+			if st >= 500 && code != "wecom_unavailable" {
 				return err
 			}
 			it.Text, it.Class = w.T("outcome rejected", w.Reason(code)), "warn"

@@ -413,7 +413,9 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, wd *words, err er
 	case errors.As(err, &fe):
 		status, msg = http.StatusBadRequest, wd.T("bad form", fe.msg)
 	default:
-		if st, code := httpapi.ErrorCode(err); st < 500 {
+		// Rule refusals, and WeCom not answering clearly (nothing was
+		// recorded: try again), are said in words; other faults are logged.
+		if st, code := httpapi.ErrorCode(err); st < 500 || code == "wecom_unavailable" || code == "unavailable" {
 			status, msg = st, wd.Reason(code)
 		} else {
 			c.opts.Logger.Error("console: request failed", "route", r.Pattern, "err", err)

@@ -76,7 +76,8 @@ const (
 				AND ended_at <= started_at + interval '30 days' AND end_reason IN ('deleted_by_customer', 'deleted_by_staff'))
 		FROM projections.relations WHERE corp_id = $1 AND started_by = 'added'
 		GROUP BY channel ORDER BY count(*) DESC, channel LIMIT 500`
-	qCorps = `SELECT DISTINCT corp_id FROM projections.staff ORDER BY corp_id LIMIT 200`
+	qCorps         = `SELECT DISTINCT corp_id FROM projections.staff ORDER BY corp_id LIMIT 200`
+	qCustomerNames = `SELECT customer_id, name, erased FROM projections.customers WHERE corp_id = $1 AND customer_id = ANY($2)`
 )
 
 // store runs the page queries.
@@ -363,6 +364,19 @@ func (s store) corps(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// customerNames returns the names (blank when erased) and erasure of the
+// customers ids.
+func (s store) customerNames(ctx context.Context, corp string, ids []string) (map[string]customerRow, error) {
+	rows, err := s.db.Query(ctx, qCustomerNames, corp, ids)
+	if err != nil {
+		return nil, fmt.Errorf("console: customer names: %w", err)
+	}
+	out := map[string]customerRow{}
+	var c customerRow
+	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Erased}, func() error { out[c.ID] = c; return nil })
+	return out, err
+}
+
 // namedQuery is a page query with sample arguments, for the EXPLAIN test.
 type namedQuery struct {
 	Name string
@@ -404,5 +418,6 @@ func pageQueries(corp, staffID, departedID, customerID string, now time.Time) []
 		{Name: "groups", SQL: qGroups, Args: []any{corp, "", pageSize + 1}},
 		{Name: "orphan groups", SQL: qOrphanGroups, Args: []any{corp, []string{departedID}}},
 		{Name: "channels", SQL: qChannels, Args: []any{corp, now}, CorpWide: true},
+		{Name: "customer names", SQL: qCustomerNames, Args: []any{corp, []string{customerID}}},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/custody/custody/adapters/driving/httpapi"
+	"github.com/custody/custody/commands"
 )
 
 var checkboxes = regexp.MustCompile(`name="customer" value="([^"]+)"`)
@@ -175,6 +176,21 @@ func TestConsoleHTTP(t *testing.T) {
 	if p := v.do("POST", "/console/acme/departed/frank/handover", form); p.status != http.StatusForbidden {
 		t.Fatalf("viewer acting: %d", p.status)
 	}
+	// An erased customer: the page says so and shows none of their
+	// personal data, even to a token allowed to see it.
+	erased := ids[1][1]
+	named := b.get("/console/acme/customers/" + erased)
+	name := regexp.MustCompile(`<h1 id="customer-name">([^<(]+) \(`).FindStringSubmatch(named.body)
+	if _, err := h.cmds.EraseCustomer(t.Context(), commands.EraseCustomer{Meta: commands.Meta{CorpID: "acme"}, CustomerID: erased}); err != nil {
+		t.Fatal(err)
+	}
+	h.projected()
+	ep := b.get("/console/acme/customers/" + erased)
+	if ep.status != http.StatusOK || !strings.Contains(ep.body, `id="erased"`) || !strings.Contains(ep.body, "erased · "+erased) ||
+		(name != nil && strings.Contains(ep.body, strings.TrimSpace(name[1]))) {
+		t.Fatalf("erased customer's page (name before: %v):\n%.3000s", name, ep.body)
+	}
+
 	// The admin sees both corps.
 	a := h.browser("en")
 	a.signIn(adminToken)

@@ -4,7 +4,9 @@
 # the CI run by itself: without chromium the browser test skips, naming it.
 set -u
 
-if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then
+# The console's screenshots show Chinese: a CJK font (WenQuanYi Zen Hei)
+# comes with chromium.
+if (command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]) && { ! command -v fc-list >/dev/null 2>&1 || fc-list :lang=zh | grep -q .; }; then
   echo "chromium: present ($(/usr/bin/chromium --version 2>/dev/null || echo unknown version))"
   exit 0
 fi
@@ -28,7 +30,7 @@ export DEBIAN_FRONTEND=noninteractive
 if ! $SUDO apt-get update -qq; then
   echo "chromium: warning: apt-get update failed; trying the install anyway"
 fi
-if ! $SUDO apt-get install -y -qq chromium; then
+if ! $SUDO apt-get install -y -qq chromium fonts-wqy-zenhei; then
   echo "chromium: warning: apt-get install chromium failed; the overview browser test will skip"
   exit 0
 fi

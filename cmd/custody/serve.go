@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -21,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/custody/custody/adapters/driving/console"
 	"github.com/custody/custody/adapters/driving/httpapi"
 	"github.com/custody/custody/adapters/driving/jobs"
 	"github.com/custody/custody/adapters/driving/relay"
@@ -31,6 +34,7 @@ import (
 	"github.com/custody/custody/adapters/driving/wecom/outbound"
 	"github.com/custody/custody/adapters/driving/wecom/receiver"
 	"github.com/custody/custody/adapters/eventlog/instrumented"
+	"github.com/custody/custody/adapters/eventlog/pii"
 	"github.com/custody/custody/adapters/pg/logbinding"
 	"github.com/custody/custody/adapters/pg/pgcheckpoint"
 	"github.com/custody/custody/adapters/tools/erasure"
@@ -318,6 +322,22 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The console (/console/, and / redirects there): sessions sealed
+	// with a key derived from the master key, so every instance shares it.
+	master, err := pii.LoadMasterKey(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	sessionKey, err := hkdf.Key(sha256.New, master, nil, "custody console sessions", 32)
+	if err != nil {
+		return err
+	}
+	cons, err := console.New(console.Options{Auth: api, Commands: cmds, Log: evlog, Projections: pool,
+		SessionKey: sessionKey, Logger: logger.With("component", "console")})
+	if err != nil {
+		return err
+	}
+	api.Mount(console.Prefix, cons)
 	srv := &http.Server{
 		Handler:           withWeCom(wecomReceiver, api),
 		ReadHeaderTimeout: 10 * time.Second,

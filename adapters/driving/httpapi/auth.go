@@ -17,6 +17,42 @@ type principal struct {
 	admin   bool
 	tokenID string
 	corp    string
+	// viewer: a read-only console token (KindViewer); personalData: it may
+	// see personal data (always for the admin and operators).
+	viewer       bool
+	personalData bool
+}
+
+// Principal is who a console session acts as (Server.Authenticate).
+type Principal struct {
+	// Admin: the admin token, valid for every corp.
+	Admin bool
+	// TokenID and Corp name a corp token; empty for the admin.
+	TokenID, Corp string
+	// ReadOnly: a viewer token, which may look but not act.
+	ReadOnly bool
+	// PersonalData: may see names, remarks and phones.
+	PersonalData bool
+}
+
+// May reports whether p may open corp's pages.
+func (p Principal) May(corp string) bool { return p.Admin || p.Corp == corp }
+
+// Actor is the envelope actor of the events p causes, as the API records
+// them.
+func (p Principal) Actor() string {
+	return principal{admin: p.Admin, tokenID: p.TokenID}.actor()
+}
+
+// Authenticate resolves a bearer secret as the API does (same cache, same
+// revocation rule): the console signs in with it. Unknown and revoked
+// secrets are an error with status 401.
+func (s *Server) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	p, err := s.auth.authenticate(ctx, secret)
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{Admin: p.admin, TokenID: p.tokenID, Corp: p.corp, ReadOnly: p.viewer, PersonalData: p.personalData}, nil
 }
 
 // actor is the envelope actor of events the principal causes.
@@ -79,7 +115,7 @@ func (a *authenticator) authenticate(ctx context.Context, secret string) (princi
 	if a.adminHash != nil {
 		h := sha256.Sum256([]byte(secret))
 		if subtle.ConstantTimeCompare(h[:], a.adminHash) == 1 {
-			return principal{admin: true}, nil
+			return principal{admin: true, personalData: true}, nil
 		}
 	}
 	key := sha256.Sum256([]byte(secret))
@@ -98,7 +134,7 @@ func (a *authenticator) authenticate(ctx context.Context, secret string) (princi
 	if err != nil {
 		return principal{}, err
 	}
-	p := principal{tokenID: t.ID, corp: t.CorpID}
+	p := principal{tokenID: t.ID, corp: t.CorpID, viewer: t.Kind == KindViewer, personalData: t.PersonalData}
 	if a.ttl > 0 {
 		a.mu.Lock()
 		if len(a.cache) >= maxCachedTokens {

@@ -113,3 +113,11 @@ func errorJSON(e *apiError) []byte {
 	b, _ := json.Marshal(errorBody{Error: errorDetail{Code: e.code, Message: e.message}})
 	return append(b, '\n')
 }
+
+// ErrorCode is the API's status and stable error code for err (the one
+// mapping of errors_map.go), for other front ends that explain errors in
+// their own words: the console.
+func ErrorCode(err error) (status int, code string) {
+	e := errorOf(err)
+	return e.status, e.code
+}

@@ -91,6 +91,10 @@ var pipelineColors = map[string]string{
 // admin the corp in ?corp= (or the first known corp). Without a session it
 // redirects to the sign-in form.
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
+	if s.home != "" {
+		http.Redirect(w, r, s.home, http.StatusSeeOther)
+		return
+	}
 	who, err := s.auth.fromRequest(r, true)
 	if err != nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)

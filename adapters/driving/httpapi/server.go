@@ -123,6 +123,8 @@ type Server struct {
 	idem    *idempotencyStore
 	metrics *httpMetrics
 	openapi []byte
+	// home, when set (Mount), is where "/" redirects.
+	home string
 }
 
 // New builds the server and registers every route.
@@ -250,6 +252,10 @@ func (s *Server) apiHandler(rt route) http.Handler {
 			s.writeError(w, r, newError(http.StatusForbidden, CodeForbidden, "this token is not valid for corp %s", corp))
 			return
 		}
+		if who.viewer {
+			s.writeError(w, r, newError(http.StatusForbidden, CodeForbidden, "a viewer token opens the console only, not the API"))
+			return
+		}
 		if rt.admin && !who.admin {
 			s.writeError(w, r, newError(http.StatusForbidden, CodeForbidden, "only the admin token may use this route"))
 			return
@@ -373,6 +379,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	writeRaw(w, status, append(b, '\n'))
+}
+
+// Mount serves h under prefix (a path ending in "/", e.g. "/console/")
+// with the API's request metrics, logging and path checks, and makes "/"
+// redirect there instead of showing the overview page. Call it before
+// serving.
+func (s *Server) Mount(prefix string, h http.Handler) {
+	s.mux.Handle(prefix, h)
+	s.home = prefix
 }
 
 // Tokens is the server's token store.

@@ -27,13 +27,37 @@ var (
 // recognise them.
 const tokenPrefix = "cust_"
 
+// Token kinds.
+const (
+	// KindOperator reads and acts, through the API and the console, and
+	// sees personal data. Every token created before kinds existed is one.
+	KindOperator = "operator"
+	// KindViewer opens the console read-only: it sees pages but cannot act,
+	// and the JSON API refuses it (403). It sees personal data only when
+	// created with TokenOptions.PersonalData.
+	KindViewer = "viewer"
+)
+
 // Token is a stored bearer token, without its secret.
 type Token struct {
-	ID        string
-	CorpID    string
-	Label     string
-	CreatedAt time.Time
-	RevokedAt *time.Time
+	ID     string
+	CorpID string
+	Label  string
+	// Kind is KindOperator or KindViewer.
+	Kind string
+	// PersonalData: the token may see personal data (names, remarks,
+	// phones). Always true for operators.
+	PersonalData bool
+	CreatedAt    time.Time
+	RevokedAt    *time.Time
+}
+
+// TokenOptions choose what a new token may do.
+type TokenOptions struct {
+	// Viewer makes a read-only console token (KindViewer).
+	Viewer bool
+	// PersonalData lets a viewer see personal data; operators always do.
+	PersonalData bool
 }
 
 // Tokens stores corp-bound bearer tokens in PostgreSQL (table http_tokens).
@@ -65,9 +89,14 @@ func NewSecret() (string, error) {
 	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// Create stores a new token for corp and returns it with its secret. The
-// secret is shown once: it cannot be read back.
+// Create stores a new operator token for corp and returns it with its
+// secret. The secret is shown once: it cannot be read back.
 func (s *Tokens) Create(ctx context.Context, corp, label string) (Token, string, error) {
+	return s.CreateWith(ctx, corp, label, TokenOptions{})
+}
+
+// CreateWith is Create for a token of the kind o describes.
+func (s *Tokens) CreateWith(ctx context.Context, corp, label string, o TokenOptions) (Token, string, error) {
 	if !validCorpID(corp) {
 		return Token{}, "", fmt.Errorf("%w: %q", ErrInvalidCorp, corp)
 	}
@@ -79,10 +108,13 @@ func (s *Tokens) Create(ctx context.Context, corp, label string) (Token, string,
 	if _, err := rand.Read(idb[:]); err != nil {
 		return Token{}, "", fmt.Errorf("httpapi: random token id: %w", err)
 	}
-	t := Token{ID: "tok_" + hex.EncodeToString(idb[:]), CorpID: corp, Label: label}
+	t := Token{ID: "tok_" + hex.EncodeToString(idb[:]), CorpID: corp, Label: label, Kind: KindOperator, PersonalData: true}
+	if o.Viewer {
+		t.Kind, t.PersonalData = KindViewer, o.PersonalData
+	}
 	err = s.pool.QueryRow(ctx,
-		`INSERT INTO http_tokens (id, corp_id, token_hash, label) VALUES ($1, $2, $3, $4) RETURNING created_at`,
-		t.ID, corp, hashToken(secret), label).Scan(&t.CreatedAt)
+		`INSERT INTO http_tokens (id, corp_id, token_hash, label, kind, personal_data) VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
+		t.ID, corp, hashToken(secret), label, t.Kind, t.PersonalData).Scan(&t.CreatedAt)
 	if err != nil {
 		return Token{}, "", fmt.Errorf("httpapi: create token: %w", err)
 	}
@@ -114,8 +146,8 @@ func (s *Tokens) Lookup(ctx context.Context, secret string) (Token, error) {
 	}
 	var t Token
 	err := s.pool.QueryRow(ctx,
-		`SELECT id, corp_id, label, created_at FROM http_tokens WHERE token_hash = $1 AND revoked_at IS NULL`,
-		hashToken(secret)).Scan(&t.ID, &t.CorpID, &t.Label, &t.CreatedAt)
+		`SELECT id, corp_id, label, kind, personal_data, created_at FROM http_tokens WHERE token_hash = $1 AND revoked_at IS NULL`,
+		hashToken(secret)).Scan(&t.ID, &t.CorpID, &t.Label, &t.Kind, &t.PersonalData, &t.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Token{}, ErrTokenNotFound
 	}
@@ -129,14 +161,14 @@ func (s *Tokens) Lookup(ctx context.Context, secret string) (Token, error) {
 // first, revoked ones included.
 func (s *Tokens) List(ctx context.Context, corp string) ([]Token, error) {
 	rows, err := s.pool.Query(ctx,
-		`SELECT id, corp_id, label, created_at, revoked_at FROM http_tokens
+		`SELECT id, corp_id, label, kind, personal_data, created_at, revoked_at FROM http_tokens
 		 WHERE $1 = '' OR corp_id = $1 ORDER BY created_at DESC, id`, corp)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: list tokens: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Token, error) {
 		var t Token
-		err := r.Scan(&t.ID, &t.CorpID, &t.Label, &t.CreatedAt, &t.RevokedAt)
+		err := r.Scan(&t.ID, &t.CorpID, &t.Label, &t.Kind, &t.PersonalData, &t.CreatedAt, &t.RevokedAt)
 		return t, err
 	})
 	if err != nil {

@@ -184,7 +184,7 @@ type copier struct {
 	stream string
 	first  int64 // stream version of run[0]
 	run    []events.Event
-	at     []time.Time // the source's RecordedAt of each event of run
+	at     []time.Time     // the source's RecordedAt of each event of run
 	last   events.Position // source position of the run's last event
 	bytes  int
 }

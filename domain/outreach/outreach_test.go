@@ -27,7 +27,9 @@ func mustLoc(name string) *time.Location {
 }
 
 // cst is a wall-clock time in Beijing.
-func cst(y int, m time.Month, d, h, min, s int) time.Time { return time.Date(y, m, d, h, min, s, 0, sh) }
+func cst(y int, m time.Month, d, h, min, s int) time.Time {
+	return time.Date(y, m, d, h, min, s, 0, sh)
+}
 
 type fact struct {
 	at time.Time

@@ -53,6 +53,8 @@ type Delivery struct {
 	// At is the business time of the send.
 	At      time.Time
 	Counted bool
+	// CommandID is the command that recorded it.
+	CommandID string
 }
 
 // Ledger is one recipient's outreach history: what the caps count.
@@ -80,7 +82,7 @@ func (l *Ledger) Replay(recs ...events.Recorded) error {
 		switch e := p.(type) {
 		case *events.OutreachDelivered:
 			l.deliveries = append(l.deliveries, Delivery{MessageID: e.MessageID, Channel: e.Channel, StaffID: e.StaffID,
-				At: r.OccurredAt, Counted: e.Counted})
+				At: r.OccurredAt, Counted: e.Counted, CommandID: r.CommandID})
 			l.messages[e.MessageID] = true
 		case *events.OutreachCapReached:
 		default:
@@ -97,6 +99,20 @@ func (l *Ledger) Version() int64 { return l.version }
 
 // Received reports whether the recipient already received the message.
 func (l *Ledger) Received(messageID string) bool { return l.messages[messageID] }
+
+// ReceivedBy reports whether the recipient received the message by the
+// command commandID (a retry of that command, not a second report).
+func (l *Ledger) ReceivedBy(messageID, commandID string) bool {
+	if commandID == "" {
+		return false
+	}
+	for _, d := range l.deliveries {
+		if d.MessageID == messageID && d.CommandID == commandID {
+			return true
+		}
+	}
+	return false
+}
 
 // Deliveries are the recipient's deliveries in stream order.
 func (l *Ledger) Deliveries() []Delivery { return append([]Delivery(nil), l.deliveries...) }

@@ -114,10 +114,10 @@ func outreachRoutes() []route {
 			summary: "Record a send. Each recipient is decided on its own ledger against the caps, marketing consent, erasure and the relation with the sending member (groups: state and owner) and recorded (outreach.delivered) or refused with its reasons; outreach.sent and outreach.refused summarise it. Concurrent sends never push a recipient over a cap. With reported_by_wecom nobody is refused: what a rule refuses is flagged.",
 			request: sendOutreachRequest{}, response: OutreachSendResult{}, handle: recordOutreachSend},
 		{method: "GET", path: "/v1/corps/{corp}/outreach/audience", op: "outreachAudience", tag: tag,
-			summary: "The customers eligible for a message on a date, one item per member they can be reached through, with each customer's mass messages used in the day, week and month and what remains; paged by cursor (keyset on customer, member).",
+			summary:  "The customers eligible for a message on a date, one item per member they can be reached through, with each customer's mass messages used in the day, week and month and what remains; paged by cursor (keyset on customer, member).",
 			response: projections.Paged[projections.AudienceMember]{}, query: audienceQuery, handle: outreachAudience},
 		{method: "GET", path: "/v1/corps/{corp}/outreach/dashboard", op: "outreachDashboard", tag: tag,
-			summary: "Outreach figures for a date: customers, erased, consent withdrawn, at a cap, eligible, opted out of moments, mass messages delivered in the day, week and month.",
+			summary:  "Outreach figures for a date: customers, erased, consent withdrawn, at a cap, eligible, opted out of moments, mass messages delivered in the day, week and month.",
 			response: OutreachDashboard{}, query: []queryParam{audienceQuery[0]}, handle: outreachDashboard},
 	}
 }

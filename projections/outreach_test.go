@@ -3,6 +3,8 @@ package projections
 import (
 	"context"
 	"fmt"
+	"os"
+	"regexp"
 	"testing"
 	"time"
 
@@ -128,6 +130,20 @@ func TestOutreachAudience(t *testing.T) {
 		[]string{"m1 1 1"})
 	if _, err := rd.Audience(ctx, "c1", AudienceQuery{Settings: corp.Defaults(), At: now}, Page{After: "nonsense"}); err == nil {
 		t.Error("a bad cursor was accepted")
+	}
+	// The SQL of docs/marketing.md runs against these tables and answers.
+	doc, err := os.ReadFile("../docs/marketing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) < 3 {
+		t.Fatalf("docs/marketing.md has %d SQL examples", len(blocks))
+	}
+	for _, b := range blocks {
+		if got := rows(t, pool, b[1]); len(got) == 0 {
+			t.Errorf("docs/marketing.md example answers nothing:\n%s", b[1])
+		}
 	}
 	if n := assertEqualsCleanRebuild(t, pool, w.log, []Projection{Outreach{}}); n == 0 {
 		t.Fatal("nothing compared")

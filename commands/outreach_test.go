@@ -302,3 +302,18 @@ func TestOutreachBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestOutreachDepartedMember: a departed member's relations stay
+// (unassigned) but nothing is sent through the member.
+func TestOutreachDepartedMember(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		f := newFixture(t, log, eraser, corp.Settings{})
+		f.join("zs")
+		f.add("c1", "zs")
+		f.must(f.h.DepartStaff(f.ctx, commands.DepartStaff{Meta: meta(), StaffID: "zs"}))
+		out, err := f.h.RecordOutreach(f.ctx, sendTo("m1", "c1"))
+		if err != nil || len(out.Refused) != 1 || !slices.Equal(out.Refused[0].Reasons, []string{events.OutreachStaffDeparted}) {
+			t.Fatalf("send through a departed member: %+v, %v", out, err)
+		}
+	})
+}

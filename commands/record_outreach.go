@@ -320,9 +320,15 @@ func replayedOutreach(prior []events.Recorded) (OutreachOutcome, error) {
 }
 
 // outreachVerdicts decides every recipient, outreachWorkers at a time,
-// in the command's order. dry decides without recording.
+// in the command's order. dry decides without recording. A departed
+// sending member refuses every recipient (one read of the member's
+// stream, or the handler's staff cache, per command).
 func (r *run) outreachVerdicts(ctx context.Context, cmd Outreach, dry bool) ([]OutreachVerdict, error) {
 	ids := cmd.recipients()
+	st, err := r.staffStatus(ctx, cmd.StaffID)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]OutreachVerdict, len(ids))
 	errs := make([]error, len(ids))
 	next := make(chan int)
@@ -330,7 +336,7 @@ func (r *run) outreachVerdicts(ctx context.Context, cmd Outreach, dry bool) ([]O
 	for range min(outreachWorkers, len(ids)) {
 		wg.Go(func() {
 			for i := range next {
-				out[i], errs[i] = r.outreachTo(ctx, cmd, ids[i], dry)
+				out[i], errs[i] = r.outreachTo(ctx, cmd, ids[i], st.Departed, dry)
 			}
 		})
 	}
@@ -345,8 +351,9 @@ func (r *run) outreachVerdicts(ctx context.Context, cmd Outreach, dry bool) ([]O
 // outreachTo decides one recipient and, unless dry, appends the decision
 // to its ledger with the ledger's version expected, deciding again on a
 // conflict.
-func (r *run) outreachTo(ctx context.Context, cmd Outreach, id string, dry bool) (OutreachVerdict, error) {
-	s := outreach.Send{MessageID: cmd.MessageID, Channel: cmd.Channel, StaffID: cmd.StaffID, At: r.now, ReportedBy: reportedBy(cmd)}
+func (r *run) outreachTo(ctx context.Context, cmd Outreach, id string, staffDeparted, dry bool) (OutreachVerdict, error) {
+	s := outreach.Send{MessageID: cmd.MessageID, Channel: cmd.Channel, StaffID: cmd.StaffID, At: r.now, ReportedBy: reportedBy(cmd),
+		StaffDeparted: staffDeparted}
 	groups := outreach.ToGroups(cmd.Channel)
 	ledgerStream, aggStream := events.OutreachCustomerStream(r.meta.CorpID, id), events.CustomerStream(r.meta.CorpID, id)
 	v := OutreachVerdict{CustomerID: id}

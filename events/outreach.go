@@ -40,6 +40,7 @@ const (
 	OutreachErased           = "erased"            // the customer was erased (PIPL Art. 47)
 	OutreachConsentWithdrawn = "consent_withdrawn" // marketing consent is "disagree" (PIPL Art. 24)
 	OutreachNoRelation       = "no_relation"       // no active relation with the sending member
+	OutreachStaffDeparted    = "staff_departed"    // the sending member departed (staff.departed)
 	OutreachMomentsOptedOut  = "moments_opted_out" // opted out of the member's moments (moments channel)
 	OutreachCapDay           = "cap_day"           // the day's cap is used up
 	OutreachCapWeek          = "cap_week"          // the week's cap is used up

@@ -237,11 +237,15 @@ func TestEligibility(t *testing.T) {
 		{"moments opt-out does not refuse mass messages", follower(t, optedOut), events.ChannelMassMessage, staff, nil},
 		{"erased, consent withdrawn", follower(t, withdrawn, erased), events.ChannelMassMessage, staff,
 			[]string{events.OutreachErased, events.OutreachConsentWithdrawn}},
+		{"the member departed", follower(t), events.ChannelMassMessage, "departed:" + staff, []string{events.OutreachStaffDeparted}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := send(at)
 			s.Channel, s.StaffID = tc.channel, tc.staff
+			if id, ok := strings.CutPrefix(tc.staff, "departed:"); ok {
+				s.StaffID, s.StaffDeparted = id, true
+			}
 			d, err := outreach.DecideCustomer(tc.c, l, s, corp.Defaults())
 			if err != nil {
 				t.Fatal(err)

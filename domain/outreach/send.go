@@ -23,6 +23,9 @@ type Send struct {
 	// events.ReportedByWeCom (the send happened: it is recorded, with the
 	// rules it broke).
 	ReportedBy string
+	// StaffDeparted: the sending member departed (staff.departed). Every
+	// recipient is refused with events.OutreachStaffDeparted.
+	StaffDeparted bool
 }
 
 func (s Send) check() error {
@@ -42,8 +45,8 @@ func (s Send) check() error {
 // Decision is the outcome of a send for one recipient.
 type Decision struct {
 	// Reasons are the rules the send meets (events.Outreach* reasons), in
-	// a fixed order: erasure, consent, relation, moments opt-out, group
-	// state, then the cap windows day, week, month.
+	// a fixed order: the member departed, erasure, consent, relation,
+	// moments opt-out, group state, then the cap windows day, week, month.
 	Reasons []string
 	// Delivered: the recipient receives the message (Events record it),
 	// or received it already (Already).
@@ -128,6 +131,9 @@ func decide(l *Ledger, s Send, set corp.Settings, reasons []string, d *events.Ou
 	recipient func(*events.OutreachCapReached)) (Decision, error) {
 	if l.Received(s.MessageID) {
 		return Decision{Delivered: true, Already: true}, nil
+	}
+	if s.StaffDeparted {
+		reasons = append([]string{events.OutreachStaffDeparted}, reasons...)
 	}
 	counted := Counted(s.Channel)
 	var as []Allowance

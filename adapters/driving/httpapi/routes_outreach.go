@@ -36,7 +36,7 @@ type OutreachVerdict struct {
 	ChatID     string `json:"chat_id,omitempty"`
 	// Allowed: the send may go to the recipient.
 	Allowed bool `json:"allowed"`
-	// Reasons are the rules that refuse it: erased, consent_withdrawn,
+	// Reasons are the rules that refuse it: staff_departed, erased, consent_withdrawn,
 	// no_relation, moments_opted_out, group_unknown, group_dismissed,
 	// not_group_owner, cap_day, cap_week, cap_month.
 	Reasons         []string `json:"reasons"`

@@ -226,7 +226,9 @@ func capWindows(set corp.Settings, at time.Time) windows {
 const audienceEligible = `a.active AND NOT a.staff_departed AND NOT a.erased AND a.marketing_consent <> 'disagree'`
 
 // audienceSQL builds the audience statement and its arguments for a page
-// after (customer, staff) keys.
+// after (customer, staff) keys. The page size is written into the
+// statement, not passed: a prepared statement's generic plan does not know
+// a LIMIT parameter and may trade the ordered index scan for a sort.
 func audienceSQL(corpID string, q AudienceQuery, after []string, limit int) (string, []any) {
 	w := capWindows(q.Settings, q.At)
 	args := []any{corpID, w.start[0], w.end[0], w.start[1], w.end[1], w.start[2], w.end[2], w.lo, w.hi}
@@ -278,7 +280,7 @@ func audienceSQL(corpID string, q AudienceQuery, after []string, limit int) (str
 		) AS u
 		WHERE ` + strings.Join(conds, "\n\t\t\tAND ") + `
 		ORDER BY a.customer_id, a.staff_id
-		LIMIT ` + arg(limit+1)
+		LIMIT ` + strconv.Itoa(limit+1)
 	return sql, args
 }
 

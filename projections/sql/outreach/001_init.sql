@@ -77,6 +77,9 @@ CREATE INDEX IF NOT EXISTS outreach_audience_eligible_idx ON {s}.outreach_audien
 -- One member's audience, in customer order.
 CREATE INDEX IF NOT EXISTS outreach_audience_staff_idx ON {s}.outreach_audience (corp_id, staff_id, customer_id)
 	WHERE active AND NOT staff_departed AND NOT erased AND marketing_consent <> 'disagree';
+-- One channel code's audience (state filter), in customer order.
+CREATE INDEX IF NOT EXISTS outreach_audience_state_idx ON {s}.outreach_audience (corp_id, channel, customer_id, staff_id)
+	WHERE active AND NOT staff_departed AND NOT erased AND marketing_consent <> 'disagree';
 -- Tag filters (tags @> ARRAY[...]).
 CREATE INDEX IF NOT EXISTS outreach_audience_tags_idx ON {s}.outreach_audience USING gin (tags)
 	WHERE active AND NOT staff_departed AND NOT erased AND marketing_consent <> 'disagree';

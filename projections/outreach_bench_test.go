@@ -166,7 +166,7 @@ func TestOutreachAudiencePlansUseIndexes(t *testing.T) {
 
 // BenchmarkOutreachAudience times the audience query and the dashboard
 // counts over 1,000,000 generated customers (about 1.1 million audience
-// rows, 0.9 million deliveries), after checking that every shape's plan
+// rows, 1.2 million deliveries), after checking that every shape's plan
 // uses the indexes. The baseline is a bare keyset page of the same table
 // with no rule applied. OUTREACH_BENCH_CUSTOMERS sets another size.
 //

@@ -317,3 +317,35 @@ func TestOutreachDepartedMember(t *testing.T) {
 		}
 	})
 }
+
+// TestOutreachPersonalText: a text flagged personal is kept out of the
+// event's data and sealed under the sending member; an unflagged one is
+// plain data.
+func TestOutreachPersonalText(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		f := newFixture(t, log, eraser, corp.Settings{})
+		f.join("zs")
+		f.add("c1", "zs")
+		for _, personal := range []bool{true, false} {
+			msg := fmt.Sprintf("m-%v", personal)
+			if _, _, err := f.h.PlanOutreach(f.ctx, commands.PlanOutreach{Outreach: sendTo(msg, "c1"), Text: "王五您好", Personal: personal}); err != nil {
+				t.Fatal(err)
+			}
+			recs := f.stream(events.OutreachMessageStream(corpID, msg))
+			if len(recs) != 1 {
+				t.Fatalf("%d events", len(recs))
+			}
+			inData := strings.Contains(string(recs[0].Data), "王五")
+			if inData == personal || (personal && recs[0].Subject != events.StaffSubject(corpID, "zs")) {
+				t.Fatalf("personal=%v: data %s, subject %q", personal, recs[0].Data, recs[0].Subject)
+			}
+			p, err := events.DecodeRecorded(recs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := p.(*events.OutreachPlanned); e.Text+e.PII.Text != "王五您好" {
+				t.Fatalf("personal=%v: read back %+v", personal, e)
+			}
+		}
+	})
+}

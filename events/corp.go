@@ -79,6 +79,10 @@ type WeComFactUnmatched struct {
 // that differ from before and ChangedBy who changed them (the command's
 // actor: "admin:<token id>", "cli:<OS user>"). Durations are whole
 // seconds. No personal data.
+//
+// Schema v2 added the mass-message caps; the upcaster gives v1 events
+// WeCom's defaults ("off", "off", "days_in_month"), which is what the
+// rules applied before the caps were settings.
 type CorpSettingsChanged struct {
 	StaffCapacity                   int   `json:"staff_capacity"`
 	HandoverWindowSeconds           int64 `json:"handover_window_seconds"`
@@ -90,6 +94,13 @@ type CorpSettingsChanged struct {
 	GroupMaxMembers                 int   `json:"group_max_members"`
 	GroupTransferLimit              int   `json:"group_transfer_limit"`
 	GroupTransferPeriodSeconds      int64 `json:"group_transfer_period_seconds"`
+	// MassMessageCapDay, MassMessageCapWeek and MassMessageCapMonth are
+	// the most mass messages one customer (or customer group) receives per
+	// calendar day, ISO week and calendar month in TimeZone: "off", a
+	// whole number, or (month only) "days_in_month".
+	MassMessageCapDay   string `json:"mass_message_cap_day"`
+	MassMessageCapWeek  string `json:"mass_message_cap_week"`
+	MassMessageCapMonth string `json:"mass_message_cap_month"`
 	// TimeZone is an IANA time zone name.
 	TimeZone  string   `json:"time_zone"`
 	Changed   []string `json:"changed"`
@@ -110,5 +121,6 @@ func init() {
 	register(1, func() Payload { return &TagDeleted{} })
 	register(1, func() Payload { return &TagsReordered{} })
 	register(1, func() Payload { return &WeComFactUnmatched{} })
-	register(1, func() Payload { return &CorpSettingsChanged{} })
+	register(2, func() Payload { return &CorpSettingsChanged{} })
+	registerUpcaster("corp.settings_changed", 1, upcastCorpSettingsV1)
 }

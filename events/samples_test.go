@@ -58,8 +58,28 @@ func samples() map[string]Payload {
 		&CorpSettingsChanged{
 			StaffCapacity: 5000, HandoverWindowSeconds: 86400, InServiceHandoverLimit: 2, InServiceHandoverPeriodSeconds: 7776000,
 			MaxHandoverBatch: 100, MaxHandoverMessage: 200, ResignedAssignmentWindowSeconds: 31536000, GroupMaxMembers: 500,
-			GroupTransferLimit: 2, GroupTransferPeriodSeconds: 7776000, TimeZone: "Asia/Shanghai",
+			GroupTransferLimit: 2, GroupTransferPeriodSeconds: 7776000,
+			MassMessageCapDay: "off", MassMessageCapWeek: "7", MassMessageCapMonth: "days_in_month", TimeZone: "Asia/Shanghai",
 			Changed: []string{"staff_capacity"}, ChangedBy: "admin:tok_7Qm2",
+		},
+		&OutreachPlanned{
+			MessageID: "msg-2026-03-spring", Channel: ChannelMassMessage, StaffID: "zhangsan",
+			CustomerIDs: []string{"wmABC", "wmDEF"}, ChatIDs: []string{"wrChat"}, Text: "春季新品上市", Personal: true,
+			PII: OutreachPII{Text: "王五您好，春季新品上市"},
+		},
+		&OutreachDelivered{
+			MessageID: "msg-2026-03-spring", Channel: ChannelMassMessage, StaffID: "zhangsan", CustomerID: "wmABC",
+			ChatID: "wrChat", ReportedBy: ReportedByWeCom, Counted: true, Violations: []string{OutreachCapMonth},
+		},
+		&OutreachCapReached{CustomerID: "wmABC", ChatID: "wrChat", Window: WindowMonth, Cap: 31, Until: sampleTime.Add(17 * 24 * time.Hour)},
+		&OutreachSent{
+			MessageID: "msg-2026-03-spring", Channel: ChannelMassMessage, StaffID: "zhangsan",
+			CustomerIDs: []string{"wmABC"}, ChatIDs: []string{"wrChat"}, ReportedBy: ReportedByWeCom,
+			Flagged: []OutreachRecipient{{CustomerID: "wmABC", ChatID: "wrChat", Reasons: []string{OutreachCapMonth}}},
+		},
+		&OutreachRefused{
+			MessageID: "msg-2026-03-spring", Channel: ChannelMassMessage, StaffID: "zhangsan",
+			Refused: []OutreachRecipient{{CustomerID: "wmDEF", ChatID: "wrChat", Reasons: []string{OutreachConsentWithdrawn, OutreachCapDay}}},
 		},
 	}
 	out := make(map[string]Payload, len(list))

@@ -49,3 +49,24 @@ func upcastHandoverRequestedV1(data []byte) ([]byte, error) {
 	}
 	return json.Marshal(m)
 }
+
+// upcastCorpSettingsV1 adds v2's mass-message caps to a v1
+// corp.settings_changed: WeCom's defaults, which the rules applied before
+// the caps were settings.
+func upcastCorpSettingsV1(data []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("corp.settings_changed v1 is not an object")
+	}
+	for k, v := range map[string]string{
+		"mass_message_cap_day": "off", "mass_message_cap_week": "off", "mass_message_cap_month": "days_in_month",
+	} {
+		if _, ok := m[k]; !ok {
+			m[k], _ = json.Marshal(v)
+		}
+	}
+	return json.Marshal(m)
+}

@@ -104,6 +104,7 @@ func All() []Projection {
 		Consents{},
 		Tags{},
 		WeComUnmatched{},
+		Outreach{},
 	}
 }
 

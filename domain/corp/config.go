@@ -104,8 +104,21 @@ func ToEvent(s Settings) *events.CorpSettingsChanged {
 		GroupMaxMembers:                 s.GroupMaxMembers,
 		GroupTransferLimit:              s.GroupTransferLimit,
 		GroupTransferPeriodSeconds:      sec(s.GroupTransferPeriod),
+		MassMessageCapDay:               s.MassMessageCapDay.Format(WindowDay),
+		MassMessageCapWeek:              s.MassMessageCapWeek.Format(WindowWeek),
+		MassMessageCapMonth:             s.MassMessageCapMonth.Format(WindowMonth),
 		TimeZone:                        s.TimeZone,
 	}
+}
+
+// eventCap reads a cap of a corp.settings_changed; text that does not
+// parse (never written by ToEvent) takes the window's default.
+func eventCap(window, text string) Cap {
+	c, err := ParseCap(window, text)
+	if err != nil {
+		return 0
+	}
+	return c
 }
 
 // FromEvent is the settings a corp.settings_changed records; fields a
@@ -123,6 +136,9 @@ func FromEvent(e *events.CorpSettingsChanged) Settings {
 		GroupMaxMembers:          e.GroupMaxMembers,
 		GroupTransferLimit:       e.GroupTransferLimit,
 		GroupTransferPeriod:      sec(e.GroupTransferPeriodSeconds),
+		MassMessageCapDay:        eventCap(WindowDay, e.MassMessageCapDay),
+		MassMessageCapWeek:       eventCap(WindowWeek, e.MassMessageCapWeek),
+		MassMessageCapMonth:      eventCap(WindowMonth, e.MassMessageCapMonth),
 		TimeZone:                 e.TimeZone,
 	}.WithDefaults()
 }

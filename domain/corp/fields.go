@@ -16,6 +16,7 @@ const (
 	kindInt fieldKind = iota
 	kindDuration
 	kindTimeZone
+	kindCap
 )
 
 // Field is one setting a corp may change, by its name in the API, the CLI
@@ -30,6 +31,9 @@ type Field struct {
 	Doc    string
 	ptrInt func(*Settings) *int
 	ptrDur func(*Settings) *time.Duration
+	ptrCap func(*Settings) *Cap
+	// window is a cap field's window (WindowDay, ...).
+	window string
 }
 
 // Fields are the settings a corp may change, in a fixed order.
@@ -58,6 +62,16 @@ var Fields = []Field{
 		"the period group_transfer_limit counts over"),
 	{Name: "time_zone", kind: kindTimeZone,
 		Doc: "the corp's IANA time zone (where its days begin), e.g. Asia/Shanghai"},
+	capField("mass_message_cap_day", WindowDay, func(s *Settings) *Cap { return &s.MassMessageCapDay },
+		"mass messages one customer or customer group receives per calendar day in time_zone at most; off or 1 to 1000"),
+	capField("mass_message_cap_week", WindowWeek, func(s *Settings) *Cap { return &s.MassMessageCapWeek },
+		"mass messages one customer or customer group receives per week (Monday to Sunday, time_zone) at most; off or 1 to 1000"),
+	capField("mass_message_cap_month", WindowMonth, func(s *Settings) *Cap { return &s.MassMessageCapMonth },
+		"mass messages one customer or customer group receives per calendar month in time_zone at most; days_in_month (WeCom's rule), off or 1 to 1000"),
+}
+
+func capField(name, window string, p func(*Settings) *Cap, doc string) Field {
+	return Field{Name: name, kind: kindCap, max: MaxCap, ptrCap: p, window: window, Doc: doc}
 }
 
 func intField(name string, max int64, p func(*Settings) *int, doc string) Field {
@@ -108,8 +122,11 @@ func FieldNames() []string {
 
 // Get is the field's value in s, as text (FormatDuration for durations).
 func (f Field) Get(s Settings) string {
-	if f.kind == kindTimeZone {
+	switch f.kind {
+	case kindTimeZone:
 		return s.TimeZone
+	case kindCap:
+		return f.ptrCap(&s).Format(f.window)
 	}
 	return f.format(f.number(s))
 }
@@ -132,6 +149,12 @@ func (f Field) Set(s *Settings, text string) error {
 		*f.ptrDur(s) = d
 	case kindTimeZone:
 		s.TimeZone = text
+	case kindCap:
+		c, err := ParseCap(f.window, text)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalidSettings, f.Name, err)
+		}
+		*f.ptrCap(s) = c
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ package corp
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +72,129 @@ type Settings struct {
 	// TimeZone is the corp's IANA time zone name (e.g. "Asia/Shanghai"):
 	// where its calendar days begin. Empty means DefaultTimeZone.
 	TimeZone string
+	// MassMessageCapDay, MassMessageCapWeek and MassMessageCapMonth are
+	// the most mass messages (客户群发, 客户群群发) one customer or customer
+	// group receives per calendar day, ISO week (Monday to Sunday) and
+	// calendar month in TimeZone. Every window that is not off applies.
+	// The zero Cap is WeCom's default for the window: day and week off,
+	// month as many as the month has days.
+	MassMessageCapDay   Cap
+	MassMessageCapWeek  Cap
+	MassMessageCapMonth Cap
+}
+
+// Cap is the limit of one mass-message window: a number of messages
+// (> 0), CapOff, CapDaysInMonth (month only), or zero for the window's
+// WeCom default (see Settings). Settings keep a window's default as zero,
+// so settings that equal the defaults compare equal to Defaults().
+type Cap int
+
+const (
+	// CapOff: the window limits nothing.
+	CapOff Cap = -1
+	// CapDaysInMonth: as many messages as the calendar month has days
+	// (WeCom's rule since 2023; month window only).
+	CapDaysInMonth Cap = -2
+)
+
+// MaxCap is the largest number a cap window accepts.
+const MaxCap = 1000
+
+// Window limits of mass messages, by window name (WindowDay, ...).
+const (
+	WindowDay   = "day"
+	WindowWeek  = "week"
+	WindowMonth = "month"
+)
+
+// windowDefault is WeCom's default of a window.
+func windowDefault(window string) Cap {
+	if window == WindowMonth {
+		return CapDaysInMonth
+	}
+	return CapOff
+}
+
+// Resolve is c for window with the default made explicit: CapOff,
+// CapDaysInMonth or a number.
+func (c Cap) Resolve(window string) Cap {
+	if c == 0 {
+		return windowDefault(window)
+	}
+	return c
+}
+
+// normal is c with the window's default written as zero.
+func (c Cap) normal(window string) Cap {
+	if c == windowDefault(window) {
+		return 0
+	}
+	return c
+}
+
+// Limit is how many messages the window allows at `at` (in the window's
+// month, for CapDaysInMonth), and false when the window is off.
+func (c Cap) Limit(window string, at time.Time) (int, bool) {
+	switch r := c.Resolve(window); {
+	case r == CapOff:
+		return 0, false
+	case r == CapDaysInMonth:
+		y, m, _ := at.Date()
+		return time.Date(y, m+1, 0, 0, 0, 0, 0, at.Location()).Day(), true
+	default:
+		return int(r), true
+	}
+}
+
+// valid reports whether c is a value of window.
+func (c Cap) valid(window string) bool {
+	switch {
+	case c == 0, c == CapOff:
+		return true
+	case c == CapDaysInMonth:
+		return window == WindowMonth
+	}
+	return c >= 1 && c <= MaxCap
+}
+
+// Format writes c as settings text: "off", "days_in_month" or the number.
+func (c Cap) Format(window string) string {
+	switch r := c.Resolve(window); {
+	case r == CapOff:
+		return "off"
+	case r == CapDaysInMonth:
+		return "days_in_month"
+	default:
+		return strconv.Itoa(int(r))
+	}
+}
+
+// ParseCap reads settings text for a window: "off", "days_in_month"
+// (month only) or a whole number from 1 to MaxCap.
+func ParseCap(window, text string) (Cap, error) {
+	t := strings.TrimSpace(text)
+	switch t {
+	case "off":
+		return CapOff.normal(window), nil
+	case "days_in_month":
+		if window != WindowMonth {
+			return 0, fmt.Errorf("days_in_month is for the month window only")
+		}
+		return CapDaysInMonth.normal(window), nil
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil {
+		return 0, fmt.Errorf("want off, a whole number or (month) days_in_month, got %q", text)
+	}
+	if n < 1 || n > MaxCap {
+		return 0, fmt.Errorf("want a number from 1 to %d, got %d", MaxCap, n)
+	}
+	return Cap(n), nil
+}
+
+// Caps are the three mass-message windows, by window name.
+func (s Settings) Caps() map[string]Cap {
+	return map[string]Cap{WindowDay: s.MassMessageCapDay, WindowWeek: s.MassMessageCapWeek, WindowMonth: s.MassMessageCapMonth}
 }
 
 // Location is the corp's time zone; DefaultTimeZone's when TimeZone is
@@ -159,6 +284,12 @@ var ErrInvalidSettings = errors.New("corp: invalid settings")
 func (s Settings) Validate() error {
 	var errs []error
 	for _, f := range Fields {
+		if f.kind == kindCap {
+			if c := *f.ptrCap(&s); !c.valid(f.window) {
+				errs = append(errs, fmt.Errorf("%w: %s must be off, 1 to %d or (month) days_in_month, got %d", ErrInvalidSettings, f.Name, MaxCap, c))
+			}
+			continue
+		}
 		if f.kind == kindTimeZone {
 			continue
 		}

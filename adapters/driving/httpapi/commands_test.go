@@ -48,6 +48,9 @@ func TestEveryCommandRoute(t *testing.T) {
 	if len(dep.FailedHandovers) != 1 || dep.FailedHandovers[0].FailReason != "target_departed" {
 		t.Fatalf("departure of a pending handover's target: %+v", dep.FailedHandovers)
 	}
+	post(201, "POST", "/outreach/messages/m1/plan", map[string]any{"channel": "mass_message", "staff_id": "alice", "customer_ids": []string{"c2"}, "text": "hello"})
+	post(200, "POST", "/outreach/messages/m1/check", map[string]any{"channel": "mass_message", "staff_id": "alice", "customer_ids": []string{"c2"}})
+	post(200, "POST", "/outreach/messages/m1/sends", map[string]any{"channel": "mass_message", "staff_id": "alice", "customer_ids": []string{"c2"}})
 	post(200, "POST", "/customers/c3/erasure", nil)
 	post(200, "POST", "/staff/bob/erasure", nil)
 	h.projected()

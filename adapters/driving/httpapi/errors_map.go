@@ -11,6 +11,7 @@ import (
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/customer"
 	"github.com/custody/custody/domain/groupchat"
+	"github.com/custody/custody/domain/outreach"
 	"github.com/custody/custody/domain/staff"
 )
 
@@ -76,6 +77,9 @@ var sentinels = func() []sentinelMapping {
 		{groupchat.ErrOwnerDeparted, conflict, "owner_departed"},
 		{groupchat.ErrOwnerNotDeparted, conflict, "owner_not_departed"},
 		{groupchat.ErrTransferLimitReached, conflict, "transfer_limit_reached"},
+		// outreach
+		{outreach.ErrAlreadyPlanned, conflict, "already_planned"},
+		{outreach.ErrInvalidArgument, bad, CodeInvalidArgument},
 		// WeCom, for corps whose changes are carried out there
 		{commands.ErrRefusedByWeCom, conflict, "refused_by_wecom"},
 		{commands.ErrWeComUnavailable, http.StatusBadGateway, "wecom_unavailable"},

@@ -116,6 +116,7 @@ func apiRoutes() []route {
 		erasureRoutes,
 		groupRoutes,
 		handoverRoutes,
+		outreachRoutes,
 		overviewRoutes,
 		settingsRoutes,
 		staffRoutes,

@@ -35,6 +35,9 @@ type settingsRequest struct {
 	GroupTransferLimit       *int    `json:"group_transfer_limit,omitempty" doc:"in-service owner transfers of one group allowed within group_transfer_period; 1 to 1000"`
 	GroupTransferPeriod      *string `json:"group_transfer_period,omitempty" doc:"the period group_transfer_limit counts over; a duration in whole seconds up to 3650d: 24h, 90d, 1h30m"`
 	TimeZone                 *string `json:"time_zone,omitempty" doc:"the corp's IANA time zone (where its days begin), e.g. Asia/Shanghai"`
+	MassMessageCapDay        *string `json:"mass_message_cap_day,omitempty" doc:"mass messages one customer or customer group receives per calendar day in time_zone at most; off or 1 to 1000"`
+	MassMessageCapWeek       *string `json:"mass_message_cap_week,omitempty" doc:"mass messages one customer or customer group receives per week (Monday to Sunday, time_zone) at most; off or 1 to 1000"`
+	MassMessageCapMonth      *string `json:"mass_message_cap_month,omitempty" doc:"mass messages one customer or customer group receives per calendar month in time_zone at most; days_in_month (WeCom's rule), off or 1 to 1000"`
 }
 
 // changes is the request as ChangeCorpSettings takes it.
@@ -61,6 +64,9 @@ func (r settingsRequest) changes() map[string]string {
 	num("group_transfer_limit", r.GroupTransferLimit)
 	text("group_transfer_period", r.GroupTransferPeriod)
 	text("time_zone", r.TimeZone)
+	text("mass_message_cap_day", r.MassMessageCapDay)
+	text("mass_message_cap_week", r.MassMessageCapWeek)
+	text("mass_message_cap_month", r.MassMessageCapMonth)
 	return out
 }
 
@@ -78,6 +84,10 @@ type SettingsValues struct {
 	GroupTransferLimit       int    `json:"group_transfer_limit"`
 	GroupTransferPeriod      string `json:"group_transfer_period"`
 	TimeZone                 string `json:"time_zone"`
+	// Mass-message caps: "off", a number, or (month) "days_in_month".
+	MassMessageCapDay   string `json:"mass_message_cap_day"`
+	MassMessageCapWeek  string `json:"mass_message_cap_week"`
+	MassMessageCapMonth string `json:"mass_message_cap_month"`
 }
 
 func settingsValues(s corp.Settings) SettingsValues {
@@ -88,6 +98,9 @@ func settingsValues(s corp.Settings) SettingsValues {
 		MaxHandoverBatch: s.MaxHandoverBatch, MaxHandoverMessage: s.MaxHandoverMessage,
 		ResignedAssignmentWindow: d(s.ResignedAssignmentWindow), GroupMaxMembers: s.GroupMaxMembers,
 		GroupTransferLimit: s.GroupTransferLimit, GroupTransferPeriod: d(s.GroupTransferPeriod), TimeZone: s.TimeZone,
+		MassMessageCapDay:   s.MassMessageCapDay.Format(corp.WindowDay),
+		MassMessageCapWeek:  s.MassMessageCapWeek.Format(corp.WindowWeek),
+		MassMessageCapMonth: s.MassMessageCapMonth.Format(corp.WindowMonth),
 	}
 }
 

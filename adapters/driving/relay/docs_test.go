@@ -61,7 +61,17 @@ func docExamples() []events.Payload {
 		&events.CorpSettingsChanged{StaffCapacity: 5000, HandoverWindowSeconds: 86400, InServiceHandoverLimit: 2,
 			InServiceHandoverPeriodSeconds: 7776000, MaxHandoverBatch: 100, MaxHandoverMessage: 200,
 			ResignedAssignmentWindowSeconds: 15552000, GroupMaxMembers: 500, GroupTransferLimit: 2, GroupTransferPeriodSeconds: 7776000,
+			MassMessageCapDay: "off", MassMessageCapWeek: "7", MassMessageCapMonth: "days_in_month",
 			TimeZone: "Asia/Shanghai", Changed: []string{"staff_capacity", "resigned_assignment_window"}, ChangedBy: "admin:admin"},
+		&events.OutreachPlanned{MessageID: "spring-2026", Channel: events.ChannelMassMessage, StaffID: "zhangsan",
+			CustomerIDs: []string{"wmQx1aBC", "wmRy2bCD"}, Text: "Spring collection is in"},
+		&events.OutreachDelivered{MessageID: "spring-2026", Channel: events.ChannelMassMessage, StaffID: "zhangsan",
+			CustomerID: "wmQx1aBC", ReportedBy: events.ReportedByCustody, Counted: true},
+		&events.OutreachCapReached{CustomerID: "wmQx1aBC", Window: events.WindowDay, Cap: 1, Until: t0.Add(15 * time.Hour)},
+		&events.OutreachSent{MessageID: "spring-2026", Channel: events.ChannelMassMessage, StaffID: "zhangsan",
+			CustomerIDs: []string{"wmQx1aBC"}, ReportedBy: events.ReportedByCustody},
+		&events.OutreachRefused{MessageID: "spring-2026", Channel: events.ChannelMassMessage, StaffID: "zhangsan",
+			Refused: []events.OutreachRecipient{{CustomerID: "wmRy2bCD", Reasons: []string{events.OutreachConsentWithdrawn}}}},
 	}
 }
 
@@ -87,6 +97,10 @@ func docCloudEvent(t testing.TB, i int, p events.Payload, includePII bool) []byt
 		stream = events.CorpWeComStream("ww7f1c2d", "9c1e0f7a")
 	case strings.HasPrefix(ev.Type, "corp."):
 		stream = events.CorpSettingsStream("ww7f1c2d")
+	case ev.Type == "outreach.delivered" || ev.Type == "outreach.cap_reached":
+		stream = events.OutreachCustomerStream("ww7f1c2d", "wmQx1aBC")
+	case strings.HasPrefix(ev.Type, "outreach."):
+		stream = events.OutreachMessageStream("ww7f1c2d", "spring-2026")
 	}
 	rec := events.Recorded{Event: ev, Stream: stream, StreamVersion: 3,
 		Position: events.Position{Commit: 918273, Prepare: 40112 + uint64(i)}, RecordedAt: time.Date(2026, 11, 2, 9, 30, 1, 250e6, time.UTC)}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -53,16 +54,9 @@ type storedAnswer struct {
 }
 
 // idempotencyStore keeps answers of requests that carried an
-// Idempotency-Key (table http_idempotency). Its statements run in groups
-// with those of concurrent requests (pgGroup): a lookup or a save shares
-// its round trip and its transaction with the others in flight.
+// Idempotency-Key (table http_idempotency).
 type idempotencyStore struct {
-	pool  *pgxpool.Pool
-	group *pgGroup
-}
-
-func newIdempotencyStore(pool *pgxpool.Pool) *idempotencyStore {
-	return &idempotencyStore{pool: pool, group: &pgGroup{pool: pool}}
+	pool *pgxpool.Pool
 }
 
 // errKeyReused: the key was used before with a different request.
@@ -72,23 +66,16 @@ var errKeyReused = newError(http.StatusUnprocessableEntity, CodeIdempotencyReuse
 // lookup returns the stored answer of (corp, key), nil when there is none,
 // or errKeyReused when the stored request differs from hash.
 func (s *idempotencyStore) lookup(ctx context.Context, corp, key string, hash []byte) (*storedAnswer, error) {
-	var (
-		a      storedAnswer
-		stored []byte
-		found  bool
-	)
-	err := s.group.query(ctx, func(rows pgx.Rows) error {
-		found = rows.Next()
-		if !found {
-			return nil
-		}
-		return rows.Scan(&stored, &a.status, &a.body)
-	}, `SELECT request_hash, status, body FROM http_idempotency WHERE corp_id = $1 AND key = $2`, corp, key)
+	var a storedAnswer
+	var stored []byte
+	err := s.pool.QueryRow(ctx,
+		`SELECT request_hash, status, body FROM http_idempotency WHERE corp_id = $1 AND key = $2`,
+		corp, key).Scan(&stored, &a.status, &a.body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: idempotency lookup: %w", err)
-	}
-	if !found {
-		return nil, nil
 	}
 	if !bytes.Equal(stored, hash) {
 		return nil, errKeyReused
@@ -99,17 +86,14 @@ func (s *idempotencyStore) lookup(ctx context.Context, corp, key string, hash []
 // save stores an answer. When a concurrent request with the same key saved
 // first, its answer wins and is returned, so both callers answer alike.
 func (s *idempotencyStore) save(ctx context.Context, corp, key string, hash []byte, a storedAnswer) (storedAnswer, error) {
-	var inserted bool
-	err := s.group.query(ctx, func(rows pgx.Rows) error {
-		inserted = rows.Next()
-		return nil
-	}, `INSERT INTO http_idempotency (corp_id, key, request_hash, status, body)
-		 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (corp_id, key) DO NOTHING RETURNING true`,
+	tag, err := s.pool.Exec(ctx,
+		`INSERT INTO http_idempotency (corp_id, key, request_hash, status, body)
+		 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (corp_id, key) DO NOTHING`,
 		corp, key, hash, a.status, a.body)
 	if err != nil {
 		return a, fmt.Errorf("httpapi: idempotency save: %w", err)
 	}
-	if inserted {
+	if tag.RowsAffected() == 1 {
 		return a, nil
 	}
 	prev, err := s.lookup(ctx, corp, key, hash)

@@ -140,7 +140,7 @@ func New(o Options) (*Server, error) {
 		mux:     http.NewServeMux(),
 		routes:  apiRoutes(),
 		tokens:  NewTokens(o.Pool),
-		idem:    newIdempotencyStore(o.Pool),
+		idem:    &idempotencyStore{pool: o.Pool},
 		metrics: m,
 	}
 	s.auth = newAuthenticator(o.AdminToken, s.tokens, o.TokenCacheTTL)

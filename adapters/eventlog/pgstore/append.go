@@ -80,13 +80,17 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		return eventlog.AppendResult{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		insert := s.insert
+		var (
+			out   []events.Recorded
+			woken bool
+		)
 		if attempt == 0 {
 			// The first attempt may share a transaction with concurrent
 			// appends (group commit); retries after a lost race run alone.
-			insert = s.insertGrouped
+			out, woken, err = s.insertGrouped(ctx, args, evs)
+		} else {
+			out, err = s.insert(ctx, args, evs)
 		}
-		out, err := insert(ctx, args, evs)
 		var pgErr *pgconn.PgError
 		switch {
 		case err == nil && len(out) == len(evs):
@@ -96,7 +100,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 					out[i].PII, out[i].PIIErased = nil, true
 				}
 			}
-			s.notify()
+			if !woken {
+				s.notify()
+			}
 			return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion)}, nil
 		case err == nil && len(out) != 0:
 			return eventlog.AppendResult{}, fmt.Errorf("pgstore: append inserted %d of %d events", len(out), len(evs))

@@ -27,7 +27,9 @@ type pendingAppend struct {
 	evs  []events.Event
 	out  []events.Recorded
 	err  error
-	done chan struct{}
+	// grouped: out was committed by a group, which woke the subscribers.
+	grouped bool
+	done    chan struct{}
 }
 
 // committer groups the first attempts of concurrent Appends: while
@@ -53,14 +55,16 @@ type committer struct {
 	max      int
 }
 
-// insertGrouped is insert through the committer.
-func (s *Store) insertGrouped(ctx context.Context, args []any, evs []events.Event) ([]events.Recorded, error) {
+// insertGrouped is insert through the committer. woken reports that the
+// subscribers were woken for the rows inserted (by their group's commit).
+func (s *Store) insertGrouped(ctx context.Context, args []any, evs []events.Event) (_ []events.Recorded, woken bool, _ error) {
 	c := s.committer
 	if c == nil {
-		return s.insert(ctx, args, evs)
+		out, err := s.insert(ctx, args, evs)
+		return out, false, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	p := &pendingAppend{ctx: ctx, args: args, evs: evs, done: make(chan struct{})}
 	c.mu.Lock()
@@ -78,12 +82,13 @@ func (s *Store) insertGrouped(ctx context.Context, args []any, evs []events.Even
 	case <-ctx.Done():
 		// The group may still commit the append: as for a connection lost
 		// during an append alone, the outcome is unknown to the caller.
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
 	if errors.Is(p.err, errAlone) {
-		return s.insert(ctx, args, evs)
+		out, err := s.insert(ctx, args, evs)
+		return out, false, err
 	}
-	return p.out, p.err
+	return p.out, p.grouped, p.err
 }
 
 // take removes up to maxGroup appends from the queue; c.mu is held.
@@ -156,11 +161,15 @@ func (c *committer) flush(group []*pendingAppend) {
 		if err != nil && failed == nil {
 			failed = err
 		}
+		p.grouped = true
 	}
 	if err := br.Close(); err != nil && failed == nil {
 		failed = err
 	}
 	if failed == nil {
+		// One wake-up of the subscribers for the whole group, not one per
+		// append (Append leaves grouped appends to this).
+		c.s.notify()
 		return
 	}
 	var pgErr *pgconn.PgError
@@ -170,7 +179,7 @@ func (c *committer) flush(group []*pendingAppend) {
 		failed = errAlone
 	}
 	for _, p := range live {
-		p.out, p.err = nil, failed
+		p.out, p.err, p.grouped = nil, failed, false
 	}
 }
 

@@ -9,6 +9,9 @@
 // constraints on event_id and on (stream, stream_version) make the database
 // itself enforce idempotent ids and optimistic concurrency; an append is one
 // INSERT statement, so it is atomic without an explicit transaction.
+// Concurrent appends share transactions (group commit, see committer in
+// groupcommit.go): each keeps its own statement and check, and a group
+// that fails on any statement is rolled back and its appends run alone.
 //
 // # Global order without gaps: the xid8 technique
 //

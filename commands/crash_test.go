@@ -122,6 +122,11 @@ type crashStore struct {
 	// returned terminate (nil where there is no server to drop
 	// connections) drops that connection's sessions on the server.
 	connect func(t *testing.T, name string) (log eventlog.EventLog, terminate func())
+	// settle, when not nil, waits until every event committed so far is
+	// readable with ReadAll: on PostgreSQL a transaction still running
+	// anywhere on the server (a NOTIFY, another session) holds readers
+	// back, and ReadAll would end early at an empty page.
+	settle func(t *testing.T)
 }
 
 type crashBackend struct {
@@ -163,9 +168,14 @@ var crashBackends = []crashBackend{
 		if err := base.Migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
+		settlePool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(settlePool.Close)
 		return crashStore{base: base, eraser: base, connect: func(t *testing.T, name string) (eventlog.EventLog, func()) {
 			return open(t, name), func() { terminateBackends(t, url, name) }
-		}}
+		}, settle: func(t *testing.T) { settleXmin(t, settlePool) }}
 	}},
 	{"kurrent", func(t *testing.T) crashStore {
 		srv, err := kurrentstandin.Start(kurrentstandin.Options{})
@@ -191,6 +201,32 @@ var crashBackends = []crashBackend{
 			return open(t), nil
 		}}
 	}},
+}
+
+// settleXmin waits until every transaction that began before the call has
+// ended: then ReadAll reads every event committed before it (the xmin
+// bound of pgstore's package doc).
+func settleXmin(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	var now uint64
+	if err := pool.QueryRow(ctx, `SELECT pg_current_xact_id()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var xmin uint64
+		if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&xmin); err != nil {
+			t.Fatal(err)
+		}
+		if xmin > now {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("transactions older than %d still running after a minute (xmin %d)", now, xmin)
+		}
+		time.Sleep(time.Millisecond) // polling a condition
+	}
 }
 
 // terminateBackends makes PostgreSQL end every session the application
@@ -566,6 +602,9 @@ func crashRun(t *testing.T, store crashStore, sc crashScenario, allow int, varia
 	}
 
 	h := newHandler(restarted)
+	if store.settle != nil {
+		store.settle(t)
+	}
 	switch variant {
 	case variantKeeper, variantTerminate:
 		cp := &commands.MemoryCheckpoint{}
@@ -583,6 +622,9 @@ func crashRun(t *testing.T, store crashStore, sc crashScenario, allow int, varia
 		if err := sc.run(c, h, m); err != nil {
 			t.Fatalf("retry after a kill after %d appends: %v", allow, err)
 		}
+	}
+	if store.settle != nil {
+		store.settle(t)
 	}
 	var recs []events.Recorded
 	for from := start; ; {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -79,7 +80,17 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		return eventlog.AppendResult{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		out, err := s.insert(ctx, args, evs)
+		var (
+			out   []events.Recorded
+			woken bool
+		)
+		if attempt == 0 {
+			// The first attempt may share a transaction with concurrent
+			// appends (group commit); retries after a lost race run alone.
+			out, woken, err = s.insertGrouped(ctx, args, evs)
+		} else {
+			out, err = s.insert(ctx, args, evs)
+		}
 		var pgErr *pgconn.PgError
 		switch {
 		case err == nil && len(out) == len(evs):
@@ -89,7 +100,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 					out[i].PII, out[i].PIIErased = nil, true
 				}
 			}
-			s.notify()
+			if !woken {
+				s.notify()
+			}
 			return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion)}, nil
 		case err == nil && len(out) != 0:
 			return eventlog.AppendResult{}, fmt.Errorf("pgstore: append inserted %d of %d events", len(out), len(evs))
@@ -173,6 +186,11 @@ func (s *Store) insert(ctx context.Context, args []any, evs []events.Event) ([]e
 	if err != nil {
 		return nil, err
 	}
+	return scanAppended(rows, evs)
+}
+
+// scanAppended reads the rows appendSQL returned for evs and closes them.
+func scanAppended(rows pgx.Rows, evs []events.Event) ([]events.Recorded, error) {
 	defer rows.Close()
 	out := make([]events.Recorded, 0, len(evs))
 	for rows.Next() {

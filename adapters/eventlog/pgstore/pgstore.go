@@ -9,6 +9,9 @@
 // constraints on event_id and on (stream, stream_version) make the database
 // itself enforce idempotent ids and optimistic concurrency; an append is one
 // INSERT statement, so it is atomic without an explicit transaction.
+// Concurrent appends share transactions (group commit, see committer in
+// groupcommit.go): each keeps its own statement and check, and a group
+// that fails on any statement is rolled back and its appends run alone.
 //
 // # Global order without gaps: the xid8 technique
 //
@@ -94,6 +97,11 @@ type Options struct {
 	// Logger receives operational messages (never personal data). Default
 	// slog.Default().
 	Logger *slog.Logger
+	// GroupCommits is how many group commits of concurrent appends may be
+	// in flight at once (see committer): appends that arrive while that
+	// many are running share the next transaction. Default 1; negative:
+	// no grouping, every append is a transaction of its own.
+	GroupCommits int
 }
 
 func (o *Options) setDefaults() {
@@ -105,6 +113,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.GroupCommits == 0 {
+		o.GroupCommits = 1
 	}
 }
 
@@ -142,6 +153,9 @@ type Store struct {
 	listeners    int
 	stopListener context.CancelFunc
 	listenerDone chan struct{}
+
+	// committer groups concurrent appends; nil without grouping.
+	committer *committer
 }
 
 // New returns a store on pool. It does not touch the database; call
@@ -154,7 +168,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, opts: o, wake: make(chan struct{})}, nil
+	s := &Store{pool: pool, opts: o, wake: make(chan struct{})}
+	if o.GroupCommits > 0 {
+		s.committer = &committer{s: s, max: o.GroupCommits}
+	}
+	return s, nil
 }
 
 // Migrate creates or updates the store's tables: the event log and the

@@ -29,14 +29,35 @@ ORDER BY tx_id, id LIMIT $3`
 // ReadStream implements eventlog.EventLog. It reads committed events
 // directly, without the xmin bound: a stream's versions have no gaps to
 // fear.
+//
+// One round trip whenever the answer is not empty or the stream does not
+// exist: versions run 0, 1, 2, … without gaps and events are never
+// deleted, so an empty read from version 0 means no stream, and a read
+// from from > 0 also fetches the event at from-1, which exists exactly
+// when the stream reaches from (it is dropped from the answer, its
+// personal data never opened). Only a read past from-1 of an existing
+// stream asks again whether the stream exists.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64) (_ []events.Recorded, err error) {
 	defer func() { err = unavailable(ctx, err) }()
-	out, err := s.query(ctx, new(scanner), selectEvents+`WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`, stream, max(from, 0))
+	from = max(from, 0)
+	out, sealed, err := s.querySealed(ctx, new(scanner), selectEvents+`WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`, stream, max(from-1, 0))
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
 	}
+	if from > 0 && len(out) > 0 && out[0].StreamVersion == from-1 {
+		out, sealed = out[1:], sealed[1:]
+		if len(out) == 0 {
+			return []events.Recorded{}, nil
+		}
+	}
 	if len(out) > 0 {
+		if err := s.open(ctx, out, sealed); err != nil {
+			return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
+		}
 		return out, nil
+	}
+	if from == 0 {
+		return nil, fmt.Errorf("%w: %q", eventlog.ErrStreamNotFound, stream)
 	}
 	var exists bool
 	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE stream = $1)`, stream).Scan(&exists); err != nil {
@@ -104,9 +125,19 @@ func (s *Store) page(ctx context.Context, sc *scanner, from events.Position, lim
 // query runs sql (selectEvents with a tail) and returns every row, its
 // personal data opened.
 func (s *Store) query(ctx context.Context, sc *scanner, sql string, args ...any) ([]events.Recorded, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+	out, sealed, err := s.querySealed(ctx, sc, sql, args...)
 	if err != nil {
 		return nil, err
+	}
+	return out, s.open(ctx, out, sealed)
+}
+
+// querySealed is query without opening the personal data: sealed[i] is
+// the sealed personal data of the i-th record, for open.
+func (s *Store) querySealed(ctx context.Context, sc *scanner, sql string, args ...any) ([]events.Recorded, [][]byte, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer rows.Close()
 	var (
@@ -116,14 +147,14 @@ func (s *Store) query(ctx context.Context, sc *scanner, sql string, args ...any)
 	for rows.Next() {
 		r, seal, err := sc.scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out, sealed = append(out, r), append(sealed, seal)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, s.open(ctx, out, sealed)
+	return out, sealed, nil
 }
 
 // open opens the sealed personal data of recs (sealed[i] belongs to

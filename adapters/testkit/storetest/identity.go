@@ -99,7 +99,16 @@ func testCopier(t *testing.T, h Harness, cp eventlog.Copier) {
 		t.Fatalf("retry of a copied append: %v", err)
 	}
 	check("retry", again.Events)
-	if _, err := cp.AppendCopied(ctx, "customer-corp1-copied", eventlog.ExpectVersion(1), at[:1], Event(3), Event(4)); !errors.Is(err, eventlog.ErrInvalidEvent) {
+	one := Event(5)
+	one.Subject, one.PII = "customer/corp1/copied", []byte(`{"name":"x"}`)
+	single, err := cp.AppendCopied(ctx, "customer-corp1-copied", eventlog.ExpectVersion(1), at[1:], one)
+	if err != nil {
+		t.Fatalf("copy of one event: %v", err)
+	}
+	if got := single.Events; len(got) != 1 || !got[0].RecordedAt.Equal(at[1]) || got[0].StreamVersion != 2 || string(got[0].PII) != `{"name":"x"}` {
+		t.Fatalf("copy of one event: %+v", got)
+	}
+	if _, err := cp.AppendCopied(ctx, "customer-corp1-copied", eventlog.ExpectVersion(2), at[:1], Event(3), Event(4)); !errors.Is(err, eventlog.ErrInvalidEvent) {
 		t.Fatalf("one time for two events: %v, want ErrInvalidEvent", err)
 	}
 }

@@ -1,7 +1,8 @@
 // Package logcopy copies a whole custody event log into another one — the
 // embedded PostgreSQL log into a KurrentDB cluster, or back — preserving
-// stream names, stream versions, event ids, every envelope field and the
-// global order of events.
+// stream names, stream versions, event ids, every envelope field (the
+// time the source recorded each event too, when the destination is an
+// eventlog.Copier, as custody's logs are) and the global order of events.
 //
 // The copy walks the source with ReadAll and appends each run of
 // consecutive events of one stream as one append, with the exact expected

@@ -210,9 +210,9 @@ func compactJSON(t *testing.T, b []byte) string {
 }
 
 // same fails unless both logs hold the same events in the same global
-// order: streams, versions, ids and every envelope field, RecordedAt too
-// when the copy's destination keeps it (eventlog.Copier).
-func same(t *testing.T, what string, a, b []events.Recorded, keepsRecordedAt bool) {
+// order: streams, versions, ids and every envelope field, RecordedAt
+// included.
+func same(t *testing.T, what string, a, b []events.Recorded) {
 	t.Helper()
 	if len(a) != len(b) {
 		t.Fatalf("%s: %d events, want %d", what, len(b), len(a))
@@ -226,7 +226,7 @@ func same(t *testing.T, what string, a, b []events.Recorded, keepsRecordedAt boo
 			x.CausationID != y.CausationID || x.Subject != y.Subject || x.PIIErased != y.PIIErased {
 			t.Fatalf("%s: event %d differs:\n got  %s %s@%d %+v\n want %s %s@%d %+v", what, i, y.ID, y.Stream, y.StreamVersion, y.Event, x.ID, x.Stream, x.StreamVersion, x.Event)
 		}
-		if keepsRecordedAt && !x.RecordedAt.Equal(y.RecordedAt) {
+		if !x.RecordedAt.Equal(y.RecordedAt) {
 			t.Fatalf("%s: event %d recorded at %s, the source recorded it at %s", what, i, y.RecordedAt, x.RecordedAt)
 		}
 		if compactJSON(t, x.Data) != compactJSON(t, y.Data) || compactJSON(t, x.PII) != compactJSON(t, y.PII) {
@@ -333,12 +333,12 @@ func TestPostgresToKurrentAndBack(t *testing.T) {
 	start = time.Now()
 	copyInterrupted(t, pg1, kdb, kdb, n, "kurrent")
 	t.Logf("PostgreSQL -> stand-in: %v", time.Since(start))
-	same(t, "stand-in", want, readAll(t, kdb), true)
+	same(t, "stand-in", want, readAll(t, kdb))
 
 	start = time.Now()
 	copyInterrupted(t, kdb, pg2, pg2, n, "pg2")
 	t.Logf("stand-in -> PostgreSQL: %v", time.Since(start))
-	same(t, "second PostgreSQL", want, readAll(t, pg2), false)
+	same(t, "second PostgreSQL", want, readAll(t, pg2))
 }
 
 // TestDivergedDestination refuses to copy over different events.

@@ -31,6 +31,18 @@ type bulkBuilder interface {
 	bulkPlan() bulkPlan
 }
 
+// planOf returns p's rebuild plan: a fold projection's from its
+// definition, a bulkBuilder's own.
+func planOf(p Projection) (bulkPlan, bool) {
+	switch b := p.(type) {
+	case foldProjection:
+		return b.definition().bulkPlan(), true
+	case bulkBuilder:
+		return b.bulkPlan(), true
+	}
+	return bulkPlan{}, false
+}
+
 // bulkPlan describes a projection's staging table and fold.
 type bulkPlan struct {
 	// staging lists the staging table's columns as "name type".

@@ -64,10 +64,16 @@ type Projection interface {
 
 // Writer queues a projection's statements into the transaction of a batch;
 // they run in order when the batch is sent.
+//
+// A Writer also collects the facts of the fold projections (see
+// foldProjection): Send runs their folds with the statements.
 type Writer struct {
 	schema string
 	batch  *pgx.Batch
 	cache  map[string]string
+	// folds holds the fold projections' facts, by name, in order.
+	folds map[string]*foldRun
+	order []string
 }
 
 func newWriter(schema string, b *pgx.Batch) *Writer {
@@ -78,12 +84,17 @@ func newWriter(schema string, b *pgx.Batch) *Writer {
 // arguments are made storable (see storable): NUL and invalid UTF-8 never
 // reach PostgreSQL.
 func (w *Writer) Queue(sql string, args ...any) {
-	q, ok := w.cache[sql]
+	w.batch.Queue(w.sql(sql), storableArgs(args)...)
+}
+
+// sql returns q with {s} replaced by the Writer's schema.
+func (w *Writer) sql(q string) string {
+	s, ok := w.cache[q]
 	if !ok {
-		q = strings.ReplaceAll(sql, "{s}", pgx.Identifier{w.schema}.Sanitize())
-		w.cache[sql] = q
+		s = strings.ReplaceAll(q, "{s}", pgx.Identifier{w.schema}.Sanitize())
+		w.cache[q] = s
 	}
-	w.batch.Queue(q, storableArgs(args)...)
+	return s
 }
 
 // ErrUnknownProjection is returned for a projection name not in the set.

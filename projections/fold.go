@@ -48,10 +48,65 @@ type definition struct {
 	tables []foldTable
 	// newFold returns the fold of one key.
 	newFold func() keyFold
+	// fanouts lists the facts that reach every key of a group (a
+	// departure: each relation of the member) instead of one key.
+	fanouts []fanout
 
 	// derived by prepared
-	stagingTypes []string
-	keyIdx       []int
+	stagingTypes     []string
+	keyIdx           []int
+	cposIdx, pposIdx int
+}
+
+// fanout describes a fact that reaches several keys: the keys whose
+// facts of kind from carry the same values in the match columns. The
+// fact's own key columns that are not match columns are empty (NULL).
+//
+// The rebuild joins such facts to the keys of the staged facts of kind
+// from (in SQL, before sorting); the live driver finds the keys among the
+// stored rows of table (match columns equal, where holding) and among the
+// batch's own facts of kind from, loads their rows with the others', and
+// folds the fact into each, in log order with the key's own facts. A key
+// reached that the fact cannot change (a relation not yet started) must
+// be left as it is by the fold.
+type fanout struct {
+	kind, from int16
+	// match lists the staging columns the fact and the keys share.
+	match []string
+	// table is where the live driver finds the keys: tableKey names its
+	// columns of the fold key (in definition.key order), tableMatch its
+	// columns of match.
+	table                string
+	tableKey, tableMatch []string
+	// where, when set, restricts the stored keys to those the fact can
+	// change.
+	where string
+
+	matchIdx []int // derived by prepared
+}
+
+// fanoutOf returns the fanout of fact's kind, or nil.
+func (d *definition) fanoutOf(fact []any) *fanout {
+	for i := range d.fanouts {
+		if d.fanouts[i].kind == vKind(fact) {
+			return &d.fanouts[i]
+		}
+	}
+	return nil
+}
+
+// matches reports whether fact (of f's kind) reaches a key whose fact of
+// kind from is other.
+func (f *fanout) matches(fact, other []any) bool {
+	if vKind(other) != f.from {
+		return false
+	}
+	for _, i := range f.matchIdx {
+		if fact[i] != other[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // foldTable is a table a fold writes.
@@ -101,6 +156,13 @@ func prepared(d *definition) *definition {
 	for _, k := range d.key {
 		d.keyIdx = append(d.keyIdx, slices.Index(cols, k))
 	}
+	d.cposIdx, d.pposIdx = slices.Index(cols, "cpos"), slices.Index(cols, "ppos")
+	for i := range d.fanouts {
+		f := &d.fanouts[i]
+		for _, m := range f.match {
+			f.matchIdx = append(f.matchIdx, slices.Index(cols, m))
+		}
+	}
 	return d
 }
 
@@ -145,11 +207,45 @@ func (d *definition) bulkPlan() bulkPlan {
 	return bulkPlan{
 		staging: d.staging,
 		stage:   d.fact,
-		query: fmt.Sprintf("SELECT %s FROM {s}.bulk_staging ORDER BY %s, cpos, ppos",
-			strings.Join(cols, ", "), strings.Join(d.key, ", ")),
+		query:   d.foldQuery(cols),
 		outputs: outputs,
 		newFold: func() folder { return &sortedFold{d: d} },
 	}
+}
+
+// foldQuery reads the staged facts in key and log order, the fanouts'
+// facts joined to every key they reach.
+func (d *definition) foldQuery(cols []string) string {
+	q := fmt.Sprintf("SELECT %s FROM {s}.bulk_staging", strings.Join(cols, ", "))
+	if len(d.fanouts) > 0 {
+		var kinds []string
+		for _, f := range d.fanouts {
+			kinds = append(kinds, fmt.Sprint(f.kind))
+		}
+		q += " WHERE kind NOT IN (" + strings.Join(kinds, ", ") + ")"
+	}
+	for _, f := range d.fanouts {
+		kcols := slices.Clone(d.key)
+		for _, m := range f.match {
+			if !slices.Contains(kcols, m) {
+				kcols = append(kcols, m)
+			}
+		}
+		var sel, on []string
+		for _, c := range cols {
+			if slices.Contains(d.key, c) {
+				sel = append(sel, "k."+c)
+			} else {
+				sel = append(sel, "d."+c)
+			}
+		}
+		for _, m := range f.match {
+			on = append(on, fmt.Sprintf("d.%s = k.%s", m, m))
+		}
+		q += fmt.Sprintf("\nUNION ALL SELECT %s FROM (SELECT DISTINCT %s FROM {s}.bulk_staging WHERE kind = %d) k JOIN {s}.bulk_staging d ON d.kind = %d AND %s",
+			strings.Join(sel, ", "), strings.Join(kcols, ", "), f.from, f.kind, strings.Join(on, " AND "))
+	}
+	return q + fmt.Sprintf("\nORDER BY %s, cpos, ppos", strings.Join(d.key, ", "))
 }
 
 // sortedFold is the rebuild's driver of a definition: it folds staged
@@ -190,6 +286,8 @@ type foldRun struct {
 	d     *definition
 	keys  []foldKey
 	facts map[foldKey][][]any
+	// fans holds the fanouts' facts, in log order.
+	fans [][]any
 	// loaded holds the keys' current rows once loaded.
 	loaded map[foldKey]map[string][][]any
 }
@@ -217,6 +315,10 @@ func (w *Writer) addFacts(p foldProjection, evs []Event) error {
 			}
 			w.folds[p.Name()] = run
 			w.order = append(w.order, p.Name())
+		}
+		if d.fanoutOf(fact) != nil {
+			run.fans = append(run.fans, fact)
+			continue
 		}
 		k := d.keyOf(fact)
 		if _, ok := run.facts[k]; !ok {
@@ -288,16 +390,33 @@ func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
 	for _, name := range w.order {
 		run := w.folds[name]
 		run.loaded = make(map[foldKey]map[string][][]any, len(run.keys))
-		if len(run.keys) == 0 {
-			continue
-		}
 		for i := range run.d.tables {
 			t := &run.d.tables[i]
 			if t.added {
 				continue
 			}
-			b.Queue(w.sql(loadSQL(t)), keyArgs(run.keys, len(t.key))...)
-			reads = append(reads, read{run, t})
+			if len(run.keys) > 0 {
+				b.Queue(w.sql(loadSQL(t)), keyArgs(run.keys, len(t.key))...)
+				reads = append(reads, read{run, t})
+			}
+			for j := range run.d.fanouts {
+				f := &run.d.fanouts[j]
+				var args []any
+				for _, m := range f.matchIdx {
+					col := []string{}
+					for _, fact := range run.fans {
+						if vKind(fact) == f.kind {
+							col = append(col, vStr(fact, m))
+						}
+					}
+					args = append(args, col)
+				}
+				if len(args[0].([]string)) == 0 {
+					continue
+				}
+				b.Queue(w.sql(fanoutLoadSQL(t, f)), args...)
+				reads = append(reads, read{run, t})
+			}
 		}
 	}
 	if b.Len() == 0 {
@@ -317,6 +436,7 @@ func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
 		}
 		types := colTypes(r.t.cols)
 		keyIdx := colIndexes(r.t.cols, r.t.key)
+		pkIdx := colIndexes(r.t.cols, r.t.pk)
 		for rows.Next() {
 			vals, err := rows.Values()
 			if err != nil {
@@ -335,7 +455,9 @@ func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
 				m = map[string][][]any{}
 				r.run.loaded[k] = m
 			}
-			m[r.t.name] = append(m[r.t.name], vals)
+			if !slices.ContainsFunc(m[r.t.name], func(x []any) bool { return rowKey(x, pkIdx) == rowKey(vals, pkIdx) }) {
+				m[r.t.name] = append(m[r.t.name], vals)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -354,7 +476,8 @@ func (run *foldRun) write(w *Writer, b *pgx.Batch) (err error) {
 		}
 	}()
 	out := &bulkOut{rows: map[string][][]any{}}
-	for _, k := range run.keys {
+	keys := run.reach()
+	for _, k := range keys {
 		f := run.d.newFold()
 		f.seed(k, run.loaded[k])
 		for _, fact := range run.facts[k] {
@@ -369,7 +492,7 @@ func (run *foldRun) write(w *Writer, b *pgx.Batch) (err error) {
 		types := colTypes(t.cols)
 		pk := colIndexes(t.cols, t.pk)
 		before := map[string][]any{}
-		for _, k := range run.keys {
+		for _, k := range keys {
 			for _, row := range run.loaded[k][t.name] {
 				before[rowKey(row, pk)] = row
 			}
@@ -401,6 +524,118 @@ func (run *foldRun) write(w *Writer, b *pgx.Batch) (err error) {
 		}
 	}
 	return nil
+}
+
+// reach adds the fanouts' facts to the facts of every key they reach, in
+// log order, and returns every key to fold: those with facts of their own
+// first, then the others reached, sorted.
+func (run *foldRun) reach() []foldKey {
+	if len(run.fans) == 0 {
+		return run.keys
+	}
+	d := run.d
+	// A key is reached through its stored row of the fanout's table or
+	// through its own facts of the fanout's kind from.
+	reaches := func(f *fanout, fact []any, k foldKey) bool {
+		for _, own := range run.facts[k] {
+			if f.matches(fact, own) {
+				return true
+			}
+		}
+		t := d.table(f.table)
+		match := colIndexes(t.cols, f.tableMatch)
+	rows:
+		for _, r := range run.loaded[k][f.table] {
+			for i, c := range match {
+				if keyText(r[c]) != vStr(fact, f.matchIdx[i]) {
+					continue rows
+				}
+			}
+			return true
+		}
+		return false
+	}
+	keys := slices.Clone(run.keys)
+	var more []foldKey
+	for k := range run.loaded {
+		if _, own := run.facts[k]; !own {
+			more = append(more, k)
+		}
+	}
+	slices.SortFunc(more, func(a, b foldKey) int {
+		return strings.Compare(strings.Join(a[:], "\x00"), strings.Join(b[:], "\x00"))
+	})
+	keys = append(keys, more...)
+	touched := map[foldKey]bool{}
+	for _, fact := range run.fans {
+		f := d.fanoutOf(fact)
+		for _, k := range keys {
+			if reaches(f, fact, k) {
+				run.facts[k] = append(run.facts[k], fact)
+				touched[k] = true
+			}
+		}
+	}
+	for k := range touched {
+		slices.SortStableFunc(run.facts[k], func(a, b []any) int {
+			if c := cmpInt(vInt(a, d.cposIdx), vInt(b, d.cposIdx)); c != 0 {
+				return c
+			}
+			return cmpInt(vInt(a, d.pposIdx), vInt(b, d.pposIdx))
+		})
+	}
+	return keys
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// table returns d's table name.
+func (d *definition) table(name string) *foldTable {
+	for i := range d.tables {
+		if d.tables[i].name == name {
+			return &d.tables[i]
+		}
+	}
+	panic("projections: no fold table " + name)
+}
+
+// fanoutLoadSQL reads t's rows of the keys f's facts reach among the
+// stored rows of f.table (given as one text array per match column).
+func fanoutLoadSQL(t *foldTable, f *fanout) string {
+	var ms, mcols, on []string
+	for i, c := range f.tableMatch {
+		ms = append(ms, fmt.Sprintf("$%d::text[]", i+1))
+		mcols = append(mcols, fmt.Sprintf("m%d", i))
+		on = append(on, fmt.Sprintf("f.%s = m.m%d", ident(c), i))
+	}
+	var tk, fk []string
+	for i, c := range t.key {
+		tk = append(tk, "t."+ident(c))
+		fk = append(fk, "f."+ident(f.tableKey[i]))
+	}
+	var sel []string
+	for _, c := range colNames(t.cols) {
+		sel = append(sel, "t."+ident(c))
+	}
+	where := ""
+	if f.where != "" {
+		where = " WHERE " + f.where
+	}
+	q := fmt.Sprintf("SELECT %s FROM {s}.%s AS t WHERE (%s) IN (SELECT %s FROM unnest(%s) AS m(%s) JOIN {s}.%s AS f ON %s%s)",
+		strings.Join(sel, ", "), ident(t.name), strings.Join(tk, ", "), strings.Join(fk, ", "),
+		strings.Join(ms, ", "), strings.Join(mcols, ", "), ident(f.table), strings.Join(on, " AND "), where)
+	if t.where != "" {
+		q += " AND " + t.where
+	}
+	return q
 }
 
 // keyText is a loaded key column's value as the fold key holds it: text

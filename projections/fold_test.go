@@ -18,6 +18,8 @@ var oracles = map[string]Projection{
 	"customers": legacyCustomers{},
 	"consents":  legacyConsents{},
 	"staff":     legacyStaff{},
+	"handovers": sqlHandovers{},
+	"moments":   sqlMoments{},
 }
 
 // oracle returns the SQL implementation p is checked against: its oracle

@@ -20,6 +20,7 @@ var oracles = map[string]Projection{
 	"staff":     legacyStaff{},
 	"handovers": sqlHandovers{},
 	"moments":   sqlMoments{},
+	"relations": sqlRelations{},
 }
 
 // oracle returns the SQL implementation p is checked against: its oracle

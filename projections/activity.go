@@ -102,6 +102,10 @@ func activityFact(e Event, loc *time.Location) []any {
 		return nil
 	}
 	y, m, d := e.OccurredAt.In(loc).Date()
+	if y < 1 {
+		// Not a date PostgreSQL takes as written: the corp is parked.
+		panic(fmt.Sprintf("projections: activity: day in year %d", y))
+	}
 	return []any{kind, e.CorpID, staff, fmt.Sprintf("%04d-%02d-%02d", y, m, d), int64(e.Position.Commit), int64(e.Position.Prepare)}
 }
 

@@ -357,11 +357,13 @@ func (w *Writer) send(ctx context.Context, c sender, head string, tail func(*pgx
 		out.Queue(head)
 	}
 	if len(w.folds) > 0 {
-		if err := w.load(ctx, c, out); err != nil {
-			return out.Len() > 0, err
+		if !w.loaded {
+			if err := w.load(ctx, c, out); err != nil {
+				return out.Len() > 0, err
+			}
+			sent = out.Len() > 0
+			out = &pgx.Batch{}
 		}
-		sent = out.Len() > 0
-		out = &pgx.Batch{}
 		for _, name := range w.order {
 			if err := w.folds[name].write(w, out); err != nil {
 				return sent, err
@@ -379,14 +381,37 @@ func (w *Writer) send(ctx context.Context, c sender, head string, tail func(*pgx
 }
 
 // load queues into b (after what it holds) the queries reading the rows
-// of every fold run's keys, sends b and seeds nothing yet: the rows are
-// kept in each run's loaded.
+// of every fold run's keys, sends b and keeps the rows in each run's
+// loaded.
 func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
-	type read struct {
-		run *foldRun
-		t   *foldTable
+	before := b.Len()
+	reads := w.queueLoads(b)
+	if b.Len() == 0 {
+		return nil
 	}
-	var reads []read
+	br := c.SendBatch(ctx, b)
+	defer br.Close()
+	for range before {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	if err := w.readLoads(br, reads); err != nil {
+		return err
+	}
+	return br.Close()
+}
+
+// loadRead is one queued load: a table of a fold run.
+type loadRead struct {
+	run *foldRun
+	t   *foldTable
+}
+
+// queueLoads queues into b the queries reading the rows of every fold
+// run's keys (and of the keys its fanouts reach).
+func (w *Writer) queueLoads(b *pgx.Batch) []loadRead {
+	var reads []loadRead
 	for _, name := range w.order {
 		run := w.folds[name]
 		run.loaded = make(map[foldKey]map[string][][]any, len(run.keys))
@@ -397,7 +422,7 @@ func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
 			}
 			if len(run.keys) > 0 {
 				b.Queue(w.sql(loadSQL(t)), keyArgs(run.keys, len(t.key))...)
-				reads = append(reads, read{run, t})
+				reads = append(reads, loadRead{run, t})
 			}
 			for j := range run.d.fanouts {
 				f := &run.d.fanouts[j]
@@ -415,20 +440,16 @@ func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
 					continue
 				}
 				b.Queue(w.sql(fanoutLoadSQL(t, f)), args...)
-				reads = append(reads, read{run, t})
+				reads = append(reads, loadRead{run, t})
 			}
 		}
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	br := c.SendBatch(ctx, b)
-	defer br.Close()
-	for range b.Len() - len(reads) {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-	}
+	return reads
+}
+
+// readLoads reads the results of reads from br (next in line) into their
+// runs' loaded.
+func (w *Writer) readLoads(br pgx.BatchResults, reads []loadRead) error {
 	for _, r := range reads {
 		rows, err := br.Query()
 		if err != nil {
@@ -455,7 +476,8 @@ func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
 				m = map[string][][]any{}
 				r.run.loaded[k] = m
 			}
-			if !slices.ContainsFunc(m[r.t.name], func(x []any) bool { return rowKey(x, pkIdx) == rowKey(vals, pkIdx) }) {
+			id := rowKey(vals, pkIdx)
+			if !slices.ContainsFunc(m[r.t.name], func(x []any) bool { return rowKey(x, pkIdx) == id }) {
 				m[r.t.name] = append(m[r.t.name], vals)
 			}
 		}
@@ -464,7 +486,8 @@ func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
 			return err
 		}
 	}
-	return br.Close()
+	w.loaded = true
+	return nil
 }
 
 // write folds every key of run from its loaded rows and queues into b the

@@ -74,6 +74,8 @@ type Writer struct {
 	// folds holds the fold projections' facts, by name, in order.
 	folds map[string]*foldRun
 	order []string
+	// loaded is set once the folds' rows were read (see readLoads).
+	loaded bool
 }
 
 func newWriter(schema string, b *pgx.Batch) *Writer {

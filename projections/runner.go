@@ -365,7 +365,17 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 		return fmt.Errorf("projections: begin batch: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	cps, parked, err := lockCheckpoints(ctx, tx, names(ps))
+	// The folds' rows of the keys the batch touches are read in the
+	// round trip that locks the checkpoints (after the locks): in the
+	// common case every projection applies the whole batch, and the
+	// speculative writer is used as it is.
+	spec := newWriter(LiveSchema, &pgx.Batch{})
+	for _, p := range ps {
+		if spec != nil && queueEvents(spec, p, evs) != nil {
+			spec = nil // the per-projection path parks
+		}
+	}
+	cps, parked, err := lockCheckpoints(ctx, tx, names(ps), spec)
 	if err != nil {
 		return err
 	}
@@ -413,7 +423,16 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 	}
 	applied := false
 	if clean && moved {
-		applied, err = applyAll(ctx, tx, ps, todo, queueCheckpoints)
+		whole := spec != nil
+		for i := range ps {
+			if len(todo[i]) != len(evs) {
+				whole = false
+			}
+		}
+		if !whole {
+			spec = nil
+		}
+		applied, err = applyAll(ctx, tx, ps, todo, spec, queueCheckpoints)
 		if err != nil {
 			return err
 		}
@@ -483,19 +502,22 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 const applyAllSavepoint = "projections_apply_all"
 
 // applyAll applies every projection's events in todo inside a savepoint
-// of tx — the folds' rows loaded in one round trip, then every write, the
-// savepoint's release and what tail queues (the checkpoints) in one more.
+// of tx — the folds' rows loaded in one round trip (unless w, the writer
+// of all of them, already holds them), then every write, the savepoint's
+// release and what tail queues (the checkpoints) in one more.
 // It reports false, with the savepoint rolled back and tx usable, when an
 // event's data made it fail (the caller then applies projection by
 // projection, parking); another error fails the batch.
-func applyAll(ctx context.Context, tx pgx.Tx, ps []Projection, todo [][]Event, tail func(*pgx.Batch)) (bool, error) {
-	w := newWriter(LiveSchema, &pgx.Batch{})
-	for i, p := range ps {
-		if len(todo[i]) == 0 {
-			continue
-		}
-		if err := queueEvents(w, p, todo[i]); err != nil {
-			return false, nil // nothing was sent; the per-projection path parks
+func applyAll(ctx context.Context, tx pgx.Tx, ps []Projection, todo [][]Event, w *Writer, tail func(*pgx.Batch)) (bool, error) {
+	if w == nil {
+		w = newWriter(LiveSchema, &pgx.Batch{})
+		for i, p := range ps {
+			if len(todo[i]) == 0 {
+				continue
+			}
+			if err := queueEvents(w, p, todo[i]); err != nil {
+				return false, nil // nothing was sent; the per-projection path parks
+			}
 		}
 	}
 	sent, err := w.send(ctx, tx, "SAVEPOINT "+applyAllSavepoint, func(b *pgx.Batch) {
@@ -517,13 +539,18 @@ func applyAll(ctx context.Context, tx pgx.Tx, ps []Projection, todo [][]Event, t
 }
 
 // lockCheckpoints locks the checkpoint rows of ns in tx (in name order) and
-// reads them and the corps parked for each, in one round trip. The parked
-// corps are read after the locks are held, so they are those the
+// reads them and the corps parked for each, in one round trip, with the
+// rows the folds of pre (when not nil) read. The parked corps and the
+// rows are read after the locks are held, so they are those the
 // checkpoints go with.
-func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string) (map[string]Checkpoint, map[string]map[string]bool, error) {
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string, pre *Writer) (map[string]Checkpoint, map[string]map[string]bool, error) {
 	b := &pgx.Batch{}
 	b.Queue(checkpointSelect+` WHERE name = ANY($1) ORDER BY name FOR UPDATE`, ns)
 	b.Queue(`SELECT projection, corp_id FROM projections.parked WHERE projection = ANY($1)`, ns)
+	var reads []loadRead
+	if pre != nil {
+		reads = pre.queueLoads(b)
+	}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	rows, err := br.Query()
@@ -548,6 +575,11 @@ func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string) (map[string]Ch
 		return nil
 	}); err != nil {
 		return nil, nil, fmt.Errorf("projections: read parked corps: %w", err)
+	}
+	if pre != nil {
+		if err := pre.readLoads(br, reads); err != nil {
+			return nil, nil, fmt.Errorf("projections: read the folds' rows: %w", err)
+		}
 	}
 	return cps, parked, br.Close()
 }

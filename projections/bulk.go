@@ -9,8 +9,9 @@ import (
 )
 
 // bulkBuilder is implemented by projections whose rebuild derives their
-// tables in one key-ordered pass instead of replaying the log through
-// Apply batch by batch.
+// tables in one key-ordered pass, with a fold of their own, instead of
+// replaying the log through Apply batch by batch (groups; the fold
+// projections get the same pass from their one definition, see planOf).
 //
 // While Rebuild reads the log, every event the projection uses is copied
 // (COPY) into an unlogged staging table of the shadow schema, committed

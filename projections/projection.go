@@ -58,7 +58,9 @@ type Projection interface {
 	// written as {s}.name; {s} is replaced by the target schema. A new step
 	// is appended, never edited in place.
 	Migrations() []string
-	// Apply queues the statements that apply e to the projection's tables.
+	// Apply queues the statements that apply e to the projection's tables;
+	// a fold projection (see foldProjection) hands e's fact to w instead,
+	// and w's Send folds it.
 	Apply(w *Writer, e Event) error
 }
 

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/adapters/eventlog/memlog"
+	"github.com/custody/custody/events"
 )
 
 // oracles are the SQL implementations the fold projections replaced, kept
@@ -148,6 +152,50 @@ func TestNorm(t *testing.T) {
 		a, b := norm(c.typ, c.a), norm(c.typ, c.b)
 		if same := sameRow([]any{a}, []any{b}); same == c.differ {
 			t.Errorf("%s: %#v and %#v: same %v", c.typ, c.a, c.b, same)
+		}
+	}
+}
+
+// TestFoldLiveInBatchesEqualsOracle applies the randomized history of
+// TestBatchedEqualsEventByEvent to the fold projections that test does not
+// cover (staff, activity: their oracles are batched SQL) through the live
+// driver in batches of 1, 97 and 5000, and compares every table with the
+// oracle's.
+func TestFoldLiveInBatchesEqualsOracle(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	log := memlog.New()
+	n, err := generate(ctx, log, genOptions{Corp: "c1", Events: 20000, Writers: 8, Staff: 12, Customers: 40, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := log.ReadAll(ctx, events.Start, int(n)+1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := decode(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []Projection{Staff{}, Activity{Location: time.FixedZone("UTC+8", 8*3600)}} {
+		o := oracle(t, p)
+		want := "eq_oracle_" + p.Name()
+		freshSchema(t, pool, want, o)
+		applyEvents(t, pool, want, o, evs, 5000)
+		for _, batch := range []int{1, 97, 5000} {
+			schema := fmt.Sprintf("eq_fold_%s_%d", p.Name(), batch)
+			freshSchema(t, pool, schema, p)
+			applyEvents(t, pool, schema, p, evs, batch)
+			for _, tbl := range p.Tables() {
+				w, g := tableDump(t, pool, want, tbl), tableDump(t, pool, schema, tbl)
+				if len(w) == 0 {
+					t.Errorf("%s: no rows", tbl)
+				}
+				if !slices.Equal(g, w) {
+					t.Errorf("%s.%s, batches of %d: %d rows, oracle %d; first difference: %s",
+						p.Name(), tbl, batch, len(g), len(w), firstDiff(g, w))
+				}
+			}
 		}
 	}
 }

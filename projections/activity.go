@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/custody/custody/events"
@@ -10,6 +12,9 @@ import (
 // and churn per staff member and day (by the event's occurred_at). Churn is
 // split by who ended the relation: deleted_by_customer (the customer deleted
 // the staff member, 流失) and deleted_by_staff.
+//
+// It is a fold projection (see foldProjection): one fold per (member, day)
+// counting relation starts and ends; a day has a row when it has an event.
 type Activity struct {
 	// Location buckets events into days; nil means UTC. Changing it needs a
 	// rebuild of the projection.
@@ -25,93 +30,137 @@ func (Activity) Tables() []string { return []string{"daily_staff_activity"} }
 // Migrations implements Projection.
 func (Activity) Migrations() []string { return migrations("activity") }
 
-// Apply implements Projection.
-func (a Activity) Apply(w *Writer, e Event) error {
-	return a.applyBatch(w, []Event{e})
-}
+// Apply implements Projection: it hands e's fact to w's fold.
+func (a Activity) Apply(w *Writer, e Event) error { return w.addFacts(a, []Event{e}) }
 
-type activityKey struct {
-	corp, staff string
-	day         time.Time
-}
+// Kinds of activity facts: which counters an event adds to.
+const (
+	actAddedByStaff    int16 = iota + 1 // added, added_by_staff
+	actAddedByCustomer                  // added, added_by_customer
+	actHandedIn                         // handed_over_in
+	actDeletedByCustomer
+	actDeletedByStaff
+	actHandedOut
+	actReconciled
+)
 
-// applyBatch adds up a batch's counters per staff member and day in memory
-// and writes them with one statement: the counters only ever add up, so
-// the result is the same as applying the events one by one.
-func (a Activity) applyBatch(w *Writer, evs []Event) error {
+// activityDefinitions holds the definition per Location.
+var activityDefinitions sync.Map // location name → *definition
+
+func (a Activity) definition() *definition {
 	loc := a.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	var keys []activityKey
-	// added, by staff, by customer, deleted by customer, deleted by staff, handed in, handed out, reconciled
-	sums := map[activityKey]*[8]int{}
-	for _, e := range evs {
-		var staff string
-		var c [8]int
-		switch p := e.Payload.(type) {
-		case *events.CustomerRelationStarted:
-			staff = p.StaffID
-			if p.StartedBy == events.StartedByHandover {
-				c[5] = 1
-			} else {
-				c[0] = 1
-				if p.Initiator == events.InitiatorCustomer {
-					c[2] = 1
-				} else {
-					c[1] = 1
-				}
-			}
-		case *events.CustomerRelationEnded:
-			staff = p.StaffID
-			switch p.Reason {
-			case events.EndDeletedByCustomer:
-				c[3] = 1
-			case events.EndDeletedByStaff:
-				c[4] = 1
-			case events.EndHandedOver:
-				c[6] = 1
-			default:
-				c[7] = 1
-			}
-		default:
-			continue
-		}
-		y, m, d := e.OccurredAt.In(loc).Date()
-		k := activityKey{e.CorpID, staff, time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
-		s, ok := sums[k]
-		if !ok {
-			s = new([8]int)
-			sums[k] = s
-			keys = append(keys, k)
-		}
-		for i := range c {
-			s[i] += c[i]
-		}
+	if d, ok := activityDefinitions.Load(loc.String()); ok {
+		return d.(*definition)
 	}
-	if len(keys) == 0 {
+	d, _ := activityDefinitions.LoadOrStore(loc.String(), prepared(&definition{
+		// The day is a key: staged as text (YYYY-MM-DD).
+		staging: []string{"kind smallint", "corp text", "staff text", "day text", "cpos bigint", "ppos bigint"},
+		key:     []string{"corp", "staff", "day"},
+		fact:    func(e Event) []any { return activityFact(e, loc) },
+		tables: []foldTable{{
+			name: "daily_staff_activity",
+			cols: []string{"corp_id text", "staff_id text", "day date", "added bigint", "added_by_staff bigint", "added_by_customer bigint",
+				"deleted_by_customer bigint", "deleted_by_staff bigint", "handed_over_in bigint", "handed_over_out bigint", "reconciled bigint"},
+			pk:  []string{"corp_id", "staff_id", "day"},
+			key: []string{"corp_id", "staff_id", "day"},
+		}},
+		newFold: func() keyFold { return &activityFold{} },
+	}))
+	return d.(*definition)
+}
+
+func activityFact(e Event, loc *time.Location) []any {
+	var kind int16
+	var staff string
+	switch p := e.Payload.(type) {
+	case *events.CustomerRelationStarted:
+		staff = p.StaffID
+		switch {
+		case p.StartedBy == events.StartedByHandover:
+			kind = actHandedIn
+		case p.Initiator == events.InitiatorCustomer:
+			kind = actAddedByCustomer
+		default:
+			kind = actAddedByStaff
+		}
+	case *events.CustomerRelationEnded:
+		staff = p.StaffID
+		switch p.Reason {
+		case events.EndDeletedByCustomer:
+			kind = actDeletedByCustomer
+		case events.EndDeletedByStaff:
+			kind = actDeletedByStaff
+		case events.EndHandedOver:
+			kind = actHandedOut
+		default:
+			kind = actReconciled
+		}
+	default:
 		return nil
 	}
-	corps, staff, days := make([]string, len(keys)), make([]string, len(keys)), make([]time.Time, len(keys))
-	var cols [8][]int64
-	for i, k := range keys {
-		corps[i], staff[i], days[i] = k.corp, k.staff, k.day
-		for j, v := range sums[k] {
-			cols[j] = append(cols[j], int64(v))
+	y, m, d := e.OccurredAt.In(loc).Date()
+	if y < 1 {
+		// Not a date PostgreSQL takes as written: the corp is parked.
+		panic(fmt.Sprintf("projections: activity: day in year %d", y))
+	}
+	return []any{kind, e.CorpID, staff, fmt.Sprintf("%04d-%02d-%02d", y, m, d), int64(e.Position.Commit), int64(e.Position.Prepare)}
+}
+
+// activityFold is one (corp, staff, day) row: its counters only add up.
+type activityFold struct {
+	key    foldKey
+	exists bool
+	// added, added_by_staff, added_by_customer, deleted_by_customer,
+	// deleted_by_staff, handed_over_in, handed_over_out, reconciled
+	c [8]int64
+}
+
+func (f *activityFold) seed(k foldKey, rows map[string][][]any) {
+	*f = activityFold{key: k}
+	for _, r := range rows["daily_staff_activity"] {
+		f.exists = true
+		for i := range f.c {
+			f.c[i] = vInt(r, 3+i)
 		}
 	}
-	w.Queue(`INSERT INTO {s}.daily_staff_activity AS a (corp_id, staff_id, day, added, added_by_staff, added_by_customer,
-			deleted_by_customer, deleted_by_staff, handed_over_in, handed_over_out, reconciled)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
-		ON CONFLICT (corp_id, staff_id, day) DO UPDATE SET
-			added = a.added + excluded.added,
-			added_by_staff = a.added_by_staff + excluded.added_by_staff,
-			added_by_customer = a.added_by_customer + excluded.added_by_customer,
-			deleted_by_customer = a.deleted_by_customer + excluded.deleted_by_customer,
-			deleted_by_staff = a.deleted_by_staff + excluded.deleted_by_staff,
-			handed_over_in = a.handed_over_in + excluded.handed_over_in,
-			handed_over_out = a.handed_over_out + excluded.handed_over_out,
-			reconciled = a.reconciled + excluded.reconciled`,
-		corps, staff, days, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7])
+}
+
+func (f *activityFold) add(r []any) error {
+	switch vKind(r) {
+	case actAddedByStaff:
+		f.c[0]++
+		f.c[1]++
+	case actAddedByCustomer:
+		f.c[0]++
+		f.c[2]++
+	case actDeletedByCustomer:
+		f.c[3]++
+	case actDeletedByStaff:
+		f.c[4]++
+	case actHandedIn:
+		f.c[5]++
+	case actHandedOut:
+		f.c[6]++
+	case actReconciled:
+		f.c[7]++
+	default:
+		return fmt.Errorf("unknown activity fact kind %d", vKind(r))
+	}
+	f.exists = true
 	return nil
+}
+
+func (f *activityFold) finish(out *bulkOut) {
+	if !f.exists {
+		return
+	}
+	var y, m, d int
+	if _, err := fmt.Sscanf(f.key[2], "%d-%d-%d", &y, &m, &d); err != nil {
+		panic("projections: activity: day key " + f.key[2])
+	}
+	day := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	out.emit("daily_staff_activity", f.key[0], f.key[1], day, f.c[0], f.c[1], f.c[2], f.c[3], f.c[4], f.c[5], f.c[6], f.c[7])
 }

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/custody/custody/adapters/eventlog/memlog"
 	"github.com/custody/custody/events"
 )
@@ -309,24 +307,8 @@ func TestBatchedEqualsEventByEvent(t *testing.T) {
 	}
 	build := func(schema string, p Projection, batch int) {
 		t.Helper()
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+ident(schema)); err != nil {
-				return err
-			}
-			return applyMigrations(ctx, tx, schema, p.Migrations())
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < len(evs); i += batch {
-			b := &pgx.Batch{}
-			if err := queueEvents(newWriter(schema, b), p, evs[i:min(i+batch, len(evs))]); err != nil {
-				t.Fatal(err)
-			}
-			if err := pool.SendBatch(ctx, b).Close(); err != nil {
-				t.Fatalf("%s batch at %d: %v", schema, i, err)
-			}
-		}
+		freshSchema(t, pool, schema, p)
+		applyEvents(t, pool, schema, p, evs, batch)
 	}
 	for _, c := range []struct{ batched, legacy Projection }{
 		{Customers{}, legacyCustomers{}},

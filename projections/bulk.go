@@ -9,8 +9,9 @@ import (
 )
 
 // bulkBuilder is implemented by projections whose rebuild derives their
-// tables in one key-ordered pass instead of replaying the log through
-// Apply batch by batch.
+// tables in one key-ordered pass, with a fold of their own, instead of
+// replaying the log through Apply batch by batch (groups; the fold
+// projections get the same pass from their one definition, see planOf).
 //
 // While Rebuild reads the log, every event the projection uses is copied
 // (COPY) into an unlogged staging table of the shadow schema, committed
@@ -29,6 +30,18 @@ import (
 type bulkBuilder interface {
 	Projection
 	bulkPlan() bulkPlan
+}
+
+// planOf returns p's rebuild plan: a fold projection's from its
+// definition, a bulkBuilder's own.
+func planOf(p Projection) (bulkPlan, bool) {
+	switch b := p.(type) {
+	case foldProjection:
+		return b.definition().bulkPlan(), true
+	case bulkBuilder:
+		return b.bulkPlan(), true
+	}
+	return bulkPlan{}, false
 }
 
 // bulkPlan describes a projection's staging table and fold.
@@ -287,27 +300,4 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 		}
 	}
 	return nil
-}
-
-// pairFoldQuery reads a staging table of events on (corp, cust, staff)
-// pairs — columns corp, cust, staff, cpos, ppos, kind, then cols — in pair
-// and log order. Rows of kind departed (a member-wide event, cust NULL) are
-// fanned out to every pair of the member that has a row of kind started,
-// and rows of kind erased (customer-wide, staff NULL) to every such pair
-// of the customer; 0 means the projection stages no such kind.
-func pairFoldQuery(started, departed, erased int16, cols ...string) string {
-	own := "corp, cust, staff, cpos, ppos, kind, " + strings.Join(cols, ", ")
-	fanned := "k.corp, k.cust, k.staff, d.cpos, d.ppos, d.kind"
-	for _, c := range cols {
-		fanned += ", d." + c
-	}
-	q := fmt.Sprintf("WITH k AS (SELECT DISTINCT corp, cust, staff FROM {s}.bulk_staging WHERE kind = %d)\n", started)
-	q += fmt.Sprintf("SELECT %s FROM {s}.bulk_staging WHERE kind NOT IN (%d, %d)", own, departed, erased)
-	if departed != 0 {
-		q += fmt.Sprintf("\nUNION ALL SELECT %s FROM k JOIN {s}.bulk_staging d ON d.kind = %d AND d.corp = k.corp AND d.staff = k.staff", fanned, departed)
-	}
-	if erased != 0 {
-		q += fmt.Sprintf("\nUNION ALL SELECT %s FROM k JOIN {s}.bulk_staging d ON d.kind = %d AND d.corp = k.corp AND d.cust = k.cust", fanned, erased)
-	}
-	return q + "\nORDER BY 1, 2, 3, 4, 5"
 }

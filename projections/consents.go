@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/custody/custody/events"
@@ -10,6 +11,9 @@ import (
 // current state per purpose (the change with the latest changed_at wins, so
 // a late-ingested older change does not overwrite a newer one), and
 // consent_history, every recorded change.
+//
+// It is a fold projection (see foldProjection): one fold per (customer,
+// purpose) over the recorded changes.
 type Consents struct{}
 
 // Name implements Projection.
@@ -21,52 +25,86 @@ func (Consents) Tables() []string { return []string{"consents", "consent_history
 // Migrations implements Projection.
 func (Consents) Migrations() []string { return migrations("consents") }
 
-// Apply implements Projection.
-func (c Consents) Apply(w *Writer, e Event) error { return c.applyBatch(w, []Event{e}) }
+// Apply implements Projection: it hands e's fact to w's fold.
+func (c Consents) Apply(w *Writer, e Event) error { return w.addFacts(c, []Event{e}) }
 
-type consentRound struct {
-	corp, cust, purpose, state []string
-	changed, recorded          []time.Time
-	commit, prepare            []int64
+func (Consents) definition() *definition { return consentsDefinition }
+
+// Kinds of consent facts.
+const (
+	conRecorded int16 = iota + 1
+)
+
+var consentsDefinition = prepared(&definition{
+	staging: []string{"kind smallint", "corp text", "cust text", "purpose text", "cpos bigint", "ppos bigint",
+		"state text", "changed timestamptz", "recorded timestamptz"},
+	key:  []string{"corp", "cust", "purpose"},
+	fact: consentFact,
+	tables: []foldTable{{
+		name: "consents",
+		cols: []string{"corp_id text", "customer_id text", "purpose text", "state text", "changed_at timestamptz", "recorded_at timestamptz"},
+		pk:   []string{"corp_id", "customer_id", "purpose"},
+		key:  []string{"corp_id", "customer_id", "purpose"},
+	}, {
+		name: "consent_history",
+		cols: []string{"corp_id text", "customer_id text", "purpose text", "state text", "changed_at timestamptz",
+			"recorded_at timestamptz", "commit_pos bigint", "prepare_pos bigint"},
+		pk:    []string{"commit_pos", "prepare_pos"},
+		key:   []string{"corp_id", "customer_id", "purpose"},
+		added: true,
+	}},
+	newFold: func() keyFold { return &consentFold{} },
+})
+
+func consentFact(e Event) []any {
+	p, ok := e.Payload.(*events.ConsentRecorded)
+	if !ok {
+		return nil
+	}
+	changed := p.ChangedAt
+	if changed.IsZero() {
+		changed = e.OccurredAt
+	}
+	return []any{conRecorded, e.CorpID, p.CustomerID, p.Purpose, int64(e.Position.Commit), int64(e.Position.Prepare),
+		p.State, changed, e.RecordedAt}
 }
 
-// applyBatch writes a batch with one statement per round (see rounds):
-// every event touches only its (customer, purpose) row of consents and
-// adds its own history row.
-func (Consents) applyBatch(w *Writer, evs []Event) error {
-	rs := newRounds()
-	var rounds []consentRound
-	for _, e := range evs {
-		p, ok := e.Payload.(*events.ConsentRecorded)
-		if !ok {
-			continue
-		}
-		changed := p.ChangedAt
-		if changed.IsZero() {
-			changed = e.OccurredAt
-		}
-		i := rs.keyed(e.CorpID, p.CustomerID, p.Purpose)
-		rounds = grow(rounds, i)
-		r := &rounds[i]
-		r.corp, r.cust, r.purpose, r.state = append(r.corp, e.CorpID), append(r.cust, p.CustomerID), append(r.purpose, p.Purpose), append(r.state, p.State)
-		r.changed, r.recorded = append(r.changed, changed), append(r.recorded, e.RecordedAt)
-		r.commit, r.prepare = append(r.commit, int64(e.Position.Commit)), append(r.prepare, int64(e.Position.Prepare))
+// consentFold is one (corp, customer, purpose): every change is a history
+// row, in log order; a change replaces the current row unless the row's
+// changed_at is later (an equal one, at PostgreSQL's microseconds,
+// replaces it).
+type consentFold struct {
+	key               foldKey
+	exists            bool
+	state             string
+	changed, recorded time.Time
+	history           [][]any
+}
+
+func (f *consentFold) seed(k foldKey, rows map[string][][]any) {
+	*f = consentFold{key: k}
+	for _, r := range rows["consents"] {
+		f.exists, f.state, f.changed, f.recorded = true, vStr(r, 3), vTime(r, 4), vTime(r, 5)
 	}
-	for i := range rounds {
-		r := &rounds[i]
-		w.Queue(`WITH u AS (
-				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bigint[], $8::bigint[])
-					AS u(corp, cust, purpose, state, changed, recorded, cpos, ppos)
-			), hist AS (
-				INSERT INTO {s}.consent_history (corp_id, customer_id, purpose, state, changed_at, recorded_at, commit_pos, prepare_pos)
-				SELECT u.corp, u.cust, u.purpose, u.state, u.changed, u.recorded, u.cpos, u.ppos FROM u
-			)
-			INSERT INTO {s}.consents AS c (corp_id, customer_id, purpose, state, changed_at, recorded_at)
-			SELECT u.corp, u.cust, u.purpose, u.state, u.changed, u.recorded FROM u
-			ON CONFLICT (corp_id, customer_id, purpose) DO UPDATE SET state = excluded.state,
-				changed_at = excluded.changed_at, recorded_at = excluded.recorded_at
-			WHERE c.changed_at <= excluded.changed_at`,
-			r.corp, r.cust, r.purpose, r.state, r.changed, r.recorded, r.commit, r.prepare)
+}
+
+func (f *consentFold) add(r []any) error {
+	if vKind(r) != conRecorded {
+		return fmt.Errorf("unknown consent fact kind %d", vKind(r))
+	}
+	state, changed, recorded := vStr(r, 6), vTime(r, 7), vTime(r, 8)
+	f.history = append(f.history, []any{f.key[0], f.key[1], f.key[2], state, changed, recorded, vInt(r, 4), vInt(r, 5)})
+	if !f.exists || !changed.Before(f.changed) {
+		f.exists, f.state, f.changed, f.recorded = true, state, changed, recorded
 	}
 	return nil
+}
+
+func (f *consentFold) finish(out *bulkOut) {
+	for _, h := range f.history {
+		out.emit("consent_history", h...)
+	}
+	if f.exists {
+		out.emit("consents", f.key[0], f.key[1], f.key[2], f.state, f.changed, f.recorded)
+	}
 }

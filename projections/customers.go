@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/custody/custody/events"
@@ -9,6 +11,9 @@ import (
 // Customers is the "customers" projection: table customers, one row per
 // customer with the staff members that currently follow them (relations not
 // ended), when they were first added, and whether they were erased.
+//
+// It is a fold projection (see foldProjection): one fold per customer
+// over relation starts, renames, ends and erasures.
 type Customers struct{}
 
 // Name implements Projection.
@@ -20,84 +25,132 @@ func (Customers) Tables() []string { return []string{"customers"} }
 // Migrations implements Projection.
 func (Customers) Migrations() []string { return migrations("customers") }
 
-// Apply implements Projection.
-func (c Customers) Apply(w *Writer, e Event) error { return c.applyBatch(w, []Event{e}) }
+// Apply implements Projection: it hands e's fact to w's fold.
+func (c Customers) Apply(w *Writer, e Event) error { return w.addFacts(c, []Event{e}) }
 
-// custCols are the unnest columns of one statement: corp, customer,
-// text (name or staff), staff, time.
-type custCols struct {
-	corp, cust, text, staff []string
-	at                      []time.Time
-}
+func (Customers) definition() *definition { return customersDefinition }
 
-func (c *custCols) add(corp, cust, text, staff string, at time.Time) {
-	c.corp, c.cust, c.text, c.staff, c.at = append(c.corp, corp), append(c.cust, cust), append(c.text, text), append(c.staff, staff), append(c.at, at)
-}
+// Kinds of customer facts.
+const (
+	custStarted int16 = iota + 1
+	custEdited
+	custEnded
+	custErased
+)
 
-type customerRound struct{ started, edited, ended, erased custCols }
+// Columns of a customer fact.
+const (
+	cfKind = iota
+	cfCorp
+	cfCust
+	cfCpos
+	cfPpos
+	cfAt
+	cfName
+	cfStaff
+)
 
-// applyBatch writes a batch with one statement per event type and round
-// (see rounds): every event touches only its customer's row, and a row's
-// events apply in log order with the same expressions as one by one.
-func (Customers) applyBatch(w *Writer, evs []Event) error {
-	rs := newRounds()
-	var rounds []customerRound
-	for _, e := range evs {
-		corp, at := e.CorpID, e.OccurredAt
-		var cols func(*customerRound) *custCols
-		var cust, text, staff string
-		switch p := e.Payload.(type) {
-		case *events.CustomerRelationStarted:
-			cols, cust, text, staff = func(r *customerRound) *custCols { return &r.started }, p.CustomerID, p.PII.CustomerName, p.StaffID
-		case *events.CustomerRelationEdited:
-			if p.PII.CustomerName == "" {
-				continue
-			}
-			cols, cust, text = func(r *customerRound) *custCols { return &r.edited }, p.CustomerID, p.PII.CustomerName
-		case *events.CustomerRelationEnded:
-			cols, cust, staff = func(r *customerRound) *custCols { return &r.ended }, p.CustomerID, p.StaffID
-		case *events.CustomerErased:
-			cols, cust = func(r *customerRound) *custCols { return &r.erased }, p.CustomerID
-		default:
-			continue
-		}
-		i := rs.keyed(corp, cust, "")
-		rounds = grow(rounds, i)
-		cols(&rounds[i]).add(corp, cust, text, staff, at)
+var customersDefinition = prepared(&definition{
+	staging: []string{"kind smallint", "corp text", "cust text", "cpos bigint", "ppos bigint", "at timestamptz", "name text", "staff text"},
+	key:     []string{"corp", "cust"},
+	fact:    customerFact,
+	tables: []foldTable{{
+		name: "customers",
+		cols: []string{"corp_id text", "customer_id text", "name text", "followers text[]", "follower_count bigint",
+			"first_added_at timestamptz", "last_added_at timestamptz", "erased boolean", "erased_at timestamptz", "updated_at timestamptz"},
+		pk:  []string{"corp_id", "customer_id"},
+		key: []string{"corp_id", "customer_id"},
+	}},
+	newFold: func() keyFold { return &customerFold{} },
+})
+
+func customerFact(e Event) []any {
+	row := func(kind int16, cust string, name, staff any) []any {
+		return []any{kind, e.CorpID, cust, int64(e.Position.Commit), int64(e.Position.Prepare), e.OccurredAt, name, staff}
 	}
-	for i := range rounds {
-		r := &rounds[i]
-		if c := r.started; len(c.corp) > 0 {
-			w.Queue(`INSERT INTO {s}.customers AS c (corp_id, customer_id, name, followers, follower_count, first_added_at, last_added_at, updated_at)
-				SELECT u.corp, u.cust, u.name, ARRAY[u.staff], 1, u.at, u.at, u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(corp, cust, name, staff, at)
-				ON CONFLICT (corp_id, customer_id) DO UPDATE SET
-					name = CASE WHEN c.erased THEN '' WHEN excluded.name <> '' THEN excluded.name ELSE c.name END,
-					followers = array_append(array_remove(c.followers, excluded.followers[1]), excluded.followers[1]),
-					follower_count = cardinality(array_append(array_remove(c.followers, excluded.followers[1]), excluded.followers[1])),
-					first_added_at = coalesce(c.first_added_at, excluded.first_added_at),
-					last_added_at = excluded.last_added_at,
-					updated_at = excluded.updated_at`,
-				c.corp, c.cust, c.text, c.staff, c.at)
+	switch p := e.Payload.(type) {
+	case *events.CustomerRelationStarted:
+		return row(custStarted, p.CustomerID, p.PII.CustomerName, p.StaffID)
+	case *events.CustomerRelationEdited:
+		if p.PII.CustomerName != "" {
+			return row(custEdited, p.CustomerID, p.PII.CustomerName, nil)
 		}
-		if c := r.edited; len(c.corp) > 0 {
-			w.Queue(`UPDATE {s}.customers AS c SET name = CASE WHEN c.erased THEN '' ELSE u.name END, updated_at = u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, cust, name, at)
-				WHERE c.corp_id = u.corp AND c.customer_id = u.cust`, c.corp, c.cust, c.text, c.at)
-		}
-		if c := r.ended; len(c.corp) > 0 {
-			w.Queue(`UPDATE {s}.customers AS c SET followers = array_remove(c.followers, u.staff),
-					follower_count = cardinality(array_remove(c.followers, u.staff)), updated_at = u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, cust, staff, at)
-				WHERE c.corp_id = u.corp AND c.customer_id = u.cust`, c.corp, c.cust, c.staff, c.at)
-		}
-		if c := r.erased; len(c.corp) > 0 {
-			w.Queue(`INSERT INTO {s}.customers AS c (corp_id, customer_id, erased, erased_at, updated_at)
-				SELECT u.corp, u.cust, true, u.at, u.at FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(corp, cust, at)
-				ON CONFLICT (corp_id, customer_id) DO UPDATE SET name = '', erased = true,
-					erased_at = coalesce(c.erased_at, excluded.erased_at), updated_at = excluded.updated_at`,
-				c.corp, c.cust, c.at)
-		}
+	case *events.CustomerRelationEnded:
+		return row(custEnded, p.CustomerID, nil, p.StaffID)
+	case *events.CustomerErased:
+		return row(custErased, p.CustomerID, nil, nil)
 	}
 	return nil
+}
+
+// customerFold is one customer's row: a start adds the member to the
+// followers (moved to the end when already there) and renames unless the
+// customer was erased, an edit renames, an end removes the member, an
+// erasure blanks the name for good. Renames and ends of a customer without
+// a row change nothing.
+type customerFold struct {
+	key                   foldKey
+	exists, erased        bool
+	name                  string
+	followers             []string
+	firstAdded, lastAdded *time.Time
+	erasedAt              *time.Time
+	updatedAt             time.Time
+}
+
+func (f *customerFold) seed(k foldKey, rows map[string][][]any) {
+	*f = customerFold{key: k, followers: []string{}}
+	for _, r := range rows["customers"] {
+		f.exists, f.name, f.followers = true, vStr(r, 2), vList(r, 3)
+		f.firstAdded, f.lastAdded, f.erased, f.erasedAt, f.updatedAt = vTimePtr(r, 5), vTimePtr(r, 6), vBool(r, 7), vTimePtr(r, 8), vTime(r, 9)
+	}
+}
+
+func (f *customerFold) add(r []any) error {
+	at, name, staff := vTime(r, cfAt), vStr(r, cfName), vStr(r, cfStaff)
+	switch vKind(r) {
+	case custStarted:
+		if !f.exists {
+			f.exists, f.name, f.followers, f.firstAdded = true, name, []string{staff}, &at
+		} else {
+			switch {
+			case f.erased:
+				f.name = ""
+			case name != "":
+				f.name = name
+			}
+			f.followers = append(slices.DeleteFunc(slices.Clone(f.followers), func(x string) bool { return x == staff }), staff)
+			if f.firstAdded == nil {
+				f.firstAdded = &at
+			}
+		}
+		f.lastAdded, f.updatedAt = &at, at
+	case custEdited:
+		if f.exists {
+			f.name, f.updatedAt = name, at
+			if f.erased {
+				f.name = ""
+			}
+		}
+	case custEnded:
+		if f.exists {
+			f.followers, f.updatedAt = slices.DeleteFunc(slices.Clone(f.followers), func(x string) bool { return x == staff }), at
+		}
+	case custErased:
+		if f.erasedAt == nil {
+			f.erasedAt = &at
+		}
+		f.exists, f.erased, f.name, f.updatedAt = true, true, "", at
+	default:
+		return fmt.Errorf("unknown customer fact kind %d", vKind(r))
+	}
+	return nil
+}
+
+func (f *customerFold) finish(out *bulkOut) {
+	if !f.exists {
+		return
+	}
+	out.emit("customers", f.key[0], f.key[1], f.name, f.followers, int64(len(f.followers)), f.firstAdded, f.lastAdded,
+		f.erased, f.erasedAt, f.updatedAt)
 }

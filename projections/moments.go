@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/custody/custody/events"
@@ -13,6 +14,10 @@ import (
 //     staff member's marketing audience is their rows with opted_out =
 //     false. Relations of a departed member leave the audience; the new
 //     owner's relation after a handover joins it.
+//
+// It is a fold projection (see foldProjection): one fold per (customer,
+// staff) pair over relation starts and ends, opt-ins and opt-outs and the
+// member's departures.
 type Moments struct{}
 
 // Name implements Projection.
@@ -24,90 +29,121 @@ func (Moments) Tables() []string { return []string{"moments_opt_outs", "moments_
 // Migrations implements Projection.
 func (Moments) Migrations() []string { return migrations("moments") }
 
-// Apply implements Projection.
-func (m Moments) Apply(w *Writer, e Event) error { return m.applyBatch(w, []Event{e}) }
+// Apply implements Projection: it hands e's fact to w's fold.
+func (m Moments) Apply(w *Writer, e Event) error { return w.addFacts(m, []Event{e}) }
 
-// momentCols are the unnest columns of one statement.
-type momentCols struct {
-	corp, cust, staff, source []string
-	out                       []bool
-	at                        []time.Time
-}
+func (Moments) definition() *definition { return momentsDefinition }
 
-func (c *momentCols) add(corp, cust, staff, source string, out bool, at time.Time) {
-	c.corp, c.cust, c.staff, c.source = append(c.corp, corp), append(c.cust, cust), append(c.staff, staff), append(c.source, source)
-	c.out, c.at = append(c.out, out), append(c.at, at)
-}
+// Kinds of moments facts.
+const (
+	momStarted int16 = iota + 1
+	momEnded
+	momOpted
+	momDeparted
+)
 
-type momentRound struct {
-	started, ended, opted momentCols
-	departed              []Event
-}
+// Columns of a moments fact.
+const (
+	mfAt = iota + 6
+	mfSource
+	mfOptedOut
+)
 
-// applyBatch writes a batch with one statement per event type and round
-// (see rounds): relation and opt-in/out events touch only their (customer,
-// staff) rows; a departure touches every row of the member and is a
-// barrier.
-func (Moments) applyBatch(w *Writer, evs []Event) error {
-	rs := newRounds()
-	var rounds []momentRound
-	for _, e := range evs {
-		corp, at := e.CorpID, e.OccurredAt
-		switch p := e.Payload.(type) {
-		case *events.CustomerRelationStarted:
-			i := rs.keyed(corp, p.CustomerID, p.StaffID)
-			rounds = grow(rounds, i)
-			rounds[i].started.add(corp, p.CustomerID, p.StaffID, "", false, at)
-		case *events.CustomerRelationEnded:
-			i := rs.keyed(corp, p.CustomerID, p.StaffID)
-			rounds = grow(rounds, i)
-			rounds[i].ended.add(corp, p.CustomerID, p.StaffID, "", false, at)
-		case *events.StaffDeparted:
-			i := rs.staffBarrier(corp, p.StaffID)
-			rounds = grow(rounds, i)
-			rounds[i].departed = append(rounds[i].departed, e)
-		case *events.MomentsOptedOut:
-			i := rs.keyed(corp, p.CustomerID, p.StaffID)
-			rounds = grow(rounds, i)
-			rounds[i].opted.add(corp, p.CustomerID, p.StaffID, p.Source, true, at)
-		case *events.MomentsOptedIn:
-			i := rs.keyed(corp, p.CustomerID, p.StaffID)
-			rounds = grow(rounds, i)
-			rounds[i].opted.add(corp, p.CustomerID, p.StaffID, p.Source, false, at)
-		}
+var momentsDefinition = prepared(&definition{
+	staging: []string{"kind smallint", "corp text", "cust text", "staff text", "cpos bigint", "ppos bigint",
+		"at timestamptz", "source text", "opted_out boolean"},
+	key:  []string{"corp", "cust", "staff"},
+	fact: momentsFact,
+	tables: []foldTable{{
+		name: "moments_opt_outs",
+		cols: []string{"corp_id text", "customer_id text", "staff_id text", "opted_out boolean", "changed_at timestamptz", "source text"},
+		pk:   []string{"corp_id", "customer_id", "staff_id"},
+		key:  []string{"corp_id", "customer_id", "staff_id"},
+	}, {
+		name: "moments_audience",
+		cols: []string{"corp_id text", "staff_id text", "customer_id text", "since timestamptz", "opted_out boolean"},
+		pk:   []string{"corp_id", "staff_id", "customer_id"},
+		key:  []string{"corp_id", "customer_id", "staff_id"},
+	}},
+	newFold: func() keyFold { return &momentsFold{} },
+	// A departure takes every relation of the member out of the audience.
+	fanouts: []fanout{{
+		kind: momDeparted, from: momStarted, match: []string{"corp", "staff"},
+		table: "moments_audience", tableKey: []string{"corp_id", "customer_id", "staff_id"}, tableMatch: []string{"corp_id", "staff_id"},
+	}},
+})
+
+func momentsFact(e Event) []any {
+	row := func(kind int16, cust, staff any, source any, out any) []any {
+		return []any{kind, e.CorpID, cust, staff, int64(e.Position.Commit), int64(e.Position.Prepare), e.OccurredAt, source, out}
 	}
-	for i := range rounds {
-		r := &rounds[i]
-		for _, e := range r.departed {
-			w.Queue(`DELETE FROM {s}.moments_audience WHERE corp_id = $1 AND staff_id = $2`,
-				e.CorpID, e.Payload.(*events.StaffDeparted).StaffID)
-		}
-		if c := r.started; len(c.corp) > 0 {
-			w.Queue(`INSERT INTO {s}.moments_audience (corp_id, staff_id, customer_id, since, opted_out)
-				SELECT u.corp, u.staff, u.cust, u.at, coalesce((SELECT o.opted_out FROM {s}.moments_opt_outs AS o
-					WHERE o.corp_id = u.corp AND o.customer_id = u.cust AND o.staff_id = u.staff), false)
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, staff, cust, at)
-				ON CONFLICT (corp_id, staff_id, customer_id) DO UPDATE SET since = excluded.since, opted_out = excluded.opted_out`,
-				c.corp, c.staff, c.cust, c.at)
-		}
-		if c := r.ended; len(c.corp) > 0 {
-			w.Queue(`DELETE FROM {s}.moments_audience AS a USING unnest($1::text[], $2::text[], $3::text[]) AS u(corp, staff, cust)
-				WHERE a.corp_id = u.corp AND a.staff_id = u.staff AND a.customer_id = u.cust`,
-				c.corp, c.staff, c.cust)
-		}
-		if c := r.opted; len(c.corp) > 0 {
-			w.Queue(`WITH u AS (
-					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[], $6::text[]) AS u(corp, cust, staff, out, at, source)
-				), aud AS (
-					UPDATE {s}.moments_audience AS a SET opted_out = u.out FROM u
-					WHERE a.corp_id = u.corp AND a.staff_id = u.staff AND a.customer_id = u.cust
-				)
-				INSERT INTO {s}.moments_opt_outs (corp_id, customer_id, staff_id, opted_out, changed_at, source)
-				SELECT u.corp, u.cust, u.staff, u.out, u.at, u.source FROM u
-				ON CONFLICT (corp_id, customer_id, staff_id) DO UPDATE SET opted_out = excluded.opted_out,
-					changed_at = excluded.changed_at, source = excluded.source`,
-				c.corp, c.cust, c.staff, c.out, c.at, c.source)
-		}
+	switch p := e.Payload.(type) {
+	case *events.CustomerRelationStarted:
+		return row(momStarted, p.CustomerID, p.StaffID, nil, nil)
+	case *events.CustomerRelationEnded:
+		return row(momEnded, p.CustomerID, p.StaffID, nil, nil)
+	case *events.MomentsOptedOut:
+		return row(momOpted, p.CustomerID, p.StaffID, p.Source, true)
+	case *events.MomentsOptedIn:
+		return row(momOpted, p.CustomerID, p.StaffID, p.Source, false)
+	case *events.StaffDeparted:
+		return row(momDeparted, nil, p.StaffID, nil, nil)
 	}
 	return nil
+}
+
+// momentsFold is one (corp, customer, staff) pair: its latest choice (the
+// opt-out row) and, while the relation is active, its audience row, which
+// takes the pair's latest choice when the relation starts and follows
+// later choices; an end or the member's departure removes it.
+type momentsFold struct {
+	key foldKey
+	// opt-out row
+	opted     bool
+	optedOut  bool
+	changedAt time.Time
+	source    string
+	// audience row
+	member      bool
+	since       time.Time
+	audienceOut bool
+}
+
+func (f *momentsFold) seed(k foldKey, rows map[string][][]any) {
+	*f = momentsFold{key: k}
+	for _, r := range rows["moments_opt_outs"] {
+		f.opted, f.optedOut, f.changedAt, f.source = true, vBool(r, 3), vTime(r, 4), vStr(r, 5)
+	}
+	for _, r := range rows["moments_audience"] {
+		f.member, f.since, f.audienceOut = true, vTime(r, 3), vBool(r, 4)
+	}
+}
+
+func (f *momentsFold) add(r []any) error {
+	at := vTime(r, mfAt)
+	switch vKind(r) {
+	case momStarted:
+		f.member, f.since, f.audienceOut = true, at, f.opted && f.optedOut
+	case momEnded, momDeparted:
+		f.member = false
+	case momOpted:
+		out := vBool(r, mfOptedOut)
+		if f.member {
+			f.audienceOut = out
+		}
+		f.opted, f.optedOut, f.changedAt, f.source = true, out, at, vStr(r, mfSource)
+	default:
+		return fmt.Errorf("unknown moments fact kind %d", vKind(r))
+	}
+	return nil
+}
+
+func (f *momentsFold) finish(out *bulkOut) {
+	corp, cust, staff := f.key[0], f.key[1], f.key[2]
+	if f.opted {
+		out.emit("moments_opt_outs", corp, cust, staff, f.optedOut, f.changedAt, f.source)
+	}
+	if f.member {
+		out.emit("moments_audience", corp, staff, cust, f.since, f.audienceOut)
+	}
 }

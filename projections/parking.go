@@ -178,6 +178,9 @@ func queueEvents(w *Writer, p Projection, evs []Event) (err error) {
 			err = recovered("apply", r)
 		}
 	}()
+	if fp, ok := p.(foldProjection); ok {
+		return w.addFacts(fp, evs)
+	}
 	if ba, ok := p.(batchApplier); ok {
 		if err := ba.applyBatch(w, evs); err != nil {
 			return &dataError{reason: "apply: " + err.Error(), err: err}
@@ -209,10 +212,11 @@ func uses(p Projection, t string) (used bool) {
 		}
 	}()
 	b := &pgx.Batch{}
-	if err := queueEvents(newWriter(LiveSchema, b), p, []Event{{Payload: z}}); err != nil {
+	w := newWriter(LiveSchema, b)
+	if err := queueEvents(w, p, []Event{{Payload: z}}); err != nil {
 		return true
 	}
-	return b.Len() > 0
+	return !w.Empty()
 }
 
 // applySavepoint names the savepoint around a projection's statements.
@@ -221,17 +225,15 @@ const applySavepoint = "projection_apply"
 // tryApply applies evs to p's tables in schema inside a savepoint of tx; on
 // a data error the savepoint is rolled back and tx stays usable.
 func tryApply(ctx context.Context, tx pgx.Tx, p Projection, schema string, evs []Event) error {
-	b := &pgx.Batch{}
-	b.Queue("SAVEPOINT " + applySavepoint)
-	if err := queueEvents(newWriter(schema, b), p, evs); err != nil {
+	w := newWriter(schema, &pgx.Batch{})
+	if err := queueEvents(w, p, evs); err != nil {
 		return err // nothing was sent
 	}
-	if b.Len() == 1 {
+	if w.Empty() {
 		return nil // nothing to write
 	}
-	b.Queue("RELEASE SAVEPOINT " + applySavepoint)
-	err := tx.SendBatch(ctx, b).Close()
-	if err != nil && isDataError(err) {
+	sent, err := w.send(ctx, tx, "SAVEPOINT "+applySavepoint, func(b *pgx.Batch) { b.Queue("RELEASE SAVEPOINT " + applySavepoint) })
+	if err != nil && sent && isDataError(err) {
 		if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+applySavepoint); rerr != nil {
 			return fmt.Errorf("projections: %s: roll back after %v: %w", p.Name(), reasonOf(err), rerr)
 		}

@@ -58,16 +58,26 @@ type Projection interface {
 	// written as {s}.name; {s} is replaced by the target schema. A new step
 	// is appended, never edited in place.
 	Migrations() []string
-	// Apply queues the statements that apply e to the projection's tables.
+	// Apply queues the statements that apply e to the projection's tables;
+	// a fold projection (see foldProjection) hands e's fact to w instead,
+	// and w's Send folds it.
 	Apply(w *Writer, e Event) error
 }
 
 // Writer queues a projection's statements into the transaction of a batch;
 // they run in order when the batch is sent.
+//
+// A Writer also collects the facts of the fold projections (see
+// foldProjection): Send runs their folds with the statements.
 type Writer struct {
 	schema string
 	batch  *pgx.Batch
 	cache  map[string]string
+	// folds holds the fold projections' facts, by name, in order.
+	folds map[string]*foldRun
+	order []string
+	// loaded is set once the folds' rows were read (see readLoads).
+	loaded bool
 }
 
 func newWriter(schema string, b *pgx.Batch) *Writer {
@@ -78,12 +88,17 @@ func newWriter(schema string, b *pgx.Batch) *Writer {
 // arguments are made storable (see storable): NUL and invalid UTF-8 never
 // reach PostgreSQL.
 func (w *Writer) Queue(sql string, args ...any) {
-	q, ok := w.cache[sql]
+	w.batch.Queue(w.sql(sql), storableArgs(args)...)
+}
+
+// sql returns q with {s} replaced by the Writer's schema.
+func (w *Writer) sql(q string) string {
+	s, ok := w.cache[q]
 	if !ok {
-		q = strings.ReplaceAll(sql, "{s}", pgx.Identifier{w.schema}.Sanitize())
-		w.cache[sql] = q
+		s = strings.ReplaceAll(q, "{s}", pgx.Identifier{w.schema}.Sanitize())
+		w.cache[q] = s
 	}
-	w.batch.Queue(q, storableArgs(args)...)
+	return s
 }
 
 // ErrUnknownProjection is returned for a projection name not in the set.

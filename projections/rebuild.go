@@ -576,8 +576,7 @@ func minShadow(shadows []*shadow) events.Position {
 // whether an interrupted build is resumed.
 func prepareShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, fresh, applyOnly bool) (*shadow, bool, error) {
 	sh := &shadow{p: p, schema: shadowSchema(p), pos: events.Start, parked: map[string]bool{}}
-	if b, ok := p.(bulkBuilder); ok && !applyOnly {
-		plan := b.bulkPlan()
+	if plan, ok := planOf(p); ok && !applyOnly {
 		sh.plan = &plan
 	}
 	isBulk := sh.plan != nil

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/custody/custody/events"
@@ -18,6 +19,10 @@ import (
 //
 // An erasure blanks the customer's personal columns; rebuilding from the
 // erased log yields the same blanks.
+//
+// It is a fold projection (see foldProjection): one fold per (customer,
+// staff) pair over its relation and opt-in/out events, its member's
+// departures and its customer's erasures.
 type Relations struct{}
 
 // Name implements Projection.
@@ -31,147 +36,276 @@ func (Relations) Tables() []string {
 // Migrations implements Projection.
 func (Relations) Migrations() []string { return migrations("relations") }
 
-// Apply implements Projection.
-func (rl Relations) Apply(w *Writer, e Event) error { return rl.applyBatch(w, []Event{e}) }
+// Apply implements Projection: it hands e's fact to w's fold.
+func (rl Relations) Apply(w *Writer, e Event) error { return w.addFacts(rl, []Event{e}) }
 
-// relCols are the unnest columns of one statement; which are used
-// depends on the event type.
-type relCols struct {
-	corp, cust, staff, startedBy, hid, initiator, channel, name, remark, description, phones, tags, reason []string
-	addWay, commit, prepare                                                                                []int64
-	out                                                                                                    []bool
-	at                                                                                                     []time.Time
-}
+func (Relations) definition() *definition { return relationsDefinition }
 
-type relationRound struct {
-	started, edited, ended, opted relCols
-	barriers                      []Event // departures and erasures, one statement each
-}
+// Kinds of staged relation events.
+const (
+	relStarted int16 = iota + 1
+	relEdited
+	relEnded
+	relOpted
+	relDeparted
+	relErased
+)
 
-// applyBatch writes a batch with one statement per event type and round
-// (see rounds): relation and opt-in/out events touch only their (customer,
-// staff) rows; a departure touches every relation of the member and an
-// erasure every relation of the customer, so they are barriers written
-// one by one.
-func (Relations) applyBatch(w *Writer, evs []Event) error {
-	rs := newRounds()
-	var rounds []relationRound
-	at := func(i int) *relationRound {
-		rounds = grow(rounds, i)
-		return &rounds[i]
+// Columns of a relation fact.
+const (
+	rfCust = iota + 2
+	rfStaff
+	rfCpos
+	rfPpos
+	rfAt
+	rfStartedBy
+	rfHID
+	rfInitiator
+	rfAddWay
+	rfChannel
+	rfName
+	rfRemark
+	rfDescription
+	rfPhones
+	rfTags
+	rfReason
+	rfOptedOut
+)
+
+var relationsDefinition = prepared(&definition{
+	staging: []string{
+		"kind smallint", "corp text", "cust text", "staff text", "cpos bigint", "ppos bigint", "at timestamptz",
+		"started_by text", "hid text", "initiator text", "add_way bigint", "channel text", "name text", "remark text",
+		"description text", "phones text[]", "tags text[]", "reason text", "opted_out boolean",
+	},
+	key:  []string{"corp", "cust", "staff"},
+	fact: stageRelation,
+	tables: []foldTable{{
+		name: "relations",
+		cols: []string{"corp_id text", "customer_id text", "staff_id text", "status text", "started_at timestamptz", "ended_at timestamptz",
+			"end_reason text", "started_by text", "start_handover_id text", "end_handover_id text", "initiator text", "add_way bigint",
+			"channel text", "customer_name text", "remark text", "description text", "phones text[]", "tags text[]",
+			"moments_opted_out boolean", "moments_changed_at timestamptz", "intervals bigint", "updated_at timestamptz"},
+		pk:  []string{"corp_id", "customer_id", "staff_id"},
+		key: []string{"corp_id", "customer_id", "staff_id"},
+	}, {
+		name: "ownership_intervals",
+		cols: []string{"corp_id text", "customer_id text", "staff_id text", "started_at timestamptz", "ended_at timestamptz",
+			"started_by text", "start_handover_id text", "end_reason text", "end_handover_id text", "start_commit bigint", "start_prepare bigint"},
+		pk:  []string{"start_commit", "start_prepare"},
+		key: []string{"corp_id", "customer_id", "staff_id"},
+		// Only open intervals change (an end closes them).
+		where: "t.ended_at IS NULL",
+	}, {
+		name: "unassigned_relations",
+		cols: []string{"corp_id text", "customer_id text", "staff_id text", "departed_at timestamptz", "started_at timestamptz"},
+		pk:   []string{"corp_id", "customer_id", "staff_id"},
+		key:  []string{"corp_id", "customer_id", "staff_id"},
+	}},
+	newFold: func() keyFold { return &relationFold{} },
+	fanouts: []fanout{{
+		// A departure makes the member's active relations unassigned.
+		kind: relDeparted, from: relStarted, match: []string{"corp", "staff"},
+		table: "relations", tableKey: []string{"corp_id", "customer_id", "staff_id"}, tableMatch: []string{"corp_id", "staff_id"},
+		where: "f.status = 'active'",
+	}, {
+		// An erasure blanks the customer's personal columns in every
+		// relation of the customer.
+		kind: relErased, from: relStarted, match: []string{"corp", "cust"},
+		table: "relations", tableKey: []string{"corp_id", "customer_id", "staff_id"}, tableMatch: []string{"corp_id", "customer_id"},
+	}},
+})
+
+func stageRelation(e Event) []any {
+	corp, at := e.CorpID, e.OccurredAt
+	pos := func(kind int16, cust, staff any) []any {
+		r := make([]any, 19)
+		r[0], r[1], r[2], r[3], r[4], r[5], r[6] = kind, corp, cust, staff, int64(e.Position.Commit), int64(e.Position.Prepare), at
+		return r
 	}
-	for _, e := range evs {
-		corp, ts := e.CorpID, e.OccurredAt
-		switch p := e.Payload.(type) {
-		case *events.CustomerRelationStarted:
-			c := &at(rs.keyed(corp, p.CustomerID, p.StaffID)).started
-			c.corp, c.cust, c.staff, c.at = append(c.corp, corp), append(c.cust, p.CustomerID), append(c.staff, p.StaffID), append(c.at, ts)
-			c.startedBy, c.hid, c.initiator = append(c.startedBy, p.StartedBy), append(c.hid, p.HandoverID), append(c.initiator, p.Initiator)
-			c.addWay, c.channel, c.name = append(c.addWay, int64(p.AddWay)), append(c.channel, p.State), append(c.name, p.PII.CustomerName)
-			c.remark, c.description = append(c.remark, p.PII.Remark), append(c.description, p.PII.Description)
-			c.phones, c.tags = append(c.phones, arrayLiteral(p.PII.Phones)), append(c.tags, arrayLiteral(p.Tags))
-			c.commit, c.prepare = append(c.commit, int64(e.Position.Commit)), append(c.prepare, int64(e.Position.Prepare))
-		case *events.CustomerRelationEdited:
-			c := &at(rs.keyed(corp, p.CustomerID, p.StaffID)).edited
-			c.corp, c.cust, c.staff, c.at = append(c.corp, corp), append(c.cust, p.CustomerID), append(c.staff, p.StaffID), append(c.at, ts)
-			c.tags, c.remark, c.description = append(c.tags, arrayLiteral(p.Tags)), append(c.remark, p.PII.Remark), append(c.description, p.PII.Description)
-			c.phones, c.name = append(c.phones, arrayLiteral(p.PII.Phones)), append(c.name, p.PII.CustomerName)
-		case *events.CustomerRelationEnded:
-			c := &at(rs.keyed(corp, p.CustomerID, p.StaffID)).ended
-			c.corp, c.cust, c.staff, c.at = append(c.corp, corp), append(c.cust, p.CustomerID), append(c.staff, p.StaffID), append(c.at, ts)
-			c.reason, c.hid = append(c.reason, p.Reason), append(c.hid, p.HandoverID)
-		case *events.MomentsOptedOut:
-			c := &at(rs.keyed(corp, p.CustomerID, p.StaffID)).opted
-			c.corp, c.cust, c.staff, c.at = append(c.corp, corp), append(c.cust, p.CustomerID), append(c.staff, p.StaffID), append(c.at, ts)
-			c.out = append(c.out, true)
-		case *events.MomentsOptedIn:
-			c := &at(rs.keyed(corp, p.CustomerID, p.StaffID)).opted
-			c.corp, c.cust, c.staff, c.at = append(c.corp, corp), append(c.cust, p.CustomerID), append(c.staff, p.StaffID), append(c.at, ts)
-			c.out = append(c.out, false)
-		case *events.StaffDeparted:
-			r := at(rs.staffBarrier(corp, p.StaffID))
-			r.barriers = append(r.barriers, e)
-		case *events.CustomerErased:
-			r := at(rs.customerBarrier(corp, p.CustomerID))
-			r.barriers = append(r.barriers, e)
-		}
-	}
-	for i := range rounds {
-		r := &rounds[i]
-		for _, e := range r.barriers {
-			applyRelationBarrier(w, e)
-		}
-		if c := r.started; len(c.corp) > 0 {
-			// One statement keeps a batch's round trips and executor
-			// start-ups down; the CTE parts touch different tables.
-			w.Queue(`WITH u AS (
-					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::bigint[],
-						$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[])
-						AS u(corp, cust, staff, at, started_by, hid, initiator, add_way, channel, name, remark, description, phones, tags, cpos, ppos)
-				), iv AS (
-					INSERT INTO {s}.ownership_intervals (corp_id, customer_id, staff_id, started_at, started_by, start_handover_id, start_commit, start_prepare)
-					SELECT u.corp, u.cust, u.staff, u.at, u.started_by, nullif(u.hid, ''), u.cpos, u.ppos FROM u
-				)
-				INSERT INTO {s}.relations AS r (corp_id, customer_id, staff_id, status, started_at, started_by, start_handover_id,
-					initiator, add_way, channel, customer_name, remark, description, phones, tags, updated_at)
-				SELECT u.corp, u.cust, u.staff, 'active', u.at, u.started_by, nullif(u.hid, ''), u.initiator, u.add_way, u.channel,
-					u.name, u.remark, u.description, u.phones::text[], u.tags::text[], u.at FROM u
-				ON CONFLICT (corp_id, customer_id, staff_id) DO UPDATE SET
-					status = 'active', started_at = excluded.started_at, ended_at = NULL, end_reason = NULL,
-					started_by = excluded.started_by, start_handover_id = excluded.start_handover_id, end_handover_id = NULL,
-					initiator = excluded.initiator, add_way = excluded.add_way, channel = excluded.channel,
-					customer_name = excluded.customer_name, remark = excluded.remark, description = excluded.description,
-					phones = excluded.phones, tags = excluded.tags, intervals = r.intervals + 1, updated_at = excluded.updated_at`,
-				c.corp, c.cust, c.staff, c.at, c.startedBy, c.hid, c.initiator, c.addWay,
-				c.channel, c.name, c.remark, c.description, c.phones, c.tags, c.commit, c.prepare)
-		}
-		if c := r.edited; len(c.corp) > 0 {
-			w.Queue(`UPDATE {s}.relations AS r SET tags = u.tags::text[], remark = u.remark, description = u.description, phones = u.phones::text[],
-					customer_name = CASE WHEN u.name <> '' THEN u.name ELSE r.customer_name END, updated_at = u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
-					AS u(corp, cust, staff, tags, remark, description, phones, name, at)
-				WHERE r.corp_id = u.corp AND r.customer_id = u.cust AND r.staff_id = u.staff`,
-				c.corp, c.cust, c.staff, c.tags, c.remark, c.description, c.phones, c.name, c.at)
-		}
-		if c := r.ended; len(c.corp) > 0 {
-			w.Queue(`WITH u AS (
-					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) AS u(corp, cust, staff, at, reason, hid)
-				), iv AS (
-					UPDATE {s}.ownership_intervals AS o SET ended_at = u.at, end_reason = u.reason, end_handover_id = nullif(u.hid, '')
-					FROM u WHERE o.corp_id = u.corp AND o.customer_id = u.cust AND o.staff_id = u.staff AND o.ended_at IS NULL
-				), un AS (
-					DELETE FROM {s}.unassigned_relations AS x USING u WHERE x.corp_id = u.corp AND x.customer_id = u.cust AND x.staff_id = u.staff
-				)
-				UPDATE {s}.relations AS r SET status = 'ended', ended_at = u.at, end_reason = u.reason, end_handover_id = nullif(u.hid, ''), updated_at = u.at
-				FROM u WHERE r.corp_id = u.corp AND r.customer_id = u.cust AND r.staff_id = u.staff`,
-				c.corp, c.cust, c.staff, c.at, c.reason, c.hid)
-		}
-		if c := r.opted; len(c.corp) > 0 {
-			w.Queue(`UPDATE {s}.relations AS r SET moments_opted_out = u.out, moments_changed_at = u.at, updated_at = u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[]) AS u(corp, cust, staff, out, at)
-				WHERE r.corp_id = u.corp AND r.customer_id = u.cust AND r.staff_id = u.staff`,
-				c.corp, c.cust, c.staff, c.out, c.at)
-		}
+	switch p := e.Payload.(type) {
+	case *events.CustomerRelationStarted:
+		r := pos(relStarted, p.CustomerID, p.StaffID)
+		r[7], r[8], r[9], r[10], r[11] = p.StartedBy, p.HandoverID, p.Initiator, int64(p.AddWay), p.State
+		r[12], r[13], r[14], r[15], r[16] = p.PII.CustomerName, p.PII.Remark, p.PII.Description, list(p.PII.Phones), list(p.Tags)
+		return r
+	case *events.CustomerRelationEdited:
+		r := pos(relEdited, p.CustomerID, p.StaffID)
+		r[12], r[13], r[14], r[15], r[16] = p.PII.CustomerName, p.PII.Remark, p.PII.Description, list(p.PII.Phones), list(p.Tags)
+		return r
+	case *events.CustomerRelationEnded:
+		r := pos(relEnded, p.CustomerID, p.StaffID)
+		r[8], r[17] = p.HandoverID, p.Reason
+		return r
+	case *events.MomentsOptedOut:
+		r := pos(relOpted, p.CustomerID, p.StaffID)
+		r[18] = true
+		return r
+	case *events.MomentsOptedIn:
+		r := pos(relOpted, p.CustomerID, p.StaffID)
+		r[18] = false
+		return r
+	case *events.StaffDeparted:
+		return pos(relDeparted, nil, p.StaffID)
+	case *events.CustomerErased:
+		return pos(relErased, p.CustomerID, nil)
 	}
 	return nil
 }
 
-// applyRelationBarrier queues a departure or an erasure, which touch every
-// relation of a member or a customer.
-func applyRelationBarrier(w *Writer, e Event) {
-	corp, at := e.CorpID, e.OccurredAt
-	switch p := e.Payload.(type) {
-	case *events.StaffDeparted:
-		w.Queue(`WITH un AS (
-				UPDATE {s}.relations SET status = 'unassigned', updated_at = $3
-				WHERE corp_id = $1 AND staff_id = $2 AND status = 'active'
-				RETURNING corp_id, customer_id, staff_id, started_at
-			)
-			INSERT INTO {s}.unassigned_relations (corp_id, customer_id, staff_id, departed_at, started_at)
-			SELECT corp_id, customer_id, staff_id, $3, started_at FROM un
-			ON CONFLICT DO NOTHING`, corp, p.StaffID, at)
-	case *events.CustomerErased:
-		w.Queue(`UPDATE {s}.relations SET customer_name = '', remark = '', description = '', phones = '{}'
-			WHERE corp_id = $1 AND customer_id = $2`, corp, p.CustomerID)
+// list is s as a non-NULL array value.
+func list(s []string) []string {
+	if s == nil {
+		return []string{}
 	}
+	return s
+}
+
+// nullIfEmpty mirrors SQL's nullif(s, ”).
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+type relationRow struct {
+	status, startedBy, startHID, endHID, initiator, channel string
+	name, remark, description                               string
+	endReason                                               *string
+	startedAt, updatedAt                                    time.Time
+	endedAt, momentsChangedAt                               *time.Time
+	addWay, intervals                                       int64
+	phones, tags                                            []string
+	optedOut                                                bool
+}
+
+type intervalRow struct {
+	startedAt                 time.Time
+	endedAt                   *time.Time
+	startedBy, startHID       string
+	endReason, endHID         *string
+	startCommit, startPrepare int64
+}
+
+// relationFold is one (corp, customer, staff) pair: its relations row
+// (describing its latest interval), its open ownership intervals (and the
+// new ones) and its unassigned row. Pairs that never started have no rows.
+type relationFold struct {
+	key        foldKey
+	row        relationRow
+	exists     bool
+	intervals  []intervalRow
+	unassigned *[2]time.Time // departed_at, started_at
+}
+
+func (f *relationFold) seed(k foldKey, rows map[string][][]any) {
+	*f = relationFold{key: k}
+	for _, r := range rows["relations"] {
+		f.exists = true
+		f.row = relationRow{
+			status: vStr(r, 3), startedAt: vTime(r, 4), endedAt: vTimePtr(r, 5), endReason: vStrPtr(r, 6), startedBy: vStr(r, 7),
+			startHID: vStr(r, 8), endHID: vStr(r, 9), initiator: vStr(r, 10), addWay: vInt(r, 11), channel: vStr(r, 12),
+			name: vStr(r, 13), remark: vStr(r, 14), description: vStr(r, 15), phones: list(vList(r, 16)), tags: list(vList(r, 17)),
+			optedOut: vBool(r, 18), momentsChangedAt: vTimePtr(r, 19), intervals: vInt(r, 20), updatedAt: vTime(r, 21),
+		}
+	}
+	for _, r := range rows["ownership_intervals"] {
+		f.intervals = append(f.intervals, intervalRow{startedAt: vTime(r, 3), endedAt: vTimePtr(r, 4), startedBy: vStr(r, 5),
+			startHID: vStr(r, 6), endReason: vStrPtr(r, 7), endHID: vStrPtr(r, 8), startCommit: vInt(r, 9), startPrepare: vInt(r, 10)})
+	}
+	for _, r := range rows["unassigned_relations"] {
+		f.unassigned = &[2]time.Time{vTime(r, 3), vTime(r, 4)}
+	}
+}
+
+func (f *relationFold) add(s []any) error {
+	r := &f.row
+	at := vTime(s, rfAt)
+	switch vKind(s) {
+	case relStarted:
+		// A new interval, the pair's row reset to it (opt-out kept).
+		intervals := int64(1)
+		if f.exists {
+			intervals = r.intervals + 1
+		}
+		*r = relationRow{
+			status: "active", startedAt: at, startedBy: vStr(s, rfStartedBy), startHID: vStr(s, rfHID), initiator: vStr(s, rfInitiator),
+			addWay: vInt(s, rfAddWay), channel: vStr(s, rfChannel), name: vStr(s, rfName), remark: vStr(s, rfRemark),
+			description: vStr(s, rfDescription), phones: list(vList(s, rfPhones)), tags: list(vList(s, rfTags)),
+			intervals: intervals, updatedAt: at, optedOut: r.optedOut, momentsChangedAt: r.momentsChangedAt,
+		}
+		f.exists = true
+		f.intervals = append(f.intervals, intervalRow{startedAt: at, startedBy: vStr(s, rfStartedBy), startHID: vStr(s, rfHID),
+			startCommit: vInt(s, rfCpos), startPrepare: vInt(s, rfPpos)})
+	case relEdited:
+		if f.exists {
+			r.tags, r.remark, r.description, r.phones = list(vList(s, rfTags)), vStr(s, rfRemark), vStr(s, rfDescription), list(vList(s, rfPhones))
+			if n := vStr(s, rfName); n != "" {
+				r.name = n
+			}
+			r.updatedAt = at
+		}
+	case relEnded:
+		reason, hid := vStr(s, rfReason), vStrPtr(s, rfHID)
+		for i := range f.intervals {
+			if iv := &f.intervals[i]; iv.endedAt == nil {
+				iv.endedAt, iv.endReason, iv.endHID = &at, &reason, nonEmpty(hid)
+			}
+		}
+		f.unassigned = nil
+		if f.exists {
+			r.status, r.endedAt, r.endReason, r.endHID, r.updatedAt = "ended", &at, &reason, str(hid), at
+		}
+	case relOpted:
+		if f.exists {
+			r.optedOut, r.momentsChangedAt, r.updatedAt = vBool(s, rfOptedOut), &at, at
+		}
+	case relDeparted:
+		if f.exists && r.status == "active" {
+			r.status, r.updatedAt = "unassigned", at
+			if f.unassigned == nil {
+				f.unassigned = &[2]time.Time{at, r.startedAt}
+			}
+		}
+	case relErased:
+		if f.exists {
+			r.name, r.remark, r.description, r.phones = "", "", "", []string{}
+		}
+	default:
+		return fmt.Errorf("unknown relation fact kind %d", vKind(s))
+	}
+	return nil
+}
+
+func (f *relationFold) finish(out *bulkOut) {
+	corp, cust, staff := f.key[0], f.key[1], f.key[2]
+	if r := f.row; f.exists {
+		out.emit("relations", corp, cust, staff, r.status, r.startedAt, r.endedAt, r.endReason, r.startedBy,
+			nullIfEmpty(r.startHID), nullIfEmpty(r.endHID), r.initiator, r.addWay, r.channel, r.name, r.remark, r.description,
+			r.phones, r.tags, r.optedOut, r.momentsChangedAt, r.intervals, r.updatedAt)
+	}
+	for _, iv := range f.intervals {
+		out.emit("ownership_intervals", corp, cust, staff, iv.startedAt, iv.endedAt, iv.startedBy, nullIfEmpty(iv.startHID),
+			iv.endReason, iv.endHID, iv.startCommit, iv.startPrepare)
+	}
+	if u := f.unassigned; u != nil {
+		out.emit("unassigned_relations", corp, cust, staff, u[0], u[1])
+	}
+}
+
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// nonEmpty mirrors nullif(s, ”) for a nullable text.
+func nonEmpty(s *string) *string {
+	if s == nil || *s == "" {
+		return nil
+	}
+	v := *s
+	return &v
 }

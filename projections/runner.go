@@ -365,7 +365,17 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 		return fmt.Errorf("projections: begin batch: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	cps, parked, err := lockCheckpoints(ctx, tx, names(ps))
+	// The folds' rows of the keys the batch touches are read in the
+	// round trip that locks the checkpoints (after the locks): in the
+	// common case every projection applies the whole batch, and the
+	// speculative writer is used as it is.
+	spec := newWriter(LiveSchema, &pgx.Batch{})
+	for _, p := range ps {
+		if spec != nil && queueEvents(spec, p, evs) != nil {
+			spec = nil // the per-projection path parks
+		}
+	}
+	cps, parked, err := lockCheckpoints(ctx, tx, names(ps), spec)
 	if err != nil {
 		return err
 	}
@@ -392,19 +402,47 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 		}
 	}
 	newly := make([][]Parked, len(ps))
+	// queueCheckpoints moves the checkpoints of the projections that had
+	// events to apply.
+	queueCheckpoints := func(b *pgx.Batch) {
+		for i, p := range ps {
+			if len(todo[i]) == 0 {
+				continue
+			}
+			last := todo[i][len(todo[i])-1]
+			b.Queue(`UPDATE projections.projection_checkpoints
+		SET commit_pos = $2, prepare_pos = $3, last_recorded_at = $4, events_applied = events_applied + $5, updated_at = now()
+		WHERE name = $1`, p.Name(), int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, len(todo[i]))
+		}
+	}
+	moved := false // some projection has events to apply
+	for i := range ps {
+		if len(todo[i]) > 0 {
+			moved = true
+		}
+	}
 	applied := false
-	if clean {
-		applied, err = applyAll(ctx, tx, ps, todo)
+	if clean && moved {
+		whole := spec != nil
+		for i := range ps {
+			if len(todo[i]) != len(evs) {
+				whole = false
+			}
+		}
+		if !whole {
+			spec = nil
+		}
+		applied, err = applyAll(ctx, tx, ps, todo, spec, queueCheckpoints)
 		if err != nil {
 			return err
 		}
 	}
 	b := &pgx.Batch{}
-	for i, p := range ps {
-		if len(todo[i]) == 0 {
-			continue
-		}
-		if !applied {
+	if moved && !applied {
+		for i, p := range ps {
+			if len(todo[i]) == 0 {
+				continue
+			}
 			pk := parked[p.Name()]
 			if pk == nil {
 				pk = map[string]bool{}
@@ -416,15 +454,14 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 				queueParked(b, LiveSchema, k)
 			}
 		}
-		last := todo[i][len(todo[i])-1]
-		b.Queue(`UPDATE projections.projection_checkpoints
-		SET commit_pos = $2, prepare_pos = $3, last_recorded_at = $4, events_applied = events_applied + $5, updated_at = now()
-		WHERE name = $1`, p.Name(), int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, len(todo[i]))
+		queueCheckpoints(b)
 	}
 	last := evs[len(evs)-1]
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("projections: move checkpoints to %s: %w", last.Position, err)
+	if moved {
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return fmt.Errorf("projections: move checkpoints to %s: %w", last.Position, err)
+			}
 		}
 		if r.beforeCommit != nil {
 			if err := r.beforeCommit(ctx, tx); err != nil {
@@ -464,47 +501,56 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 // statements of a batch.
 const applyAllSavepoint = "projections_apply_all"
 
-// applyAll sends the statements of every projection for its events in
-// todo in one round trip, inside a savepoint of tx. It reports false, with
-// the savepoint rolled back and tx usable, when an event's data made it
-// fail (the caller then applies projection by projection, parking);
-// another error fails the batch.
-func applyAll(ctx context.Context, tx pgx.Tx, ps []Projection, todo [][]Event) (bool, error) {
-	b := &pgx.Batch{}
-	b.Queue("SAVEPOINT " + applyAllSavepoint)
-	for i, p := range ps {
-		if len(todo[i]) == 0 {
-			continue
-		}
-		if err := queueEvents(newWriter(LiveSchema, b), p, todo[i]); err != nil {
-			return false, nil // nothing was sent; the per-projection path parks
+// applyAll applies every projection's events in todo inside a savepoint
+// of tx — the folds' rows loaded in one round trip (unless w, the writer
+// of all of them, already holds them), then every write, the savepoint's
+// release and what tail queues (the checkpoints) in one more.
+// It reports false, with the savepoint rolled back and tx usable, when an
+// event's data made it fail (the caller then applies projection by
+// projection, parking); another error fails the batch.
+func applyAll(ctx context.Context, tx pgx.Tx, ps []Projection, todo [][]Event, w *Writer, tail func(*pgx.Batch)) (bool, error) {
+	if w == nil {
+		w = newWriter(LiveSchema, &pgx.Batch{})
+		for i, p := range ps {
+			if len(todo[i]) == 0 {
+				continue
+			}
+			if err := queueEvents(w, p, todo[i]); err != nil {
+				return false, nil // nothing was sent; the per-projection path parks
+			}
 		}
 	}
-	if b.Len() == 1 {
-		return true, nil // nothing to write
-	}
-	b.Queue("RELEASE SAVEPOINT " + applyAllSavepoint)
-	err := tx.SendBatch(ctx, b).Close()
+	sent, err := w.send(ctx, tx, "SAVEPOINT "+applyAllSavepoint, func(b *pgx.Batch) {
+		b.Queue("RELEASE SAVEPOINT " + applyAllSavepoint)
+		tail(b)
+	})
 	if err == nil {
 		return true, nil
 	}
 	if !isDataError(err) {
 		return false, fmt.Errorf("projections: apply batch: %w", err)
 	}
-	if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+applyAllSavepoint); rerr != nil {
-		return false, fmt.Errorf("projections: roll back after %v: %w", reasonOf(err), rerr)
+	if sent {
+		if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+applyAllSavepoint); rerr != nil {
+			return false, fmt.Errorf("projections: roll back after %v: %w", reasonOf(err), rerr)
+		}
 	}
 	return false, nil
 }
 
 // lockCheckpoints locks the checkpoint rows of ns in tx (in name order) and
-// reads them and the corps parked for each, in one round trip. The parked
-// corps are read after the locks are held, so they are those the
+// reads them and the corps parked for each, in one round trip, with the
+// rows the folds of pre (when not nil) read. The parked corps and the
+// rows are read after the locks are held, so they are those the
 // checkpoints go with.
-func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string) (map[string]Checkpoint, map[string]map[string]bool, error) {
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string, pre *Writer) (map[string]Checkpoint, map[string]map[string]bool, error) {
 	b := &pgx.Batch{}
 	b.Queue(checkpointSelect+` WHERE name = ANY($1) ORDER BY name FOR UPDATE`, ns)
 	b.Queue(`SELECT projection, corp_id FROM projections.parked WHERE projection = ANY($1)`, ns)
+	var reads []loadRead
+	if pre != nil {
+		reads = pre.queueLoads(b)
+	}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	rows, err := br.Query()
@@ -529,6 +575,11 @@ func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string) (map[string]Ch
 		return nil
 	}); err != nil {
 		return nil, nil, fmt.Errorf("projections: read parked corps: %w", err)
+	}
+	if pre != nil {
+		if err := pre.readLoads(br, reads); err != nil {
+			return nil, nil, fmt.Errorf("projections: read the folds' rows: %w", err)
+		}
 	}
 	return cps, parked, br.Close()
 }

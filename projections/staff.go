@@ -1,7 +1,7 @@
 package projections
 
 import (
-	"slices"
+	"fmt"
 	"time"
 
 	"github.com/custody/custody/events"
@@ -13,6 +13,10 @@ import (
 // unassigned_customers until handed over. slots_used follows the capacity
 // bookkeeping (staff.slot_reserved / staff.slot_released). staff.erased
 // blanks the name and sets erased; a later join keeps it blank.
+//
+// It is a fold projection (see foldProjection): one fold per member over
+// joins, departures, capacity changes, slot reservations and releases,
+// relation starts and ends and erasures.
 type Staff struct{}
 
 // Name implements Projection.
@@ -24,107 +28,140 @@ func (Staff) Tables() []string { return []string{"staff"} }
 // Migrations implements Projection.
 func (Staff) Migrations() []string { return migrations("staff") }
 
-// Apply implements Projection.
-func (st Staff) Apply(w *Writer, e Event) error { return st.applyBatch(w, []Event{e}) }
+// Apply implements Projection: it hands e's fact to w's fold.
+func (st Staff) Apply(w *Writer, e Event) error { return w.addFacts(st, []Event{e}) }
 
-// staffDelta is the pending change to one member's counters.
-type staffDelta struct {
-	corp, staff string
-	active      int // relations started minus ended
-	slots       int // slots reserved minus released
-	at          time.Time
+func (Staff) definition() *definition { return staffDefinition }
+
+// Kinds of staff facts.
+const (
+	stfJoined int16 = iota + 1
+	stfDeparted
+	stfCapacity
+	stfReserved
+	stfReleased
+	stfStarted
+	stfEnded
+	stfErased
+)
+
+// Columns of a staff fact.
+const (
+	sfAt       = 5
+	sfName     = 6
+	sfCapacity = 7
+)
+
+var staffDefinition = prepared(&definition{
+	staging: []string{"kind smallint", "corp text", "staff text", "cpos bigint", "ppos bigint", "at timestamptz", "name text", "capacity bigint"},
+	key:     []string{"corp", "staff"},
+	fact:    staffFact,
+	tables: []foldTable{{
+		name: "staff",
+		cols: []string{"corp_id text", "staff_id text", "name text", "status text", "capacity bigint", "joined_at timestamptz",
+			"departed_at timestamptz", "active_customers bigint", "unassigned_customers bigint", "slots_used bigint",
+			"updated_at timestamptz", "erased boolean", "erased_at timestamptz"},
+		pk:  []string{"corp_id", "staff_id"},
+		key: []string{"corp_id", "staff_id"},
+	}},
+	newFold: func() keyFold { return &staffFold{} },
+})
+
+func staffFact(e Event) []any {
+	row := func(kind int16, staff string, name, capacity any) []any {
+		return []any{kind, e.CorpID, staff, int64(e.Position.Commit), int64(e.Position.Prepare), e.OccurredAt, name, capacity}
+	}
+	switch p := e.Payload.(type) {
+	case *events.StaffJoined:
+		return row(stfJoined, p.StaffID, p.PII.Name, p.Capacity)
+	case *events.StaffDeparted:
+		return row(stfDeparted, p.StaffID, nil, nil)
+	case *events.StaffCapacityChanged:
+		return row(stfCapacity, p.StaffID, nil, p.Capacity)
+	case *events.StaffSlotReserved:
+		return row(stfReserved, p.StaffID, nil, nil)
+	case *events.StaffSlotReleased:
+		return row(stfReleased, p.StaffID, nil, nil)
+	case *events.CustomerRelationStarted:
+		return row(stfStarted, p.StaffID, nil, nil)
+	case *events.CustomerRelationEnded:
+		return row(stfEnded, p.StaffID, nil, nil)
+	case *events.StaffErased:
+		return row(stfErased, p.StaffID, nil, nil)
+	}
+	return nil
 }
 
-// applyBatch sums the counter changes (relations started and ended, slots
-// reserved and released) per member and writes them with one statement.
-// Whether a relation counts as active or unassigned depends on the member's
-// status, so a member's pending sum is written before an event that changes
-// the status (joined, departed); sums never span a status change and the
-// result equals applying the events one by one.
-func (Staff) applyBatch(w *Writer, evs []Event) error {
-	type key struct{ corp, staff string }
-	var order []key
-	pending := map[key]*staffDelta{}
-	add := func(e Event, staff string, active, slots int) {
-		k := key{e.CorpID, staff}
-		d, ok := pending[k]
-		if !ok {
-			d = &staffDelta{corp: e.CorpID, staff: staff}
-			pending[k] = d
-			order = append(order, k)
-		}
-		d.active += active
-		d.slots += slots
-		d.at = e.OccurredAt
+// staffFold is one (corp, staff) member's row. Every fact creates the row
+// when missing, from the columns' defaults (status 'unknown', empty name,
+// zero capacity and counters).
+type staffFold struct {
+	key                       foldKey
+	erased                    bool
+	name, status              string
+	capacity                  int64
+	joinedAt, departedAt      *time.Time
+	erasedAt                  *time.Time
+	active, unassigned, slots int64
+	updatedAt                 time.Time
+	exists                    bool
+}
+
+func (f *staffFold) seed(k foldKey, rows map[string][][]any) {
+	*f = staffFold{key: k, status: "unknown"}
+	for _, r := range rows["staff"] {
+		f.exists, f.name, f.status, f.capacity, f.joinedAt, f.departedAt = true, vStr(r, 2), vStr(r, 3), vInt(r, 4), vTimePtr(r, 5), vTimePtr(r, 6)
+		f.active, f.unassigned, f.slots, f.updatedAt, f.erased, f.erasedAt = vInt(r, 7), vInt(r, 8), vInt(r, 9), vTime(r, 10), vBool(r, 11), vTimePtr(r, 12)
 	}
-	flush := func(ks []key) {
-		if len(ks) == 0 {
-			return
-		}
-		corps, staff := make([]string, len(ks)), make([]string, len(ks))
-		active, slots := make([]int64, len(ks)), make([]int64, len(ks))
-		ats := make([]time.Time, len(ks))
-		for i, k := range ks {
-			d := pending[k]
-			corps[i], staff[i], active[i], slots[i], ats[i] = d.corp, d.staff, int64(d.active), int64(d.slots), d.at
-			delete(pending, k)
-		}
-		w.Queue(`INSERT INTO {s}.staff AS st (corp_id, staff_id, active_customers, unassigned_customers, slots_used, updated_at)
-			SELECT c, s, a, 0, sl, at FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) AS u(c, s, a, sl, at)
-			ON CONFLICT (corp_id, staff_id) DO UPDATE SET
-				active_customers = st.active_customers + CASE WHEN st.status = 'departed' THEN 0 ELSE excluded.active_customers END,
-				unassigned_customers = st.unassigned_customers + CASE WHEN st.status = 'departed' THEN excluded.active_customers ELSE 0 END,
-				slots_used = st.slots_used + excluded.slots_used,
-				updated_at = excluded.updated_at`,
-			corps, staff, active, slots, ats)
-	}
-	flushOne := func(e Event, staff string) {
-		k := key{e.CorpID, staff}
-		if _, ok := pending[k]; ok {
-			flush([]key{k})
-			order = slices.DeleteFunc(order, func(x key) bool { return x == k })
+}
+
+func (f *staffFold) add(r []any) error {
+	at := vTime(r, sfAt)
+	// count adds a relation change: to the active customers, or to the
+	// unassigned ones while the member is departed.
+	count := func(n int64) {
+		if f.status == "departed" {
+			f.unassigned += n
+		} else {
+			f.active += n
 		}
 	}
-	for _, e := range evs {
-		corp, at := e.CorpID, e.OccurredAt
-		switch p := e.Payload.(type) {
-		case *events.StaffJoined:
-			flushOne(e, p.StaffID)
-			w.Queue(`INSERT INTO {s}.staff AS st (corp_id, staff_id, name, status, capacity, joined_at, updated_at)
-				VALUES ($1, $2, $3, 'active', $4, $5, $5)
-				ON CONFLICT (corp_id, staff_id) DO UPDATE SET name = CASE WHEN st.erased THEN '' ELSE excluded.name END, status = 'active',
-					capacity = excluded.capacity, joined_at = excluded.joined_at, departed_at = NULL, updated_at = excluded.updated_at`,
-				corp, p.StaffID, p.PII.Name, p.Capacity, at)
-		case *events.StaffDeparted:
-			flushOne(e, p.StaffID)
-			w.Queue(`INSERT INTO {s}.staff AS st (corp_id, staff_id, status, departed_at, updated_at)
-				VALUES ($1, $2, 'departed', $3, $3)
-				ON CONFLICT (corp_id, staff_id) DO UPDATE SET status = 'departed', departed_at = excluded.departed_at,
-					unassigned_customers = st.unassigned_customers + st.active_customers, active_customers = 0,
-					updated_at = excluded.updated_at`, corp, p.StaffID, at)
-		case *events.StaffErased:
-			flushOne(e, p.StaffID)
-			w.Queue(`INSERT INTO {s}.staff AS st (corp_id, staff_id, erased, erased_at, updated_at) VALUES ($1, $2, true, $3, $3)
-				ON CONFLICT (corp_id, staff_id) DO UPDATE SET name = '', erased = true,
-					erased_at = coalesce(st.erased_at, excluded.erased_at), updated_at = excluded.updated_at`,
-				corp, p.StaffID, at)
-		case *events.StaffCapacityChanged:
-			// Capacity does not affect the counters; the pending sum may
-			// stay, but updated_at must keep event order: flush first.
-			flushOne(e, p.StaffID)
-			w.Queue(`INSERT INTO {s}.staff AS st (corp_id, staff_id, capacity, updated_at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (corp_id, staff_id) DO UPDATE SET capacity = excluded.capacity, updated_at = excluded.updated_at`,
-				corp, p.StaffID, p.Capacity, at)
-		case *events.StaffSlotReserved:
-			add(e, p.StaffID, 0, 1)
-		case *events.StaffSlotReleased:
-			add(e, p.StaffID, 0, -1)
-		case *events.CustomerRelationStarted:
-			add(e, p.StaffID, 1, 0)
-		case *events.CustomerRelationEnded:
-			add(e, p.StaffID, -1, 0)
+	switch vKind(r) {
+	case stfJoined:
+		// Counters are kept; an erased member's name stays blank.
+		f.name, f.status, f.capacity, f.joinedAt, f.departedAt = vStr(r, sfName), "active", vInt(r, sfCapacity), &at, nil
+		if f.erased {
+			f.name = ""
 		}
+	case stfDeparted:
+		f.status, f.departedAt = "departed", &at
+		f.unassigned, f.active = f.unassigned+f.active, 0
+	case stfCapacity:
+		f.capacity = vInt(r, sfCapacity)
+	case stfReserved:
+		f.slots++
+	case stfReleased:
+		f.slots--
+	case stfStarted:
+		count(1)
+	case stfEnded:
+		count(-1)
+	case stfErased:
+		if f.erasedAt == nil {
+			f.erasedAt = &at
+		}
+		f.erased, f.name = true, ""
+	default:
+		return fmt.Errorf("unknown staff fact kind %d", vKind(r))
 	}
-	flush(order)
+	f.exists, f.updatedAt = true, at
 	return nil
+}
+
+func (f *staffFold) finish(out *bulkOut) {
+	if !f.exists {
+		return
+	}
+	out.emit("staff", f.key[0], f.key[1], f.name, f.status, f.capacity, f.joinedAt, f.departedAt,
+		f.active, f.unassigned, f.slots, f.updatedAt, f.erased, f.erasedAt)
 }

@@ -354,10 +354,10 @@ func apply(ctx context.Context, pool *pgxpool.Pool, schema string, ps []projecti
 			}
 		}
 	}
-	if b.Len() == 0 {
+	if w.Empty() {
 		return n, nil
 	}
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return w.Send(ctx, tx) })
 	if err != nil {
 		return 0, fmt.Errorf("replay: apply %d events up to %s: %w", n, recs[len(recs)-1].Position, err)
 	}

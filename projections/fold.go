@@ -1,0 +1,1035 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A fold projection is defined once, as a keyed fold: what it takes from
+// an event (one fact, on one key) and how a key's facts, in log order, turn
+// the key's rows into its new rows. Two drivers run that one definition:
+//
+//   - live (Writer.Send, used by the Runner for every batch): the facts of
+//     the batch are collected, the touched keys' current rows of every fold
+//     projection are loaded in one round trip, each key's fold is seeded
+//     from its rows and fed the batch's facts in log order, and only the
+//     rows that changed are written back, set-based (one upsert and one
+//     delete per table), in one more round trip;
+//   - rebuild (foldShadow): the facts of the whole log are staged with COPY,
+//     read back sorted by key and position and folded from empty, one key at
+//     a time, and the rows copied into the new tables (see bulkBuilder).
+//
+// A fact is a row of values, one per column of definition.staging, with
+// the Go types norm gives (string, []string, int64, int16, bool,
+// time.Time at microseconds, or nil): the live driver normalises the row
+// its fact function returns exactly as the rebuild reads it back from the
+// staging table, so that both feed the fold the same values.
+type foldProjection interface {
+	Projection
+	definition() *definition
+}
+
+// definition is a fold projection's single definition.
+type definition struct {
+	// staging lists the fact's columns as "name type"; it must include
+	// "cpos bigint" and "ppos bigint" (the event's position).
+	staging []string
+	// key lists the staging columns (text) of the fact's key, in order.
+	key []string
+	// fact returns e's fact, one value per staging column, or nil when the
+	// projection does not use e.
+	fact func(e Event) []any
+	// tables lists the tables the fold writes.
+	tables []foldTable
+	// newFold returns the fold of one key.
+	newFold func() keyFold
+	// fanouts lists the facts that reach every key of a group (a
+	// departure: each relation of the member) instead of one key.
+	fanouts []fanout
+
+	// derived by prepared
+	stagingTypes     []string
+	keyIdx           []int
+	cposIdx, pposIdx int
+}
+
+// fanout describes a fact that reaches several keys: the keys whose
+// facts of kind from carry the same values in the match columns. The
+// fact's own key columns that are not match columns are empty (NULL).
+//
+// The rebuild joins such facts to the keys of the staged facts of kind
+// from (in SQL, before sorting); the live driver finds the keys among the
+// stored rows of table (match columns equal, where holding) and among the
+// batch's own facts of kind from, loads their rows with the others', and
+// folds the fact into each, in log order with the key's own facts. A key
+// reached that the fact cannot change (a relation not yet started) must
+// be left as it is by the fold.
+type fanout struct {
+	kind, from int16
+	// match lists the staging columns the fact and the keys share.
+	match []string
+	// table is where the live driver finds the keys: tableKey names its
+	// columns of the fold key (in definition.key order), tableMatch its
+	// columns of match.
+	table                string
+	tableKey, tableMatch []string
+	// where, when set, restricts the stored keys to those the fact can
+	// change.
+	where string
+
+	matchIdx []int // derived by prepared
+}
+
+// fanoutOf returns the fanout of fact's kind, or nil.
+func (d *definition) fanoutOf(fact []any) *fanout {
+	for i := range d.fanouts {
+		if d.fanouts[i].kind == vKind(fact) {
+			return &d.fanouts[i]
+		}
+	}
+	return nil
+}
+
+// matches reports whether fact (of f's kind) reaches a key whose fact of
+// kind from is other.
+func (f *fanout) matches(fact, other []any) bool {
+	if vKind(other) != f.from {
+		return false
+	}
+	for _, i := range f.matchIdx {
+		if fact[i] != other[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// foldTable is a table a fold writes.
+type foldTable struct {
+	name string
+	// cols lists the columns as "name type", in the order the fold emits
+	// them.
+	cols []string
+	// pk names the primary key's columns: rows are upserted and deleted by
+	// it.
+	pk []string
+	// key names the columns holding the fold's key (in the order of
+	// definition.key): a key's rows are loaded by them.
+	key []string
+	// where, when set, restricts the rows loaded to those the fold can
+	// change; the fold then emits only those (and new ones), and rows not
+	// loaded are left as they are.
+	where string
+	// added marks a table whose rows, once written, a fold never changes
+	// (a history): none is loaded, the fold emits the new ones.
+	added bool
+}
+
+// keyFold folds the facts of one key.
+type keyFold interface {
+	// seed starts the fold of key from its current rows (per table, in
+	// foldTable.cols order, normalised); rows is empty for a key without
+	// rows, and always for a rebuild.
+	seed(key foldKey, rows map[string][][]any)
+	// add folds the next fact of the key, in log order.
+	add(fact []any) error
+	// finish emits every row of the key (those loaded by seed included).
+	finish(out *bulkOut)
+}
+
+// foldKey is a fact's key: its key columns' values ("" beyond them).
+type foldKey [3]string
+
+// prepared returns d with its derived fields set; every definition is
+// prepared once, when its package variable is initialised.
+func prepared(d *definition) *definition {
+	cols := make([]string, len(d.staging))
+	d.stagingTypes = make([]string, len(d.staging))
+	for i, c := range d.staging {
+		cols[i], d.stagingTypes[i], _ = strings.Cut(c, " ")
+	}
+	for _, k := range d.key {
+		d.keyIdx = append(d.keyIdx, slices.Index(cols, k))
+	}
+	d.cposIdx, d.pposIdx = slices.Index(cols, "cpos"), slices.Index(cols, "ppos")
+	for i := range d.fanouts {
+		f := &d.fanouts[i]
+		for _, m := range f.match {
+			f.matchIdx = append(f.matchIdx, slices.Index(cols, m))
+		}
+	}
+	return d
+}
+
+// keyOf returns fact's key.
+func (d *definition) keyOf(fact []any) foldKey {
+	var k foldKey
+	for i, c := range d.keyIdx {
+		k[i], _ = fact[c].(string)
+	}
+	return k
+}
+
+// factOf returns e's normalised fact, or nil. A panic of the fact
+// function is a dataError.
+func (d *definition) factOf(e Event) (fact []any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fact, err = nil, recovered("stage", r)
+		}
+	}()
+	fact = d.fact(e)
+	if fact == nil {
+		return nil, nil
+	}
+	storableRow(fact)
+	for i, t := range d.stagingTypes {
+		fact[i] = norm(t, fact[i])
+	}
+	return fact, nil
+}
+
+// bulkPlan is the rebuild's plan of a fold projection.
+func (d *definition) bulkPlan() bulkPlan {
+	cols := make([]string, len(d.staging))
+	for i, c := range d.staging {
+		cols[i], _, _ = strings.Cut(c, " ")
+	}
+	outputs := map[string][]string{}
+	for _, t := range d.tables {
+		outputs[t.name] = colNames(t.cols)
+	}
+	return bulkPlan{
+		staging: d.staging,
+		stage:   d.fact,
+		query:   d.foldQuery(cols),
+		outputs: outputs,
+		newFold: func() folder { return &sortedFold{d: d} },
+	}
+}
+
+// foldQuery reads the staged facts in key and log order, the fanouts'
+// facts joined to every key they reach.
+func (d *definition) foldQuery(cols []string) string {
+	q := fmt.Sprintf("SELECT %s FROM {s}.bulk_staging", strings.Join(cols, ", "))
+	if len(d.fanouts) > 0 {
+		var kinds []string
+		for _, f := range d.fanouts {
+			kinds = append(kinds, fmt.Sprint(f.kind))
+		}
+		q += " WHERE kind NOT IN (" + strings.Join(kinds, ", ") + ")"
+	}
+	for _, f := range d.fanouts {
+		kcols := slices.Clone(d.key)
+		for _, m := range f.match {
+			if !slices.Contains(kcols, m) {
+				kcols = append(kcols, m)
+			}
+		}
+		var sel, on []string
+		for _, c := range cols {
+			if slices.Contains(d.key, c) {
+				sel = append(sel, "k."+c)
+			} else {
+				sel = append(sel, "d."+c)
+			}
+		}
+		for _, m := range f.match {
+			on = append(on, fmt.Sprintf("d.%s = k.%s", m, m))
+		}
+		q += fmt.Sprintf("\nUNION ALL SELECT %s FROM (SELECT DISTINCT %s FROM {s}.bulk_staging WHERE kind = %d) k JOIN {s}.bulk_staging d ON d.kind = %d AND %s",
+			strings.Join(sel, ", "), strings.Join(kcols, ", "), f.from, f.kind, strings.Join(on, " AND "))
+	}
+	return q + fmt.Sprintf("\nORDER BY %s, cpos, ppos", strings.Join(d.key, ", "))
+}
+
+// sortedFold is the rebuild's driver of a definition: it folds staged
+// facts sorted by key, each key from empty.
+type sortedFold struct {
+	d       *definition
+	f       keyFold
+	key     foldKey
+	started bool
+}
+
+func (s *sortedFold) add(rows pgx.Rows, out *bulkOut) error {
+	vals, err := rows.Values()
+	if err != nil {
+		return err
+	}
+	for i, t := range s.d.stagingTypes {
+		vals[i] = norm(t, vals[i])
+	}
+	if k := s.d.keyOf(vals); !s.started || k != s.key {
+		s.finish(out)
+		s.f, s.key, s.started = s.d.newFold(), k, true
+		s.f.seed(k, nil)
+	}
+	return s.f.add(vals)
+}
+
+func (s *sortedFold) finish(out *bulkOut) {
+	if s.started {
+		s.f.finish(out)
+		s.started = false
+	}
+}
+
+// foldRun is one fold projection's share of a Writer: its facts in log
+// order.
+type foldRun struct {
+	d     *definition
+	keys  []foldKey
+	facts map[foldKey][][]any
+	// fans holds the fanouts' facts, in log order.
+	fans [][]any
+	// loaded holds the keys' current rows once loaded.
+	loaded map[foldKey]map[string][][]any
+}
+
+// addFacts records the facts of evs for p in w. An error of the
+// projection's code, or a panic, is a dataError.
+func (w *Writer) addFacts(p foldProjection, evs []Event) error {
+	d := p.definition()
+	run := w.folds[p.Name()]
+	for _, e := range evs {
+		if e.Payload == nil {
+			continue
+		}
+		fact, err := d.factOf(e)
+		if err != nil {
+			return err
+		}
+		if fact == nil {
+			continue
+		}
+		if run == nil {
+			run = &foldRun{d: d, facts: map[foldKey][][]any{}}
+			if w.folds == nil {
+				w.folds = map[string]*foldRun{}
+			}
+			w.folds[p.Name()] = run
+			w.order = append(w.order, p.Name())
+		}
+		if d.fanoutOf(fact) != nil {
+			run.fans = append(run.fans, fact)
+			continue
+		}
+		k := d.keyOf(fact)
+		if _, ok := run.facts[k]; !ok {
+			run.keys = append(run.keys, k)
+		}
+		run.facts[k] = append(run.facts[k], fact)
+	}
+	return nil
+}
+
+// sender is what pgx.Tx, *pgx.Conn and *pgxpool.Pool share for sending a
+// batch.
+type sender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// Send runs everything queued in w, in tx: the statements of the
+// projections that apply events by statements and the folds of the fold
+// projections (their keys' rows loaded in one round trip, folded, and
+// the changed rows written back with the statements in one more).
+func (w *Writer) Send(ctx context.Context, tx pgx.Tx) error {
+	_, err := w.send(ctx, tx, "", nil)
+	return err
+}
+
+// Empty reports whether w holds nothing to send.
+func (w *Writer) Empty() bool { return w.batch.Len() == 0 && len(w.folds) == 0 }
+
+// send sends w: head (a statement, e.g. a SAVEPOINT, or "") first, then
+// the loads; the writes, then the statements of w's batch, then what tail
+// queues. sent reports whether anything reached the server (then a
+// savepoint in head exists). A fold's error or panic is a dataError.
+func (w *Writer) send(ctx context.Context, c sender, head string, tail func(*pgx.Batch)) (sent bool, err error) {
+	out := &pgx.Batch{}
+	if head != "" {
+		out.Queue(head)
+	}
+	if len(w.folds) > 0 {
+		if !w.loaded {
+			if err := w.load(ctx, c, out); err != nil {
+				return out.Len() > 0, err
+			}
+			sent = out.Len() > 0
+			out = &pgx.Batch{}
+		}
+		for _, name := range w.order {
+			if err := w.folds[name].write(w, out); err != nil {
+				return sent, err
+			}
+		}
+	}
+	out.QueuedQueries = append(out.QueuedQueries, w.batch.QueuedQueries...)
+	if tail != nil {
+		tail(out)
+	}
+	if out.Len() == 0 {
+		return sent, nil
+	}
+	return true, c.SendBatch(ctx, out).Close()
+}
+
+// load queues into b (after what it holds) the queries reading the rows
+// of every fold run's keys, sends b and keeps the rows in each run's
+// loaded.
+func (w *Writer) load(ctx context.Context, c sender, b *pgx.Batch) error {
+	before := b.Len()
+	reads := w.queueLoads(b)
+	if b.Len() == 0 {
+		return nil
+	}
+	br := c.SendBatch(ctx, b)
+	defer br.Close()
+	for range before {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	if err := w.readLoads(br, reads); err != nil {
+		return err
+	}
+	return br.Close()
+}
+
+// loadRead is one queued load: a table of a fold run.
+type loadRead struct {
+	run *foldRun
+	t   *foldTable
+}
+
+// queueLoads queues into b the queries reading the rows of every fold
+// run's keys (and of the keys its fanouts reach).
+func (w *Writer) queueLoads(b *pgx.Batch) []loadRead {
+	var reads []loadRead
+	for _, name := range w.order {
+		run := w.folds[name]
+		run.loaded = make(map[foldKey]map[string][][]any, len(run.keys))
+		for i := range run.d.tables {
+			t := &run.d.tables[i]
+			if t.added {
+				continue
+			}
+			if len(run.keys) > 0 {
+				b.Queue(w.sql(loadSQL(t)), keyArgs(run.keys, len(t.key))...)
+				reads = append(reads, loadRead{run, t})
+			}
+			for j := range run.d.fanouts {
+				f := &run.d.fanouts[j]
+				var args []any
+				for _, m := range f.matchIdx {
+					col := []string{}
+					for _, fact := range run.fans {
+						if vKind(fact) == f.kind {
+							col = append(col, vStr(fact, m))
+						}
+					}
+					args = append(args, col)
+				}
+				if len(args[0].([]string)) == 0 {
+					continue
+				}
+				b.Queue(w.sql(fanoutLoadSQL(t, f)), args...)
+				reads = append(reads, loadRead{run, t})
+			}
+		}
+	}
+	return reads
+}
+
+// readLoads reads the results of reads from br (next in line) into their
+// runs' loaded.
+func (w *Writer) readLoads(br pgx.BatchResults, reads []loadRead) error {
+	for _, r := range reads {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		types := colTypes(r.t.cols)
+		keyIdx := colIndexes(r.t.cols, r.t.key)
+		pkIdx := colIndexes(r.t.cols, r.t.pk)
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			for i, t := range types {
+				vals[i] = norm(t, vals[i])
+			}
+			var k foldKey
+			for i, c := range keyIdx {
+				k[i] = keyText(vals[c])
+			}
+			m := r.run.loaded[k]
+			if m == nil {
+				m = map[string][][]any{}
+				r.run.loaded[k] = m
+			}
+			id := rowKey(vals, pkIdx)
+			if !slices.ContainsFunc(m[r.t.name], func(x []any) bool { return rowKey(x, pkIdx) == id }) {
+				m[r.t.name] = append(m[r.t.name], vals)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	w.loaded = true
+	return nil
+}
+
+// write folds every key of run from its loaded rows and queues into b the
+// upserts of the rows that changed and the deletes of those that went.
+func (run *foldRun) write(w *Writer, b *pgx.Batch) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = recovered("fold", r)
+		}
+	}()
+	out := &bulkOut{rows: map[string][][]any{}}
+	keys := run.reach()
+	for _, k := range keys {
+		f := run.d.newFold()
+		f.seed(k, run.loaded[k])
+		for _, fact := range run.facts[k] {
+			if err := f.add(fact); err != nil {
+				return &dataError{reason: "fold: " + err.Error(), err: err}
+			}
+		}
+		f.finish(out)
+	}
+	for i := range run.d.tables {
+		t := &run.d.tables[i]
+		types := colTypes(t.cols)
+		pk := colIndexes(t.cols, t.pk)
+		before := map[string][]any{}
+		for _, k := range keys {
+			for _, row := range run.loaded[k][t.name] {
+				before[rowKey(row, pk)] = row
+			}
+		}
+		var upserts [][]any
+		for _, row := range out.rows[t.name] {
+			for j, typ := range types {
+				row[j] = norm(typ, row[j])
+			}
+			id := rowKey(row, pk)
+			old, ok := before[id]
+			delete(before, id)
+			if !ok || !sameRow(old, row) {
+				upserts = append(upserts, row)
+			}
+		}
+		if len(before) > 0 {
+			var gone [][]any
+			for _, row := range before {
+				gone = append(gone, row)
+			}
+			// Deterministic order: the statements of one batch and the
+			// next must lock rows in the same order.
+			slices.SortFunc(gone, func(a, b []any) int { return strings.Compare(rowKey(a, pk), rowKey(b, pk)) })
+			b.Queue(w.sql(deleteSQL(t)), columnArgs(gone, pk, types)...)
+		}
+		if len(upserts) > 0 {
+			b.Queue(w.sql(upsertSQL(t)), columnArgs(upserts, nil, types)...)
+		}
+	}
+	return nil
+}
+
+// reach adds the fanouts' facts to the facts of every key they reach, in
+// log order, and returns every key to fold: those with facts of their own
+// first, then the others reached, sorted.
+func (run *foldRun) reach() []foldKey {
+	if len(run.fans) == 0 {
+		return run.keys
+	}
+	d := run.d
+	// A key is reached through its stored row of the fanout's table or
+	// through its own facts of the fanout's kind from.
+	reaches := func(f *fanout, fact []any, k foldKey) bool {
+		for _, own := range run.facts[k] {
+			if f.matches(fact, own) {
+				return true
+			}
+		}
+		t := d.table(f.table)
+		match := colIndexes(t.cols, f.tableMatch)
+	rows:
+		for _, r := range run.loaded[k][f.table] {
+			for i, c := range match {
+				if keyText(r[c]) != vStr(fact, f.matchIdx[i]) {
+					continue rows
+				}
+			}
+			return true
+		}
+		return false
+	}
+	keys := slices.Clone(run.keys)
+	var more []foldKey
+	for k := range run.loaded {
+		if _, own := run.facts[k]; !own {
+			more = append(more, k)
+		}
+	}
+	slices.SortFunc(more, func(a, b foldKey) int {
+		return strings.Compare(strings.Join(a[:], "\x00"), strings.Join(b[:], "\x00"))
+	})
+	keys = append(keys, more...)
+	touched := map[foldKey]bool{}
+	for _, fact := range run.fans {
+		f := d.fanoutOf(fact)
+		for _, k := range keys {
+			if reaches(f, fact, k) {
+				run.facts[k] = append(run.facts[k], fact)
+				touched[k] = true
+			}
+		}
+	}
+	for k := range touched {
+		slices.SortStableFunc(run.facts[k], func(a, b []any) int {
+			if c := cmpInt(vInt(a, d.cposIdx), vInt(b, d.cposIdx)); c != 0 {
+				return c
+			}
+			return cmpInt(vInt(a, d.pposIdx), vInt(b, d.pposIdx))
+		})
+	}
+	return keys
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// table returns d's table name.
+func (d *definition) table(name string) *foldTable {
+	for i := range d.tables {
+		if d.tables[i].name == name {
+			return &d.tables[i]
+		}
+	}
+	panic("projections: no fold table " + name)
+}
+
+// fanoutLoadSQL reads t's rows of the keys f's facts reach among the
+// stored rows of f.table (given as one text array per match column).
+func fanoutLoadSQL(t *foldTable, f *fanout) string {
+	var ms, mcols, on []string
+	for i, c := range f.tableMatch {
+		ms = append(ms, fmt.Sprintf("$%d::text[]", i+1))
+		mcols = append(mcols, fmt.Sprintf("m%d", i))
+		on = append(on, fmt.Sprintf("f.%s = m.m%d", ident(c), i))
+	}
+	var tk, fk []string
+	for i, c := range t.key {
+		tk = append(tk, "t."+ident(c))
+		fk = append(fk, "f."+ident(f.tableKey[i]))
+	}
+	var sel []string
+	for _, c := range colNames(t.cols) {
+		sel = append(sel, "t."+ident(c))
+	}
+	where := ""
+	if f.where != "" {
+		where = " WHERE " + f.where
+	}
+	q := fmt.Sprintf("SELECT %s FROM {s}.%s AS t WHERE (%s) IN (SELECT %s FROM unnest(%s) AS m(%s) JOIN {s}.%s AS f ON %s%s)",
+		strings.Join(sel, ", "), ident(t.name), strings.Join(tk, ", "), strings.Join(fk, ", "),
+		strings.Join(ms, ", "), strings.Join(mcols, ", "), ident(f.table), strings.Join(on, " AND "), where)
+	if t.where != "" {
+		q += " AND " + t.where
+	}
+	return q
+}
+
+// keyText is a loaded key column's value as the fold key holds it: text
+// as it is, a date as YYYY-MM-DD.
+func keyText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case time.Time:
+		y, m, d := x.Date()
+		return fmt.Sprintf("%04d-%02d-%02d", y, m, d)
+	}
+	return fmt.Sprint(v)
+}
+
+// keyArgs returns the keys' first n parts as n text arrays.
+func keyArgs(keys []foldKey, n int) []any {
+	args := make([]any, n)
+	for i := range n {
+		col := make([]string, len(keys))
+		for j, k := range keys {
+			col[j] = k[i]
+		}
+		args[i] = col
+	}
+	return args
+}
+
+// loadSQL reads t's rows of a set of keys (given as one text array per
+// key column). The key columns lead the table's primary key or an index,
+// so each key is an index lookup.
+func loadSQL(t *foldTable) string {
+	var on, ks []string
+	types := colTypes(t.cols)
+	for i, c := range t.key {
+		ks = append(ks, fmt.Sprintf("$%d::text[]", i+1))
+		cast := ""
+		if typ := types[slices.Index(colNames(t.cols), c)]; typ != "text" {
+			cast = "::" + typ // a key part travels as text
+		}
+		on = append(on, fmt.Sprintf("t.%s = k.k%d%s", ident(c), i, cast))
+	}
+	var kcols []string
+	for i := range t.key {
+		kcols = append(kcols, fmt.Sprintf("k%d", i))
+	}
+	var sel []string
+	for _, c := range colNames(t.cols) {
+		sel = append(sel, "t."+ident(c))
+	}
+	q := fmt.Sprintf("SELECT %s FROM unnest(%s) AS k(%s) JOIN {s}.%s AS t ON %s",
+		strings.Join(sel, ", "), strings.Join(ks, ", "), strings.Join(kcols, ", "), ident(t.name), strings.Join(on, " AND "))
+	if t.where != "" {
+		q += " WHERE " + t.where
+	}
+	return q
+}
+
+// upsertSQL writes rows of t given as one array per column.
+func upsertSQL(t *foldTable) string {
+	names, types := colNames(t.cols), colTypes(t.cols)
+	var params, sel, set []string
+	for i, n := range names {
+		params = append(params, fmt.Sprintf("$%d::%s", i+1, paramType(types[i])))
+		s := "u." + ident(n)
+		if isArray(types[i]) {
+			s += "::" + types[i]
+		}
+		sel = append(sel, s)
+		if !slices.Contains(t.pk, n) {
+			set = append(set, fmt.Sprintf("%s = excluded.%s", ident(n), ident(n)))
+		}
+	}
+	var quoted, pk []string
+	for _, n := range names {
+		quoted = append(quoted, ident(n))
+	}
+	for _, n := range t.pk {
+		pk = append(pk, ident(n))
+	}
+	return fmt.Sprintf("INSERT INTO {s}.%s AS t (%s) SELECT %s FROM unnest(%s) AS u(%s) ON CONFLICT (%s) DO UPDATE SET %s",
+		ident(t.name), strings.Join(quoted, ", "), strings.Join(sel, ", "), strings.Join(params, ", "),
+		strings.Join(quoted, ", "), strings.Join(pk, ", "), strings.Join(set, ", "))
+}
+
+// deleteSQL deletes rows of t by primary key, given as one array per key
+// column.
+func deleteSQL(t *foldTable) string {
+	types := colTypes(t.cols)
+	names := colNames(t.cols)
+	var params, on, as []string
+	for i, n := range t.pk {
+		params = append(params, fmt.Sprintf("$%d::%s", i+1, paramType(types[slices.Index(names, n)])))
+		on = append(on, fmt.Sprintf("t.%s = d.%s", ident(n), ident(n)))
+		as = append(as, ident(n))
+	}
+	return fmt.Sprintf("DELETE FROM {s}.%s AS t USING unnest(%s) AS d(%s) WHERE %s",
+		ident(t.name), strings.Join(params, ", "), strings.Join(as, ", "), strings.Join(on, " AND "))
+}
+
+// columnArgs turns rows into one typed array per column (only the columns
+// idx when not nil).
+func columnArgs(rows [][]any, idx []int, types []string) []any {
+	if idx == nil {
+		idx = make([]int, len(types))
+		for i := range idx {
+			idx[i] = i
+		}
+	}
+	args := make([]any, len(idx))
+	for a, c := range idx {
+		switch t := types[c]; t {
+		case "text":
+			col := make([]*string, len(rows))
+			for j, r := range rows {
+				if s, ok := r[c].(string); ok {
+					col[j] = &s
+				}
+			}
+			args[a] = col
+		case "bigint", "integer", "smallint":
+			col := make([]*int64, len(rows))
+			for j, r := range rows {
+				if n, ok := r[c].(int64); ok {
+					col[j] = &n
+				}
+			}
+			args[a] = col
+		case "boolean":
+			col := make([]*bool, len(rows))
+			for j, r := range rows {
+				if v, ok := r[c].(bool); ok {
+					col[j] = &v
+				}
+			}
+			args[a] = col
+		case "timestamptz", "date":
+			col := make([]*time.Time, len(rows))
+			for j, r := range rows {
+				if v, ok := r[c].(time.Time); ok {
+					col[j] = &v
+				}
+			}
+			args[a] = col
+		default:
+			if !isArray(t) {
+				panic("projections: no column type " + t)
+			}
+			// Arrays cannot nest in unnest's arrays: each travels as its
+			// text literal.
+			col := make([]*string, len(rows))
+			for j, r := range rows {
+				if v, ok := r[c].([]string); ok {
+					s := arrayLiteral(v)
+					col[j] = &s
+				}
+			}
+			args[a] = col
+		}
+	}
+	return args
+}
+
+func paramType(t string) string {
+	switch {
+	case isArray(t):
+		return "text[]"
+	case t == "integer" || t == "smallint":
+		return "bigint[]"
+	}
+	return t + "[]"
+}
+
+func isArray(t string) bool { return strings.HasSuffix(t, "[]") }
+
+func colNames(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i], _, _ = strings.Cut(c, " ")
+	}
+	return out
+}
+
+func colTypes(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		_, out[i], _ = strings.Cut(c, " ")
+	}
+	return out
+}
+
+func colIndexes(cols, names []string) []int {
+	all := colNames(cols)
+	out := make([]int, len(names))
+	for i, n := range names {
+		out[i] = slices.Index(all, n)
+	}
+	return out
+}
+
+// rowKey renders the values of row's columns idx as a map key.
+func rowKey(row []any, idx []int) string {
+	var b strings.Builder
+	for _, i := range idx {
+		switch v := row[i].(type) {
+		case time.Time:
+			fmt.Fprintf(&b, "%d", v.UnixMicro())
+		default:
+			fmt.Fprintf(&b, "%v", v)
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// norm returns v, a value for a column of type t as a fold emits it or
+// pgx reads it, in one form per type: text string, bigint/integer/smallint
+// int64 (smallint staging columns: int16), boolean bool, timestamptz and
+// date time.Time in UTC at microseconds (what PostgreSQL keeps), arrays
+// []string; NULL (and a nil pointer) nil.
+func norm(t string, v any) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case *string:
+		if x == nil {
+			return nil
+		}
+		v = *x
+	case *int64:
+		if x == nil {
+			return nil
+		}
+		v = *x
+	case *bool:
+		if x == nil {
+			return nil
+		}
+		v = *x
+	case *time.Time:
+		if x == nil {
+			return nil
+		}
+		v = *x
+	}
+	switch t {
+	case "smallint":
+		switch x := v.(type) {
+		case int16:
+			return x
+		case int:
+			return int16(x)
+		case int32:
+			return int16(x)
+		case int64:
+			return int16(x)
+		}
+	case "bigint", "integer":
+		switch x := v.(type) {
+		case int64:
+			return x
+		case int:
+			return int64(x)
+		case int32:
+			return int64(x)
+		case int16:
+			return int64(x)
+		case uint32:
+			return int64(x)
+		}
+	case "timestamptz":
+		if x, ok := v.(time.Time); ok {
+			return micro(x)
+		}
+	case "date":
+		if x, ok := v.(time.Time); ok {
+			return time.Date(x.Year(), x.Month(), x.Day(), 0, 0, 0, 0, time.UTC)
+		}
+	case "text[]":
+		switch x := v.(type) {
+		case []string:
+			return x
+		case []any:
+			out := make([]string, len(x))
+			for i, e := range x {
+				out[i], _ = e.(string)
+			}
+			return out
+		}
+	}
+	return v
+}
+
+// micro is t as PostgreSQL stores it: in UTC, truncated to microseconds
+// (as pgx sends it).
+func micro(t time.Time) time.Time {
+	return time.UnixMicro(t.UnixMicro()).UTC()
+}
+
+// sameRow reports whether two normalised rows are equal.
+func sameRow(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		switch x := a[i].(type) {
+		case time.Time:
+			y, ok := b[i].(time.Time)
+			if !ok || !x.Equal(y) {
+				return false
+			}
+		case []string:
+			y, ok := b[i].([]string)
+			if !ok || !slices.Equal(x, y) {
+				return false
+			}
+		default:
+			if a[i] != b[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Accessors of a fact's or a loaded row's normalised values.
+
+func vStr(r []any, i int) string {
+	s, _ := r[i].(string)
+	return s
+}
+
+func vInt(r []any, i int) int64 {
+	n, _ := r[i].(int64)
+	return n
+}
+
+func vBool(r []any, i int) bool {
+	b, _ := r[i].(bool)
+	return b
+}
+
+func vTime(r []any, i int) time.Time {
+	t, _ := r[i].(time.Time)
+	return t
+}
+
+// vTimePtr is a nullable time.
+func vTimePtr(r []any, i int) *time.Time {
+	t, ok := r[i].(time.Time)
+	if !ok {
+		return nil
+	}
+	return &t
+}
+
+// vStrPtr is a nullable text.
+func vStrPtr(r []any, i int) *string {
+	s, ok := r[i].(string)
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+func vList(r []any, i int) []string {
+	l, _ := r[i].([]string)
+	return l
+}
+
+func vKind(r []any) int16 {
+	k, _ := r[0].(int16)
+	return k
+}

@@ -99,9 +99,9 @@ func audienceCases() []struct {
 	}
 }
 
-// planOf is the JSON plan of sql; it fails on a sequential scan of
+// audiencePlan is the JSON plan of sql; it fails on a sequential scan of
 // outreach_audience or outreach_deliveries and returns the indexes used.
-func planOf(tb testing.TB, pool *pgxpool.Pool, sql string, args []any) []string {
+func audiencePlan(tb testing.TB, pool *pgxpool.Pool, sql string, args []any) []string {
 	tb.Helper()
 	var raw []byte
 	if err := pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
@@ -141,7 +141,7 @@ func TestOutreachAudiencePlansUseIndexes(t *testing.T) {
 	generateAudience(t, pool, 50_000)
 	for _, c := range audienceCases() {
 		sql, args := audienceSQL("bench", c.q, c.after, 50)
-		ix := planOf(t, pool, sql, args)
+		ix := audiencePlan(t, pool, sql, args)
 		if !strings.Contains(strings.Join(ix, " "), "outreach_deliveries_window_idx") || !strings.Contains(strings.Join(ix, " "), "outreach_") {
 			t.Errorf("%s: indexes %v", c.name, ix)
 		}
@@ -194,7 +194,7 @@ func BenchmarkOutreachAudience(b *testing.B) {
 	})
 	for _, c := range audienceCases() {
 		sql, args := audienceSQL("bench", c.q, c.after, 50)
-		ix := planOf(b, pool, sql, args)
+		ix := audiencePlan(b, pool, sql, args)
 		var plan strings.Builder
 		rs, err := pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY ON) "+sql, args...)
 		if err != nil {

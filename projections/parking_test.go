@@ -163,6 +163,7 @@ func TestParkingIsolatesPoisonEvents(t *testing.T) {
 		fmt.Sprintf("chat_names ca %s %s groupchat.renamed SQLSTATE 23514", boom.Position, boom.ID),
 		fmt.Sprintf("customers cd %s %s customer.relation_started decode", bad.Position, bad.ID),
 		fmt.Sprintf("moments cd %s %s customer.relation_started decode", bad.Position, bad.ID),
+		fmt.Sprintf("outreach cd %s %s customer.relation_started decode", bad.Position, bad.ID),
 		fmt.Sprintf("relations cd %s %s customer.relation_started decode", bad.Position, bad.ID),
 		fmt.Sprintf("staff cd %s %s customer.relation_started decode", bad.Position, bad.ID),
 	}

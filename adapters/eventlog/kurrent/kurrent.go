@@ -388,21 +388,23 @@ func (l *Log) release(r *clientRef, probe, abandoned bool) {
 var errNoAnswer = errors.New("kurrent: no answer from the server in time")
 
 // call runs op on its own goroutine and waits for it until wait ends. A
-// call given up on keeps running; r counts it as stuck until it returns,
-// and it releases r itself.
-func (l *Log) call(wait context.Context, r *clientRef, probe bool, op func(c *esdb.Client) error) error {
+// call given up on keeps running and releases r itself; r counts it as
+// stuck until it returns when the server did not answer in time, that is
+// when wait ended while the caller's own context (caller) still runs — a
+// caller that went away says nothing about the server.
+func (l *Log) call(wait, caller context.Context, r *clientRef, probe bool, op func(c *esdb.Client) error) error {
 	var (
-		mu                  sync.Mutex
-		finished, abandoned bool
+		mu                         sync.Mutex
+		finished, abandoned, stuck bool
 	)
 	done := make(chan error, 1)
 	go func() {
 		err := op(r.c)
 		mu.Lock()
 		finished = true
-		gaveUp := abandoned
+		counted := stuck
 		mu.Unlock()
-		l.release(r, probe, gaveUp)
+		l.release(r, probe, counted)
 		done <- err
 	}()
 	select {
@@ -413,9 +415,12 @@ func (l *Log) call(wait context.Context, r *clientRef, probe bool, op func(c *es
 	mu.Lock()
 	if !finished {
 		abandoned = true
-		l.mu.Lock()
-		r.stuck++
-		l.mu.Unlock()
+		if caller.Err() == nil {
+			stuck = true
+			l.mu.Lock()
+			r.stuck++
+			l.mu.Unlock()
+		}
 	}
 	mu.Unlock()
 	if !abandoned {
@@ -464,7 +469,7 @@ func (l *Log) do(ctx context.Context, op func(ctx context.Context, c *esdb.Clien
 			return err
 		}
 		cctx, cancel := context.WithTimeout(ctx, l.opts.CallTimeout)
-		err = l.call(cctx, r, probe, func(c *esdb.Client) error { return op(cctx, c) })
+		err = l.call(cctx, ctx, r, probe, func(c *esdb.Client) error { return op(cctx, c) })
 		cancel()
 		if errors.Is(err, errNoAnswer) {
 			if ctx.Err() != nil {

@@ -155,19 +155,20 @@ func (l *Log) startSubscription(ctx context.Context, cancel context.CancelFunc, 
 		err error
 	}
 	var (
-		mu               sync.Mutex
-		taken, abandoned bool
+		mu                      sync.Mutex
+		taken, abandoned, stuck bool
 	)
 	res := make(chan result, 1)
 	go func() {
 		sub, err := r.c.SubscribeToAll(ctx, opts)
 		mu.Lock()
 		if abandoned {
+			counted := stuck
 			mu.Unlock()
 			if err == nil {
 				sub.Close()
 			}
-			l.release(r, probe, true)
+			l.release(r, probe, counted)
 			return
 		}
 		taken = true
@@ -177,18 +178,26 @@ func (l *Log) startSubscription(ctx context.Context, cancel context.CancelFunc, 
 	timer := time.NewTimer(l.opts.CallTimeout)
 	defer timer.Stop()
 	var x result
+	timedOut := false
 	select {
 	case x = <-res:
 	case <-ctx.Done():
 	case <-timer.C:
+		timedOut = true
 	}
 	if x.sub == nil && x.err == nil {
 		mu.Lock()
 		if !taken {
 			abandoned = true
-			l.mu.Lock()
-			r.stuck++
-			l.mu.Unlock()
+			// Only a start the server did not answer in time marks the
+			// client stuck; a subscriber that went away says nothing
+			// about the server.
+			if timedOut {
+				stuck = true
+				l.mu.Lock()
+				r.stuck++
+				l.mu.Unlock()
+			}
 			mu.Unlock()
 			cancel()
 			if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {

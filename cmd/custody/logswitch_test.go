@@ -153,3 +153,24 @@ func TestLogSwitchDrill(t *testing.T) {
 		waitStaff(c, "4")
 	}))
 }
+
+// TestLogRebindFlags: -relay-from takes exactly "start" or "head"; anything
+// else is a usage error before any database or log is opened.
+func TestLogRebindFlags(t *testing.T) {
+	for _, args := range [][]string{
+		nil,
+		{"-relay-from", ""},
+		{"-relay-from", "end"},
+		{"-relay-from", "start\x00"},
+		{"-relay-from", strings.Repeat("s", 1<<16)},
+		{"-relay-from", "-1"},
+		{"-relay-from", "start", "extra"},
+		{"-batch"},
+	} {
+		var out strings.Builder
+		err := logRebind(context.Background(), args, &out, io.Discard)
+		if err == nil || out.Len() != 0 {
+			t.Errorf("rebind %q: %v, printed %q; want a usage error and nothing done", args, err, out.String())
+		}
+	}
+}

@@ -42,8 +42,22 @@ type metadata struct {
 	PIIDropped bool `json:"pii_dropped,omitempty"`
 	// RecordedAt is when the log the event was copied from recorded it
 	// (eventlog.Copier); absent for events appended here, which read back
-	// with the server's created date.
-	RecordedAt *time.Time `json:"recorded_at,omitempty"`
+	// with the server's created date. A value that is not a time (another
+	// writer's) is ignored the same way: it must not make the event
+	// unreadable.
+	RecordedAt *copiedTime `json:"recorded_at,omitempty"`
+}
+
+// copiedTime is an RFC 3339 time that decodes leniently: anything else
+// decodes as the zero time, which recorded() ignores.
+type copiedTime struct{ time.Time }
+
+func (t *copiedTime) UnmarshalJSON(b []byte) error {
+	var v time.Time
+	if json.Unmarshal(b, &v) == nil {
+		t.Time = v
+	}
+	return nil
 }
 
 // eventData builds what is sent to the server for e, whose personal data
@@ -60,7 +74,9 @@ func eventData(e events.Event, sealed []byte, dropped bool, recordedAt *time.Tim
 		Subject:       e.Subject,
 		PII:           sealed,
 		PIIDropped:    dropped,
-		RecordedAt:    recordedAt,
+	}
+	if recordedAt != nil {
+		m.RecordedAt = &copiedTime{*recordedAt}
 	}
 	md, err := json.Marshal(m)
 	if err != nil {
@@ -128,8 +144,8 @@ func recorded(ctx context.Context, keyring *pii.Keyring, stream string, ev *esdb
 		RecordedAt:    ev.CreatedDate,
 		PIIErased:     m.PIIDropped,
 	}
-	if m.RecordedAt != nil {
-		r.RecordedAt = *m.RecordedAt
+	if m.RecordedAt != nil && !m.RecordedAt.IsZero() {
+		r.RecordedAt = m.RecordedAt.Time
 	}
 	if len(m.PII) > 0 {
 		plain, err := keyring.Open(ctx, m.Subject, m.PII)

@@ -84,3 +84,27 @@ func FuzzConnectionString(f *testing.F) {
 		}
 	})
 }
+
+// TestRecordedAtInMetadata: a copied event's recorded_at is read back; a
+// value that is not a time (written by another tool) is ignored rather
+// than making the event unreadable.
+func TestRecordedAtInMetadata(t *testing.T) {
+	at := time.Date(2025, 12, 31, 23, 59, 59, 999, time.UTC)
+	d, err := eventData(events.Event{ID: uuid.New(), Type: "t", SchemaVersion: 1, CorpID: "c", Data: []byte(`{}`)}, nil, false, &at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decodeMetadata(d.Metadata)
+	if err != nil || m.RecordedAt == nil || !m.RecordedAt.Equal(at) {
+		t.Fatalf("recorded_at %v (%v), want %s", m.RecordedAt, err, at)
+	}
+	for _, bad := range []string{`"not a time"`, `null`, `42`, `"\u0000"`, `"99999-01-01T00:00:00Z"`, `{"a":1}`} {
+		m, err := decodeMetadata([]byte(`{"corp_id":"c","schema_version":1,"recorded_at":` + bad + `}`))
+		if err != nil {
+			t.Fatalf("recorded_at %s made the metadata unreadable: %v", bad, err)
+		}
+		if m.RecordedAt != nil && !m.RecordedAt.IsZero() {
+			t.Fatalf("recorded_at %s read as %s", bad, m.RecordedAt.Time)
+		}
+	}
+}

@@ -118,7 +118,15 @@ type Options struct {
 	// negative means no snapshots are written (stored ones are still
 	// read).
 	SnapshotEvery int
+	// StaffBatch is how many decisions on one member's stream (slot
+	// reservations and releases of concurrent commands) this Handler
+	// appends together, at most, in one append at the stream's exact
+	// version. Default DefaultStaffBatch; 1 appends each on its own.
+	StaffBatch int
 }
+
+// DefaultStaffBatch is Options.StaffBatch when unset.
+const DefaultStaffBatch = 256
 
 // DefaultSnapshotEvery is Options.SnapshotEvery when unset: a cold load
 // replays at most this many events after the snapshot.
@@ -133,6 +141,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Snapshots == nil {
 		o.Snapshots, _ = o.Log.(eventlog.Snapshots)
+	}
+	if o.StaffBatch <= 0 {
+		o.StaffBatch = DefaultStaffBatch
 	}
 	if o.SnapshotEvery == 0 {
 		o.SnapshotEvery = DefaultSnapshotEvery
@@ -183,6 +194,7 @@ type Handler struct {
 	snapshots     eventlog.Snapshots
 	snapshotEvery int64
 	saving        sync.WaitGroup
+	staffBatch    int
 }
 
 // New builds a Handler.
@@ -195,5 +207,6 @@ func New(opts Options) (*Handler, error) {
 		log: opts.Log, eraser: opts.Eraser, settings: opts.Settings, clock: opts.Clock,
 		pending: opts.Pending, maxRetries: opts.MaxRetries, groups: opts.GroupTransfers,
 		snapshots: opts.Snapshots, snapshotEvery: int64(opts.SnapshotEvery),
+		staffBatch: opts.StaffBatch,
 	}, nil
 }

@@ -181,6 +181,26 @@ func (f *fixture) head() events.Position {
 	return p
 }
 
+// headAfter is the log's head once it shows the last event of every
+// stream named: pgstore's head stays below transactions still open
+// anywhere on the server (another test's), so a head read right after an
+// append may not show it yet.
+func (f *fixture) headAfter(streams ...string) events.Position {
+	f.t.Helper()
+	var last events.Position
+	for _, s := range streams {
+		if recs := f.stream(s); len(recs) > 0 && last.Less(recs[len(recs)-1].Position) {
+			last = recs[len(recs)-1].Position
+		}
+	}
+	var head events.Position
+	eventually(f.t, "the head shows the streams' last events", func() bool {
+		head = f.head()
+		return !head.Less(last)
+	})
+	return head
+}
+
 // since returns every event after p, in log order.
 func (f *fixture) since(p events.Position) []events.Recorded {
 	f.t.Helper()

@@ -17,8 +17,8 @@ import (
 
 // withStaff runs fn on the member's aggregate, caught up with its stream,
 // while holding the member's cache entry: within one process, operations on
-// one member take turns instead of racing to conflicts. fn may append and
-// then must Replay what it appended.
+// one member take turns instead of racing to conflicts. fn only reads:
+// decisions go through onStaff.
 func (r *run) withStaff(ctx context.Context, id string, fn func(*staff.Staff) error) error {
 	if id == "" {
 		return staff.ErrInvalidID
@@ -27,30 +27,10 @@ func (r *run) withStaff(ctx context.Context, id string, fn func(*staff.Staff) er
 	e := r.h.staff.entry(r.meta.CorpID, id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.s == nil {
-		s, at, err := r.h.loadStaff(ctx, id, stream)
-		if err != nil {
-			return err
-		}
-		e.s, e.snapAt = s, at
-	}
-	recs, err := r.read(ctx, stream, e.s.Version()+1)
-	if err != nil {
+	if err := r.h.catchUpStaff(ctx, e, id, stream, true); err != nil {
 		return err
 	}
-	if err := e.s.Replay(recs...); err != nil {
-		e.s = nil
-		return &StreamError{Stream: stream, Err: err}
-	}
-	if err := fn(e.s); err != nil {
-		var se *StreamError
-		if errors.As(err, &se) {
-			e.s = nil
-		}
-		return err
-	}
-	r.h.snapshot(e, stream)
-	return nil
+	return fn(e.s)
 }
 
 // staffStatus is the member's status; a member without a stream has not
@@ -65,83 +45,27 @@ func (r *run) staffStatus(ctx context.Context, id string) (staff.Status, error) 
 }
 
 // onStaff decides on the member's stream and appends with the exact version
-// read, re-reading on a conflict. This is what keeps capacity: two
-// reservations decided on the same version cannot both be stored, whichever
-// process made them. A non-nil key names the decision for its event ids
-// (see run.eventID) instead of r's key.
+// decided on, deciding again on the stream re-read after a conflict. This
+// is what keeps capacity: two reservations decided on the same version
+// cannot both be stored, whichever process made them. Concurrent decisions
+// on one member in this process are decided in turn and appended together
+// (see staffBatch). A non-nil key names the decision for its event ids (see
+// run.eventID) instead of r's key. decide may run more than once.
 func (r *run) onStaff(ctx context.Context, id string, decide func(*staff.Staff) ([]events.Payload, error),
 	key func(events.Payload) string) ([]events.Recorded, error) {
-	stream := events.StaffStream(r.meta.CorpID, id)
-	if recs, done, err := r.speculate(ctx, id, decide, key); done {
-		return recs, err
-	}
-	for attempt := 0; ; attempt++ {
-		var recs []events.Recorded
-		err := r.withStaff(ctx, id, func(s *staff.Staff) error {
-			pays, err := decide(s)
-			if err != nil || len(pays) == 0 {
-				return err
-			}
-			ar := r
-			if key != nil {
-				ar = r.withKey(key(pays[0]))
-			}
-			if recs, err = ar.append(ctx, stream, s.Version(), pays); err != nil {
-				return err
-			}
-			if err := s.Replay(recs...); err != nil {
-				return &StreamError{Stream: stream, Err: err}
-			}
-			return nil
-		})
-		if r.retry(err, attempt) {
-			continue
-		}
-		return recs, err
-	}
-}
-
-// speculate is onStaff's first try without reading the member's stream:
-// it decides on the aggregate this Handler has cached for the member and,
-// when the decision appends, appends it at the cached version. Only that
-// outcome stands (done): an append at the cached version succeeds only when
-// nothing was appended after it, so the decision was made on the stream as
-// it is. Any other outcome — no aggregate cached, nothing to append, an
-// error of the decision (e.g. capacity), a conflict — is decided again on
-// the stream read (done false). decide may thus run twice.
-func (r *run) speculate(ctx context.Context, id string, decide func(*staff.Staff) ([]events.Payload, error),
-	key func(events.Payload) string) ([]events.Recorded, bool, error) {
 	if id == "" {
-		return nil, false, nil
+		return nil, staff.ErrInvalidID
 	}
-	stream := events.StaffStream(r.meta.CorpID, id)
 	e := r.h.staff.entry(r.meta.CorpID, id)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.s == nil {
-		return nil, false, nil
+	d := &staffDecision{ctx: ctx, r: r, decide: decide, key: key, wake: make(chan struct{}, 1)}
+	if !e.enqueue(d) {
+		<-d.wake
+		if d.done {
+			return d.recs, d.err
+		}
 	}
-	pays, err := decide(e.s)
-	if err != nil || len(pays) == 0 {
-		return nil, false, nil
-	}
-	ar := r
-	if key != nil {
-		ar = r.withKey(key(pays[0]))
-	}
-	recs, err := ar.append(ctx, stream, e.s.Version(), pays)
-	if errors.Is(err, eventlog.ErrConflict) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, true, err
-	}
-	if err := e.s.Replay(recs...); err != nil {
-		e.s = nil
-		return recs, true, &StreamError{Stream: stream, Err: err}
-	}
-	r.h.snapshot(e, stream)
-	return recs, true, nil
+	r.h.leadStaffBatch(e, r.meta.CorpID, id)
+	return d.recs, d.err
 }
 
 // reserveForHandover takes a slot on the target for the customer. It

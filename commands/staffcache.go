@@ -21,6 +21,12 @@ type staffEntry struct {
 	// snapAt is the version of the last snapshot of s read or written
 	// (-1: none), see Handler.snapshot.
 	snapAt int64
+
+	// decisions waiting for the member, and whether a goroutine leads a
+	// batch of them (see staffBatch)
+	qmu     sync.Mutex
+	queue   []*staffDecision
+	leading bool
 }
 
 type staffCache struct {

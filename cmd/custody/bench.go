@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -37,6 +38,8 @@ type benchConfig struct {
 	staff      int
 	cpuProfile string
 	keep       bool
+	instances  int
+	hot        bool
 }
 
 func parseBenchFlags(args []string) (benchConfig, error) {
@@ -48,6 +51,8 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	fs.IntVar(&c.staff, "staff", 200, "staff members of the benchmark corp")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the server's CPU profile over the HTTP rounds to this file")
 	fs.BoolVar(&c.keep, "keep", false, "keep the private PostgreSQL's data directory")
+	fs.IntVar(&c.instances, "instances", 1, "custody serve processes on the one database; clients are spread over them")
+	fs.BoolVar(&c.hot, "hot", false, "measure adds for one member instead: rounds alternate CUSTODY_STAFF_BATCH=1 (one append per add) and the default")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: custody bench [flags]
 
@@ -61,6 +66,12 @@ slot keeper live), then runs, per client count, alternating rounds of
     joins);
 and prints each round's throughput, latency, CPU of custody and of
 PostgreSQL, PostgreSQL transactions per command and the HTTP/INSERT ratio.
+
+With -hot, every command is an add of a new customer to one staff
+member, and the rounds alternate servers started with
+CUSTODY_STAFF_BATCH=1 (every slot reservation its own append to the
+member's stream: the baseline) and with the default (concurrent ones
+appended together); it prints adds/s and latency of both.
 
 `)
 		fs.PrintDefaults()
@@ -82,8 +93,8 @@ PostgreSQL, PostgreSQL transactions per command and the HTTP/INSERT ratio.
 		}
 		c.cpuProfile = abs
 	}
-	if c.rounds < 1 || c.round <= 0 || c.staff < 2 {
-		return c, fmt.Errorf("%w: -rounds, -round and -staff must be positive (staff >= 2)", errUsage)
+	if c.rounds < 1 || c.round <= 0 || c.staff < 2 || c.instances < 1 {
+		return c, fmt.Errorf("%w: -rounds, -round, -instances and -staff must be positive (staff >= 2)", errUsage)
 	}
 	return c, nil
 }
@@ -100,11 +111,14 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	defer stopPG()
 
-	srv, err := startBenchServer(ctx, dsn, cfg)
+	if cfg.hot {
+		return runHotBench(ctx, dsn, cfg)
+	}
+	srvs, err := startBenchServers(ctx, dsn, cfg)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srvs.stop()
 
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -120,11 +134,11 @@ func runBench(ctx context.Context, args []string) error {
 		return fmt.Errorf("bench table: %w", err)
 	}
 
-	mix := newBenchMix(srv.url, srv.token, cfg.staff)
+	mix := newBenchMix(srvs.urls(), srvs.token, cfg.staff)
 	if err := mix.setup(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("custody bench: %d staff, rounds of %s, load average %s\n", cfg.staff, cfg.round, loadAverage())
+	fmt.Printf("custody bench: %d staff, %d custody serve, rounds of %s, load average %s\n", cfg.staff, cfg.instances, cfg.round, loadAverage())
 	fmt.Println()
 	fmt.Println("| clients | round | INSERT tx/s | HTTP cmds/s | ratio | HTTP p50 ms | HTTP p99 ms | non-2xx | custody cores | PG cores (INSERT / HTTP) | PG tx per cmd | projector checkpoint writes per cmd | CPU ms per cmd (custody + PG) / per INSERT (PG) | load avg |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -139,25 +153,25 @@ func runBench(ctx context.Context, args []string) error {
 			pgIns := (processTreeCPU(pgPID) - pg0).Seconds() / base.elapsed.Seconds()
 
 			if cfg.cpuProfile != "" {
-				srv.profile(true)
+				srvs.profile(true)
 			}
 			tx0, err := pgTransactions(ctx, pool)
 			if err != nil {
 				return err
 			}
-			pg0, cu0 := processTreeCPU(pgPID), processCPUOf(srv.cmd.Process.Pid)
+			pg0, cu0 := processTreeCPU(pgPID), srvs.cpu()
 			load, err := mix.run(ctx, clients, cfg.round)
 			if err != nil {
 				return err
 			}
 			pgHTTP := (processTreeCPU(pgPID) - pg0).Seconds() / load.elapsed.Seconds()
-			cu := (processCPUOf(srv.cmd.Process.Pid) - cu0).Seconds() / load.elapsed.Seconds()
+			cu := (srvs.cpu() - cu0).Seconds() / load.elapsed.Seconds()
 			tx1, err := pgTransactions(ctx, pool)
 			if err != nil {
 				return err
 			}
 			if cfg.cpuProfile != "" {
-				srv.profile(false)
+				srvs.profile(false)
 			}
 			ins += base.rate()
 			cmds += load.rate()
@@ -214,13 +228,74 @@ func benchPostgres(ctx context.Context, cfg benchConfig, logger *slog.Logger) (d
 
 // benchServer is `custody serve` run as a child process.
 type benchServer struct {
-	cmd   *exec.Cmd
-	dir   string
-	url   string
-	token string
+	cmd *exec.Cmd
+	dir string
+	url string
 }
 
-func startBenchServer(ctx context.Context, dsn string, cfg benchConfig) (*benchServer, error) {
+// benchServers are the custody serve processes of a bench, sharing one
+// database, admin token and master key.
+type benchServers struct {
+	token string
+	all   []*benchServer
+}
+
+// benchSecrets are the admin token and master key of every server a bench
+// starts: servers started later read what earlier ones sealed.
+var benchSecrets = func() (s struct{ token, masterKey string }) {
+	tok, key := make([]byte, 16), make([]byte, 32)
+	rand.Read(tok)
+	rand.Read(key)
+	s.token, s.masterKey = hex.EncodeToString(tok), base64.StdEncoding.EncodeToString(key)
+	return s
+}()
+
+// startBenchServers starts cfg.instances servers on dsn with env added to
+// their environment.
+func startBenchServers(ctx context.Context, dsn string, cfg benchConfig, env ...string) (*benchServers, error) {
+	ss := &benchServers{token: benchSecrets.token}
+	env = append(env, "CUSTODY_ADMIN_TOKEN="+ss.token, "CUSTODY_MASTER_KEY="+benchSecrets.masterKey)
+	for range cfg.instances {
+		s, err := startBenchServer(ctx, dsn, cfg, env)
+		if err != nil {
+			ss.stop()
+			return nil, err
+		}
+		ss.all = append(ss.all, s)
+	}
+	return ss, nil
+}
+
+func (ss *benchServers) urls() []string {
+	out := make([]string, len(ss.all))
+	for i, s := range ss.all {
+		out[i] = s.url
+	}
+	return out
+}
+
+// cpu is the CPU time the servers have used.
+func (ss *benchServers) cpu() time.Duration {
+	var t time.Duration
+	for _, s := range ss.all {
+		t += processCPUOf(s.cmd.Process.Pid)
+	}
+	return t
+}
+
+func (ss *benchServers) profile(on bool) {
+	for _, s := range ss.all {
+		s.profile(on)
+	}
+}
+
+func (ss *benchServers) stop() {
+	for _, s := range ss.all {
+		s.stop()
+	}
+}
+
+func startBenchServer(ctx context.Context, dsn string, cfg benchConfig, env []string) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -231,11 +306,9 @@ func startBenchServer(ctx context.Context, dsn string, cfg benchConfig) (*benchS
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	tok := make([]byte, 16)
-	rand.Read(tok)
-	s := &benchServer{url: "http://" + addr, token: hex.EncodeToString(tok)}
+	s := &benchServer{url: "http://" + addr}
 	s.cmd = exec.Command(exe, "serve", "-addr", addr)
-	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn, "CUSTODY_ADMIN_TOKEN="+s.token, "CUSTODY_LOG_LEVEL=warn")
+	s.cmd.Env = append(append(os.Environ(), "DATABASE_URL="+dsn, "CUSTODY_LOG_LEVEL=warn"), env...)
 	if cfg.cpuProfile != "" {
 		s.cmd.Env = append(s.cmd.Env, "CUSTODY_CPUPROFILE="+cfg.cpuProfile)
 	}
@@ -382,13 +455,14 @@ func pgTransactions(ctx context.Context, pool *pgxpool.Pool) (pgCounts, error) {
 // customers (so its own view of relations and handovers is exact) and
 // shares the staff members and group chats with every other client.
 type benchMix struct {
-	url, token string
-	staff      int
-	groups     int
-	client     *http.Client
-	run0       string // distinguishes ids of one bench process
-	next       atomic.Int64
-	states     sync.Map // client -> *mixClient
+	urls   []string
+	token  string
+	staff  int
+	groups int
+	client *http.Client
+	run0   string // distinguishes ids of one bench process
+	next   atomic.Int64
+	states sync.Map // client -> *mixClient
 }
 
 type mixRelation struct{ customer, staff string }
@@ -399,15 +473,16 @@ type mixHandover struct {
 }
 
 type mixClient struct {
+	base    string // the server this client talks to
 	rng     *mrand.Rand
 	active  []mixRelation
 	pending []mixHandover
 }
 
-func newBenchMix(url, token string, staff int) *benchMix {
+func newBenchMix(urls []string, token string, staff int) *benchMix {
 	tag := make([]byte, 4)
 	rand.Read(tag)
-	return &benchMix{url: url, token: token, staff: staff, groups: 50,
+	return &benchMix{urls: urls, token: token, staff: staff, groups: 50,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}},
 		run0:   hex.EncodeToString(tag)}
 }
@@ -433,14 +508,20 @@ func (m *benchMix) setup(ctx context.Context) error {
 	return nil
 }
 
-// post sends one command with a fresh Idempotency-Key. It returns the
-// status and body; a 5xx or a transport failure is an error.
+// post sends one command to the first server (see postTo).
 func (m *benchMix) post(ctx context.Context, path string, body any) (int, []byte, error) {
+	return m.postTo(ctx, m.urls[0], path, body)
+}
+
+// postTo sends one command with a fresh Idempotency-Key to the server at
+// base. It returns the status and body; a 5xx or a transport failure is an
+// error.
+func (m *benchMix) postTo(ctx context.Context, base, path string, body any) (int, []byte, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return 0, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", m.url+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(b))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -463,7 +544,7 @@ func (m *benchMix) post(ctx context.Context, path string, body any) (int, []byte
 }
 
 func (m *benchMix) state(client int) *mixClient {
-	v, _ := m.states.LoadOrStore(client, &mixClient{rng: mrand.New(mrand.NewPCG(uint64(client), 7))})
+	v, _ := m.states.LoadOrStore(client, &mixClient{base: m.urls[client%len(m.urls)], rng: mrand.New(mrand.NewPCG(uint64(client), 7))})
 	return v.(*mixClient)
 }
 
@@ -487,7 +568,7 @@ func (m *benchMix) step(ctx context.Context, c *mixClient) (bool, error) {
 		i := c.rng.IntN(len(c.active))
 		r := c.active[i]
 		c.active = slices.Delete(c.active, i, i+1)
-		st, _, err := m.post(ctx, corp+"/customers/"+r.customer+"/relations/"+r.staff+"/end", map[string]any{"by": "customer"})
+		st, _, err := m.postTo(ctx, c.base, corp+"/customers/"+r.customer+"/relations/"+r.staff+"/end", map[string]any{"by": "customer"})
 		return ok(st), err
 	case x < 22 && len(c.active) > 0: // handover of 1-5 customers of one member
 		from := c.active[c.rng.IntN(len(c.active))].staff
@@ -510,7 +591,7 @@ func (m *benchMix) step(ctx context.Context, c *mixClient) (bool, error) {
 		for i, r := range picked {
 			ids[i] = r.customer
 		}
-		st, body, err := m.post(ctx, corp+"/handovers", map[string]any{"kind": "in_service", "from_staff_id": from, "to_staff_id": to, "customer_ids": ids})
+		st, body, err := m.postTo(ctx, c.base, corp+"/handovers", map[string]any{"kind": "in_service", "from_staff_id": from, "to_staff_id": to, "customer_ids": ids})
 		if err != nil {
 			return false, err
 		}
@@ -537,21 +618,21 @@ func (m *benchMix) step(ctx context.Context, c *mixClient) (bool, error) {
 		if x >= 27 {
 			what = "cancellation"
 		}
-		st, _, err := m.post(ctx, corp+"/customers/"+h.rel.customer+"/handovers/"+h.id+"/"+what, map[string]any{})
+		st, _, err := m.postTo(ctx, c.base, corp+"/customers/"+h.rel.customer+"/handovers/"+h.id+"/"+what, map[string]any{})
 		if ok(st) {
 			c.active = append(c.active, h.rel)
 		}
 		return ok(st), err
 	case x >= 72 && x < 95: // group joins
-		st, _, err := m.post(ctx, corp+"/groups/g"+strconv.Itoa(c.rng.IntN(m.groups))+"/members",
+		st, _, err := m.postTo(ctx, c.base, corp+"/groups/g"+strconv.Itoa(c.rng.IntN(m.groups))+"/members",
 			map[string]any{"member_id": m.id("gm"), "member_type": "customer", "join_scene": "qrcode", "nickname": "N"})
 		return ok(st), err
 	case x >= 95: // staff joins
-		st, _, err := m.post(ctx, corp+"/staff", map[string]any{"staff_id": m.id("sj"), "name": "New Member"})
+		st, _, err := m.postTo(ctx, c.base, corp+"/staff", map[string]any{"staff_id": m.id("sj"), "name": "New Member"})
 		return ok(st), err
 	}
 	r := mixRelation{customer: m.id("c"), staff: m.staffID(c.rng.IntN(m.staff))}
-	st, _, err := m.post(ctx, corp+"/customers/"+r.customer+"/relations",
+	st, _, err := m.postTo(ctx, c.base, corp+"/customers/"+r.customer+"/relations",
 		map[string]any{"staff_id": r.staff, "initiator": "customer", "add_way": 1, "customer_name": "Wang", "remark": "met at the fair", "tags": []string{"lead"}})
 	if ok(st) {
 		c.active = append(c.active, r)
@@ -621,4 +702,46 @@ func processTreeCPU(pid int) time.Duration {
 		}
 	}
 	return total
+}
+
+// runHotBench measures adds for one member: per client count, rounds of
+// servers with CUSTODY_STAFF_BATCH=1 (the baseline) and with the default,
+// each round on servers started for it (same database, growing).
+func runHotBench(ctx context.Context, dsn string, cfg benchConfig) error {
+	fmt.Printf("custody bench -hot: adds for one member, %d custody serve, rounds of %s, load average %s\n", cfg.instances, cfg.round, loadAverage())
+	fmt.Println()
+	fmt.Println("| clients | round | adds/s, one append each | p50 / p99 ms | adds/s, batched | p50 / p99 ms | gain | load avg |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, clients := range cfg.clients {
+		var one, batched float64
+		for r := 1; r <= cfg.rounds; r++ {
+			var st [2]benchStats
+			for i, env := range [][]string{{"CUSTODY_STAFF_BATCH=1"}, nil} {
+				srvs, err := startBenchServers(ctx, dsn, cfg, env...)
+				if err != nil {
+					return err
+				}
+				mix := newBenchMix(srvs.urls(), srvs.token, 2)
+				if _, _, err := mix.post(ctx, "/v1/corps/bench/staff", map[string]any{"staff_id": "hot", "capacity": 1_000_000}); err != nil {
+					srvs.stop()
+					return fmt.Errorf("bench setup: %w", err)
+				}
+				st[i], err = closedLoop(ctx, clients, cfg.round, func(ctx context.Context, client int) (bool, error) {
+					status, _, err := mix.postTo(ctx, mix.urls[client%len(mix.urls)], "/v1/corps/bench/customers/"+mix.id("c")+"/relations",
+						map[string]any{"staff_id": "hot", "initiator": "customer", "add_way": 1, "customer_name": "Wang", "remark": "met at the fair"})
+					return status >= 200 && status < 300, err
+				})
+				srvs.stop()
+				if err != nil {
+					return err
+				}
+			}
+			one += st[0].rate()
+			batched += st[1].rate()
+			fmt.Printf("| %d | %d | %.0f | %.1f / %.1f | %.0f | %.1f / %.1f | %.1f× | %s |\n", clients, r,
+				st[0].rate(), st[0].pct(0.5), st[0].pct(0.99), st[1].rate(), st[1].pct(0.5), st[1].pct(0.99), st[1].rate()/st[0].rate(), loadAverage())
+		}
+		fmt.Printf("| %d | all | %.0f | | %.0f | | **%.1f×** | |\n", clients, one/float64(cfg.rounds), batched/float64(cfg.rounds), batched/one)
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/eventlog/pii"
+	"github.com/custody/custody/commands"
 )
 
 // envVar is one environment variable custody reads. The README's
@@ -59,6 +60,7 @@ var envVars = []envVar{
 	{name: "CUSTODY_WECOM_SECRET", docDefault: "none", meaning: "read by `custody wecom connect` and `reconcile` only: the corp's app secret", check: checkText},
 	{name: "CUSTODY_URL", flag: "-url", def: "http://localhost:8080", meaning: "`custody demo`: base URL of the running server", check: checkHTTPURL},
 	{name: "CUSTODY_TOKEN", flag: "-token", docDefault: "the admin token file", meaning: "`custody demo`: bearer token for the corp, or the admin token", check: checkText},
+	{name: "CUSTODY_STAFF_BATCH", def: strconv.Itoa(commands.DefaultStaffBatch), meaning: "`custody serve`: how many concurrent decisions on one staff member's stream (slot reservations of adds and handovers) one append carries at most; `1` appends each on its own", check: checkPositiveInt},
 	{name: "CUSTODY_CPUPROFILE", docDefault: "none", meaning: "`custody serve`: path prefix of CPU profiles taken between SIGUSR1 and SIGUSR2 (used by `custody bench`)", check: checkText},
 	{name: "PG_BINDIR", docDefault: "found on the machine", meaning: "directory of PostgreSQL's server binaries for the private server", check: checkDir},
 }
@@ -119,6 +121,24 @@ func checkEnvironment(logger *slog.Logger) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func checkPositiveInt(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return fmt.Errorf("%q is not a whole number of at least 1", v)
+	}
+	return nil
+}
+
+// envIntOf returns a whole-number variable; checkEnvironment has validated
+// it.
+func envIntOf(name string) int {
+	n, err := strconv.Atoi(env(name))
+	if err != nil {
+		panic(fmt.Sprintf("custody: %s: %v (checkEnvironment missed it)", name, err))
+	}
+	return n
 }
 
 func checkPositiveDuration(v string) error {

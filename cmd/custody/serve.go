@@ -233,6 +233,7 @@ func runServe(ctx context.Context, args []string) error {
 		Log: ilog, Eraser: eraser, Settings: wecomSet, Snapshots: snapshots,
 		Pending:        pending.Handovers{Pool: pool},
 		GroupTransfers: wecomGroups,
+		StaffBatch:     envIntOf("CUSTODY_STAFF_BATCH"),
 	})
 	if err != nil {
 		return err

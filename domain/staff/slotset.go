@@ -10,9 +10,13 @@ import (
 // searched in place, and the changes since in small maps: loading a member
 // with tens of thousands of customers then costs one pass over the
 // snapshot, not a map insertion per slot.
+//
+// A fork's slots layer on its parent's (see Staff.Fork): parent stands for
+// base, which is then empty, and must not change while the fork is used.
 type slotSet struct {
 	base    []baseSlot          // sorted by customer, unique
-	removed map[string]struct{} // base customers released since
+	parent  *slotSet            // instead of base, for a fork
+	removed map[string]struct{} // base (or parent) customers released since
 	over    map[string]slot     // reserved since (also replacing base ones)
 	n       int                 // slots held
 }
@@ -23,6 +27,9 @@ type baseSlot struct {
 }
 
 func (ss *slotSet) inBase(c string) (slot, bool) {
+	if ss.parent != nil {
+		return ss.parent.get(c)
+	}
 	i, ok := slices.BinarySearchFunc(ss.base, c, func(b baseSlot, c string) int { return strings.Compare(b.customer, c) })
 	if !ok {
 		return slot{}, false
@@ -74,7 +81,11 @@ func (ss *slotSet) len() int { return ss.n }
 // sorted lists the slots held, sorted by customer.
 func (ss *slotSet) sorted() []baseSlot {
 	out := make([]baseSlot, 0, ss.n)
-	for _, b := range ss.base {
+	base := ss.base
+	if ss.parent != nil {
+		base = ss.parent.sorted()
+	}
+	for _, b := range base {
 		if _, gone := ss.removed[b.customer]; gone {
 			continue
 		}
@@ -89,3 +100,6 @@ func (ss *slotSet) sorted() []baseSlot {
 	slices.SortFunc(out, func(a, b baseSlot) int { return strings.Compare(a.customer, b.customer) })
 	return out
 }
+
+// fork returns a slot set that starts as ss and changes on its own.
+func (ss *slotSet) fork() slotSet { return slotSet{parent: ss, n: ss.n} }

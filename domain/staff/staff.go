@@ -178,6 +178,17 @@ func (s *Staff) apply(p events.Payload, at time.Time) error {
 	return nil
 }
 
+// Fork returns a copy of the member that changes on its own, at the cost
+// of the changes made to it: a caller that decides several things in turn
+// replays each decision on the fork (as the events it would append) to
+// decide the next on the result, and drops the fork when the appends fail.
+// s must not change while the fork is in use.
+func (s *Staff) Fork() *Staff {
+	f := *s
+	f.slots = s.slots.fork()
+	return &f
+}
+
 // ID is the member's user id.
 func (s *Staff) ID() string { return s.id }
 

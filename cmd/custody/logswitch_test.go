@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/custody/custody/adapters/driving/relay"
 	"github.com/custody/custody/adapters/pg/logbinding"
 	"github.com/custody/custody/adapters/testkit/kurrentstandin"
+	"github.com/custody/custody/adapters/testkit/pgtest"
 )
 
 // TestLogSwitchDrill moves a deployment from its PostgreSQL log to
@@ -21,7 +26,11 @@ import (
 // switch CUSTODY_EVENT_LOG. serve must refuse the switched log until
 // custody log rebind ran (the database's positions are the old log's);
 // after rebind the projections show every copied event and new commands
-// work; and the way back (copy, switch, rebind) works the same.
+// work; and the way back (copy, switch, rebind) works the same. Fan-out
+// is checked end to end on a PostgreSQL broker route (which does not
+// deduplicate): after a rebind with -relay-from head nothing copied is
+// published again and the new event once; after -relay-from start every
+// event of the new log is published again, then the new one.
 func TestLogSwitchDrill(t *testing.T) {
 	t.Chdir(t.TempDir())
 	srv, err := kurrentstandin.Start(kurrentstandin.Options{})
@@ -34,6 +43,69 @@ func TestLogSwitchDrill(t *testing.T) {
 	}
 	kurrentURL := "kurrentdb://" + srv.Addr() + "?tls=false"
 	ctx := context.Background()
+
+	// Fan-out: every staff.joined the route publishes, in arrival order.
+	broker := pgtest.NewDatabase(t)
+	sep := "?"
+	if strings.Contains(broker, "?") {
+		sep = "&"
+	}
+	t.Setenv("CUSTODY_RELAY_ROUTES", "drill="+broker+sep+"topics=*:drill.all")
+	sub, err := relay.NewSubscriber(ctx, broker, relay.SubscriberOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	msgs, err := sub.Subscribe(ctx, "drill.all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		joined []string // staff ids, in publishing order
+	)
+	go func() {
+		for m := range msgs {
+			var ce struct {
+				Type string `json:"type"`
+				Data struct {
+					StaffID string `json:"staff_id"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(m.Payload, &ce); err != nil {
+				t.Errorf("published message %s: %v", m.UUID, err)
+			}
+			if ce.Type == "staff.joined" {
+				mu.Lock()
+				joined = append(joined, ce.Data.StaffID)
+				mu.Unlock()
+			}
+			m.Ack()
+		}
+	}()
+	// published waits until the route published as many staff.joined
+	// as want names, and fails unless they are want's (the relay keeps
+	// each stream's order; these streams hold one event each).
+	published := func(want ...string) {
+		t.Helper()
+		slices.Sort(want)
+		deadline := time.Now().Add(time.Minute)
+		for {
+			mu.Lock()
+			got := slices.Sorted(slices.Values(joined))
+			mu.Unlock()
+			if len(got) >= len(want) {
+				if !slices.Equal(got, want) {
+					t.Fatalf("published staff.joined for %v, want %v", got, want)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("published staff.joined for %v, want %v", got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 
 	// serve runs until stop is called, and calls fn with a client.
 	type client struct {
@@ -115,6 +187,7 @@ func TestLogSwitchDrill(t *testing.T) {
 		join(c, "alice")
 		join(c, "bob")
 		waitStaff(c, "2")
+		published("alice", "bob")
 	}))
 
 	// 2. Copy to KurrentDB and switch: serve refuses until rebind.
@@ -134,6 +207,7 @@ func TestLogSwitchDrill(t *testing.T) {
 		waitStaff(c, "2") // rebuilt from the copied events
 		join(c, "carol")
 		waitStaff(c, "3")
+		published("alice", "bob", "carol")
 	}))
 
 	// 3. Back to PostgreSQL: the copy adds carol to the events already
@@ -151,6 +225,7 @@ func TestLogSwitchDrill(t *testing.T) {
 		waitStaff(c, "3")
 		join(c, "dave")
 		waitStaff(c, "4")
+		published("alice", "bob", "carol", "alice", "bob", "carol", "dave")
 	}))
 }
 

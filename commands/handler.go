@@ -188,6 +188,9 @@ type Handler struct {
 	// that the slot step may decide on the customer as the command left it
 	// (see converge).
 	customers keyedLocks
+	// converged remembers the customer events whose slot effects this
+	// Handler's commands carried out (see convergedMemo).
+	converged convergedMemo
 	// snapshots, when not nil, stores staff aggregates every snapshotEvery
 	// events (never when snapshotEvery < 0); saving counts the writes in
 	// flight.

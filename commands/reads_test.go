@@ -2,10 +2,12 @@ package commands_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
@@ -73,6 +75,55 @@ func TestStartRelationReads(t *testing.T) {
 		}
 		if s.Used() != 4 {
 			t.Errorf("%d slots, want 4", s.Used())
+		}
+	})
+}
+
+// A SlotKeeper sharing the Handler of the commands (one process) does not
+// converge again the pairs of the customer events whose slot step those
+// commands completed: it reads no customer stream for them, only for the
+// slot events, each once, and reads the member's stream once per slot
+// event to see that nothing changed. A keeper of another process (another
+// Handler) converges them all, and both record nothing.
+func TestSlotKeeperSkipsWhatItsCommandsConverged(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		const adds = 20
+		cl := &countingLog{EventLog: log, reads: map[string]int{}}
+		f := newFixture(t, cl, eraser, corp.Settings{})
+		f.join("a")
+		from := f.head()
+		for i := range adds {
+			f.add(fmt.Sprintf("c%d", i), "a")
+		}
+		head := f.headAfter(events.StaffStream(corpID, "a"))
+		catchUp := func(h *commands.Handler) map[string]int {
+			t.Helper()
+			cp := &commands.MemoryCheckpoint{}
+			if err := cp.Save(f.ctx, from); err != nil {
+				t.Fatal(err)
+			}
+			k, err := commands.NewSlotKeeper(h, commands.SlotKeeperOptions{Checkpoint: cp, Logger: quietLogger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl.reset()
+			if err := k.CatchUp(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			return cl.reset()
+		}
+		if got := catchUp(f.h); got["customer"] != adds || got["staff"] != adds {
+			t.Errorf("reads of the commands' own keeper: %v, want customer %d, staff %d (the slot events only)", got, adds, adds)
+		}
+		other, err := commands.New(commands.Options{Log: cl, Eraser: eraser, Clock: f.clock, Settings: commands.SettingsMap{corpID: f.set}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := catchUp(other); got["customer"] < 2*adds {
+			t.Errorf("reads of another process's keeper: %v, want at least %d customer reads (every relation start and slot event)", got, 2*adds)
+		}
+		if after := f.headAfter(events.StaffStream(corpID, "a")); after != head {
+			t.Errorf("the keepers recorded something: head %v, was %v", after, head)
 		}
 	})
 }

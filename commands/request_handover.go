@@ -198,6 +198,7 @@ func (h *Handler) requestOne(ctx context.Context, r *run, cmd RequestHandover, b
 			if err := r.slotEffects(ctx, c, pays); err != nil {
 				return out, err
 			}
+			r.h.converged.add(prior)
 			return r.requestOutcome(ctx, out, prior, true)
 		}
 		to, full, err := r.targetRoom(ctx, cmd.ToStaffID, cid)
@@ -223,6 +224,7 @@ func (h *Handler) requestOne(ctx context.Context, r *run, cmd RequestHandover, b
 		if err := r.slotEffects(ctx, c, pays); err != nil {
 			return out, err
 		}
+		r.h.converged.add(res.Events)
 		return r.requestOutcome(ctx, out, res.Events, res.Replayed)
 	}
 }

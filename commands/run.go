@@ -246,6 +246,7 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 				if err := s.afterCurrent(ctx, agg, pays); err != nil {
 					return Result{}, err
 				}
+				r.h.converged.add(prior)
 			} else if s.after != nil {
 				if err := s.after(ctx, agg, pays); err != nil {
 					return Result{}, err
@@ -275,6 +276,7 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 				if err := s.afterCurrent(ctx, agg, pays); err != nil {
 					return Result{Events: recs, Replayed: replayed}, err
 				}
+				r.h.converged.add(recs)
 				return Result{Events: recs, Replayed: replayed}, nil
 			}
 			// Not replayable here: reload before after (the aggregate may

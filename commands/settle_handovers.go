@@ -167,6 +167,10 @@ func (h *Handler) settleOne(ctx context.Context, r *run, p PendingHandover) (Han
 		} else {
 			out.Status = customer.StatusCompleted
 		}
-		return out, er.slotEffects(ctx, c, pays)
+		if err := er.slotEffects(ctx, c, pays); err != nil {
+			return out, err
+		}
+		r.h.converged.add(res.Events)
+		return out, nil
 	}
 }

@@ -98,6 +98,10 @@ func (o SlotKeeperOptions) Validate() error {
 // died between its customer append and its convergence, when nobody
 // retries it.
 //
+// The customer events whose slot step a command of the same Handler
+// completed are passed over (see convergedMemo): that command converged
+// their pairs after recording them.
+//
 // Every decision is taken from the streams' current state and appended
 // with exact expected versions and ids derived from the decision, so
 // handling an event twice, handling it while commands or other keepers work
@@ -271,7 +275,7 @@ func (k *SlotKeeper) saveErr(ctx context.Context) error {
 
 // converge converges the pairs one event touches.
 func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
-	if !slotRelevant(rec.Type) {
+	if !slotRelevant(rec.Type) || k.h.converged.has(rec.ID) {
 		return nil
 	}
 	p, err := events.DecodeRecorded(rec)

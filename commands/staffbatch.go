@@ -90,10 +90,11 @@ func (h *Handler) leadStaffBatch(e *staffEntry, corpID, id string) {
 // events decided, as one append at the exact version decided on.
 //
 // The first attempt decides on the aggregate this Handler holds, without
-// reading the stream; only its append succeeding shows the aggregate was
-// current, so an attempt that refuses a decision or appends nothing is
-// taken again on the stream read. A conflict re-reads and decides again,
-// up to Handler.maxRetries times.
+// reading the stream: its append succeeding shows the aggregate was
+// current. An attempt that refuses a decision or appends nothing reads
+// the events appended since instead, and decides again only when there
+// were some. A conflict reads them and decides again, up to
+// Handler.maxRetries times.
 func (h *Handler) decideStaffBatch(e *staffEntry, corpID, id string, batch []*staffDecision) {
 	live := make([]*staffDecision, 0, len(batch))
 	for _, d := range batch {
@@ -112,18 +113,33 @@ func (h *Handler) decideStaffBatch(e *staffEntry, corpID, id string, batch []*st
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	fail := func(err error) {
+		for _, d := range live {
+			d.recs, d.err = nil, err
+		}
+	}
 	speculative := e.s != nil
-	for attempt := 0; ; attempt++ {
-		if err := h.catchUpStaff(ctx, e, id, stream, !speculative); err != nil {
-			for _, d := range live {
-				d.recs, d.err = nil, err
-			}
+	if !speculative {
+		if err := h.catchUpStaff(ctx, e, id, stream, true); err != nil {
+			fail(err)
 			return
 		}
+	}
+	for attempt := 0; ; attempt++ {
 		evs, refused := decideEach(stream, e.s, live)
 		if speculative && (refused || len(evs) == 0) {
+			// Decided on the cached aggregate, and no append will show
+			// that it was current: read what was appended since; when
+			// nothing was, the decisions stand.
 			speculative = false
-			continue
+			v := e.s.Version()
+			if err := h.catchUpStaff(ctx, e, id, stream, true); err != nil {
+				fail(err)
+				return
+			}
+			if e.s.Version() != v {
+				continue
+			}
 		}
 		if len(evs) == 0 {
 			h.dropIfStale(e, stream, live)
@@ -136,6 +152,10 @@ func (h *Handler) decideStaffBatch(e *staffEntry, corpID, id string, batch []*st
 		res, err := h.log.Append(ctx, stream, expected, evs...)
 		if errors.Is(err, eventlog.ErrConflict) && (speculative || attempt < h.maxRetries) {
 			speculative = false
+			if err := h.catchUpStaff(ctx, e, id, stream, true); err != nil {
+				fail(err)
+				return
+			}
 			continue
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -181,4 +182,72 @@ func FuzzOutreachRequests(f *testing.F) {
 			t.Fatalf("date %q: %v", b, err)
 		}
 	})
+}
+
+// TestOutreachGroupAudienceRoute: the groups a group mass message may
+// reach, each through its owner: dismissed groups, groups of a departed
+// owner and groups at a cap are left out; a send through another member
+// than the owner is refused; the owner filter, pages and bad input.
+func TestOutreachGroupAudienceRoute(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	tok := h.token("acme")
+	b := "/v1/corps/acme"
+	t0 := h.clock.Now()
+	post := func(want int, path string, body any) answer {
+		t.Helper()
+		return h.must(want, "POST", b+path, tok, body)
+	}
+	for _, s := range []string{"alice", "bob", "carol"} {
+		post(201, "/staff", map[string]any{"staff_id": s, "occurred_at": t0.Add(-72 * time.Hour)})
+	}
+	for _, g := range []struct{ chat, owner string }{{"g1", "alice"}, {"g2", "alice"}, {"g3", "bob"}, {"g4", "carol"}, {"g5", "alice"}} {
+		post(201, "/groups", map[string]any{"chat_id": g.chat, "owner_id": g.owner, "occurred_at": t0.Add(-48 * time.Hour)})
+	}
+	post(200, "/groups/g2/dismissal", map[string]any{})
+	post(200, "/staff/bob/departure", map[string]any{})
+	h.must(200, "PUT", b+"/settings", testAdminToken, map[string]any{"mass_message_cap_day": "1"})
+	var sent OutreachSendResult
+	post(200, "/outreach/messages/g-spring/sends", map[string]any{"channel": "group_mass_message", "staff_id": "alice",
+		"chat_ids": []string{"g1", "g4"}}).json(t, &sent)
+	if !slices.Equal(sent.ReachedChats, []string{"g1"}) || len(sent.Refused) != 1 || sent.Refused[0].ChatID != "g4" ||
+		!slices.Equal(sent.Refused[0].Reasons, []string{"not_group_owner"}) {
+		t.Fatalf("send %+v", sent)
+	}
+	h.projected()
+	list := func(query string) []string {
+		t.Helper()
+		var out []string
+		cursor := ""
+		for {
+			var p projections.Paged[projections.GroupAudienceMember]
+			q := query + "&limit=1"
+			if cursor != "" {
+				q += "&cursor=" + url.QueryEscape(cursor)
+			}
+			h.must(200, "GET", b+"/outreach/group-audience?"+q, tok, nil).json(t, &p)
+			for _, g := range p.Items {
+				out = append(out, fmt.Sprintf("%s/%s %d", g.ChatID, g.OwnerID, *g.Remaining))
+			}
+			if p.Next == "" {
+				return out
+			}
+			cursor = p.Next
+		}
+	}
+	loc := corp.Defaults().Location()
+	today, tomorrow := t0.In(loc).Format(time.DateOnly), t0.Add(24*time.Hour).In(loc).Format(time.DateOnly)
+	if got := list("date=" + today); !slices.Equal(got, []string{"g4/carol 1", "g5/alice 1"}) {
+		t.Errorf("today's groups %v", got)
+	}
+	if got := list("date=" + tomorrow); !slices.Equal(got, []string{"g1/alice 1", "g4/carol 1", "g5/alice 1"}) {
+		t.Errorf("tomorrow's groups %v", got)
+	}
+	if got := list("date=" + tomorrow + "&staff_id=alice"); !slices.Equal(got, []string{"g1/alice 1", "g5/alice 1"}) {
+		t.Errorf("alice's groups %v", got)
+	}
+	for q, code := range map[string]string{"date=2026-02-30": CodeBadRequest, "staff_id=a%20b": CodeInvalidID, "cursor=zz": "bad_cursor"} {
+		if got := h.do("GET", b+"/outreach/group-audience?"+q, tok, nil).errCode(t); got != code {
+			t.Errorf("%s: %s, want %s", q, got, code)
+		}
+	}
 }

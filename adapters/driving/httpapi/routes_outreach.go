@@ -117,7 +117,7 @@ func outreachRoutes() []route {
 			summary:  "The customers eligible for a message on a date, one item per member they can be reached through, with each customer's mass messages used in the day, week and month and what remains; paged by cursor (keyset on customer, member).",
 			response: projections.Paged[projections.AudienceMember]{}, query: audienceQuery, handle: outreachAudience},
 		{method: "GET", path: "/v1/corps/{corp}/outreach/group-audience", op: "outreachGroupAudience", tag: tag,
-			summary: "The customer groups a group mass message (客户群群发) may reach on a date, each through its owner (WeCom sends a group mass message through the group's owner): not dismissed, owner not departed, an allowance left in every cap window; with the group's mass messages used in the day, week and month and what remains; paged by cursor (keyset on chat_id).",
+			summary:  "The customer groups a group mass message (客户群群发) may reach on a date, each through its owner (WeCom sends a group mass message through the group's owner): not dismissed, owner not departed, an allowance left in every cap window; with the group's mass messages used in the day, week and month and what remains; paged by cursor (keyset on chat_id).",
 			response: projections.Paged[projections.GroupAudienceMember]{}, handle: outreachGroupAudience,
 			query: []queryParam{audienceQuery[0], {name: "staff_id", typ: "string", desc: "only the groups this member owns"},
 				audienceQuery[len(audienceQuery)-2], audienceQuery[len(audienceQuery)-1]}},

@@ -208,10 +208,22 @@ func TestWeComReportedMassMessagesAreRecordedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	linaAt := clk.Now().UTC().Format(time.TimeOnly)
-	for range 2 {
-		if _, err := rp.Report(ctx, from, to); err != nil {
+	// The periodic job (looking back 7 days) finds it, twice.
+	job := massreport.Job{Commands: cmds, Now: clk.Now,
+		Corps:   func(context.Context) ([]string, error) { return []string{"acme"}, nil },
+		Clients: func(context.Context, string) (massreport.WeCom, error) { return client, nil }}
+	for i := range 2 {
+		if err := job.Once(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if i == 0 {
+			if head, err = log.Head(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if again, err := log.Head(ctx); err != nil || again != head {
+		t.Errorf("the job's second poll recorded something: head %v → %v (%v)", head, again, err)
 	}
 	if got := ledger(events.OutreachCustomerStream("acme", "wm7")); !slices.Equal(got, []string{msg + " wecom " + linaAt + " []"}) {
 		t.Errorf("wm7: %v", got)

@@ -108,9 +108,9 @@ func queueDelivery(w *Writer, args ...any) {
 			FROM p WHERE counted
 			ON CONFLICT (corp_id, recipient_kind, recipient_id, period, period_start) DO UPDATE SET used = u.used + 1
 		)
-		INSERT INTO {s}.outreach_corp_usage AS c (corp_id, period, period_start, delivered, flagged)
-		SELECT $1, period, start, counted::int, flagged::int FROM p WHERE counted OR flagged
-		ON CONFLICT (corp_id, period, period_start) DO UPDATE SET delivered = c.delivered + excluded.delivered,
+		INSERT INTO {s}.outreach_corp_usage AS c (corp_id, period, period_start, shard, delivered, flagged)
+		SELECT $1, period, start, abs(hashtext(recipient_id)) % 64, counted::int, flagged::int FROM p WHERE counted OR flagged
+		ON CONFLICT (corp_id, period, period_start, shard) DO UPDATE SET delivered = c.delivered + excluded.delivered,
 			flagged = c.flagged + excluded.flagged`, args...)
 }
 
@@ -133,12 +133,12 @@ func queueZone(w *Writer, corpID, zone string) {
 		LEFT JOIN {s}.outreach_reach AS r ON r.corp_id = d.corp_id AND r.customer_id = d.recipient_id
 		WHERE d.corp_id = $1 AND d.counted AND z.corp_id = $1 AND z.rebucket
 		GROUP BY 1, 2, 3, 4, 5`, corpID)
-	w.Queue(`INSERT INTO {s}.outreach_corp_usage (corp_id, period, period_start, delivered, flagged)
+	w.Queue(`INSERT INTO {s}.outreach_corp_usage (corp_id, period, period_start, shard, delivered, flagged)
 		SELECT d.corp_id, p.period, date_trunc(p.period, d.sent_at AT TIME ZONE z.time_zone) AT TIME ZONE z.time_zone,
-			count(*) FILTER (WHERE d.counted), count(*) FILTER (WHERE cardinality(d.violations) > 0)
+			(abs(hashtext(d.recipient_id)) % 64), count(*) FILTER (WHERE d.counted), count(*) FILTER (WHERE cardinality(d.violations) > 0)
 		FROM {s}.outreach_deliveries AS d CROSS JOIN {s}.outreach_zones AS z CROSS JOIN `+periods+`
 		WHERE d.corp_id = $1 AND (d.counted OR cardinality(d.violations) > 0) AND z.corp_id = $1 AND z.rebucket
-		GROUP BY 1, 2, 3`, corpID)
+		GROUP BY 1, 2, 3, 4`, corpID)
 	w.Queue(`UPDATE {s}.outreach_zones SET rebucket = false WHERE corp_id = $1 AND rebucket`, corpID)
 }
 
@@ -161,7 +161,7 @@ func countsSQL(corpID string, w windows) (string, []any) {
 		atCap = `(SELECT count(*) FROM (` + strings.Join(capped, "\n\t\t\tUNION ") + `) AS capped)`
 	}
 	usage := func(period, col string, start int) string {
-		return `coalesce((SELECT c.` + col + ` FROM projections.outreach_corp_usage AS c
+		return `coalesce((SELECT sum(c.` + col + `)::bigint FROM projections.outreach_corp_usage AS c
 			WHERE c.corp_id = $1 AND c.period = '` + period + `' AND c.period_start = $` + strconv.Itoa(start) + `), 0)`
 	}
 	return `SELECT coalesce(k.customers, 0), coalesce(k.erased, 0), coalesce(k.withdrawn, 0), ` + atCap + `,

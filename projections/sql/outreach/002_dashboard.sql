@@ -49,14 +49,18 @@ CREATE TABLE {s}.outreach_usage (
 
 -- outreach_corp_usage: a corp's deliveries per window: counted ones
 -- (delivered) and those WeCom reported against a rule (flagged, counted
--- or not).
+-- or not), in 64 shards by recipient (abs(hashtext(recipient_id)) % 64):
+-- one row per window would be updated by every delivery of a batch, and
+-- PostgreSQL walks every version a transaction left of a row it updates
+-- again. A window's figure is the sum of its shards.
 CREATE TABLE {s}.outreach_corp_usage (
 	corp_id      text        NOT NULL,
 	period       text        NOT NULL,
 	period_start timestamptz NOT NULL,
+	shard        int         NOT NULL,
 	delivered    bigint      NOT NULL DEFAULT 0,
 	flagged      bigint      NOT NULL DEFAULT 0,
-	PRIMARY KEY (corp_id, period, period_start)
+	PRIMARY KEY (corp_id, period, period_start, shard)
 );
 
 -- A member's live pairs: what staff.departed changes (the projection
@@ -89,12 +93,12 @@ LEFT JOIN {s}.outreach_reach AS r ON r.corp_id = d.corp_id AND r.customer_id = d
 WHERE d.counted
 GROUP BY 1, 2, 3, 4, 5;
 
-INSERT INTO {s}.outreach_corp_usage (corp_id, period, period_start, delivered, flagged)
+INSERT INTO {s}.outreach_corp_usage (corp_id, period, period_start, shard, delivered, flagged)
 SELECT d.corp_id, p.period, date_trunc(p.period, d.sent_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai',
-	count(*) FILTER (WHERE d.counted), count(*) FILTER (WHERE cardinality(d.violations) > 0)
+	(abs(hashtext(d.recipient_id)) % 64), count(*) FILTER (WHERE d.counted), count(*) FILTER (WHERE cardinality(d.violations) > 0)
 FROM {s}.outreach_deliveries AS d CROSS JOIN (VALUES ('day'), ('week'), ('month')) AS p(period)
 WHERE d.counted OR cardinality(d.violations) > 0
-GROUP BY 1, 2, 3;
+GROUP BY 1, 2, 3, 4;
 
 -- +read-indexes: indexes only readers use; a rebuild creates them after loading.
 -- The open customers at a cap in a window: a range of this index.

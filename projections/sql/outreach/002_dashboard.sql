@@ -57,7 +57,7 @@ CREATE TABLE {s}.outreach_corp_usage (
 	corp_id      text        NOT NULL,
 	period       text        NOT NULL,
 	period_start timestamptz NOT NULL,
-	shard        int         NOT NULL,
+	shard        bigint      NOT NULL,
 	delivered    bigint      NOT NULL DEFAULT 0,
 	flagged      bigint      NOT NULL DEFAULT 0,
 	PRIMARY KEY (corp_id, period, period_start, shard)

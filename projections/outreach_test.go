@@ -66,6 +66,14 @@ func TestOutreachAudience(t *testing.T) {
 	w.add(5, &events.GroupChatMemberJoined{ChatID: "g1", MemberID: "cu1", MemberType: events.MemberCustomer, JoinScene: events.JoinQRCode})
 	w.add(5, &events.GroupChatMemberJoined{ChatID: "g1", MemberID: "cu4", MemberType: events.MemberCustomer, JoinScene: events.JoinQRCode})
 	w.add(6, &events.GroupChatMemberLeft{ChatID: "g1", MemberID: "cu4", MemberType: events.MemberCustomer, QuitScene: events.QuitLeft})
+	// Groups: g2's owner departed, g3 was dismissed, g4 had a group mass
+	// message today.
+	w.add(5, &events.GroupChatCreated{ChatID: "g2", OwnerID: "s3"})
+	w.add(5, &events.GroupChatCreated{ChatID: "g3", OwnerID: "s1"})
+	w.add(6, &events.GroupChatDismissed{ChatID: "g3"})
+	w.add(5, &events.GroupChatCreated{ChatID: "g4", OwnerID: "s2"})
+	w.addOutreach(minute(10), events.OutreachGroupStream("c1", "g4"), &events.OutreachDelivered{MessageID: "gm1",
+		Channel: events.ChannelGroupMassMessage, StaffID: "s2", ChatID: "g4", ReportedBy: events.ReportedByCustody, Counted: true})
 	// cu4 got a mass message today (Monday) and is at a daily cap of 1; cu1
 	// got one yesterday, Sunday in Beijing: last week, this month.
 	w.addOutreach(minute(10), events.OutreachCustomerStream("c1", "cu4"), delivered("m1", "cu4"))
@@ -123,9 +131,36 @@ func TestOutreachAudience(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprintf("%+v", c); got != "{Customers:5 Erased:1 ConsentWithdrawn:1 AtCap:1 Eligible:2 MomentsOptedOut:1 DeliveredDay:1 DeliveredWeek:1 DeliveredMonth:2 FlaggedMonth:0}" {
+	if got := fmt.Sprintf("%+v", c); got != "{Customers:5 Erased:1 ConsentWithdrawn:1 AtCap:1 Eligible:2 MomentsOptedOut:1 DeliveredDay:2 DeliveredWeek:2 DeliveredMonth:3 FlaggedMonth:0}" {
 		t.Errorf("counts %s", got)
 	}
+	if exact, err := rd.scanCounts(ctx, "c1", capWindows(day1, now)); err != nil || exact != c {
+		t.Errorf("counters %+v, exact aggregate %+v (%v)", c, exact, err)
+	}
+	groups := func(q GroupAudienceQuery) []string {
+		t.Helper()
+		var out []string
+		page := Page{Limit: 1}
+		for {
+			p, err := rd.GroupAudience(ctx, "c1", q, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range p.Items {
+				out = append(out, fmt.Sprintf("%s/%s %d %d/%d/%d %d", g.ChatID, g.OwnerID, g.CustomerMembers, g.DayUsed, g.WeekUsed,
+					g.MonthUsed, *g.Remaining))
+			}
+			if p.Next == "" {
+				return out
+			}
+			page.After = p.Next
+		}
+	}
+	assertRows(t, "group audience", groups(GroupAudienceQuery{Settings: corp.Defaults(), At: now}),
+		[]string{"g1/s1 1 0/0/0 31", "g4/s2 0 1/1/1 30"})
+	assertRows(t, "group audience, daily cap 1", groups(GroupAudienceQuery{Settings: day1, At: now}), []string{"g1/s1 1 0/0/0 1"})
+	assertRows(t, "group audience of owner s2", groups(GroupAudienceQuery{Settings: corp.Defaults(), At: now, StaffID: "s2"}),
+		[]string{"g4/s2 0 1/1/1 30"})
 	assertRows(t, "messages", rows(t, pool, `SELECT message_id, reached, refused FROM projections.outreach_messages ORDER BY 1`),
 		[]string{"m1 1 1"})
 	if _, err := rd.Audience(ctx, "c1", AudienceQuery{Settings: corp.Defaults(), At: now}, Page{After: "nonsense"}); err == nil {

@@ -116,8 +116,31 @@ func outreachRoutes() []route {
 		{method: "GET", path: "/v1/corps/{corp}/outreach/audience", op: "outreachAudience", tag: tag,
 			summary:  "The customers eligible for a message on a date, one item per member they can be reached through, with each customer's mass messages used in the day, week and month and what remains; paged by cursor (keyset on customer, member).",
 			response: projections.Paged[projections.AudienceMember]{}, query: audienceQuery, handle: outreachAudience},
+		{method: "GET", path: "/v1/corps/{corp}/outreach/group-audience", op: "outreachGroupAudience", tag: tag,
+			summary:  "The customer groups a group mass message (客户群群发) may reach on a date, each through its owner (WeCom sends a group mass message through the group's owner): not dismissed, owner not departed, an allowance left in every cap window; with the group's mass messages used in the day, week and month and what remains; paged by cursor (keyset on chat_id).",
+			response: projections.Paged[projections.GroupAudienceMember]{}, handle: outreachGroupAudience,
+			query: []queryParam{audienceQuery[0], {name: "staff_id", typ: "string", desc: "only the groups this member owns"},
+				audienceQuery[len(audienceQuery)-2], audienceQuery[len(audienceQuery)-1]}},
 		{method: "GET", path: "/v1/corps/{corp}/outreach/dashboard", op: "outreachDashboard", tag: tag,
 			summary:  "Outreach figures for a date: customers, erased, consent withdrawn, at a cap, eligible, opted out of moments, mass messages delivered in the day, week and month.",
 			response: OutreachDashboard{}, query: []queryParam{audienceQuery[0]}, handle: outreachDashboard},
 	}
+}
+
+func outreachGroupAudience(c *call) (any, error) {
+	p, err := c.page()
+	if err != nil {
+		return nil, err
+	}
+	set, at, err := c.outreachDate()
+	if err != nil {
+		return nil, err
+	}
+	q := projections.GroupAudienceQuery{Settings: set, At: at, StaffID: c.query("staff_id")}
+	if q.StaffID != "" {
+		if err := checkID("staff_id", q.StaffID); err != nil {
+			return nil, err
+		}
+	}
+	return c.srv.reader().GroupAudience(c.ctx, c.corp, q, p)
 }

@@ -261,6 +261,10 @@ var endpoints = map[string]endpoint{
 	APIResignedTransferResult: {http.MethodPost, (*APIServer).transferResult},
 	APIGroupTransfer:          {http.MethodPost, (*APIServer).groupTransfer},
 	APIGroupOnJobTransfer:     {http.MethodPost, (*APIServer).groupTransfer},
+	APIAddMsgTemplate:         {http.MethodPost, (*APIServer).addMsgTemplate},
+	APIGroupMsgListV2:         {http.MethodPost, (*APIServer).groupMsgListV2},
+	APIGroupMsgTask:           {http.MethodPost, (*APIServer).groupMsgTask},
+	APIGroupMsgSendResult:     {http.MethodPost, (*APIServer).groupMsgSendResult},
 }
 
 // ServeHTTP answers one API request. Like WeCom, it answers HTTP 200 with

@@ -135,6 +135,7 @@ type Corp struct {
 	tagGroups map[string]*TagGroup
 	tagOwner  map[string]string // tag id → tag group id
 	handovers map[pair]*Handover
+	mass      *massMessages // add_msg_template tasks (massmsg.go), made on first use
 }
 
 // pair identifies a follow relation or a handover: a staff member (the

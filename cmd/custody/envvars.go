@@ -52,6 +52,7 @@ var envVars = []envVar{
 	{name: "CUSTODY_SHUTDOWN_TIMEOUT", flag: "-shutdown-timeout", def: "30s", meaning: "how long in-flight requests may finish on SIGTERM/SIGINT", check: checkPositiveDuration},
 	{name: "CUSTODY_IDEMPOTENCY_RETENTION", flag: "-idempotency-retention", def: "168h", meaning: "how long answers to `Idempotency-Key` requests are kept for replay", check: checkPositiveDuration},
 	{name: "CUSTODY_WECOM_RECONCILE_EVERY", def: "24h", meaning: "period of the reconciliation with WeCom's API of connected corps; `0s` turns it off", check: checkNonNegativeDuration},
+	{name: "CUSTODY_WECOM_MASS_REPORT_EVERY", def: "1h", meaning: "period of polling connected corps' mass-message results (`add_msg_template` sends) into outreach facts; `0s` turns it off ([docs/marketing.md](docs/marketing.md))", check: checkNonNegativeDuration},
 	{name: "CUSTODY_WECOM_API_URL", flag: "-api-url", def: "https://qyapi.weixin.qq.com", meaning: "WeCom's API host (`custody wecom reconcile`; a stand-in's URL for a demo)", check: checkHTTPURL},
 	{name: "CUSTODY_LOG_LEVEL", def: "info", meaning: "slog level: `debug`, `info`, `warn` or `error`", check: checkLogLevel},
 	{name: "CUSTODY_LOG_FORMAT", def: "text", meaning: "slog format: `text` or `json`", check: checkLogFormat},

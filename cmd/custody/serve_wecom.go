@@ -10,6 +10,7 @@ import (
 	"github.com/custody/custody/adapters/driving/wecom/api"
 	"github.com/custody/custody/adapters/driving/wecom/connection"
 	"github.com/custody/custody/adapters/driving/wecom/inbox"
+	"github.com/custody/custody/adapters/driving/wecom/massreport"
 	"github.com/custody/custody/adapters/driving/wecom/outbound"
 	"github.com/custody/custody/adapters/driving/wecom/reconcile"
 	"github.com/custody/custody/commands"
@@ -48,8 +49,10 @@ func newWeComSettings(base commands.SettingsSource) *wecomSettings {
 }
 
 // wecomWorkers are the workers of WeCom's API side: detail fetches after
-// callbacks, handovers carried out in WeCom, the periodic reconcile
-// (CUSTODY_WECOM_RECONCILE_EVERY, default 24h, 0 turns it off).
+// callbacks, handovers carried out in WeCom, the mass messages WeCom
+// reports as sent (CUSTODY_WECOM_MASS_REPORT_EVERY, default 1h), the
+// periodic reconcile (CUSTODY_WECOM_RECONCILE_EVERY, default 24h); 0
+// turns either off.
 func wecomWorkers(pool *pgxpool.Pool, evlog eventlog.EventLog, cmds *commands.Handler, runner *projections.Runner,
 	conns *connection.Store, ib *inbox.Inbox, clients *api.Clients, reg prometheus.Registerer, logger *slog.Logger,
 ) (map[string]func(context.Context) error, error) {
@@ -89,6 +92,11 @@ func wecomWorkers(pool *pgxpool.Pool, evlog eventlog.EventLog, cmds *commands.Ha
 		"wecom handovers": outbound.Worker{Commands: cmds, Pool: pool, Corps: corps, Metrics: outMetrics,
 			Clients: func(ctx context.Context, c string) (outbound.WeCom, error) { return clients.Client(ctx, c) },
 			Logger:  logger.With("component", "wecom handovers")}.Run,
+	}
+	if every := envDurationOf("CUSTODY_WECOM_MASS_REPORT_EVERY"); every > 0 {
+		w["wecom mass messages"] = massreport.Job{Commands: cmds, Corps: corps, Every: every,
+			Clients: func(ctx context.Context, c string) (massreport.WeCom, error) { return clients.Client(ctx, c) },
+			Logger:  logger.With("component", "wecom mass messages")}.Run
 	}
 	if every := envDurationOf("CUSTODY_WECOM_RECONCILE_EVERY"); every > 0 {
 		w["wecom reconcile"] = reconcile.Job{Reconciler: rec, Pool: pool, Corps: corps, CatchUp: catchUp, Every: every,

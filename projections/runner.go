@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +36,12 @@ type Options struct {
 	// Logger receives progress and errors (never personal data); default
 	// slog.Default().
 	Logger *slog.Logger
+	// Lease, when set, makes Run divide the projections with the other
+	// runners that have one (see LeaseOptions): this runner applies only
+	// those it owns. Without it the runner applies every projection, and
+	// several runners do the same work, serialised by the checkpoint
+	// locks.
+	Lease *LeaseOptions
 }
 
 func (o *Options) setDefaults() {
@@ -56,6 +63,11 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Lease != nil {
+		l := *o.Lease
+		l.setDefaults()
+		o.Lease = &l
+	}
 }
 
 // Validate reports every problem of o.
@@ -76,6 +88,11 @@ func (o Options) Validate() error {
 	if o.RetryDelay < 0 || o.MaxRetryDelay < o.RetryDelay {
 		errs = append(errs, errors.New("projections: retry delays must satisfy 0 <= RetryDelay <= MaxRetryDelay"))
 	}
+	if o.Lease != nil {
+		if err := o.Lease.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -93,6 +110,10 @@ type Runner struct {
 
 	mu    sync.Mutex
 	state map[string]Checkpoint
+
+	// lease divides the projections with other runners (Options.Lease);
+	// nil without one.
+	lease *leaser
 
 	// beforeCommit is a test hook run inside each batch transaction after
 	// the rows were written and before COMMIT.
@@ -125,7 +146,50 @@ func NewRunner(pool *pgxpool.Pool, src Source, opts Options) (*Runner, error) {
 	if pool == nil || src == nil {
 		return nil, errors.New("projections: runner needs a pool and a source")
 	}
-	return &Runner{pool: pool, src: src, opts: opts, state: map[string]Checkpoint{}}, nil
+	r := &Runner{pool: pool, src: src, opts: opts, state: map[string]Checkpoint{}}
+	if opts.Lease != nil {
+		r.lease = newLeaser(pool, *opts.Lease, names(opts.Projections), opts.Logger)
+	}
+	return r, nil
+}
+
+// applySet is what a batch applies: projections and, under a lease, the
+// epochs this runner owns them under (nil without a lease).
+type applySet struct {
+	ps     []Projection
+	epochs map[string]int64
+}
+
+// owned is the set of the projections in epochs, in the runner's order.
+func (r *Runner) owned(epochs map[string]int64) applySet {
+	set := applySet{epochs: epochs}
+	for _, p := range r.opts.Projections {
+		if _, ok := epochs[p.Name()]; ok {
+			set.ps = append(set.ps, p)
+		}
+	}
+	return set
+}
+
+// Owned lists the projections this runner applies now: every one without
+// a lease (Since and Epoch zero), those it owns with one.
+func (r *Runner) Owned() []Owned {
+	if r.lease == nil {
+		out := make([]Owned, len(r.opts.Projections))
+		for i, p := range r.opts.Projections {
+			out[i] = Owned{Name: p.Name()}
+		}
+		return out
+	}
+	return r.lease.list()
+}
+
+// Instance is the runner's name in the owner tables ("" without a lease).
+func (r *Runner) Instance() string {
+	if r.lease == nil {
+		return ""
+	}
+	return r.lease.opts.Instance
 }
 
 // Run catches up and then follows the log until ctx is done, returning
@@ -133,41 +197,130 @@ func NewRunner(pool *pgxpool.Pool, src Source, opts Options) (*Runner, error) {
 // parks its corp in that projection (see Parking) and the others go on. Any
 // other failure of a batch (the database gone, a deadlock, a shutdown) is
 // logged and the batch retried from the stored checkpoints with backoff.
+//
+// With a lease (Options.Lease) it keeps the lease beside, applies the
+// projections it owns and starts over from their checkpoints whenever
+// they change; when ctx is done it releases them, so that the other
+// runners take them over at once.
 func (r *Runner) Run(ctx context.Context) error {
+	if r.lease != nil {
+		return r.runShared(ctx)
+	}
 	delay := r.opts.RetryDelay
 	for {
 		started := time.Now()
-		err := r.runOnce(ctx)
+		err := r.runOnce(ctx, applySet{ps: r.opts.Projections})
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if time.Since(started) > r.opts.MaxRetryDelay {
-			delay = r.opts.RetryDelay // it ran well for a while: a new failure starts over
-		}
-		r.opts.Logger.Error("projections: runner failed; retrying", "err", err, "in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		delay = min(2*delay, r.opts.MaxRetryDelay)
+		delay = r.pause(ctx, err, started, delay)
 	}
 }
 
-func (r *Runner) runOnce(ctx context.Context) error {
-	from, err := r.CatchUp(ctx)
+// pause logs err and waits delay (or less when ctx ends first); it returns
+// the next delay.
+func (r *Runner) pause(ctx context.Context, err error, started time.Time, delay time.Duration) time.Duration {
+	if time.Since(started) > r.opts.MaxRetryDelay {
+		delay = r.opts.RetryDelay // it ran well for a while: a new failure starts over
+	}
+	r.opts.Logger.Error("projections: runner failed; retrying", "err", err, "in", delay)
+	t := time.NewTimer(delay)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+	case <-t.C:
+	}
+	return min(2*delay, r.opts.MaxRetryDelay)
+}
+
+// runShared is Run under a lease.
+func (r *Runner) runShared(ctx context.Context) error {
+	// The lease outlives the projector's last batch: it is released after.
+	kctx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		r.lease.keep(kctx)
+	}()
+	defer func() {
+		stopKeeping()
+		<-kept
+	}()
+	delay := r.opts.RetryDelay
+	for {
+		epochs, changed := r.lease.snapshot()
+		if len(epochs) == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-changed:
+				continue
+			}
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-changed:
+				cancel()
+			case <-stop:
+			}
+		}()
+		started := time.Now()
+		err := r.runOnce(rctx, r.owned(epochs))
+		close(stop)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		select {
+		case <-changed: // owned projections changed: start over from their checkpoints
+			continue
+		default:
+		}
+		delay = r.pause(ctx, err, started, delay)
+	}
+}
+
+func (r *Runner) runOnce(ctx context.Context, set applySet) error {
+	from, err := r.catchUp(ctx, set)
 	if err != nil {
 		return err
 	}
-	return r.tail(ctx, from)
+	return r.tail(ctx, from, set)
 }
 
 // CatchUp applies every event ReadAll returns now, in batches, and returns
 // the position it reached (the smallest checkpoint of the set).
+//
+// With a lease it applies the projections this runner owns (those Run
+// took over; none when Run is not running) and then waits until the
+// other runners have brought the others there too.
 func (r *Runner) CatchUp(ctx context.Context) (events.Position, error) {
-	cps, err := r.loadCheckpoints(ctx)
+	if r.lease == nil {
+		return r.catchUp(ctx, applySet{ps: r.opts.Projections})
+	}
+	epochs, _ := r.lease.snapshot()
+	set := r.owned(epochs)
+	target := events.Start
+	if len(set.ps) > 0 {
+		var err error
+		if target, err = r.catchUp(ctx, set); err != nil {
+			return target, err
+		}
+	}
+	head, err := r.src.Head(ctx)
+	if err != nil {
+		return target, fmt.Errorf("projections: head: %w", err)
+	}
+	if target.Less(head) {
+		target = head
+	}
+	return target, r.WaitFor(ctx, target)
+}
+
+func (r *Runner) catchUp(ctx context.Context, set applySet) (events.Position, error) {
+	cps, err := r.loadCheckpoints(ctx, set.ps)
 	if err != nil {
 		return events.Start, err
 	}
@@ -181,12 +334,12 @@ func (r *Runner) CatchUp(ctx context.Context) (events.Position, error) {
 		if len(recs) == 0 {
 			return from, nil
 		}
-		if err := r.applyBatch(ctx, recs); err != nil {
+		if err := r.applyBatch(ctx, set, recs); err != nil {
 			return from, err
 		}
 		from = recs[len(recs)-1].Position
 		if stats.due() {
-			if _, err := r.pool.Exec(ctx, analyzeSQL(LiveSchema, r.opts.Projections)); err != nil {
+			if _, err := r.pool.Exec(ctx, analyzeSQL(LiveSchema, set.ps)); err != nil {
 				return from, fmt.Errorf("projections: analyze: %w", err)
 			}
 		}
@@ -196,7 +349,7 @@ func (r *Runner) CatchUp(ctx context.Context) (events.Position, error) {
 // tail subscribes after from and applies what arrives in batches: the
 // subscriber goroutine only hands events over, so a slow batch makes the
 // next one bigger rather than the log wait per event.
-func (r *Runner) tail(ctx context.Context, from events.Position) error {
+func (r *Runner) tail(ctx context.Context, from events.Position, set applySet) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan events.Recorded, r.opts.BatchSize)
@@ -230,7 +383,7 @@ func (r *Runner) tail(ctx context.Context, from events.Position) error {
 					break drain
 				}
 			}
-			if err := r.applyBatch(ctx, batch); err != nil {
+			if err := r.applyBatch(ctx, set, batch); err != nil {
 				cancel()
 				<-errc
 				return err
@@ -241,7 +394,8 @@ func (r *Runner) tail(ctx context.Context, from events.Position) error {
 }
 
 // Checkpoints returns where each projection stands, as last committed by
-// this runner (or loaded at start).
+// this runner (or loaded at start). With a lease, those of projections
+// other runners apply are as this runner last saw them.
 func (r *Runner) Checkpoints() []Checkpoint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -255,11 +409,23 @@ func (r *Runner) Checkpoints() []Checkpoint {
 }
 
 // WaitFor blocks until every projection's checkpoint is at or after pos, or
-// ctx is done.
+// ctx is done. With a lease it reads the stored checkpoints, which the
+// other runners move.
 func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
 	for {
 		done := true
-		for _, cp := range r.Checkpoints() {
+		cps := r.Checkpoints()
+		if r.lease != nil {
+			stored, err := r.loadCheckpoints(ctx, r.opts.Projections)
+			if err != nil {
+				return err
+			}
+			cps = cps[:0]
+			for _, cp := range stored {
+				cps = append(cps, cp)
+			}
+		}
+		for _, cp := range cps {
 			if cp.Position.Less(pos) {
 				done = false
 			}
@@ -267,16 +433,20 @@ func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
 		if done {
 			return nil
 		}
+		poll := 5 * time.Millisecond
+		if r.lease != nil {
+			poll = 20 * time.Millisecond // a query each time
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }
 
-func (r *Runner) loadCheckpoints(ctx context.Context) (map[string]Checkpoint, error) {
-	cps, err := readCheckpoints(ctx, r.pool, names(r.opts.Projections), false)
+func (r *Runner) loadCheckpoints(ctx context.Context, ps []Projection) (map[string]Checkpoint, error) {
+	cps, err := readCheckpoints(ctx, r.pool, names(ps), false)
 	if err != nil {
 		return nil, err
 	}
@@ -354,12 +524,16 @@ func scanCheckpoints(rows pgx.Rows, ns []string) (map[string]Checkpoint, error) 
 // When that fails on the data of an event (see Parking), the savepoint is
 // rolled back and the projections are applied one by one, each in its own
 // savepoint with parking as before, still in the same transaction.
-func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
+//
+// Under a lease (set.epochs) the same round trip share-locks the
+// projections' owner rows: a projection this runner no longer owns under
+// its epoch is left alone (and forgotten: Run starts over without it).
+func (r *Runner) applyBatch(ctx context.Context, set applySet, recs []events.Recorded) error {
 	evs, err := decode(recs)
 	if err != nil {
 		return err
 	}
-	ps := r.opts.Projections
+	ps := set.ps
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("projections: begin batch: %w", err)
@@ -375,14 +549,28 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 			spec = nil // the per-projection path parks
 		}
 	}
-	cps, parked, err := lockCheckpoints(ctx, tx, names(ps), spec)
+	var fence *fenceCheck
+	if set.epochs != nil {
+		fence = &fenceCheck{instance: r.lease.opts.Instance, epochs: set.epochs}
+	}
+	cps, parked, err := lockCheckpoints(ctx, tx, names(ps), spec, fence)
 	if err != nil {
 		return err
+	}
+	if fence != nil && len(fence.lost) > 0 {
+		r.lease.drop(fence.lost)
+		r.opts.Logger.Warn("projections: projections taken over by another runner; not applied here any more",
+			"instance", fence.instance, "projections", len(fence.lost))
 	}
 	// todo[i] is what projection i has not applied yet.
 	todo := make([][]Event, len(ps))
 	clean := true // no parked corp, no undecodable event: the one-round-trip path
 	for i, p := range ps {
+		if fence != nil {
+			if _, lost := fence.lost[p.Name()]; lost {
+				continue // another runner owns it now
+			}
+		}
 		pos := cps[p.Name()].Position
 		j := 0
 		for j < len(evs) && !pos.Less(evs[j].Position) {
@@ -475,6 +663,11 @@ func (r *Runner) applyBatch(ctx context.Context, recs []events.Recorded) error {
 	r.mu.Lock()
 	for i, p := range ps {
 		cp := cps[p.Name()]
+		if fence != nil {
+			if _, lost := fence.lost[p.Name()]; lost {
+				continue
+			}
+		}
 		if n := len(todo[i]); n > 0 {
 			l := todo[i][n-1]
 			cp.Position, cp.LastRecordedAt, cp.EventsApplied = l.Position, l.RecordedAt, cp.EventsApplied+int64(n)
@@ -538,14 +731,35 @@ func applyAll(ctx context.Context, tx pgx.Tx, ps []Projection, todo [][]Event, w
 	return false, nil
 }
 
+// fenceCheck is a lease's part of a batch: the epochs the runner owns its
+// projections under, and (filled in by lockCheckpoints) those it does not
+// own any more, with their epochs.
+type fenceCheck struct {
+	instance string
+	epochs   map[string]int64
+	lost     map[string]int64
+}
+
 // lockCheckpoints locks the checkpoint rows of ns in tx (in name order) and
 // reads them and the corps parked for each, in one round trip, with the
 // rows the folds of pre (when not nil) read. The parked corps and the
 // rows are read after the locks are held, so they are those the
-// checkpoints go with.
-func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string, pre *Writer) (map[string]Checkpoint, map[string]map[string]bool, error) {
+// checkpoints go with. With a fence it also share-locks the owner rows
+// still held by fence's runner under its epochs (a takeover waits for
+// the transaction) and records the others in fence.lost.
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string, pre *Writer, fence *fenceCheck) (map[string]Checkpoint, map[string]map[string]bool, error) {
 	b := &pgx.Batch{}
 	b.Queue(checkpointSelect+` WHERE name = ANY($1) ORDER BY name FOR UPDATE`, ns)
+	if fence != nil {
+		eps := make([]int64, len(ns))
+		for i, n := range ns {
+			eps[i] = fence.epochs[n]
+		}
+		b.Queue(`SELECT o.projection FROM projections.projection_owners o
+			JOIN unnest($1::text[], $2::bigint[]) AS f(projection, epoch) ON f.projection = o.projection
+			WHERE o.instance = $3 AND o.epoch = f.epoch AND NOT o.released
+			ORDER BY o.projection FOR SHARE OF o`, ns, eps, fence.instance)
+	}
 	b.Queue(`SELECT projection, corp_id FROM projections.parked WHERE projection = ANY($1)`, ns)
 	var reads []loadRead
 	if pre != nil {
@@ -560,6 +774,22 @@ func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string, pre *Writer) (
 	cps, err := scanCheckpoints(rows, ns)
 	if err != nil {
 		return nil, nil, err
+	}
+	if fence != nil {
+		rows, err = br.Query()
+		if err != nil {
+			return nil, nil, fmt.Errorf("projections: check owners: %w", err)
+		}
+		held, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, nil, fmt.Errorf("projections: check owners: %w", err)
+		}
+		fence.lost = map[string]int64{}
+		for _, n := range ns {
+			if !slices.Contains(held, n) {
+				fence.lost[n] = fence.epochs[n]
+			}
+		}
 	}
 	rows, err = br.Query()
 	if err != nil {

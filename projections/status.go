@@ -27,6 +27,9 @@ type Lag struct {
 	// Parked lists the corps whose events the projection skips (see
 	// Parking), by corp.
 	Parked []Parked
+	// Owner is the runner that applies the projection when runners divide
+	// the projections (see LeaseOptions); nil when none ever took it over.
+	Owner *Owner
 }
 
 // StatusOptions configure Status.
@@ -57,6 +60,10 @@ func Status(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection
 		return nil, err
 	}
 	parked, err := ParkedCorps(ctx, pool, names(ps)...)
+	if err != nil {
+		return nil, err
+	}
+	owners, err := Owners(ctx, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +108,11 @@ func Status(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection
 		}
 		l := Lag{Checkpoint: cp, Head: head, EventsBehind: s.n, Capped: s.capped,
 			PendingMigrations: max(0, len(p.Migrations())-cp.SchemaVersion)}
+		for _, o := range owners {
+			if o.Projection == p.Name() {
+				l.Owner = &o
+			}
+		}
 		for _, pk := range parked {
 			if pk.Projection == p.Name() {
 				l.Parked = append(l.Parked, pk)

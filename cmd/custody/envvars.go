@@ -48,6 +48,8 @@ var envVars = []envVar{
 	{name: "CUSTODY_KURRENTDB_NAMESPACE", docDefault: "none", meaning: "prefix of every stream name on a KurrentDB server shared by several deployments", check: checkText},
 	{name: "CUSTODY_RELAY_ROUTES", flag: "-relay-routes", docDefault: "none", meaning: "extra fan-out routes besides the in-process one: `NAME=URL` separated by spaces or `;`, e.g. `nats=nats://127.0.0.1:4222 rabbit=amqp://guest:guest@127.0.0.1:5672/`; routing options ride on the URL: `?prefix=crm&topics=handover:crm.ho,*:crm.all&corps=a,b&types=handover.*&pii=true` ([docs/consumers.md](docs/consumers.md#topics))", check: checkRelayRoutes},
 	{name: "CUSTODY_ERASURE_REWRITE_AFTER", flag: "-erasure-rewrite-after", def: "1h", meaning: "how long after an erasure the tables holding personal data are rewritten at the latest ([docs/erasure.md](docs/erasure.md))", check: checkPositiveDuration},
+	{name: "CUSTODY_INSTANCE", docDefault: "`host:pid`", meaning: "`custody serve`: this instance's name in the projection and relay owner tables, `custody status` and `/metrics`; unique per instance", check: checkText},
+	{name: "CUSTODY_PROJECTION_LEASE", def: "5s", meaning: "`custody serve` instances divide the projections; one that stops heartbeating (every fifth of this) keeps its projections this long before the others take them over (one stopping releases them at once); at least `100ms`", check: checkLease},
 	{name: "CUSTODY_SETTLE_EVERY", flag: "-settle-every", def: "1m", meaning: "period of the handover settle job (24-hour rule)", check: checkPositiveDuration},
 	{name: "CUSTODY_SHUTDOWN_TIMEOUT", flag: "-shutdown-timeout", def: "30s", meaning: "how long in-flight requests may finish on SIGTERM/SIGINT", check: checkPositiveDuration},
 	{name: "CUSTODY_IDEMPOTENCY_RETENTION", flag: "-idempotency-retention", def: "168h", meaning: "how long answers to `Idempotency-Key` requests are kept for replay", check: checkPositiveDuration},
@@ -146,6 +148,14 @@ func checkPositiveDuration(v string) error {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return errors.New("want a positive duration with a unit, e.g. 30s, 5m, 1h")
+	}
+	return nil
+}
+
+func checkLease(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 100*time.Millisecond {
+		return errors.New("want a duration of at least 100ms with a unit, e.g. 5s")
 	}
 	return nil
 }

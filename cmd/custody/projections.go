@@ -28,7 +28,10 @@ status   prints each projection's checkpoint, the log's head and the lag
          (events and recorded time behind the head), and the parked corps:
          a corp is parked in a projection when one of its events cannot be
          applied because of its data; the projection then skips that corp's
-         later events and keeps applying every other corp's.
+         later events and keeps applying every other corp's. OWNER is the
+         'custody serve' instance applying the projection (instances divide
+         them; "(released)" or "(gone)" until another takes it over) and
+         OWNER SINCE when it took it over.
 rebuild  rebuilds the named projections (or all) from the start of the log
          into fresh tables while the live ones keep serving, then swaps them
          in one transaction. An interrupted rebuild resumes where it stopped
@@ -102,7 +105,7 @@ func printProjectionsStatus(ctx context.Context, pool *pgxpool.Pool, log eventlo
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROJECTION\tPOSITION\tHEAD\tEVENTS BEHIND\tTIME BEHIND\tAPPLIED\tSCHEMA\tLAST EVENT RECORDED\tPARKED CORPS")
+	fmt.Fprintln(tw, "PROJECTION\tPOSITION\tHEAD\tEVENTS BEHIND\tTIME BEHIND\tAPPLIED\tSCHEMA\tLAST EVENT RECORDED\tPARKED CORPS\tOWNER\tOWNER SINCE")
 	var parked []projections.Parked
 	for _, l := range lags {
 		behind := fmt.Sprint(l.EventsBehind)
@@ -117,14 +120,34 @@ func printProjectionsStatus(ctx context.Context, pool *pgxpool.Pool, log eventlo
 		if l.PendingMigrations > 0 {
 			schema += fmt.Sprintf(" (+%d pending)", l.PendingMigrations)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", l.Name, l.Position, l.Head, behind,
-			l.Behind.Round(time.Millisecond), l.EventsApplied, schema, last, len(l.Parked))
+		owner, since := ownerColumns(l.Owner)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", l.Name, l.Position, l.Head, behind,
+			l.Behind.Round(time.Millisecond), l.EventsApplied, schema, last, len(l.Parked), owner, since)
 		parked = append(parked, l.Parked...)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	return printParked(stdout, parked)
+}
+
+// ownerColumns are the OWNER and OWNER SINCE of a projection: the
+// instance applying it (custody serve instances divide the projections)
+// and since when; "(released)" or "(gone)" after an instance that gave it
+// up or stopped heartbeating and was not replaced yet; "-" when no
+// instance ever took it over.
+func ownerColumns(o *projections.Owner) (string, string) {
+	if o == nil {
+		return "-", "-"
+	}
+	owner := o.Instance
+	switch {
+	case o.Released:
+		owner += " (released)"
+	case !o.Alive:
+		owner += " (gone)"
+	}
+	return owner, o.Since.UTC().Format(time.RFC3339)
 }
 
 // printParked lists parked corps, if any, after the status table.

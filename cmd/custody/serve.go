@@ -238,11 +238,18 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	runner, err := projections.NewRunner(pool, evlog, projections.Options{Logger: logger})
+	// Instances divide the projections (CUSTODY_PROJECTION_LEASE): each
+	// applies those it owns; one alone owns them all.
+	instance := env("CUSTODY_INSTANCE")
+	if instance == "" {
+		instance = projections.DefaultInstance()
+	}
+	runner, err := projections.NewRunner(pool, evlog, projections.Options{Logger: logger,
+		Lease: &projections.LeaseOptions{Instance: instance, TTL: envDurationOf("CUSTODY_PROJECTION_LEASE")}})
 	if err != nil {
 		return err
 	}
-	if err := reg.Register(projectionLag{pool: pool, log: evlog}); err != nil {
+	if err := reg.Register(projectionLag{pool: pool, log: evlog, runner: runner}); err != nil {
 		return err
 	}
 	routes, err := parseRelayRoutes(cfg.relayRoutes)
@@ -256,7 +263,7 @@ func runServe(ctx context.Context, args []string) error {
 	defer inproc.Close()
 	fanout, err := relay.New(relay.Options{
 		Log: evlog, Pool: pool, Routes: append([]relay.Route{relay.DefaultRoute}, routes...),
-		InProcess: inproc, Registerer: reg, Logger: logger,
+		InProcess: inproc, Registerer: reg, Logger: logger, Instance: instance,
 	})
 	if err != nil {
 		return err
@@ -441,22 +448,33 @@ func displayAddr(a net.Addr) string {
 // projectionLag exports each projection's lag behind the log at scrape
 // time: custody_projection_events_behind (capped at 10,000) and
 // custody_projection_lag_seconds, and its parked corps:
-// custody_projection_parked.
+// custody_projection_parked. It also says who applies it:
+// custody_projection_owned (1 on the instance that applies it now, 0 on
+// the others), custody_projection_owned_since_seconds (on that instance)
+// and custody_projection_owner{instance} (1 for the owner recorded in the
+// database, alive and not released; the same on every instance).
 type projectionLag struct {
-	pool *pgxpool.Pool
-	log  projections.Source
+	pool   *pgxpool.Pool
+	log    projections.Source
+	runner *projections.Runner
 }
 
 var (
 	lagEventsDesc  = prometheus.NewDesc("custody_projection_events_behind", "Events in the log after the projection's checkpoint (counted up to 10,000).", []string{"projection"}, nil)
 	lagSecondsDesc = prometheus.NewDesc("custody_projection_lag_seconds", "How much older the projection's last applied event is than the newest in the log.", []string{"projection"}, nil)
 	parkedDesc     = prometheus.NewDesc("custody_projection_parked", "1 for each corp whose events the projection skips since one could not be applied (see custody projections status).", []string{"projection", "corp"}, nil)
+	ownedDesc      = prometheus.NewDesc("custody_projection_owned", "1 when this instance applies the projection now (instances divide the projections), else 0.", []string{"projection"}, nil)
+	ownedSinceDesc = prometheus.NewDesc("custody_projection_owned_since_seconds", "When this instance took the projection over (Unix time); only for projections it applies.", []string{"projection"}, nil)
+	ownerDesc      = prometheus.NewDesc("custody_projection_owner", "1 for the instance recorded as applying the projection when it is alive and has not released it, else 0 (the same on every instance).", []string{"projection", "instance"}, nil)
 )
 
 func (projectionLag) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagEventsDesc
 	ch <- lagSecondsDesc
 	ch <- parkedDesc
+	ch <- ownedDesc
+	ch <- ownedSinceDesc
+	ch <- ownerDesc
 }
 
 func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
@@ -467,13 +485,34 @@ func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
 		slog.Warn("projection lag not measured", "err", err)
 		return
 	}
+	owned := map[string]projections.Owned{}
+	if p.runner != nil {
+		for _, o := range p.runner.Owned() {
+			owned[o.Name] = o
+		}
+	}
 	for _, l := range lags {
+		o, mine := owned[l.Name]
+		ch <- prometheus.MustNewConstMetric(ownedDesc, prometheus.GaugeValue, b2f(mine), l.Name)
+		if mine && !o.Since.IsZero() {
+			ch <- prometheus.MustNewConstMetric(ownedSinceDesc, prometheus.GaugeValue, float64(o.Since.Unix()), l.Name)
+		}
+		if l.Owner != nil {
+			ch <- prometheus.MustNewConstMetric(ownerDesc, prometheus.GaugeValue, b2f(l.Owner.Alive && !l.Owner.Released), l.Name, l.Owner.Instance)
+		}
 		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(l.EventsBehind), l.Name)
 		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, l.Behind.Seconds(), l.Name)
 		for _, p := range l.Parked {
 			ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, 1, l.Name, p.CorpID)
 		}
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // withWeCom routes WeCom's callbacks (receiver.PathPrefix) to the receiver

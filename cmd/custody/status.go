@@ -18,8 +18,9 @@ const statusUsage = `usage: custody status [--scan N]
 Prints who does what in this deployment, read from the database (so any
 instance, or none, can answer):
 
-  projections  position, head, lag, schema and parked corps of each
-               projection (as 'custody projections status');
+  projections  position, head, lag, schema, parked corps and owner (the
+               instance applying it, since when) of each projection (as
+               'custody projections status');
   relay routes each route's owner (the instance that took it over last,
                named by host:pid), since when, under which epoch, whether it
                still holds it or released it, its checkpoint and the log's

@@ -1,0 +1,180 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/events"
+)
+
+// gated holds a Source's reads until open is closed: runners can divide
+// the projections before the clock starts.
+type gated struct {
+	Source
+	open chan struct{}
+}
+
+func (g gated) ReadAll(ctx context.Context, from events.Position, limit int) ([]events.Recorded, error) {
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Source.ReadAll(ctx, from, limit)
+}
+
+func (g gated) Subscribe(ctx context.Context, from events.Position, handle func(events.Recorded) error) error {
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Source.Subscribe(ctx, from, handle)
+}
+
+// cpuTicks reads the machine's busy and total CPU time (/proc/stat).
+func cpuTicks() (busy, total uint64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// resetProjections empties every projection and its checkpoint, and the
+// owner tables: the next runners catch up from the start of the log.
+func resetProjections(b *testing.B, db *pgxpool.Pool) {
+	ctx := context.Background()
+	var ts []string
+	for _, p := range All() {
+		for _, t := range p.Tables() {
+			ts = append(ts, ident(LiveSchema)+"."+ident(t))
+		}
+	}
+	for _, q := range []string{
+		"TRUNCATE " + strings.Join(ts, ", "),
+		`UPDATE projections.projection_checkpoints SET commit_pos = 0, prepare_pos = 0, last_recorded_at = NULL, events_applied = 0`,
+		`DELETE FROM projections.parked`,
+		`DELETE FROM projections.projection_owners`,
+		`DELETE FROM projections.projection_instances`,
+		`VACUUM ANALYZE`,
+	} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// BenchmarkSharedCatchUp measures the projector's catch-up of a
+// PostgreSQL log of CUSTODY_BENCH_EVENTS events (default 1,000,000; the
+// history of BenchmarkRebuildVsCopy) by 1, 2 and 3 runners dividing the
+// projections under leases, each on its own pool, in
+// CUSTODY_BENCH_ROUNDS rounds (default 1) of 1, 2 and 3 runners, so that
+// all see the same machine. Each run starts from empty projections; the
+// runners divide the projections before their reads are let through, and
+// the clock stops when every stored checkpoint is at the log's last
+// event. It reports events/s per runner count, the machine's CPU busy
+// share and this process's CPU time.
+func BenchmarkSharedCatchUp(b *testing.B) {
+	ctx := context.Background()
+	n := envInt(b, "CUSTODY_BENCH_EVENTS", 1_000_000)
+	rounds := envInt(b, "CUSTODY_BENCH_ROUNDS", 1)
+	db := newDB(b)
+	log, total := pgLogOf(b, db, n)
+	last := lastPosition(b, log)
+	sum := map[int]time.Duration{}
+	for b.Loop() {
+		for round := 1; round <= rounds; round++ {
+			for k := 1; k <= 3; k++ {
+				resetProjections(b, db)
+				src := gated{Source: log, open: make(chan struct{})}
+				var ls []*leased
+				for i := range k {
+					l := &leased{name: fmt.Sprintf("runner-%d", i+1), pool: poolAs(b, db, fmt.Sprintf("bench-%d-%d-%d", round, k, i)), done: make(chan error, 1)}
+					var err error
+					l.r, err = NewRunner(l.pool, src, Options{Logger: discardLogger(),
+						Lease: &LeaseOptions{Instance: l.name, TTL: 5 * time.Second, Heartbeat: 100 * time.Millisecond}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					l.start()
+					ls = append(ls, l)
+				}
+				want := make([]int, k)
+				for i := range k {
+					want[i] = share(len(All()), k, i)
+				}
+				slices.Sort(want)
+				until(b, func() bool { return slices.Equal(sizes(ownedBy(b, ls...)), want) })
+				busy0, total0 := cpuTicks()
+				cpu0 := processCPU()
+				t0 := time.Now()
+				close(src.open)
+				until(b, func() bool {
+					cps, err := readCheckpoints(ctx, db, names(All()), false)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, cp := range cps {
+						if cp.Position.Less(last) {
+							return false
+						}
+					}
+					return true
+				})
+				took := time.Since(t0)
+				busy1, total1 := cpuTicks()
+				cpu := processCPU() - cpu0
+				for _, l := range ls {
+					l.stop(b)
+					l.pool.Close()
+				}
+				cps, err := readCheckpoints(ctx, db, names(All()), false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, cp := range cps {
+					if cp.EventsApplied != total {
+						b.Fatalf("%s applied %d events, want %d", cp.Name, cp.EventsApplied, total)
+					}
+				}
+				sum[k] += took
+				busyPct := 0.0
+				if total1 > total0 {
+					busyPct = 100 * float64(busy1-busy0) / float64(total1-total0)
+				}
+				b.Logf("round %d, %d runner(s): %d events in %v = %.0f events/s; machine CPU busy %.0f %%, this process %v CPU (%.2f cores)",
+					round, k, total, took.Round(10*time.Millisecond), float64(total)/took.Seconds(), busyPct,
+					cpu.Round(10*time.Millisecond), cpu.Seconds()/took.Seconds())
+			}
+		}
+	}
+	for k := 1; k <= 3; k++ {
+		b.ReportMetric(float64(total)*float64(rounds)/sum[k].Seconds(), fmt.Sprintf("events/s-%d-runners", k))
+	}
+}

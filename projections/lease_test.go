@@ -1,0 +1,441 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/custody/custody/adapters/eventlog/memlog"
+	"github.com/custody/custody/events"
+)
+
+// poolAs opens another pool on pool's database whose sessions carry name
+// as their application_name: a runner's own connections, as another
+// process would have them.
+func poolAs(t testing.TB, pool *pgxpool.Pool, name string) *pgxpool.Pool {
+	t.Helper()
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.RuntimeParams["application_name"] = name
+	cfg.MaxConns = 4
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// leased is a runner with a lease on its own pool, running until stop.
+type leased struct {
+	name    string
+	pool    *pgxpool.Pool
+	r       *Runner
+	commits atomic.Int64
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+const testTTL = 400 * time.Millisecond
+
+func newLeased(t testing.TB, db *pgxpool.Pool, src Source, name string, batch int) *leased {
+	t.Helper()
+	l := &leased{name: name, pool: poolAs(t, db, name), done: make(chan error, 1)}
+	var err error
+	l.r, err = NewRunner(l.pool, src, Options{BatchSize: batch, Logger: discardLogger(),
+		RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond,
+		Lease: &LeaseOptions{Instance: name, TTL: testTTL, Heartbeat: testTTL / 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.r.afterCommit = func(events.Position) { l.commits.Add(1) }
+	return l
+}
+
+func (l *leased) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() { l.done <- l.r.Run(ctx) }()
+}
+
+// stop stops the runner gracefully and checks how Run ended.
+func (l *leased) stop(t testing.TB) {
+	t.Helper()
+	l.cancel()
+	if err := <-l.done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("%s: Run: %v", l.name, err)
+	}
+}
+
+// until polls cond until it holds (the test's own timeout bounds it).
+func until(t testing.TB, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// liveOwners maps each live, unreleased owner to its projections.
+func liveOwners(t testing.TB, db *pgxpool.Pool) map[string][]string {
+	t.Helper()
+	os, err := Owners(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, o := range os {
+		if o.Alive && !o.Released {
+			out[o.Instance] = append(out[o.Instance], o.Projection)
+		}
+	}
+	return out
+}
+
+// sizes is the number of projections of each live owner, sorted.
+func sizes(m map[string][]string) []int {
+	var out []int
+	for _, ps := range m {
+		out = append(out, len(ps))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ownedBy lists what the runners believe they own; they must be disjoint.
+func ownedBy(t testing.TB, ls ...*leased) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	seen := map[string]string{}
+	for _, l := range ls {
+		for _, o := range l.r.Owned() {
+			if prev, ok := seen[o.Name]; ok {
+				t.Fatalf("%s owned by both %s and %s", o.Name, prev, l.name)
+			}
+			seen[o.Name] = l.name
+			out[l.name] = append(out[l.name], o.Name)
+		}
+	}
+	return out
+}
+
+// assertAppliedOnce waits until every projection's stored checkpoint is
+// at the log's last event and checks that each counted every event
+// exactly once (a batch applied twice counts its events twice) and that
+// the tables equal a clean rebuild.
+func assertAppliedOnce(t *testing.T, db *pgxpool.Pool, src Source, total int64) {
+	t.Helper()
+	last := lastPosition(t, src)
+	until(t, func() bool {
+		for _, cp := range storedCheckpoints(t, db) {
+			if cp.Position.Less(last) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, cp := range storedCheckpoints(t, db) {
+		if cp.Position != last || cp.EventsApplied != total {
+			t.Errorf("%s: at %s having applied %d events, want %s and %d", cp.Name, cp.Position, cp.EventsApplied, last, total)
+		}
+	}
+	waitIdle(t, db)
+	assertEqualsCleanRebuild(t, db, src, All())
+}
+
+// TestLeaseDividesTheWork: three runners on their own pools share the
+// projections 4/4/3 while a history is appended and tailed live; each
+// applies only its own, every event is applied once to each projection,
+// and the tables equal a clean rebuild. A rebuild swapping every
+// projection meanwhile does not disturb them.
+func TestLeaseDividesTheWork(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t)
+	log := memlog.New()
+	var ls []*leased
+	for _, n := range []string{"runner-a", "runner-b", "runner-c"} {
+		l := newLeased(t, db, log, n, 300)
+		l.start()
+		ls = append(ls, l)
+	}
+	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, ls...)), []int{3, 4, 4}) })
+	if got := sizes(liveOwners(t, db)); !slices.Equal(got, []int{3, 4, 4}) {
+		t.Fatalf("owners table: shares %v, want [3 4 4]", got)
+	}
+	n, err := generate(ctx, log, genOptions{Corp: "c1", Events: 6000, Writers: 6, Staff: 20, Customers: 80, Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A rebuild of every projection while they run: its swap moves the
+	// checkpoints under the same row locks, and the owners carry on.
+	if _, err := Rebuild(ctx, db, log, All(), RebuildOptions{BatchSize: 1000, Logger: discardLogger()}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := generate(ctx, log, genOptions{Corp: "c2", Events: 2000, Writers: 3, Staff: 10, Customers: 40, Seed: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertAppliedOnce(t, db, log, n+m)
+	for _, l := range ls {
+		if l.commits.Load() == 0 {
+			t.Errorf("%s committed no batch", l.name)
+		}
+	}
+	if got := sizes(ownedBy(t, ls...)); !slices.Equal(got, []int{3, 4, 4}) {
+		t.Errorf("shares at the end %v, want [3 4 4]", got)
+	}
+	for _, l := range ls {
+		l.stop(t)
+	}
+	// Stopped runners released everything and left.
+	if got := liveOwners(t, db); len(got) != 0 {
+		t.Errorf("after a graceful stop still owned: %v", got)
+	}
+	var left int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM projections.projection_instances`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("runners still registered after stopping: %d (%v)", left, err)
+	}
+}
+
+// TestLeaseStaleOwnerNeverApplies: a runner whose projection was taken
+// over (its epoch is old) applies a batch to the others only, leaves the
+// projection's checkpoint where the new owner has it, and forgets it.
+func TestLeaseStaleOwnerNeverApplies(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t)
+	log := memlog.New()
+	if _, err := generate(ctx, log, genOptions{Corp: "c1", Events: 1500, Writers: 2, Staff: 6, Customers: 30, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	l := newLeased(t, db, log, "stale", 500)
+	// One heartbeat takes everything: it is alone.
+	if err := l.r.lease.beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	epochs, _ := l.r.lease.snapshot()
+	if len(epochs) != len(All()) {
+		t.Fatalf("alone, the runner owns %d projections, want %d", len(epochs), len(All()))
+	}
+	recs, err := log.ReadAll(ctx, events.Start, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another runner takes Staff over.
+	if _, err := db.Exec(ctx, `UPDATE projections.projection_owners SET instance = 'newer', epoch = epoch + 1 WHERE projection = 'staff'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.r.applyBatch(ctx, l.r.owned(epochs), recs); err != nil {
+		t.Fatal(err)
+	}
+	cps := storedCheckpoints(t, db)
+	last := recs[len(recs)-1].Position
+	for _, p := range All() {
+		cp := cps[p.Name()]
+		if p.Name() == "staff" {
+			if cp.Position != events.Start || cp.EventsApplied != 0 {
+				t.Errorf("staff, taken over, was applied by its stale owner: at %s, %d events", cp.Position, cp.EventsApplied)
+			}
+			continue
+		}
+		if cp.Position != last || cp.EventsApplied != int64(len(recs)) {
+			t.Errorf("%s: at %s with %d events, want %s and %d", p.Name(), cp.Position, cp.EventsApplied, last, len(recs))
+		}
+	}
+	if n := len(rows(t, db, `SELECT 1 FROM projections.staff`)); n != 0 {
+		t.Errorf("staff has %d rows written by its stale owner", n)
+	}
+	if slices.ContainsFunc(l.r.Owned(), func(o Owned) bool { return o.Name == "staff" }) {
+		t.Error("the stale owner still believes it owns staff")
+	}
+	// A released projection is fenced the same way.
+	if _, err := db.Exec(ctx, `UPDATE projections.projection_owners SET released = true WHERE projection = 'customers'`); err != nil {
+		t.Fatal(err)
+	}
+	epochs, _ = l.r.lease.snapshot()
+	recs2, err := log.ReadAll(ctx, last, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.r.applyBatch(ctx, l.r.owned(epochs), recs2); err != nil {
+		t.Fatal(err)
+	}
+	if cp := storedCheckpoints(t, db)["customers"]; cp.Position != last {
+		t.Errorf("customers, released, moved to %s", cp.Position)
+	}
+}
+
+// TestLeaseTakeoverAfterKill: a runner killed in the middle of a batch
+// (its transaction open, its connections then cut, no release, no more
+// heartbeats) loses its projections to the two others once its TTL has
+// passed; its batch is rolled back and nothing is applied twice.
+func TestLeaseTakeoverAfterKill(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t)
+	log := memlog.New()
+	a := newLeased(t, db, log, "runner-a", 200)
+	b := newLeased(t, db, log, "runner-b", 200)
+	c := newLeased(t, db, log, "runner-c", 200)
+	var kill atomic.Bool
+	inBatch := make(chan struct{})
+	var once sync.Once
+	a.r.beforeCommit = func(ctx context.Context, _ pgx.Tx) error {
+		if !kill.Load() {
+			return nil
+		}
+		once.Do(func() { close(inBatch) })
+		<-ctx.Done() // the process hangs here until it dies
+		return ctx.Err()
+	}
+	for _, l := range []*leased{a, b, c} {
+		l.start()
+	}
+	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, a, b, c)), []int{3, 4, 4}) })
+	aOwned := ownedBy(t, a)["runner-a"]
+	epochsBefore := map[string]int64{}
+	for _, o := range a.r.Owned() {
+		epochsBefore[o.Name] = o.Epoch
+	}
+	genDone := make(chan error, 1)
+	var n int64
+	go func() {
+		var err error
+		n, err = generate(ctx, log, genOptions{Corp: "c1", Events: 6000, Writers: 4, Staff: 12, Customers: 60, Seed: 5})
+		genDone <- err
+	}()
+	until(t, func() bool { return a.commits.Load() >= 3 })
+	kill.Store(true)
+	<-inBatch
+	// kill -9: no more heartbeats, nothing released, connections gone.
+	a.r.lease.crashed.Store(true)
+	var cut int
+	if err := db.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'runner-a'`).Scan(&cut); err != nil {
+		t.Fatal(err)
+	}
+	if cut == 0 {
+		t.Fatal("runner-a had no connection to cut")
+	}
+	a.cancel()
+	<-a.done
+	if err := <-genDone; err != nil {
+		t.Fatal(err)
+	}
+	until(t, func() bool {
+		o := liveOwners(t, db)
+		return len(o["runner-a"]) == 0 && slices.Equal(sizes(o), []int{5, 6})
+	})
+	assertAppliedOnce(t, db, log, n)
+	owners, err := Owners(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range owners {
+		if !slices.Contains(aOwned, o.Projection) {
+			continue
+		}
+		if o.Instance == "runner-a" || o.Epoch <= epochsBefore[o.Projection] {
+			t.Errorf("%s: owner %s epoch %d, want a takeover by another runner after epoch %d", o.Projection, o.Instance, o.Epoch, epochsBefore[o.Projection])
+		}
+	}
+	b.stop(t)
+	c.stop(t)
+}
+
+// TestLeaseConnectionsCut: the connections of one runner are terminated
+// again and again under load while it stays up; batches fail and are
+// retried, projections may change hands, and every event is still applied
+// once to each projection.
+func TestLeaseConnectionsCut(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t)
+	log := memlog.New()
+	ls := []*leased{newLeased(t, db, log, "runner-a", 150), newLeased(t, db, log, "runner-b", 150), newLeased(t, db, log, "runner-c", 150)}
+	for _, l := range ls {
+		l.start()
+	}
+	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, ls...)), []int{3, 4, 4}) })
+	genDone := make(chan error, 1)
+	var n int64
+	go func() {
+		var err error
+		n, err = generate(ctx, log, genOptions{Corp: "c1", Events: 6000, Writers: 4, Staff: 12, Customers: 60, Seed: 9})
+		genDone <- err
+	}()
+	cuts := 0
+	for generating := true; generating; {
+		select {
+		case err := <-genDone:
+			if err != nil {
+				t.Fatal(err)
+			}
+			generating = false
+		case <-time.After(30 * time.Millisecond):
+			var k int
+			if err := db.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'runner-a'`).Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			cuts += k
+		}
+	}
+	if cuts == 0 {
+		t.Fatal("no connection of runner-a was cut")
+	}
+	t.Logf("%d connections of runner-a cut", cuts)
+	assertAppliedOnce(t, db, log, n)
+	// runner-a is back to its share.
+	until(t, func() bool { return slices.Equal(sizes(liveOwners(t, db)), []int{3, 4, 4}) })
+	for _, l := range ls {
+		l.stop(t)
+	}
+}
+
+// TestLeaseRebalances: a runner alone owns every projection and applies
+// like a runner without a lease; a second and a third joining get their
+// shares; one stopping hands its projections over at once (it releases
+// them), without waiting for its TTL.
+func TestLeaseRebalances(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t)
+	log := memlog.New()
+	n, err := generate(ctx, log, genOptions{Corp: "c1", Events: 3000, Writers: 3, Staff: 10, Customers: 40, Seed: 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newLeased(t, db, log, "runner-a", 400)
+	a.start()
+	until(t, func() bool { return len(a.r.Owned()) == len(All()) })
+	assertAppliedOnce(t, db, log, n)
+
+	b := newLeased(t, db, log, "runner-b", 400)
+	b.start()
+	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, a, b)), []int{5, 6}) })
+	c := newLeased(t, db, log, "runner-c", 400)
+	c.start()
+	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, a, b, c)), []int{3, 4, 4}) })
+	if got := ownedBy(t, c)["runner-c"]; len(got) != 3 {
+		t.Errorf("the last runner to join owns %v, want 3 projections (names sort last)", got)
+	}
+	m, err := generate(ctx, log, genOptions{Corp: "c2", Events: 1500, Writers: 2, Staff: 6, Customers: 30, Seed: 22})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertAppliedOnce(t, db, log, n+m)
+
+	// A graceful stop releases: the others take over within a heartbeat
+	// or two, well before b's TTL would have let them.
+	stopped := time.Now()
+	b.stop(t)
+	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, a, c)), []int{5, 6}) })
+	t.Logf("handed over %v after the stop (TTL %v)", time.Since(stopped), testTTL)
+	k, err := generate(ctx, log, genOptions{Corp: "c3", Events: 1500, Writers: 2, Staff: 6, Customers: 30, Seed: 23})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertAppliedOnce(t, db, log, n+m+k)
+	a.stop(t)
+	c.stop(t)
+}

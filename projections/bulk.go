@@ -10,8 +10,10 @@ import (
 
 // bulkBuilder is implemented by projections whose rebuild derives their
 // tables in one key-ordered pass, with a fold of their own, instead of
-// replaying the log through Apply batch by batch (groups; the fold
-// projections get the same pass from their one definition, see planOf).
+// replaying the log through Apply batch by batch. The fold projections get
+// this pass from their one definition (see planOf and foldProjection); a
+// hand-written bulkBuilder is only left in tests (the parking test's
+// chat_names).
 //
 // While Rebuild reads the log, every event the projection uses is copied
 // (COPY) into an unlogged staging table of the shadow schema, committed

@@ -81,6 +81,10 @@ type fanout struct {
 	// where, when set, restricts the stored keys to those the fact can
 	// change.
 	where string
+	// loadMatched says the fact changes the rows of table that match it
+	// even where table's where does not load them (an erasure blanks the
+	// closed stints of a member too): the live driver loads them as well.
+	loadMatched bool
 
 	matchIdx []int // derived by prepared
 }
@@ -655,7 +659,14 @@ func fanoutLoadSQL(t *foldTable, f *fanout) string {
 	q := fmt.Sprintf("SELECT %s FROM {s}.%s AS t WHERE (%s) IN (SELECT %s FROM unnest(%s) AS m(%s) JOIN {s}.%s AS f ON %s%s)",
 		strings.Join(sel, ", "), ident(t.name), strings.Join(tk, ", "), strings.Join(fk, ", "),
 		strings.Join(ms, ", "), strings.Join(mcols, ", "), ident(f.table), strings.Join(on, " AND "), where)
-	if t.where != "" {
+	switch {
+	case t.where != "" && f.loadMatched && t.name == f.table:
+		var tm []string
+		for _, c := range f.tableMatch {
+			tm = append(tm, "t."+ident(c))
+		}
+		q += fmt.Sprintf(" AND (%s OR (%s) IN (SELECT * FROM unnest(%s)))", t.where, strings.Join(tm, ", "), strings.Join(ms, ", "))
+	case t.where != "":
 		q += " AND " + t.where
 	}
 	return q

@@ -224,7 +224,18 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	for range b.N {
 		// Rebuild and baseline alternate, so both see the same machine.
 		var rebuildTotal, copyTotal time.Duration
+		// CUSTODY_BENCH_WORK_MEM (e.g. 64MB,256MB) sets the folds'
+		// work_mem, round by round in turn.
+		defer func(w string) { foldWorkMem = w }(foldWorkMem)
+		var workMems []string
+		if v := os.Getenv("CUSTODY_BENCH_WORK_MEM"); v != "" {
+			workMems = strings.Split(v, ",")
+		}
 		for r := range rounds {
+			if len(workMems) > 0 {
+				foldWorkMem = workMems[r%len(workMems)]
+				b.Logf("round %d: folds' work_mem %s", r+1, foldWorkMem)
+			}
 			rt := rebuild()
 			b.StopTimer()
 			ct, rows := copyRows()

@@ -186,6 +186,9 @@ func stageEvent(plan bulkPlan, e Event) (row []any, err error) {
 	return plan.stage(e), nil
 }
 
+// foldWorkMem is the work_mem of a fold's transaction (its sort).
+var foldWorkMem = "64MB"
+
 // foldRows is how many staged rows a fold fetches at a time.
 var foldRows = 10000
 
@@ -235,7 +238,7 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 
 	// The query sorts every staged event: in memory rather than in
 	// temporary files.
-	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
+	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '"+foldWorkMem+"'"); err != nil {
 		return fail("set work_mem", err)
 	}
 	// Without statistics the planner takes the staging table for a few

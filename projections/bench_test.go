@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +128,14 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	defer pool.Close()
 	log, got := pgLogOf(b, pool, n)
 	rounds := envInt(b, "CUSTODY_BENCH_ROUNDS", 3)
+	// CUSTODY_BENCH_PROJECTIONS (names, comma-separated; default all)
+	// rebuilds a subset, to see what each costs.
+	set := All()
+	if v := os.Getenv("CUSTODY_BENCH_PROJECTIONS"); v != "" {
+		if set, err = Lookup(All(), strings.Split(v, ",")...); err != nil {
+			b.Fatal(err)
+		}
+	}
 
 	// rebuild rebuilds every projection and logs the projector's heap.
 	rebuild := func() time.Duration {
@@ -149,7 +159,11 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 				}
 			}
 		}()
-		res, err := Rebuild(ctx, pool, log, All(), RebuildOptions{BatchSize: 5000, Fresh: true, Logger: discardLogger(),
+		logger := discardLogger()
+		if os.Getenv("CUSTODY_BENCH_LOG") != "" {
+			logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		}
+		res, err := Rebuild(ctx, pool, log, set, RebuildOptions{BatchSize: 5000, Fresh: true, Logger: logger,
 			Progress: func(applied int64, _ events.Position) {
 				if applied >= next {
 					heap = append(heap, fmt.Sprintf("%d events: %.0f MiB", applied, heapMiB()))
@@ -170,7 +184,7 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	copyRows := func() (time.Duration, int) {
 		var took time.Duration
 		rows := 0
-		for _, p := range All() {
+		for _, p := range set {
 			for _, tbl := range p.Tables() {
 				rs, err := pool.Query(ctx, fmt.Sprintf("SELECT * FROM %s.%s", ident(LiveSchema), ident(tbl)))
 				if err != nil {
@@ -210,7 +224,18 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	for range b.N {
 		// Rebuild and baseline alternate, so both see the same machine.
 		var rebuildTotal, copyTotal time.Duration
+		// CUSTODY_BENCH_WORK_MEM (e.g. 64MB,256MB) sets the folds'
+		// work_mem, round by round in turn.
+		defer func(w string) { foldWorkMem = w }(foldWorkMem)
+		var workMems []string
+		if v := os.Getenv("CUSTODY_BENCH_WORK_MEM"); v != "" {
+			workMems = strings.Split(v, ",")
+		}
 		for r := range rounds {
+			if len(workMems) > 0 {
+				foldWorkMem = workMems[r%len(workMems)]
+				b.Logf("round %d: folds' work_mem %s", r+1, foldWorkMem)
+			}
 			rt := rebuild()
 			b.StopTimer()
 			ct, rows := copyRows()

@@ -10,8 +10,10 @@ import (
 
 // bulkBuilder is implemented by projections whose rebuild derives their
 // tables in one key-ordered pass, with a fold of their own, instead of
-// replaying the log through Apply batch by batch (groups; the fold
-// projections get the same pass from their one definition, see planOf).
+// replaying the log through Apply batch by batch. The fold projections get
+// this pass from their one definition (see planOf and foldProjection); a
+// hand-written bulkBuilder is only left in tests (the parking test's
+// chat_names).
 //
 // While Rebuild reads the log, every event the projection uses is copied
 // (COPY) into an unlogged staging table of the shadow schema, committed
@@ -86,14 +88,23 @@ const stagingTable = "bulk_staging"
 // stagingDDL creates plan's staging table in schema. Its columns have no
 // statistics: the table holds decoded events, personal data included, and
 // only the fold reads it (in full, sorted), so ANALYZE must not copy its
-// values into pg_statistic, where an erasure cannot reach them.
+// values into pg_statistic, where an erasure cannot reach them. Its text
+// columns sort bytewise (COLLATE "C"): the fold needs a key's facts
+// together, not in a language's order, and a database's locale collation
+// sorts several times slower.
 func stagingDDL(schema string, plan bulkPlan) string {
 	table := ident(schema) + "." + stagingTable
-	var noStats []string
+	var noStats, cols []string
+	for _, c := range plan.staging {
+		if name, typ, _ := strings.Cut(c, " "); typ == "text" {
+			c = name + ` text COLLATE "C"`
+		}
+		cols = append(cols, c)
+	}
 	for _, c := range stagingColumns(plan) {
 		noStats = append(noStats, "ALTER COLUMN "+ident(c)+" SET STATISTICS 0")
 	}
-	return fmt.Sprintf("CREATE UNLOGGED TABLE %s (%s);\nALTER TABLE %s %s", table, strings.Join(plan.staging, ", "),
+	return fmt.Sprintf("CREATE UNLOGGED TABLE %s (%s);\nALTER TABLE %s %s", table, strings.Join(cols, ", "),
 		table, strings.Join(noStats, ", "))
 }
 
@@ -175,6 +186,9 @@ func stageEvent(plan bulkPlan, e Event) (row []any, err error) {
 	return plan.stage(e), nil
 }
 
+// foldWorkMem is the work_mem of a fold's transaction (its sort).
+var foldWorkMem = "64MB"
+
 // foldRows is how many staged rows a fold fetches at a time.
 var foldRows = 10000
 
@@ -224,7 +238,7 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 
 	// The query sorts every staged event: in memory rather than in
 	// temporary files.
-	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
+	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '"+foldWorkMem+"'"); err != nil {
 		return fail("set work_mem", err)
 	}
 	// Without statistics the planner takes the staging table for a few

@@ -28,8 +28,10 @@ func bulkProjections(t *testing.T) []Projection {
 
 // assertBulkEqualsApply builds the bulk projections both ways from src —
 // folded (buildShadows) and applied in batches by their statements — and
-// compares every table row for row.
-func assertBulkEqualsApply(t *testing.T, pool *pgxpool.Pool, src Source) {
+// compares every table row for row. A fold projection is also applied by
+// its live driver in batches of 5000 and of each size in liveBatches (a
+// fact reaching stored rows of earlier batches: an erasure).
+func assertBulkEqualsApply(t *testing.T, pool *pgxpool.Pool, src Source, liveBatches ...int) {
 	t.Helper()
 	ctx := context.Background()
 	bulk := bulkProjections(t)
@@ -58,22 +60,29 @@ func assertBulkEqualsApply(t *testing.T, pool *pgxpool.Pool, src Source) {
 		// The rebuild's rows are compared with the SQL implementation's
 		// (the oracle, for a fold projection) and, for a fold projection,
 		// with its live driver's.
-		appliers := []Projection{oracle(t, p)}
-		if _, ok := p.(foldProjection); ok {
-			appliers = append(appliers, p)
+		type applier struct {
+			p     Projection
+			batch int
 		}
-		for k, a := range appliers {
+		appliers := []applier{{oracle(t, p), 5000}}
+		if _, ok := p.(foldProjection); ok {
+			for _, n := range append([]int{5000}, liveBatches...) {
+				appliers = append(appliers, applier{p, n})
+			}
+		}
+		for k, ap := range appliers {
+			a := ap.p
 			schema := fmt.Sprintf("eq_apply_%s_%d", p.Name(), k)
 			freshSchema(t, pool, schema, a)
-			applyEvents(t, pool, schema, a, evs, 5000)
+			applyEvents(t, pool, schema, a, evs, ap.batch)
 			for _, tbl := range p.Tables() {
 				want, got := tableDump(t, pool, schema, tbl), tableDump(t, pool, shadowSchema(p), tbl)
 				if len(want) == 0 {
 					t.Errorf("%s.%s: no rows", p.Name(), tbl)
 				}
 				if !slices.Equal(got, want) {
-					t.Errorf("%s.%s: folded %d rows, applied (%T) %d; first difference: %s",
-						p.Name(), tbl, len(got), a, len(want), firstDiff(got, want))
+					t.Errorf("%s.%s: folded %d rows, applied (%T, batches of %d) %d; first difference: %s",
+						p.Name(), tbl, len(got), a, ap.batch, len(want), firstDiff(got, want))
 				}
 			}
 		}
@@ -182,7 +191,9 @@ func TestBulkEqualsApplyEdgeCases(t *testing.T) {
 		)
 	}
 	pool := newDB(t)
-	assertBulkEqualsApply(t, pool, w.log)
+	// Live in batches of 1 and 5 too: erasures then reach rows (closed
+	// stints, relations, handovers) stored by earlier batches.
+	assertBulkEqualsApply(t, pool, w.log, 1, 5)
 	// Spelled out, so the comparison cannot pass with both sides wrong
 	// the same way.
 	assertRows(t, "nicknames after staff erasures", rows(t, pool, `SELECT chat_id, member_type, member_id, nickname, left_at IS NULL

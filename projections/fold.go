@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,6 +82,10 @@ type fanout struct {
 	// where, when set, restricts the stored keys to those the fact can
 	// change.
 	where string
+	// loadMatched says the fact changes the rows of table that match it
+	// even where table's where does not load them (an erasure blanks the
+	// closed stints of a member too): the live driver loads them as well.
+	loadMatched bool
 
 	matchIdx []int // derived by prepared
 }
@@ -128,13 +133,21 @@ type foldTable struct {
 	// added marks a table whose rows, once written, a fold never changes
 	// (a history): none is loaded, the fold emits the new ones.
 	added bool
+
+	// derived by prepared: the statements of the live driver, the column
+	// types and the positions of the key and primary key columns.
+	loadQ, upsertQ, deleteQ string
+	fanoutQ                 []string // per fanout of the definition
+	types                   []string
+	keyIdx, pkIdx           []int
 }
 
 // keyFold folds the facts of one key.
 type keyFold interface {
 	// seed starts the fold of key from its current rows (per table, in
 	// foldTable.cols order, normalised); rows is empty for a key without
-	// rows, and always for a rebuild.
+	// rows, and always for a rebuild. It resets the whole state: the
+	// rebuild reuses one fold for every key.
 	seed(key foldKey, rows map[string][][]any)
 	// add folds the next fact of the key, in log order.
 	add(fact []any) error
@@ -161,6 +174,14 @@ func prepared(d *definition) *definition {
 		f := &d.fanouts[i]
 		for _, m := range f.match {
 			f.matchIdx = append(f.matchIdx, slices.Index(cols, m))
+		}
+	}
+	for i := range d.tables {
+		t := &d.tables[i]
+		t.types, t.keyIdx, t.pkIdx = colTypes(t.cols), colIndexes(t.cols, t.key), colIndexes(t.cols, t.pk)
+		t.loadQ, t.upsertQ, t.deleteQ = loadSQL(t), upsertSQL(t), deleteSQL(t)
+		for j := range d.fanouts {
+			t.fanoutQ = append(t.fanoutQ, fanoutLoadSQL(t, &d.fanouts[j]))
 		}
 	}
 	return d
@@ -267,7 +288,11 @@ func (s *sortedFold) add(rows pgx.Rows, out *bulkOut) error {
 	}
 	if k := s.d.keyOf(vals); !s.started || k != s.key {
 		s.finish(out)
-		s.f, s.key, s.started = s.d.newFold(), k, true
+		// One fold for every key: seed resets it.
+		if s.f == nil {
+			s.f = s.d.newFold()
+		}
+		s.key, s.started = k, true
 		s.f.seed(k, nil)
 	}
 	return s.f.add(vals)
@@ -421,7 +446,7 @@ func (w *Writer) queueLoads(b *pgx.Batch) []loadRead {
 				continue
 			}
 			if len(run.keys) > 0 {
-				b.Queue(w.sql(loadSQL(t)), keyArgs(run.keys, len(t.key))...)
+				b.Queue(w.sql(t.loadQ), keyArgs(run.keys, len(t.key))...)
 				reads = append(reads, loadRead{run, t})
 			}
 			for j := range run.d.fanouts {
@@ -439,7 +464,7 @@ func (w *Writer) queueLoads(b *pgx.Batch) []loadRead {
 				if len(args[0].([]string)) == 0 {
 					continue
 				}
-				b.Queue(w.sql(fanoutLoadSQL(t, f)), args...)
+				b.Queue(w.sql(t.fanoutQ[j]), args...)
 				reads = append(reads, loadRead{run, t})
 			}
 		}
@@ -450,14 +475,20 @@ func (w *Writer) queueLoads(b *pgx.Batch) []loadRead {
 // readLoads reads the results of reads from br (next in line) into their
 // runs' loaded.
 func (w *Writer) readLoads(br pgx.BatchResults, reads []loadRead) error {
+	// A row may be read twice (by its key and by a fanout reaching it).
+	seen := map[*foldTable]map[string]bool{}
+	var buf []byte
 	for _, r := range reads {
 		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
-		types := colTypes(r.t.cols)
-		keyIdx := colIndexes(r.t.cols, r.t.key)
-		pkIdx := colIndexes(r.t.cols, r.t.pk)
+		types, keyIdx, pkIdx := r.t.types, r.t.keyIdx, r.t.pkIdx
+		ids := seen[r.t]
+		if ids == nil {
+			ids = map[string]bool{}
+			seen[r.t] = ids
+		}
 		for rows.Next() {
 			vals, err := rows.Values()
 			if err != nil {
@@ -476,8 +507,9 @@ func (w *Writer) readLoads(br pgx.BatchResults, reads []loadRead) error {
 				m = map[string][][]any{}
 				r.run.loaded[k] = m
 			}
-			id := rowKey(vals, pkIdx)
-			if !slices.ContainsFunc(m[r.t.name], func(x []any) bool { return rowKey(x, pkIdx) == id }) {
+			buf = appendRowKey(buf[:0], vals, pkIdx)
+			if !ids[string(buf)] {
+				ids[string(buf)] = true
 				m[r.t.name] = append(m[r.t.name], vals)
 			}
 		}
@@ -512,8 +544,7 @@ func (run *foldRun) write(w *Writer, b *pgx.Batch) (err error) {
 	}
 	for i := range run.d.tables {
 		t := &run.d.tables[i]
-		types := colTypes(t.cols)
-		pk := colIndexes(t.cols, t.pk)
+		types, pk := t.types, t.pkIdx
 		before := map[string][]any{}
 		for _, k := range keys {
 			for _, row := range run.loaded[k][t.name] {
@@ -540,10 +571,10 @@ func (run *foldRun) write(w *Writer, b *pgx.Batch) (err error) {
 			// Deterministic order: the statements of one batch and the
 			// next must lock rows in the same order.
 			slices.SortFunc(gone, func(a, b []any) int { return strings.Compare(rowKey(a, pk), rowKey(b, pk)) })
-			b.Queue(w.sql(deleteSQL(t)), columnArgs(gone, pk, types)...)
+			b.Queue(w.sql(t.deleteQ), columnArgs(gone, pk, types)...)
 		}
 		if len(upserts) > 0 {
-			b.Queue(w.sql(upsertSQL(t)), columnArgs(upserts, nil, types)...)
+			b.Queue(w.sql(t.upsertQ), columnArgs(upserts, nil, types)...)
 		}
 	}
 	return nil
@@ -655,7 +686,14 @@ func fanoutLoadSQL(t *foldTable, f *fanout) string {
 	q := fmt.Sprintf("SELECT %s FROM {s}.%s AS t WHERE (%s) IN (SELECT %s FROM unnest(%s) AS m(%s) JOIN {s}.%s AS f ON %s%s)",
 		strings.Join(sel, ", "), ident(t.name), strings.Join(tk, ", "), strings.Join(fk, ", "),
 		strings.Join(ms, ", "), strings.Join(mcols, ", "), ident(f.table), strings.Join(on, " AND "), where)
-	if t.where != "" {
+	switch {
+	case t.where != "" && f.loadMatched && t.name == f.table:
+		var tm []string
+		for _, c := range f.tableMatch {
+			tm = append(tm, "t."+ident(c))
+		}
+		q += fmt.Sprintf(" AND (%s OR (%s) IN (SELECT * FROM unnest(%s)))", t.where, strings.Join(tm, ", "), strings.Join(ms, ", "))
+	case t.where != "":
 		q += " AND " + t.where
 	}
 	return q
@@ -668,8 +706,7 @@ func keyText(v any) string {
 	case string:
 		return x
 	case time.Time:
-		y, m, d := x.Date()
-		return fmt.Sprintf("%04d-%02d-%02d", y, m, d)
+		return x.Format(time.DateOnly)
 	}
 	return fmt.Sprint(v)
 }
@@ -859,19 +896,32 @@ func colIndexes(cols, names []string) []int {
 	return out
 }
 
-// rowKey renders the values of row's columns idx as a map key.
-func rowKey(row []any, idx []int) string {
-	var b strings.Builder
+// rowKey renders the values of row's columns idx (normalised) as a map
+// key.
+func rowKey(row []any, idx []int) string { return string(appendRowKey(nil, row, idx)) }
+
+// appendRowKey appends rowKey(row, idx) to b.
+func appendRowKey(b []byte, row []any, idx []int) []byte {
 	for _, i := range idx {
 		switch v := row[i].(type) {
+		case string:
+			b = append(b, v...)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case int16:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case bool:
+			b = strconv.AppendBool(b, v)
 		case time.Time:
-			fmt.Fprintf(&b, "%d", v.UnixMicro())
+			b = strconv.AppendInt(b, v.UnixMicro(), 10)
+		case nil:
+			b = append(b, "<nil>"...)
 		default:
-			fmt.Fprintf(&b, "%v", v)
+			b = fmt.Append(b, v)
 		}
-		b.WriteByte(0)
+		b = append(b, 0)
 	}
-	return b.String()
+	return b
 }
 
 // norm returns v, a value for a column of type t as a fold emits it or

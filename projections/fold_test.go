@@ -25,6 +25,7 @@ var oracles = map[string]Projection{
 	"handovers": sqlHandovers{},
 	"moments":   sqlMoments{},
 	"relations": sqlRelations{},
+	"groups":    sqlGroups{},
 }
 
 // oracle returns the SQL implementation p is checked against: its oracle

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/custody/custody/events"
@@ -14,6 +15,14 @@ import (
 //   - group_membership_history: one row per stint of a member in a group
 //     (joined with scene and inviter, left with scene); a rejoin adds a
 //     row, nothing is overwritten.
+//
+// An erasure of a customer (staff member) blanks its nickname in every
+// chat it joined as a customer (staff member), in its current membership
+// and in every stint, closed ones included.
+//
+// It is a fold projection (see foldProjection): one fold per (corp, chat)
+// over the chat's events and the erasures of the members that ever
+// joined it.
 type Groups struct{}
 
 // Name implements Projection.
@@ -27,149 +36,116 @@ func (Groups) Tables() []string {
 // Migrations implements Projection.
 func (Groups) Migrations() []string { return migrations("groups") }
 
-// Apply implements Projection.
-func (g Groups) Apply(w *Writer, e Event) error { return g.applyBatch(w, []Event{e}) }
+// Apply implements Projection: it hands e's fact to w's fold.
+func (g Groups) Apply(w *Writer, e Event) error { return w.addFacts(g, []Event{e}) }
 
-// grpCols are the unnest columns of one statement; which are used depends
-// on the event type.
-type grpCols struct {
-	corp, chat, a, b, c, d, e []string
-	at                        []time.Time
-	commit, prepare           []int64
-}
+func (Groups) definition() *definition { return groupsDefinition }
 
-func (g *grpCols) add(e Event, chat string, vals ...string) {
-	g.corp, g.chat, g.at = append(g.corp, e.CorpID), append(g.chat, chat), append(g.at, e.OccurredAt)
-	vals = append(vals, "", "", "", "", "")
-	g.a, g.b, g.c, g.d, g.e = append(g.a, vals[0]), append(g.b, vals[1]), append(g.c, vals[2]), append(g.d, vals[3]), append(g.e, vals[4])
-	g.commit, g.prepare = append(g.commit, int64(e.Position.Commit)), append(g.prepare, int64(e.Position.Prepare))
-}
+// Kinds of group facts.
+const (
+	grpCreated int16 = iota + 1
+	grpJoined
+	grpLeft
+	grpOwner
+	grpRenamed
+	grpNotice
+	grpDismissed
+	grpErased
+)
 
-type groupRound struct {
-	created, joined, left, owner, renamed, notice, dismissed grpCols
-	erased                                                   []Event
-}
+// Columns of a group fact.
+const (
+	gfCpos = iota + 3
+	gfPpos
+	gfAt
+	gfMember
+	gfMtype
+	gfOwner
+	gfText
+	gfScene
+	gfInviter
+	gfNick
+)
 
-// applyBatch writes a batch with one statement per event type and round
-// (see rounds): every group chat event touches only its chat's rows (the
-// chat and its members); an erasure touches the customer's (or staff
-// member's) rows in every chat and is a barrier for the whole batch.
-func (Groups) applyBatch(w *Writer, evs []Event) error {
-	rs := newRounds()
-	var rounds []groupRound
-	at := func(chat string, e Event) *groupRound {
-		i := rs.keyed(e.CorpID, chat, "")
-		rounds = grow(rounds, i)
-		return &rounds[i]
+var groupsDefinition = prepared(&definition{
+	staging: []string{
+		"kind smallint", "corp text", "chat text", "cpos bigint", "ppos bigint", "at timestamptz",
+		"member text", "mtype text", "owner text", "txt text", "scene text", "inviter text", "nick text",
+	},
+	key:  []string{"corp", "chat"},
+	fact: groupFact,
+	tables: []foldTable{{
+		name: "group_chats",
+		cols: []string{"corp_id text", "chat_id text", "owner_id text", "name text", "notice text", "status text",
+			"created_at timestamptz", "dismissed_at timestamptz", "staff_members bigint", "customer_members bigint",
+			"owner_changes bigint", "updated_at timestamptz"},
+		pk:  []string{"corp_id", "chat_id"},
+		key: []string{"corp_id", "chat_id"},
+	}, {
+		name: "group_members",
+		cols: []string{"corp_id text", "chat_id text", "member_id text", "member_type text", "joined_at timestamptz",
+			"join_scene text", "inviter_id text", "nickname text"},
+		pk:  []string{"corp_id", "chat_id", "member_type", "member_id"},
+		key: []string{"corp_id", "chat_id"},
+	}, {
+		name: "group_membership_history",
+		cols: []string{"corp_id text", "chat_id text", "member_id text", "member_type text", "joined_at timestamptz",
+			"join_scene text", "inviter_id text", "nickname text", "left_at timestamptz", "quit_scene text",
+			"join_commit bigint", "join_prepare bigint"},
+		pk:  []string{"join_commit", "join_prepare"},
+		key: []string{"corp_id", "chat_id"},
+		// Only open stints change (a leave closes them); an erasure's
+		// fanout loads the closed stints it blanks.
+		where: "t.left_at IS NULL",
+	}},
+	newFold: func() keyFold { return &groupFold{} },
+	fanouts: []fanout{{
+		// An erasure blanks the nickname of the customer (staff member) in
+		// every chat it joined as such.
+		kind: grpErased, from: grpJoined, match: []string{"corp", "member", "mtype"},
+		table: "group_membership_history", tableKey: []string{"corp_id", "chat_id"},
+		tableMatch:  []string{"corp_id", "member_id", "member_type"},
+		loadMatched: true,
+	}},
+})
+
+func groupFact(e Event) []any {
+	row := func(kind int16, chat any) []any {
+		r := make([]any, 13)
+		r[0], r[1], r[2], r[gfCpos], r[gfPpos], r[gfAt] = kind, e.CorpID, chat, int64(e.Position.Commit), int64(e.Position.Prepare), e.OccurredAt
+		return r
 	}
-	for _, e := range evs {
-		switch p := e.Payload.(type) {
-		case *events.GroupChatCreated:
-			at(p.ChatID, e).created.add(e, p.ChatID, p.OwnerID, p.Name)
-		case *events.GroupChatMemberJoined:
-			at(p.ChatID, e).joined.add(e, p.ChatID, p.MemberID, p.MemberType, p.JoinScene, p.InviterID, p.PII.Nickname)
-		case *events.GroupChatMemberLeft:
-			at(p.ChatID, e).left.add(e, p.ChatID, p.MemberID, p.MemberType, p.QuitScene)
-		case *events.GroupChatOwnerChanged:
-			at(p.ChatID, e).owner.add(e, p.ChatID, p.ToStaffID)
-		case *events.GroupChatRenamed:
-			at(p.ChatID, e).renamed.add(e, p.ChatID, p.Name)
-		case *events.GroupChatNoticeChanged:
-			at(p.ChatID, e).notice.add(e, p.ChatID, p.Notice)
-		case *events.GroupChatDismissed:
-			at(p.ChatID, e).dismissed.add(e, p.ChatID)
-		case *events.CustomerErased, *events.StaffErased:
-			i := rs.fullBarrier()
-			rounds = grow(rounds, i)
-			rounds[i].erased = append(rounds[i].erased, e)
-		}
-	}
-	for i := range rounds {
-		r := &rounds[i]
-		if c := r.created; len(c.corp) > 0 {
-			w.Queue(`INSERT INTO {s}.group_chats (corp_id, chat_id, owner_id, name, created_at, updated_at)
-				SELECT u.corp, u.chat, u.owner, u.name, u.at, u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(corp, chat, owner, name, at)
-				ON CONFLICT (corp_id, chat_id) DO NOTHING`, c.corp, c.chat, c.a, c.b, c.at)
-		}
-		if c := r.joined; len(c.corp) > 0 {
-			// Counting only rows actually inserted keeps the counts right if
-			// a member is reported joined twice without leaving in between.
-			w.Queue(`WITH u AS (
-					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::bigint[], $10::bigint[])
-						AS u(corp, chat, member, mtype, scene, inviter, nick, at, cpos, ppos)
-				), ins AS (
-					INSERT INTO {s}.group_members (corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname)
-					SELECT u.corp, u.chat, u.member, u.mtype, u.at, u.scene, u.inviter, u.nick FROM u
-					ON CONFLICT DO NOTHING
-					RETURNING corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname
-				), hist AS (
-					INSERT INTO {s}.group_membership_history (corp_id, chat_id, member_id, member_type, joined_at, join_scene, inviter_id, nickname, join_commit, join_prepare)
-					SELECT ins.corp_id, ins.chat_id, ins.member_id, ins.member_type, ins.joined_at, ins.join_scene, ins.inviter_id, ins.nickname, u.cpos, u.ppos
-					FROM ins JOIN u ON ins.corp_id = u.corp AND ins.chat_id = u.chat
-				)
-				UPDATE {s}.group_chats AS g SET
-					staff_members = g.staff_members + coalesce(n.staff, 0),
-					customer_members = g.customer_members + coalesce(n.customers, 0),
-					updated_at = u.at
-				FROM u LEFT JOIN (
-					SELECT corp_id, chat_id, count(*) FILTER (WHERE member_type = 'staff') AS staff,
-						count(*) FILTER (WHERE member_type = 'customer') AS customers
-					FROM ins GROUP BY corp_id, chat_id
-				) AS n ON n.corp_id = u.corp AND n.chat_id = u.chat
-				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`,
-				c.corp, c.chat, c.a, c.b, c.c, c.d, c.e, c.at, c.commit, c.prepare)
-		}
-		if c := r.left; len(c.corp) > 0 {
-			w.Queue(`WITH u AS (
-					SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS u(corp, chat, member, mtype, scene, at)
-				), del AS (
-					DELETE FROM {s}.group_members AS m USING u
-					WHERE m.corp_id = u.corp AND m.chat_id = u.chat AND m.member_type = u.mtype AND m.member_id = u.member
-					RETURNING m.corp_id, m.chat_id, m.member_type
-				), hist AS (
-					UPDATE {s}.group_membership_history AS h SET left_at = u.at, quit_scene = u.scene FROM u
-					WHERE h.corp_id = u.corp AND h.chat_id = u.chat AND h.member_type = u.mtype AND h.member_id = u.member AND h.left_at IS NULL
-				)
-				UPDATE {s}.group_chats AS g SET
-					staff_members = g.staff_members - coalesce(n.staff, 0),
-					customer_members = g.customer_members - coalesce(n.customers, 0),
-					updated_at = u.at
-				FROM u LEFT JOIN (
-					SELECT corp_id, chat_id, count(*) FILTER (WHERE member_type = 'staff') AS staff,
-						count(*) FILTER (WHERE member_type = 'customer') AS customers
-					FROM del GROUP BY corp_id, chat_id
-				) AS n ON n.corp_id = u.corp AND n.chat_id = u.chat
-				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`,
-				c.corp, c.chat, c.a, c.b, c.c, c.at)
-		}
-		if c := r.owner; len(c.corp) > 0 {
-			w.Queue(`UPDATE {s}.group_chats AS g SET owner_id = u.owner, owner_changes = g.owner_changes + 1, updated_at = u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, chat, owner, at)
-				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.a, c.at)
-		}
-		if c := r.renamed; len(c.corp) > 0 {
-			w.Queue(`UPDATE {s}.group_chats AS g SET name = u.name, updated_at = u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, chat, name, at)
-				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.a, c.at)
-		}
-		if c := r.notice; len(c.corp) > 0 {
-			w.Queue(`UPDATE {s}.group_chats AS g SET notice = u.notice, updated_at = u.at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS u(corp, chat, notice, at)
-				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.a, c.at)
-		}
-		if c := r.dismissed; len(c.corp) > 0 {
-			w.Queue(`UPDATE {s}.group_chats AS g SET status = 'dismissed', dismissed_at = u.at, updated_at = u.at
-				FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(corp, chat, at)
-				WHERE g.corp_id = u.corp AND g.chat_id = u.chat`, c.corp, c.chat, c.at)
-		}
-		for _, e := range r.erased {
-			mtype, member := erasedMember(e)
-			w.Queue(`UPDATE {s}.group_members SET nickname = ''
-				WHERE corp_id = $1 AND member_type = $2 AND member_id = $3`, e.CorpID, mtype, member)
-			w.Queue(`UPDATE {s}.group_membership_history SET nickname = ''
-				WHERE corp_id = $1 AND member_type = $2 AND member_id = $3`, e.CorpID, mtype, member)
-		}
+	switch p := e.Payload.(type) {
+	case *events.GroupChatCreated:
+		r := row(grpCreated, p.ChatID)
+		r[gfOwner], r[gfText] = p.OwnerID, p.Name
+		return r
+	case *events.GroupChatMemberJoined:
+		r := row(grpJoined, p.ChatID)
+		r[gfMember], r[gfMtype], r[gfScene], r[gfInviter], r[gfNick] = p.MemberID, p.MemberType, p.JoinScene, p.InviterID, p.PII.Nickname
+		return r
+	case *events.GroupChatMemberLeft:
+		r := row(grpLeft, p.ChatID)
+		r[gfMember], r[gfMtype], r[gfScene] = p.MemberID, p.MemberType, p.QuitScene
+		return r
+	case *events.GroupChatOwnerChanged:
+		r := row(grpOwner, p.ChatID)
+		r[gfOwner] = p.ToStaffID
+		return r
+	case *events.GroupChatRenamed:
+		r := row(grpRenamed, p.ChatID)
+		r[gfText] = p.Name
+		return r
+	case *events.GroupChatNoticeChanged:
+		r := row(grpNotice, p.ChatID)
+		r[gfText] = p.Notice
+		return r
+	case *events.GroupChatDismissed:
+		return row(grpDismissed, p.ChatID)
+	case *events.CustomerErased, *events.StaffErased:
+		r := row(grpErased, nil)
+		r[gfMtype], r[gfMember] = erasedMember(e)
+		return r
 	}
 	return nil
 }
@@ -185,4 +161,179 @@ func erasedMember(e Event) (mtype, member string) {
 		return events.MemberStaff, p.StaffID
 	}
 	return "", ""
+}
+
+type groupRow struct {
+	owner, name, notice, status    string
+	createdAt, updatedAt           time.Time
+	dismissedAt                    *time.Time
+	staff, customers, ownerChanges int64
+}
+
+// groupMember is a group_members row (its corp and chat are the fold's).
+type groupMember struct {
+	member, mtype, scene, inviter, nick string
+	joinedAt                            time.Time
+	gone                                bool
+}
+
+// groupStint is a group_membership_history row.
+type groupStint struct {
+	member, mtype, scene, inviter, nick string
+	joinedAt                            time.Time
+	leftAt                              *time.Time
+	quitScene                           *string
+	commit, prepare                     int64
+}
+
+// groupFold is one (corp, chat): its group_chats row, its members and its
+// stints (the open ones and those an erasure blanks; a rebuild has them
+// all). It does what the statements of the SQL implementation did, event
+// by event: a join inserts the member and a stint unless the member is
+// present, a leave deletes the member and closes every open stint of it;
+// the chat's counts and updated_at follow when the chat row exists.
+type groupFold struct {
+	key     foldKey
+	row     groupRow
+	exists  bool
+	members []groupMember
+	present map[[2]string]int // (member_type, member_id) -> index in members
+	stints  []groupStint
+}
+
+func (f *groupFold) seed(k foldKey, rows map[string][][]any) {
+	present := f.present
+	if present == nil {
+		present = map[[2]string]int{}
+	}
+	clear(present)
+	*f = groupFold{key: k, present: present, members: f.members[:0], stints: f.stints[:0]}
+	for _, r := range rows["group_chats"] {
+		f.exists = true
+		f.row = groupRow{owner: vStr(r, 2), name: vStr(r, 3), notice: vStr(r, 4), status: vStr(r, 5), createdAt: vTime(r, 6),
+			dismissedAt: vTimePtr(r, 7), staff: vInt(r, 8), customers: vInt(r, 9), ownerChanges: vInt(r, 10), updatedAt: vTime(r, 11)}
+	}
+	for _, r := range rows["group_members"] {
+		m := groupMember{member: vStr(r, 2), mtype: vStr(r, 3), joinedAt: vTime(r, 4), scene: vStr(r, 5), inviter: vStr(r, 6), nick: vStr(r, 7)}
+		f.present[[2]string{m.mtype, m.member}] = len(f.members)
+		f.members = append(f.members, m)
+	}
+	for _, r := range rows["group_membership_history"] {
+		f.stints = append(f.stints, groupStint{member: vStr(r, 2), mtype: vStr(r, 3), joinedAt: vTime(r, 4), scene: vStr(r, 5),
+			inviter: vStr(r, 6), nick: vStr(r, 7), leftAt: vTimePtr(r, 8), quitScene: vStrPtr(r, 9), commit: vInt(r, 10), prepare: vInt(r, 11)})
+	}
+}
+
+func (f *groupFold) add(s []any) error {
+	r := &f.row
+	at := vTime(s, gfAt)
+	switch vKind(s) {
+	case grpCreated:
+		// INSERT ... ON CONFLICT DO NOTHING.
+		if !f.exists {
+			*r = groupRow{owner: vStr(s, gfOwner), name: vStr(s, gfText), status: "active", createdAt: at, updatedAt: at}
+			f.exists = true
+		}
+	case grpJoined:
+		// The member and stint rows are inserted whether the chat row
+		// exists or not; only inserted members are counted, but updated_at
+		// moves either way.
+		k := [2]string{vStr(s, gfMtype), vStr(s, gfMember)}
+		if _, ok := f.present[k]; !ok {
+			m := groupMember{member: k[1], mtype: k[0], scene: vStr(s, gfScene), inviter: vStr(s, gfInviter), nick: vStr(s, gfNick), joinedAt: at}
+			f.present[k] = len(f.members)
+			f.members = append(f.members, m)
+			f.stints = append(f.stints, groupStint{member: m.member, mtype: m.mtype, scene: m.scene, inviter: m.inviter,
+				nick: m.nick, joinedAt: at, commit: vInt(s, gfCpos), prepare: vInt(s, gfPpos)})
+			if f.exists {
+				ds, dc := memberCount(k[0])
+				r.staff, r.customers = r.staff+ds, r.customers+dc
+			}
+		}
+		if f.exists {
+			r.updatedAt = at
+		}
+	case grpLeft:
+		// The member row is deleted and its open stints closed whether
+		// the chat row exists or not; only deleted members are counted, but
+		// updated_at moves either way.
+		k := [2]string{vStr(s, gfMtype), vStr(s, gfMember)}
+		if i, ok := f.present[k]; ok {
+			f.members[i].gone = true
+			delete(f.present, k)
+			if f.exists {
+				ds, dc := memberCount(k[0])
+				r.staff, r.customers = r.staff-ds, r.customers-dc
+			}
+		}
+		scene := vStr(s, gfScene)
+		for i := range f.stints {
+			if st := &f.stints[i]; st.leftAt == nil && st.mtype == k[0] && st.member == k[1] {
+				st.leftAt, st.quitScene = &at, &scene
+			}
+		}
+		if f.exists {
+			r.updatedAt = at
+		}
+	case grpOwner:
+		if f.exists {
+			r.owner, r.ownerChanges, r.updatedAt = vStr(s, gfOwner), r.ownerChanges+1, at
+		}
+	case grpRenamed:
+		if f.exists {
+			r.name, r.updatedAt = vStr(s, gfText), at
+		}
+	case grpNotice:
+		if f.exists {
+			r.notice, r.updatedAt = vStr(s, gfText), at
+		}
+	case grpDismissed:
+		if f.exists {
+			r.status, r.dismissedAt, r.updatedAt = "dismissed", &at, at
+		}
+	case grpErased:
+		// The erased member's row and stints, open or closed, lose their
+		// nickname; the chat row is untouched.
+		mtype, member := vStr(s, gfMtype), vStr(s, gfMember)
+		if i, ok := f.present[[2]string{mtype, member}]; ok {
+			f.members[i].nick = ""
+		}
+		for i := range f.stints {
+			if st := &f.stints[i]; st.mtype == mtype && st.member == member {
+				st.nick = ""
+			}
+		}
+	default:
+		return fmt.Errorf("unknown group fact kind %d", vKind(s))
+	}
+	return nil
+}
+
+// memberCount is what one member of type mtype adds to (staff_members,
+// customer_members).
+func memberCount(mtype string) (staff, customers int64) {
+	switch mtype {
+	case events.MemberStaff:
+		return 1, 0
+	case events.MemberCustomer:
+		return 0, 1
+	}
+	return 0, 0
+}
+
+func (f *groupFold) finish(out *bulkOut) {
+	corp, chat := f.key[0], f.key[1]
+	if r := f.row; f.exists {
+		out.emit("group_chats", corp, chat, r.owner, r.name, r.notice, r.status, r.createdAt, r.dismissedAt,
+			r.staff, r.customers, r.ownerChanges, r.updatedAt)
+	}
+	for _, m := range f.members {
+		if !m.gone {
+			out.emit("group_members", corp, chat, m.member, m.mtype, m.joinedAt, m.scene, m.inviter, m.nick)
+		}
+	}
+	for _, st := range f.stints {
+		out.emit("group_membership_history", corp, chat, st.member, st.mtype, st.joinedAt, st.scene, st.inviter, st.nick,
+			st.leftAt, st.quitScene, st.commit, st.prepare)
+	}
 }

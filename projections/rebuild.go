@@ -163,7 +163,11 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projectio
 	errs := make([]error, len(shadows))
 	var wg sync.WaitGroup
 	for i, sh := range shadows {
-		wg.Go(func() { errs[i] = finishShadow(ctx, pool, sh) })
+		wg.Go(func() {
+			began := time.Now()
+			errs[i] = finishShadow(ctx, pool, sh)
+			opts.Logger.Info("projections: rebuild: tables made durable and indexed for readers", "projection", sh.p.Name(), "took", time.Since(began))
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -438,6 +442,7 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 			}
 		}
 	})
+	began := time.Now()
 	for i, sh := range shadows {
 		wg.Go(func() {
 			var stats statsRefresher
@@ -471,10 +476,12 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 					}
 				}
 			}
+			opts.Logger.Info("projections: rebuild: log read", "projection", sh.p.Name(), "took", time.Since(began))
 			if ctx.Err() != nil || !sh.pending || sh.fallback {
 				return
 			}
 			opts.Logger.Info("projections: rebuild: deriving the tables from the staged events", "projection", sh.p.Name())
+			folding := time.Now()
 			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return foldShadow(ctx, tx, sh) }); err != nil {
 				if isDataError(err) {
 					fallBack(sh, err)
@@ -483,6 +490,7 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 				fail(err)
 				return
 			}
+			opts.Logger.Info("projections: rebuild: tables derived", "projection", sh.p.Name(), "took", time.Since(folding))
 			sh.pending = false
 			if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
 				fail(fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err))

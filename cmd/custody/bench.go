@@ -30,6 +30,13 @@ import (
 	"github.com/custody/custody/adapters/pg/pglaunch"
 )
 
+// Bounds of bench's flags: every client is a goroutine with a connection,
+// every instance a process with a pool.
+const (
+	maxBenchClients   = 1024
+	maxBenchInstances = 16
+)
+
 // benchConfig is bench's configuration.
 type benchConfig struct {
 	clients    []int
@@ -81,8 +88,8 @@ appended together); it prints adds/s and latency of both.
 	}
 	for _, s := range strings.Split(*clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return c, fmt.Errorf("%w: -clients %q", errUsage, *clients)
+		if err != nil || n < 1 || n > maxBenchClients {
+			return c, fmt.Errorf("%w: -clients takes client counts from 1 to %d, separated by commas", errUsage, maxBenchClients)
 		}
 		c.clients = append(c.clients, n)
 	}
@@ -93,8 +100,11 @@ appended together); it prints adds/s and latency of both.
 		}
 		c.cpuProfile = abs
 	}
-	if c.rounds < 1 || c.round <= 0 || c.staff < 2 || c.instances < 1 {
-		return c, fmt.Errorf("%w: -rounds, -round, -instances and -staff must be positive (staff >= 2)", errUsage)
+	if c.rounds < 1 || c.round <= 0 || c.staff < 2 {
+		return c, fmt.Errorf("%w: -rounds, -round and -staff must be positive (staff >= 2)", errUsage)
+	}
+	if c.instances < 1 || c.instances > maxBenchInstances {
+		return c, fmt.Errorf("%w: -instances takes 1 to %d custody serve processes", errUsage, maxBenchInstances)
 	}
 	return c, nil
 }
@@ -242,19 +252,20 @@ type benchServers struct {
 
 // benchSecrets are the admin token and master key of every server a bench
 // starts: servers started later read what earlier ones sealed.
-var benchSecrets = func() (s struct{ token, masterKey string }) {
+var benchSecrets = sync.OnceValue(func() (s struct{ token, masterKey string }) {
 	tok, key := make([]byte, 16), make([]byte, 32)
 	rand.Read(tok)
 	rand.Read(key)
 	s.token, s.masterKey = hex.EncodeToString(tok), base64.StdEncoding.EncodeToString(key)
 	return s
-}()
+})
 
 // startBenchServers starts cfg.instances servers on dsn with env added to
 // their environment.
 func startBenchServers(ctx context.Context, dsn string, cfg benchConfig, env ...string) (*benchServers, error) {
-	ss := &benchServers{token: benchSecrets.token}
-	env = append(env, "CUSTODY_ADMIN_TOKEN="+ss.token, "CUSTODY_MASTER_KEY="+benchSecrets.masterKey)
+	secrets := benchSecrets()
+	ss := &benchServers{token: secrets.token}
+	env = append(env, "CUSTODY_ADMIN_TOKEN="+ss.token, "CUSTODY_MASTER_KEY="+secrets.masterKey)
 	for range cfg.instances {
 		s, err := startBenchServer(ctx, dsn, cfg, env)
 		if err != nil {

@@ -63,7 +63,7 @@ var envVars = []envVar{
 	{name: "CUSTODY_WECOM_SECRET", docDefault: "none", meaning: "read by `custody wecom connect` and `reconcile` only: the corp's app secret", check: checkText},
 	{name: "CUSTODY_URL", flag: "-url", def: "http://localhost:8080", meaning: "`custody demo`: base URL of the running server", check: checkHTTPURL},
 	{name: "CUSTODY_TOKEN", flag: "-token", docDefault: "the admin token file", meaning: "`custody demo`: bearer token for the corp, or the admin token", check: checkText},
-	{name: "CUSTODY_STAFF_BATCH", def: strconv.Itoa(commands.DefaultStaffBatch), meaning: "`custody serve`: how many concurrent decisions on one staff member's stream (slot reservations of adds and handovers) one append carries at most; `1` appends each on its own", check: checkPositiveInt},
+	{name: "CUSTODY_STAFF_BATCH", def: strconv.Itoa(commands.DefaultStaffBatch), meaning: "`custody serve`: how many concurrent decisions on one staff member's stream (slot reservations of adds and handovers) one append carries at most (1–10000); `1` appends each on its own", check: checkStaffBatch},
 	{name: "CUSTODY_CPUPROFILE", docDefault: "none", meaning: "`custody serve`: path prefix of CPU profiles taken between SIGUSR1 and SIGUSR2 (used by `custody bench`)", check: checkText},
 	{name: "PG_BINDIR", docDefault: "found on the machine", meaning: "directory of PostgreSQL's server binaries for the private server", check: checkDir},
 }
@@ -126,10 +126,14 @@ func checkEnvironment(logger *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
-func checkPositiveInt(v string) error {
+// maxStaffBatch bounds CUSTODY_STAFF_BATCH: one append of more events
+// than this gains nothing and makes one failed append cost more.
+const maxStaffBatch = 10000
+
+func checkStaffBatch(v string) error {
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return fmt.Errorf("%q is not a whole number of at least 1", v)
+	if err != nil || n < 1 || n > maxStaffBatch {
+		return fmt.Errorf("want a whole number from 1 to %d", maxStaffBatch)
 	}
 	return nil
 }

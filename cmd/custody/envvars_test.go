@@ -81,6 +81,14 @@ func TestBadEnvironmentStopsCustody(t *testing.T) {
 		{"CUSTODY_PROJECTION_LEASE", "50ms", "at least 100ms"},
 		{"CUSTODY_PROJECTION_LEASE", "5", "at least 100ms"},
 		{"CUSTODY_INSTANCE", "host\x01secretpw", "control characters"},
+		{"CUSTODY_STAFF_BATCH", "0", "from 1 to 10000"},
+		{"CUSTODY_STAFF_BATCH", "-1", "from 1 to 10000"},
+		{"CUSTODY_STAFF_BATCH", "10001", "from 1 to 10000"},
+		{"CUSTODY_STAFF_BATCH", "99999999999999999999", "from 1 to 10000"},
+		{"CUSTODY_STAFF_BATCH", "1e3", "from 1 to 10000"},
+		{"CUSTODY_STAFF_BATCH", "64 secretpw", "from 1 to 10000"},
+		{"CUSTODY_WECOM_MASS_REPORT_EVERY", "-1h", "0s for off"},
+		{"CUSTODY_WECOM_MASS_REPORT_EVERY", "hourly", "0s for off"},
 		{"CUSTODY_IDEMPOTENCY_RETENTION", "a week", "positive duration"},
 		{"CUSTODY_ERASURE_REWRITE_AFTER", "1x", "positive duration"},
 		{"CUSTODY_WECOM_RECONCILE_EVERY", "-1h", "0s for off"},
@@ -123,15 +131,17 @@ func TestBadEnvironmentStopsCustody(t *testing.T) {
 
 func TestGoodEnvironmentPasses(t *testing.T) {
 	for name, value := range map[string]string{
-		"CUSTODY_SHUTDOWN_TIMEOUT":      "45s",
-		"CUSTODY_WECOM_RECONCILE_EVERY": "0s",
-		"CUSTODY_LOG_LEVEL":             "DEBUG",
-		"CUSTODY_LOG_FORMAT":            "json",
-		"CUSTODY_HTTP_ADDR":             "127.0.0.1:0",
-		"DATABASE_URL":                  "host=127.0.0.1 port=5432 user=u dbname=db pool_max_conns=4",
-		"CUSTODY_EVENT_LOG":             "kurrentdb://127.0.0.1:2113?tls=false",
-		"CUSTODY_RELAY_ROUTES":          "nats=nats://127.0.0.1:4222",
-		"CUSTODY_MASTER_KEY":            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		"CUSTODY_SHUTDOWN_TIMEOUT":        "45s",
+		"CUSTODY_WECOM_RECONCILE_EVERY":   "0s",
+		"CUSTODY_STAFF_BATCH":             "10000",
+		"CUSTODY_WECOM_MASS_REPORT_EVERY": "0s",
+		"CUSTODY_LOG_LEVEL":               "DEBUG",
+		"CUSTODY_LOG_FORMAT":              "json",
+		"CUSTODY_HTTP_ADDR":               "127.0.0.1:0",
+		"DATABASE_URL":                    "host=127.0.0.1 port=5432 user=u dbname=db pool_max_conns=4",
+		"CUSTODY_EVENT_LOG":               "kurrentdb://127.0.0.1:2113?tls=false",
+		"CUSTODY_RELAY_ROUTES":            "nats=nats://127.0.0.1:4222",
+		"CUSTODY_MASTER_KEY":              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 	} {
 		t.Setenv(name, value)
 	}

@@ -250,7 +250,13 @@ func TestOutreachGroupAudienceRoute(t *testing.T) {
 	if got := list("date=" + tomorrow + "&staff_id=alice"); !slices.Equal(got, []string{"g1/alice 1", "g5/alice 1"}) {
 		t.Errorf("alice's groups %v", got)
 	}
-	for q, code := range map[string]string{"date=2026-02-30": CodeBadRequest, "staff_id=a%20b": CodeInvalidID, "cursor=zz": "bad_cursor"} {
+	if got := list("date=9999-12-31"); len(got) == 0 {
+		t.Errorf("the last date accepted lists no groups")
+	}
+	for q, code := range map[string]string{"date=2026-02-30": CodeBadRequest, "staff_id=a%20b": CodeInvalidID, "cursor=zz": "bad_cursor",
+		"staff_id=a%00b": CodeInvalidID, "staff_id=" + strings.Repeat("a", 1<<16): CodeInvalidID,
+		"date=10000-01-01": CodeBadRequest, "date=1999-12-31": CodeBadRequest, "date=-2026-01-01": CodeBadRequest,
+		"limit=-1": CodeBadRequest, "limit=99999999999999999999": CodeBadRequest, "cursor=" + strings.Repeat("z", 2000): CodeBadRequest} {
 		if got := h.do("GET", b+"/outreach/group-audience?"+q, tok, nil).errCode(t); got != code {
 			t.Errorf("%s: %s, want %s", q, got, code)
 		}

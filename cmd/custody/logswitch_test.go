@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,15 +30,12 @@ import (
 // published again and the new event once; after -relay-from start every
 // event of the new log is published again, then the new one.
 func TestLogSwitchDrill(t *testing.T) {
-	t.Chdir(t.TempDir())
+	freshMachine(t)
 	srv, err := kurrentstandin.Start(kurrentstandin.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	for _, k := range []string{"DATABASE_URL", "CUSTODY_ADMIN_TOKEN", "CUSTODY_MASTER_KEY", "CUSTODY_RELAY_ROUTES", "CUSTODY_ADMIN_TOKEN_FILE", "CUSTODY_EVENT_LOG"} {
-		t.Setenv(k, "")
-	}
 	kurrentURL := "kurrentdb://" + srv.Addr() + "?tls=false"
 	ctx := context.Background()
 
@@ -107,47 +102,16 @@ func TestLogSwitchDrill(t *testing.T) {
 		}
 	}
 
-	// serve runs until stop is called, and calls fn with a client.
-	type client struct {
-		call func(method, path, body string) (int, string)
-	}
+	// serve starts custody serve, calls fn with it and stops it; the error
+	// is serve's (a refusal to start included).
+	type client = *servedCustody
 	serve := func(fn func(c client)) error {
-		addrc := make(chan net.Addr, 1)
-		serving = func(a net.Addr) { addrc <- a }
-		defer func() { serving = nil }()
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		done := make(chan error, 1)
-		go func() { done <- runServe(sctx, []string{"-addr", "127.0.0.1:0", "-settle-every", "1h"}) }()
-		var base string
-		select {
-		case a := <-addrc:
-			base = "http://" + a.String()
-		case err := <-done:
+		c, err := startServe(t)
+		if err != nil {
 			return err
 		}
-		raw, err := os.ReadFile(adminTokenFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		token := strings.TrimSpace(string(raw))
-		fn(client{call: func(method, path, body string) (int, string) {
-			t.Helper()
-			req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+token)
-			if body != "" {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}})
-		cancel()
-		return <-done
+		fn(c)
+		return c.stop()
 	}
 	join := func(c client, id string) {
 		t.Helper()

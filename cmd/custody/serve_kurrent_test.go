@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,50 +18,18 @@ import (
 // away and commands answer 503 unavailable, and both recover when the
 // server is back.
 func TestServeSurvivesKurrentOutage(t *testing.T) {
-	t.Chdir(t.TempDir())
+	freshMachine(t)
 	srv, err := kurrentstandin.Start(kurrentstandin.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	for _, k := range []string{"DATABASE_URL", "CUSTODY_ADMIN_TOKEN", "CUSTODY_MASTER_KEY", "CUSTODY_RELAY_ROUTES", "CUSTODY_ADMIN_TOKEN_FILE"} {
-		t.Setenv(k, "")
-	}
 	t.Setenv("CUSTODY_EVENT_LOG", "kurrentdb://"+srv.Addr()+"?tls=false")
-	addrc := make(chan net.Addr, 1)
-	serving = func(a net.Addr) { addrc <- a }
-	t.Cleanup(func() { serving = nil })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, []string{"-addr", "127.0.0.1:0", "-settle-every", "1h"}) }()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a.String()
-	case err := <-done:
+	served, err := startServe(t)
+	if err != nil {
 		t.Fatalf("serve stopped before serving: %v", err)
 	}
-	raw, err := os.ReadFile(adminTokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(raw))
-	call := func(method, path, body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	call := served.call
 	join := func(id string) (int, string) {
 		return call("POST", "/v1/corps/acme/staff", `{"staff_id":"`+id+`","name":"N"}`)
 	}
@@ -81,8 +45,8 @@ func TestServeSurvivesKurrentOutage(t *testing.T) {
 				t.Fatalf("%s: %d %s, want %d", path, st, body, want)
 			}
 			select {
-			case err := <-done:
-				t.Fatalf("serve stopped: %v", err)
+			case <-served.exited:
+				t.Fatalf("serve stopped: %v", served.err)
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
@@ -131,12 +95,11 @@ func TestServeSurvivesKurrentOutage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	select {
-	case err := <-done:
-		t.Fatalf("serve stopped during the outages: %v", err)
+	case <-served.exited:
+		t.Fatalf("serve stopped during the outages: %v", served.err)
 	default:
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := served.stop(); err != nil {
 		t.Fatalf("serve after shutdown: %v", err)
 	}
 }

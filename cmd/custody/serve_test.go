@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"reflect"
@@ -21,24 +20,12 @@ import (
 // answers curl with that token, serves health, readiness and metrics, and
 // stops cleanly on cancellation (SIGTERM/SIGINT in main).
 func TestServeQuickStart(t *testing.T) {
-	t.Chdir(t.TempDir())
-	for _, k := range []string{"DATABASE_URL", "CUSTODY_ADMIN_TOKEN", "CUSTODY_MASTER_KEY", "CUSTODY_EVENT_LOG", "CUSTODY_RELAY_ROUTES", "CUSTODY_ADMIN_TOKEN_FILE"} {
-		t.Setenv(k, "")
-	}
-	addrc := make(chan net.Addr, 1)
-	serving = func(a net.Addr) { addrc <- a }
-	t.Cleanup(func() { serving = nil })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, []string{"-addr", "127.0.0.1:0", "-settle-every", "1h"}) }()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a.String()
-	case err := <-done:
+	freshMachine(t)
+	srv, err := startServe(t)
+	if err != nil {
 		t.Fatalf("serve stopped before serving: %v", err)
 	}
+	base, call := srv.base, srv.call
 
 	fi, err := os.Stat(adminTokenFile)
 	if err != nil {
@@ -47,24 +34,7 @@ func TestServeQuickStart(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin token file mode %v, want 0600", fi.Mode().Perm())
 	}
-	raw, _ := os.ReadFile(adminTokenFile)
-	token := strings.TrimSpace(string(raw))
 
-	call := func(method, path, body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	// curl -X POST -H "Content-Type: application/json" -d '{"staff_id":"alice"}' -H "Authorization: Bearer $(cat .data/admin-token)" ...
 	if st, body := call("POST", "/v1/corps/acme/staff", `{"staff_id":"alice","name":"Li Na"}`); st != http.StatusCreated {
 		t.Fatalf("join staff: %d %s", st, body)
@@ -107,7 +77,7 @@ func TestServeQuickStart(t *testing.T) {
 	secret := strings.TrimSpace(captureStdout(t, func() error {
 		return runTokens(context.Background(), []string{"create", "--corp", "acme", "--label", "test"})
 	}))
-	token = secret
+	srv.token = secret // call uses it from now on
 	if st, body := call("GET", "/v1/corps/acme/overview", ""); st != http.StatusOK {
 		t.Fatalf("new corp token: %d %s", st, body)
 	}
@@ -132,8 +102,7 @@ func TestServeQuickStart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := srv.stop(); err != nil {
 		t.Fatalf("serve after shutdown: %v", err)
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {

@@ -85,29 +85,38 @@ WHERE (c.commit_pos, c.prepare_pos) <= (EXCLUDED.commit_pos, EXCLUDED.prepare_po
 }
 
 // previous reports whether the route's last owner released it (or there
-// was none), and who it was.
-func (c checkpoints) previous(ctx context.Context, route string) (released bool, instance string, err error) {
-	err = c.pool.QueryRow(ctx, `SELECT released, instance FROM relay_owners WHERE route = $1`, route).Scan(&released, &instance)
+// was none), who it was and its epoch (0 for none).
+func (c checkpoints) previous(ctx context.Context, route string) (released bool, instance string, epoch int64, err error) {
+	err = c.pool.QueryRow(ctx, `SELECT released, instance, epoch FROM relay_owners WHERE route = $1`, route).Scan(&released, &instance, &epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return true, "", nil
+		return true, "", 0, nil
 	}
 	if err != nil {
-		return false, "", fmt.Errorf("relay: owner of route %q: %w", route, err)
+		return false, "", 0, fmt.Errorf("relay: owner of route %q: %w", route, err)
 	}
-	return released, instance, nil
+	return released, instance, epoch, nil
 }
 
-// own records that instance owns route from now on, under a new epoch.
-func (c checkpoints) own(ctx context.Context, route, instance string) (epoch int64, err error) {
+// own records that instance owns route from now on, under a new epoch,
+// provided the route's owner is still the one of epoch seen (0: none) that
+// the caller waited for; ok is false when another instance took the route
+// over since (its lock connection lost, the caller's lock came while the
+// other was taking over), and the caller must wait for that owner's
+// handoff instead.
+func (c checkpoints) own(ctx context.Context, route, instance string, seen int64) (epoch int64, ok bool, err error) {
 	err = c.pool.QueryRow(ctx, `
 INSERT INTO relay_owners AS o (route, instance, since, epoch, released) VALUES ($1, $2, now(), 1, false)
 ON CONFLICT (route) DO UPDATE SET instance = EXCLUDED.instance, since = EXCLUDED.since,
     epoch = o.epoch + 1, released = false
-RETURNING epoch`, route, instance).Scan(&epoch)
-	if err != nil {
-		return 0, fmt.Errorf("relay: record owner of route %q: %w", route, err)
+    WHERE o.epoch = $3
+RETURNING epoch`, route, instance, seen).Scan(&epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
 	}
-	return epoch, nil
+	if err != nil {
+		return 0, false, fmt.Errorf("relay: record owner of route %q: %w", route, err)
+	}
+	return epoch, true, nil
 }
 
 // release records that the owner of epoch stopped publishing route and

@@ -240,12 +240,22 @@ func (rt *route) session(ctx context.Context) error {
 	// A previous owner that lost its lock connection may publish until its
 	// lease ends, then saves its checkpoint and releases the route: wait
 	// for that, at least a lease and at most HandoffWait.
-	if err := rt.awaitHandoff(ctx, ls.ttl); err != nil {
-		return rt.sessionEnd(ctx, err)
-	}
-	epoch, err := rt.relay.checkpoints.own(ctx, rt.cfg.Name, rt.relay.opts.Instance)
-	if err != nil {
-		return rt.sessionEnd(ctx, err)
+	// The handoff waited for and the takeover are one step: when another
+	// instance took the route over in between (its lock connection lost
+	// right after it got the lock), this one waits for that owner instead.
+	var epoch int64
+	for {
+		seen, err := rt.awaitHandoff(ctx, ls.ttl)
+		if err != nil {
+			return rt.sessionEnd(ctx, err)
+		}
+		var owned bool
+		if epoch, owned, err = rt.relay.checkpoints.own(ctx, rt.cfg.Name, rt.relay.opts.Instance, seen); err != nil {
+			return rt.sessionEnd(ctx, err)
+		}
+		if owned {
+			break
+		}
 	}
 	rt.lease.Store(ls)
 	defer rt.lease.Store(nil)
@@ -302,25 +312,26 @@ func (rt *route) session(ctx context.Context) error {
 // once when it did (or there was none); otherwise at least lease (its
 // publishing has stopped by then) and at most HandoffWait (it may be dead;
 // what it published after its last checkpoint is then published again).
-func (rt *route) awaitHandoff(ctx context.Context, lease time.Duration) error {
+// It returns the epoch of the owner waited for (0: none).
+func (rt *route) awaitHandoff(ctx context.Context, lease time.Duration) (int64, error) {
 	start := time.Now()
 	maxWait := max(rt.relay.opts.HandoffWait, lease)
 	for {
-		released, prev, err := rt.relay.checkpoints.previous(ctx, rt.cfg.Name)
+		released, prev, epoch, err := rt.relay.checkpoints.previous(ctx, rt.cfg.Name)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		waited := time.Since(start)
 		switch {
 		case released:
-			return nil
+			return epoch, nil
 		case waited >= maxWait:
 			rt.logger.Warn("relay: previous owner did not release the route in time; taking over (events after its last checkpoint are published again)",
 				"previous", prev, "waited", waited)
-			return nil
+			return epoch, nil
 		}
 		if !sleep(ctx, min(rt.relay.opts.LockPoll, maxWait-waited)) {
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
 }

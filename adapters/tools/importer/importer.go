@@ -389,13 +389,16 @@ func newRun(o Options, id string) *run {
 		customers: map[string]*customer.Customer{}, staff: map[string]*staff.Staff{}, groups: map[string]*groupchat.GroupChat{}}
 }
 
-// write imports the file from p on, chunk by chunk, advancing p. The
-// decisions on chunk n+1, their validation and sealing (pgstore.PrepareBulk)
-// run while chunk n is written (two cores at work);
-// the aggregates they use are the cached ones, which already hold chunk n.
-// A stream read from the log is one no chunk of this run has touched or
-// one evicted after every chunk written so far committed, so it is never
-// read while a chunk that changes it is in flight.
+// write imports the file from p on, chunk by chunk, advancing p. Three
+// stages overlap: while chunk n is written, chunk n+1 is validated and
+// sealed (pgstore.PrepareBulk) and chunk n+2 is decided. Decisions run in
+// this goroutine, one chunk after another, on the cached aggregates, which
+// already hold every chunk decided before; each chunk's goroutine prepares
+// it, waits for the chunk before it to commit and writes it, so chunks
+// commit in file order and a chunk after a failed one is never written. A
+// stream read from the log is one no chunk of this run has touched or one
+// evicted after every chunk written so far committed (drain), so it is
+// never read while a chunk that changes it is in flight.
 func (im *run) write(ctx context.Context, size int64, p *progress) error {
 	f, err := os.Open(im.o.Path)
 	if err != nil {
@@ -407,16 +410,31 @@ func (im *run) write(ctx context.Context, size int64, p *progress) error {
 	}
 	lr := newLineReader(f, p.line, p.offset)
 	now := im.o.Now()
-	var inflight chan error
-	wait := func() error {
-		if inflight == nil {
-			return nil
+	var (
+		flights []*flight // in file order; at most two
+		last    *flight   // the chunk launched last
+	)
+	// landed waits for the oldest chunk in flight to commit (or fail).
+	landed := func() error {
+		fl := flights[0]
+		flights = flights[1:]
+		<-fl.done
+		if fl.err == nil && im.o.Progress != nil {
+			im.o.Progress("import", fl.end, size)
 		}
-		err := <-inflight
-		inflight = nil
-		return err
+		return fl.err
 	}
-	defer wait()
+	// drain waits for every chunk in flight; the first error wins.
+	drain := func() error {
+		var first error
+		for len(flights) > 0 {
+			if err := landed(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	defer drain()
 	planned := *p // the progress once every chunk decided so far is written
 	for chunkNo := 0; ; chunkNo++ {
 		if err := ctx.Err(); err != nil {
@@ -451,42 +469,64 @@ func (im *run) write(ctx context.Context, size int64, p *progress) error {
 		if err != nil {
 			return err
 		}
-		prepared, err := im.o.Store.PrepareBulk(ctx, batch)
-		if err != nil {
-			return fmt.Errorf("importer: chunk ending at line %d: %w", lr.line, err)
-		}
-		n := len(batch)
 		prev := planned
 		next := planned
 		next.line, next.offset = lr.line, lr.offset
 		next.records += int64(len(recs))
-		next.events += int64(n)
+		next.events += int64(len(batch))
 		next.rejected += int64(len(rejects))
 		next.finished = eof
 		planned = next
-		if err := wait(); err != nil {
-			return err
+		if len(flights) == 2 {
+			if err := landed(); err != nil {
+				return err
+			}
 		}
-		if im.o.Progress != nil {
-			im.o.Progress("import", prev.offset, size)
-		}
-		inflight = make(chan error, 1)
-		go func(chunkNo int, next progress) {
-			inflight <- im.append(ctx, chunkNo, prepared, n, rejects, prev.offset, next, p)
-		}(chunkNo, next)
+		fl := &flight{done: make(chan struct{}), end: next.offset}
+		go im.fly(ctx, fl, last, chunkNo, batch, rejects, prev.offset, next, p)
+		flights, last = append(flights, fl), fl
 		if im.overBounds() || eof {
-			if err := wait(); err != nil {
+			if err := drain(); err != nil {
 				return err
 			}
 			im.evict()
 		}
 		if eof {
-			if im.o.Progress != nil {
-				im.o.Progress("import", p.offset, size)
-			}
 			return nil
 		}
 	}
+}
+
+// flight is a chunk on its way to the log: done is closed once it
+// committed (err nil) or failed.
+type flight struct {
+	done chan struct{}
+	err  error
+	end  int64 // the file offset after the chunk
+}
+
+// errEarlierChunk: a chunk was not written because the one before it
+// failed (that one's error is the import's).
+var errEarlierChunk = errors.New("importer: an earlier chunk failed")
+
+// fly prepares a decided chunk, waits for the chunk before it (prev, nil
+// for the first) to commit, and writes it.
+func (im *run) fly(ctx context.Context, fl, prev *flight, chunkNo int, batch []pgstore.BulkEvent, rejects []Reject,
+	prevOffset int64, next progress, p *progress) {
+	defer close(fl.done)
+	prepared, err := im.o.Store.PrepareBulk(ctx, batch)
+	if prev != nil {
+		<-prev.done
+		if prev.err != nil {
+			fl.err = errEarlierChunk
+			return
+		}
+	}
+	if err != nil {
+		fl.err = fmt.Errorf("importer: chunk ending at line %d: %w", next.line, err)
+		return
+	}
+	fl.err = im.append(ctx, chunkNo, prepared, len(batch), rejects, prevOffset, next, p)
 }
 
 // append writes one chunk and its progress; on success *p becomes next.

@@ -52,6 +52,10 @@ type Recorded struct {
 	// PIIErased reports that the event carried personal data whose subject
 	// has since been erased: PII is then empty.
 	PIIErased bool
+
+	// decided is the payload the event was encoded from, set by Decided
+	// for a writer that replays what it just decided.
+	decided Payload
 }
 
 // Position is a place in the log-wide order. Positions compare by Commit,

@@ -43,3 +43,27 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("undecodable event: %v", err)
 	}
 }
+
+// TestReplayDecided: a record carrying the payload it was made from hands
+// that very payload to apply without decoding its data; one whose payload
+// is of another type is decoded as usual.
+func TestReplayDecided(t *testing.T) {
+	p := &events.StaffJoined{StaffID: "a", Capacity: 7}
+	e, err := events.New(uuid.New(), events.Meta{CorpID: "corp1", Actor: "t"}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := events.Recorded{Event: e, Stream: "staff-corp1-a"}
+	var got events.Payload
+	apply := func(q events.Payload, _ events.Recorded) error { got = q; return nil }
+	if err := events.Replay("staff a", []events.Recorded{events.Decided(r, p)}, apply); err != nil || got != events.Payload(p) {
+		t.Fatalf("decided: %v, got %#v, want the payload itself", err, got)
+	}
+	if err := events.Replay("staff a", []events.Recorded{r}, apply); err != nil || got == events.Payload(p) || got.(*events.StaffJoined).Capacity != 7 {
+		t.Fatalf("plain: %v, got %#v, want a decoded copy", err, got)
+	}
+	other := events.Decided(r, &events.StaffDeparted{StaffID: "a"})
+	if err := events.Replay("staff a", []events.Recorded{other}, apply); err != nil || got.EventType() != "staff.joined" {
+		t.Fatalf("payload of another type: %v, got %#v, want the decoded staff.joined", err, got)
+	}
+}

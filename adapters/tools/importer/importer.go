@@ -753,7 +753,7 @@ func emit(out []pgstore.BulkEvent, a replayer, stream, key string, meta events.M
 		if err != nil {
 			return out, fmt.Errorf("encode %s: %w", p.EventType(), err)
 		}
-		recs[i] = events.Recorded{Event: ev, Stream: stream, StreamVersion: version + 1 + int64(i)}
+		recs[i] = events.Decided(events.Recorded{Event: ev, Stream: stream, StreamVersion: version + 1 + int64(i)}, p)
 		out = append(out, pgstore.BulkEvent{Stream: stream, Version: version + 1 + int64(i), Event: ev})
 	}
 	if err := a.Replay(recs...); err != nil {

@@ -172,6 +172,22 @@ func (r *run) appendResult(ctx context.Context, stream string, version int64, pa
 	return res, nil
 }
 
+// decided returns the events an append recorded from pays, each carrying
+// the payload it was made from (events.Decided), so that replaying them
+// into the aggregate the command decided on decodes nothing. When the log
+// answered events already stored (Replayed) or not one per payload, they
+// are returned as recorded and are decoded.
+func decided(res eventlog.AppendResult, pays []events.Payload) []events.Recorded {
+	if res.Replayed || len(res.Events) != len(pays) {
+		return res.Events
+	}
+	out := make([]events.Recorded, len(pays))
+	for i, r := range res.Events {
+		out[i] = events.Decided(r, pays[i])
+	}
+	return out
+}
+
 // retry reports whether err is a conflict worth another attempt.
 func (r *run) retry(err error, attempt int) bool {
 	return errors.Is(err, eventlog.ErrConflict) && attempt < r.h.maxRetries
@@ -272,7 +288,7 @@ func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error
 		// event ids first; its outcome is this one, and it is not new.
 		recs, replayed := res.Events, res.Replayed
 		if s.afterCurrent != nil && s.replay != nil {
-			if err := s.replay(agg, recs); err == nil {
+			if err := s.replay(agg, decided(res, pays)); err == nil {
 				if err := s.afterCurrent(ctx, agg, pays); err != nil {
 					return Result{Events: recs, Replayed: replayed}, err
 				}

@@ -126,7 +126,7 @@ func (h *Handler) decideStaffBatch(e *staffEntry, corpID, id string, batch []*st
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		evs, refused := decideEach(stream, e.s, live)
+		evs, pays, refused := decideEach(stream, e.s, live)
 		if speculative && (refused || len(evs) == 0) {
 			// Decided on the cached aggregate, and no append will show
 			// that it was current: read what was appended since; when
@@ -162,7 +162,7 @@ func (h *Handler) decideStaffBatch(e *staffEntry, corpID, id string, batch []*st
 			decidedFail(live, fmt.Errorf("commands: append to %s: %w", stream, err))
 			return
 		}
-		if err := e.s.Replay(res.Events...); err != nil {
+		if err := e.s.Replay(decided(res, pays)...); err != nil {
 			e.s = nil
 			decidedFail(live, &StreamError{Stream: stream, Err: err})
 			return
@@ -181,23 +181,23 @@ func (h *Handler) decideStaffBatch(e *staffEntry, corpID, id string, batch []*st
 // decideEach decides every decision in turn on a fork of s that holds the
 // events of the decisions before it, and returns the events to append;
 // refused reports that a decision answered an error.
-func decideEach(stream string, s *staff.Staff, ds []*staffDecision) (evs []events.Event, refused bool) {
+func decideEach(stream string, s *staff.Staff, ds []*staffDecision) (evs []events.Event, pays []events.Payload, refused bool) {
 	f := s.Fork()
 	for _, d := range ds {
 		d.recs, d.err, d.n = nil, nil, 0
-		pays, err := d.decide(f)
-		if err == nil && len(pays) > 0 {
-			var mine []events.Event
-			if mine, err = tentative(stream, f, d, pays); err == nil {
-				evs = append(evs, mine...)
-				d.n = len(mine)
+		mine, err := d.decide(f)
+		if err == nil && len(mine) > 0 {
+			var made []events.Event
+			if made, err = tentative(stream, f, d, mine); err == nil {
+				evs, pays = append(evs, made...), append(pays, mine...)
+				d.n = len(made)
 			}
 		}
 		if err != nil {
 			d.err, refused = err, true
 		}
 	}
-	return evs, refused
+	return evs, pays, refused
 }
 
 // tentative encodes d's decision as the events to append after f's
@@ -218,7 +218,7 @@ func tentative(stream string, f *staff.Staff, d *staffDecision, pays []events.Pa
 		if evs[i], err = events.New(id, ar.meta, p); err != nil {
 			return nil, fmt.Errorf("commands: encode %s: %w", p.EventType(), err)
 		}
-		recs[i] = events.Recorded{Event: evs[i], Stream: stream, StreamVersion: version + 1 + int64(i)}
+		recs[i] = events.Decided(events.Recorded{Event: evs[i], Stream: stream, StreamVersion: version + 1 + int64(i)}, p)
 	}
 	if err := f.Replay(recs...); err != nil {
 		return nil, &StreamError{Stream: stream, Err: err}

@@ -36,12 +36,20 @@ func (h *Handler) loadStaff(ctx context.Context, id, stream string) (*staff.Staf
 // the write goes on without it. A failed write is not retried: the next
 // one comes snapshotEvery events later, and until then a cold load
 // replays a little more.
+//
+// The entry then holds the member as restored from that snapshot (the
+// same state): its slots searched in the encoded list, the changes since
+// in small maps, so that the next snapshot is one pass over the list and
+// the member takes a few bytes per slot, not a map entry.
 func (h *Handler) snapshot(e *staffEntry, stream string) {
 	if h.snapshots == nil || h.snapshotEvery < 0 || e.s == nil || e.s.Version()-e.snapAt < h.snapshotEvery {
 		return
 	}
 	snap := eventlog.Snapshot{Version: e.s.Version(), Data: e.s.MarshalSnapshot()}
 	e.snapAt = snap.Version
+	if s, err := staff.FromSnapshot(e.s.ID(), snap.Version, snap.Data); err == nil {
+		e.s = s
+	}
 	h.saving.Add(1)
 	go func() {
 		defer h.saving.Done()

@@ -65,7 +65,8 @@ func TestSnapshotRefusesOtherData(t *testing.T) {
 		data    []byte
 	}{
 		"nil":            {"b", s.Version(), nil},
-		"other format":   {"b", s.Version(), append([]byte("custody.staff.v2\x00"), data[len("custody.staff.v1\x00"):]...)},
+		"older format":   {"b", s.Version(), append([]byte("custody.staff.v1\x00"), data[len("custody.staff.v2\x00"):]...)},
+		"newer format":   {"b", s.Version(), append([]byte("custody.staff.v3\x00"), data[len("custody.staff.v2\x00"):]...)},
 		"trailing bytes": {"b", s.Version(), append(append([]byte{}, data...), 0)},
 		"other member":   {"c", s.Version(), data},
 		"other version":  {"b", s.Version() + 1, data},

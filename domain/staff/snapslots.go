@@ -1,0 +1,244 @@
+package staff
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/custody/custody/events"
+)
+
+// A snapshot's slots are one list sorted by customer id, each entry
+// front-coded against the entry before it (LevelDB's restart-point
+// layout), so that a member with tens of thousands of customers encodes in
+// a few bytes per slot when the ids share prefixes, and a restored member
+// searches the list where it lies instead of building it again:
+//
+//	entry     = uvarint(shared<<1 | other) uvarint(len(suffix)) suffix uvarint(at) [other: string(reason) string(handoverID)]
+//	customer  = previous customer[:shared] + suffix
+//	at        = 0 for the zero time, else reservedAt in Unix µs − floor + 1
+//	other     = 1 when the slot is not (events.SlotForAdd, no handover)
+//
+// Every restartEvery-th entry shares nothing (shared = 0): a search
+// bisects those, then reads at most restartEvery entries. An entry that
+// is not a restart shares the longest prefix it can, so its suffix begins
+// with a byte above the previous customer's byte at that place; that is
+// what makes the list's order checkable in one pass without comparing ids.
+const restartEvery = 16
+
+// snapSlots is a restored member's slots: the encoded list, checked once
+// when loaded, read in place afterwards. It never changes.
+type snapSlots struct {
+	b        string  // the entries, nothing before or after
+	n        int     // entries
+	floor    int64   // Unix µs that at counts from
+	restarts []int32 // offset in b of entries 0, restartEvery, 2·restartEvery, …
+}
+
+// snapEntry is one parsed entry; its strings are slices of snapSlots.b.
+type snapEntry struct {
+	shared   int
+	suffix   string
+	at       uint64
+	other    bool
+	reason   string
+	handover string
+	end      int // offset of the next entry
+}
+
+var errSlotEntry = errors.New("malformed slot")
+
+// parseSlots checks the n entries of b (every entry well formed, customers
+// strictly increasing, restarts where they belong, times within range, no
+// byte after the last entry) and returns them searchable in place.
+func parseSlots(b string, n uint64, floor int64) (*snapSlots, error) {
+	if n > uint64(len(b))/3 { // an entry takes three bytes at least
+		return nil, errors.New("slot count beyond the data")
+	}
+	v := &snapSlots{b: b, n: int(n), floor: floor, restarts: make([]int32, 0, (n+restartEvery-1)/restartEvery)}
+	if len(b) > math.MaxInt32 {
+		return nil, errors.New("slots too long")
+	}
+	var buf [64]byte
+	cur := buf[:0]
+	off := 0
+	for i := range v.n {
+		e, err := v.entry(off)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case i%restartEvery == 0:
+			if e.shared != 0 {
+				return nil, errors.New("restart entry shares a prefix")
+			}
+			v.restarts = append(v.restarts, int32(off))
+			if i > 0 && e.suffix <= string(cur) {
+				return nil, errors.New("slots out of order")
+			}
+		case e.shared > len(cur):
+			return nil, errors.New("shared prefix beyond the previous customer")
+		case e.shared == len(cur):
+			if e.suffix == "" {
+				return nil, errors.New("slots out of order")
+			}
+		case e.suffix == "" || e.suffix[0] <= cur[e.shared]:
+			return nil, errors.New("slots out of order")
+		}
+		if e.at > 0 && (e.at-1 > math.MaxInt64 || (floor > 0 && int64(e.at-1) > math.MaxInt64-floor)) {
+			return nil, errors.New("reservation time out of range")
+		}
+		cur = append(cur[:e.shared], e.suffix...)
+		off = e.end
+	}
+	if off != len(b) {
+		return nil, errors.New("bytes after the last slot")
+	}
+	return v, nil
+}
+
+// entry parses the entry at off, never reading outside b.
+func (v *snapSlots) entry(off int) (snapEntry, error) {
+	var e snapEntry
+	b := v.b
+	if off < 0 || off > len(b) {
+		return e, errSlotEntry
+	}
+	head, k := uvarint(b[off:])
+	if k <= 0 || head>>1 > math.MaxInt32 {
+		return e, errSlotEntry
+	}
+	off += k
+	e.shared, e.other = int(head>>1), head&1 != 0
+	if e.suffix, off = str(b, off); off < 0 {
+		return e, errSlotEntry
+	}
+	if e.at, k = uvarint(b[off:]); k <= 0 {
+		return e, errSlotEntry
+	}
+	off += k
+	if e.other {
+		if e.reason, off = str(b, off); off < 0 {
+			return e, errSlotEntry
+		}
+		if e.handover, off = str(b, off); off < 0 {
+			return e, errSlotEntry
+		}
+	}
+	e.end = off
+	return e, nil
+}
+
+// str reads a length-prefixed string at off; the offset after it, or -1.
+func str(b string, off int) (string, int) {
+	l, k := uvarint(b[off:])
+	if k <= 0 || l > uint64(len(b)-off-k) {
+		return "", -1
+	}
+	off += k
+	return b[off : off+int(l)], off + int(l)
+}
+
+// slot is the entry's slot.
+func (v *snapSlots) slot(e snapEntry) slot {
+	sl := slot{reason: events.SlotForAdd}
+	if e.other {
+		sl.reason, sl.handoverID = e.reason, e.handover
+	}
+	if e.at > 0 {
+		sl.reservedAt = time.UnixMicro(v.floor + int64(e.at-1)).UTC()
+	}
+	return sl
+}
+
+// head is the customer of the i-th restart entry.
+func (v *snapSlots) head(i int) string {
+	e, err := v.entry(int(v.restarts[i]))
+	if err != nil {
+		return ""
+	}
+	return e.suffix
+}
+
+// get returns the customer's slot, if the list holds one: a bisection of
+// the restarts, then at most restartEvery entries read.
+func (v *snapSlots) get(c string) (slot, bool) {
+	r := sort.Search(len(v.restarts), func(i int) bool { return v.head(i) > c }) - 1
+	if r < 0 {
+		return slot{}, false
+	}
+	var buf [64]byte
+	cur := buf[:0]
+	off := int(v.restarts[r])
+	for i := r * restartEvery; i < min(v.n, (r+1)*restartEvery); i++ {
+		e, err := v.entry(off)
+		if err != nil || e.shared > len(cur) { // not after parseSlots
+			return slot{}, false
+		}
+		cur = append(cur[:e.shared], e.suffix...)
+		switch {
+		case string(cur) == c:
+			return v.slot(e), true
+		case string(cur) > c:
+			return slot{}, false
+		}
+		off = e.end
+	}
+	return slot{}, false
+}
+
+// walk calls fn for every slot in customer order; c is valid until fn
+// returns.
+func (v *snapSlots) walk(fn func(c []byte, sl slot)) {
+	var buf [64]byte
+	cur := buf[:0]
+	off := 0
+	for range v.n {
+		e, err := v.entry(off)
+		if err != nil || e.shared > len(cur) { // not after parseSlots
+			return
+		}
+		cur = append(cur[:e.shared], e.suffix...)
+		fn(cur, v.slot(e))
+		off = e.end
+	}
+}
+
+// slotEncoder appends front-coded entries for slots given in strictly
+// increasing customer order.
+type slotEncoder struct {
+	b     []byte
+	prev  []byte
+	i     int
+	floor int64
+}
+
+func (w *slotEncoder) add(c []byte, sl slot) {
+	shared := 0
+	if w.i%restartEvery != 0 {
+		for shared < len(c) && shared < len(w.prev) && c[shared] == w.prev[shared] {
+			shared++
+		}
+	}
+	other := sl.reason != events.SlotForAdd || sl.handoverID != ""
+	head := uint64(shared) << 1
+	if other {
+		head |= 1
+	}
+	w.b = binary.AppendUvarint(w.b, head)
+	w.b = binary.AppendUvarint(w.b, uint64(len(c)-shared))
+	w.b = append(w.b, c[shared:]...)
+	var at uint64
+	if !sl.reservedAt.IsZero() {
+		at = uint64(sl.reservedAt.UnixMicro()-w.floor) + 1
+	}
+	w.b = binary.AppendUvarint(w.b, at)
+	if other {
+		w.b = appendString(w.b, sl.reason)
+		w.b = appendString(w.b, sl.handoverID)
+	}
+	w.prev = append(w.prev[:0], c...)
+	w.i++
+}

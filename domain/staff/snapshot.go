@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"time"
 )
 
@@ -19,10 +20,10 @@ var ErrBadSnapshot = errors.New("staff: bad snapshot")
 
 // MarshalSnapshot encodes the aggregate's whole state as of Version, for
 // FromSnapshot: a header, then the slots front-coded in customer order
-// (see snapSlots). It holds no personal data: the member's name is never
-// part of the aggregate, slots name customers by id only. It costs one
-// pass over the slots when the member was itself restored from a
-// snapshot, a sort of them otherwise.
+// (see snapSlots), then a checksum. It holds no personal data: the
+// member's name is never part of the aggregate, slots name customers by
+// id only. It costs one pass over the slots when the member was itself
+// restored from a snapshot, a sort of them otherwise.
 func (s *Staff) MarshalSnapshot() []byte {
 	w := slotEncoder{floor: s.slots.floor()}
 	w.b = make([]byte, 0, len(snapshotTag)+64+s.slots.len()*8)
@@ -48,8 +49,14 @@ func (s *Staff) MarshalSnapshot() []byte {
 	w.b = binary.AppendUvarint(w.b, uint64(s.slots.len()))
 	w.b = binary.AppendVarint(w.b, w.floor)
 	s.slots.walk(w.add)
-	return w.b
+	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli))
 }
+
+// castagnoli is the checksum that ends every snapshot (CRC-32C of every
+// byte before it, little-endian): the checks of FromSnapshot see a
+// snapshot's shape, the checksum its content — a customer id or a time
+// changed in storage still has the shape of one.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // FromSnapshot rebuilds a member from MarshalSnapshot's output taken at
 // stream version version. Anything else — another format version, corrupt
@@ -63,11 +70,15 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	if err != nil {
 		return nil, err
 	}
-	// One string for the whole snapshot: the slots are read in it.
-	d := decoder{b: string(data)}
-	if tag := d.bytes(len(snapshotTag)); tag != snapshotTag {
+	if len(data) < len(snapshotTag) || string(data[:len(snapshotTag)]) != snapshotTag {
 		return nil, fmt.Errorf("%w: unknown format", ErrBadSnapshot)
 	}
+	body := len(data) - 4
+	if body < len(snapshotTag) || crc32.Checksum(data[:body], castagnoli) != binary.LittleEndian.Uint32(data[body:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+	}
+	// One string for the whole snapshot: the slots are read in it.
+	d := decoder{b: string(data[len(snapshotTag):body])}
 	gotID := d.string()
 	s.version = d.varint()
 	flags := d.byte()

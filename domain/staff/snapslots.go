@@ -31,10 +31,11 @@ const restartEvery = 16
 // snapSlots is a restored member's slots: the encoded list, checked once
 // when loaded, read in place afterwards. It never changes.
 type snapSlots struct {
-	b        string  // the entries, nothing before or after
-	n        int     // entries
-	floor    int64   // Unix µs that at counts from
-	restarts []int32 // offset in b of entries 0, restartEvery, 2·restartEvery, …
+	b        string   // the entries, nothing before or after
+	n        int      // entries
+	floor    int64    // Unix µs that at counts from
+	restarts []int32  // offset in b of entries 0, restartEvery, 2·restartEvery, …
+	heads    []string // their customers (slices of b)
 }
 
 // snapEntry is one parsed entry; its strings are slices of snapSlots.b.
@@ -57,7 +58,8 @@ func parseSlots(b string, n uint64, floor int64) (*snapSlots, error) {
 	if n > uint64(len(b))/3 { // an entry takes three bytes at least
 		return nil, errors.New("slot count beyond the data")
 	}
-	v := &snapSlots{b: b, n: int(n), floor: floor, restarts: make([]int32, 0, (n+restartEvery-1)/restartEvery)}
+	nr := (n + restartEvery - 1) / restartEvery
+	v := &snapSlots{b: b, n: int(n), floor: floor, restarts: make([]int32, 0, nr), heads: make([]string, 0, nr)}
 	if len(b) > math.MaxInt32 {
 		return nil, errors.New("slots too long")
 	}
@@ -75,6 +77,7 @@ func parseSlots(b string, n uint64, floor int64) (*snapSlots, error) {
 				return nil, errors.New("restart entry shares a prefix")
 			}
 			v.restarts = append(v.restarts, int32(off))
+			v.heads = append(v.heads, e.suffix)
 			if i > 0 && e.suffix <= string(cur) {
 				return nil, errors.New("slots out of order")
 			}
@@ -153,19 +156,10 @@ func (v *snapSlots) slot(e snapEntry) slot {
 	return sl
 }
 
-// head is the customer of the i-th restart entry.
-func (v *snapSlots) head(i int) string {
-	e, err := v.entry(int(v.restarts[i]))
-	if err != nil {
-		return ""
-	}
-	return e.suffix
-}
-
 // get returns the customer's slot, if the list holds one: a bisection of
 // the restarts, then at most restartEvery entries read.
 func (v *snapSlots) get(c string) (slot, bool) {
-	r := sort.Search(len(v.restarts), func(i int) bool { return v.head(i) > c }) - 1
+	r := sort.Search(len(v.heads), func(i int) bool { return v.heads[i] > c }) - 1
 	if r < 0 {
 		return slot{}, false
 	}

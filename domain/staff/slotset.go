@@ -76,13 +76,10 @@ func (ss *slotSet) len() int { return ss.n }
 
 // walk calls fn for every slot held, in customer order; c is valid until
 // fn returns. The base (or parent) is read in its order and the changes
-// since, sorted, are merged in.
+// since, sorted, are merged in (no lookup per slot of the base).
 func (ss *slotSet) walk(fn func(c []byte, sl slot)) {
-	over := make([]string, 0, len(ss.over))
-	for c := range ss.over {
-		over = append(over, c)
-	}
-	slices.Sort(over)
+	over := sortedKeys(ss.over)
+	removed := sortedKeys(ss.removed)
 	var buf []byte
 	emitOver := func(below []byte) {
 		for len(over) > 0 && (below == nil || over[0] < string(below)) {
@@ -93,11 +90,11 @@ func (ss *slotSet) walk(fn func(c []byte, sl slot)) {
 	}
 	base := func(c []byte, sl slot) {
 		emitOver(c)
-		if _, gone := ss.removed[string(c)]; gone {
-			return
+		for len(removed) > 0 && removed[0] < string(c) {
+			removed = removed[1:]
 		}
-		if _, replaced := ss.over[string(c)]; replaced {
-			return
+		if len(removed) > 0 && removed[0] == string(c) || len(over) > 0 && over[0] == string(c) {
+			return // released or replaced since
 		}
 		fn(c, sl)
 	}
@@ -108,6 +105,15 @@ func (ss *slotSet) walk(fn func(c []byte, sl slot)) {
 		ss.base.walk(base)
 	}
 	emitOver(nil)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // floor is a Unix µs time no later than any slot's reservation time.

@@ -66,10 +66,10 @@ func parseSlots(b string, n uint64, floor int64) (*snapSlots, error) {
 	var buf [64]byte
 	cur := buf[:0]
 	off := 0
+	var e snapEntry
 	for i := range v.n {
-		e, err := v.entry(off)
-		if err != nil {
-			return nil, err
+		if !v.entry(off, &e) {
+			return nil, errSlotEntry
 		}
 		switch {
 		case i%restartEvery == 0:
@@ -102,45 +102,56 @@ func parseSlots(b string, n uint64, floor int64) (*snapSlots, error) {
 	return v, nil
 }
 
-// entry parses the entry at off, never reading outside b.
-func (v *snapSlots) entry(off int) (snapEntry, error) {
-	var e snapEntry
+// entry parses the entry at off into e, never reading outside b; false
+// when it is not well formed. (It fills e rather than returning one: the
+// check of a whole list calls it once per slot.)
+func (v *snapSlots) entry(off int, e *snapEntry) bool {
 	b := v.b
-	if off < 0 || off > len(b) {
-		return e, errSlotEntry
+	head, off := uv(b, off)
+	if off < 0 || head>>1 > math.MaxInt32 {
+		return false
 	}
-	head, k := uvarint(b[off:])
-	if k <= 0 || head>>1 > math.MaxInt32 {
-		return e, errSlotEntry
-	}
-	off += k
 	e.shared, e.other = int(head>>1), head&1 != 0
 	if e.suffix, off = str(b, off); off < 0 {
-		return e, errSlotEntry
+		return false
 	}
-	if e.at, k = uvarint(b[off:]); k <= 0 {
-		return e, errSlotEntry
+	if e.at, off = uv(b, off); off < 0 {
+		return false
 	}
-	off += k
+	e.reason, e.handover = "", ""
 	if e.other {
 		if e.reason, off = str(b, off); off < 0 {
-			return e, errSlotEntry
+			return false
 		}
 		if e.handover, off = str(b, off); off < 0 {
-			return e, errSlotEntry
+			return false
 		}
 	}
 	e.end = off
-	return e, nil
+	return true
+}
+
+// uv reads a uvarint at off: the value and the offset after it, or -1.
+func uv(b string, off int) (uint64, int) {
+	if off < 0 || off >= len(b) {
+		return 0, -1
+	}
+	if c := b[off]; c < 0x80 {
+		return uint64(c), off + 1
+	}
+	x, k := uvarint(b[off:])
+	if k <= 0 {
+		return 0, -1
+	}
+	return x, off + k
 }
 
 // str reads a length-prefixed string at off; the offset after it, or -1.
 func str(b string, off int) (string, int) {
-	l, k := uvarint(b[off:])
-	if k <= 0 || l > uint64(len(b)-off-k) {
+	l, off := uv(b, off)
+	if off < 0 || l > uint64(len(b)-off) {
 		return "", -1
 	}
-	off += k
 	return b[off : off+int(l)], off + int(l)
 }
 
@@ -166,9 +177,9 @@ func (v *snapSlots) get(c string) (slot, bool) {
 	var buf [64]byte
 	cur := buf[:0]
 	off := int(v.restarts[r])
+	var e snapEntry
 	for i := r * restartEvery; i < min(v.n, (r+1)*restartEvery); i++ {
-		e, err := v.entry(off)
-		if err != nil || e.shared > len(cur) { // not after parseSlots
+		if !v.entry(off, &e) || e.shared > len(cur) { // not after parseSlots
 			return slot{}, false
 		}
 		cur = append(cur[:e.shared], e.suffix...)
@@ -189,9 +200,9 @@ func (v *snapSlots) walk(fn func(c []byte, sl slot)) {
 	var buf [64]byte
 	cur := buf[:0]
 	off := 0
+	var e snapEntry
 	for range v.n {
-		e, err := v.entry(off)
-		if err != nil || e.shared > len(cur) { // not after parseSlots
+		if !v.entry(off, &e) || e.shared > len(cur) { // not after parseSlots
 			return
 		}
 		cur = append(cur[:e.shared], e.suffix...)

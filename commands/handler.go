@@ -129,8 +129,12 @@ type Options struct {
 const DefaultStaffBatch = 256
 
 // DefaultSnapshotEvery is Options.SnapshotEvery when unset: a cold load
-// replays at most this many events after the snapshot.
-const DefaultSnapshotEvery = 500
+// replays at most this many events after the snapshot. The events after
+// the snapshot are what a cold load pays most for per event (each is read
+// and decoded); a snapshot of a member with 20,000 customers is ~90 kB
+// (numbered ids) to ~750 kB (WeCom's random ids), encoded in one pass
+// (BENCHMARKS.md, "Cold start: compact snapshots").
+const DefaultSnapshotEvery = 100
 
 func (o *Options) setDefaults() {
 	if o.Clock == nil {

@@ -45,11 +45,10 @@ func (h *Handler) snapshot(e *staffEntry, stream string) {
 	if h.snapshots == nil || h.snapshotEvery < 0 || e.s == nil || e.s.Version()-e.snapAt < h.snapshotEvery {
 		return
 	}
-	snap := eventlog.Snapshot{Version: e.s.Version(), Data: e.s.MarshalSnapshot()}
+	var snap eventlog.Snapshot
+	snap.Version = e.s.Version()
+	snap.Data, e.s = e.s.Compact()
 	e.snapAt = snap.Version
-	if s, err := staff.FromSnapshot(e.s.ID(), snap.Version, snap.Data); err == nil {
-		e.s = s
-	}
 	h.saving.Add(1)
 	go func() {
 		defer h.saving.Done()

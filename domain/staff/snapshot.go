@@ -25,7 +25,30 @@ var ErrBadSnapshot = errors.New("staff: bad snapshot")
 // id only. It costs one pass over the slots when the member was itself
 // restored from a snapshot, a sort of them otherwise.
 func (s *Staff) MarshalSnapshot() []byte {
-	w := slotEncoder{floor: s.slots.floor()}
+	data, _ := s.encode()
+	return data
+}
+
+// Compact returns MarshalSnapshot's output and the member as FromSnapshot
+// restores it from that output (the same state, its slots read in place
+// in the encoding, none in maps), without decoding it again: a caller
+// that keeps a member and writes its snapshots keeps the compact one. s
+// does not change.
+func (s *Staff) Compact() ([]byte, *Staff) {
+	data, w := s.encode()
+	c := *s
+	c.slots = slotSet{}
+	if w.i > 0 {
+		c.slots = slotSet{base: w.slots(string(data[w.start : len(data)-4])), n: w.i}
+	}
+	if !c.departedAt.IsZero() {
+		c.departedAt = time.UnixMicro(c.departedAt.UnixMicro()).UTC()
+	}
+	return data, &c
+}
+
+func (s *Staff) encode() ([]byte, *slotEncoder) {
+	w := &slotEncoder{floor: s.slots.floor(), restarts: make([]int32, 0, s.slots.len()/restartEvery+1), heads: make([][2]int32, 0, s.slots.len()/restartEvery+1)}
 	w.b = make([]byte, 0, len(snapshotTag)+64+s.slots.len()*8)
 	if s.slots.base != nil {
 		w.b = make([]byte, 0, len(snapshotTag)+64+len(s.slots.base.b)+len(s.slots.over)*32)
@@ -48,8 +71,9 @@ func (s *Staff) MarshalSnapshot() []byte {
 	w.b = binary.AppendVarint(w.b, int64(s.capacity))
 	w.b = binary.AppendUvarint(w.b, uint64(s.slots.len()))
 	w.b = binary.AppendVarint(w.b, w.floor)
+	w.start = len(w.b)
 	s.slots.walk(w.add)
-	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli))
+	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli)), w
 }
 
 // castagnoli is the checksum that ends every snapshot (CRC-32C of every

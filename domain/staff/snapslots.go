@@ -215,9 +215,24 @@ func (v *snapSlots) walk(fn func(c []byte, sl slot)) {
 // increasing customer order.
 type slotEncoder struct {
 	b     []byte
+	start int // where the entries begin in b
 	prev  []byte
 	i     int
 	floor int64
+	// where the restart entries and their customers are, from start
+	restarts []int32
+	heads    [][2]int32
+}
+
+// slots returns the entries written, read in place in b (the bytes of
+// w.b from start on, up to the last entry) as parseSlots would return
+// them, without checking them again.
+func (w *slotEncoder) slots(b string) *snapSlots {
+	v := &snapSlots{b: b, n: w.i, floor: w.floor, restarts: w.restarts, heads: make([]string, len(w.heads))}
+	for i, h := range w.heads {
+		v.heads[i] = b[h[0]:h[1]]
+	}
+	return v
 }
 
 func (w *slotEncoder) add(c []byte, sl slot) {
@@ -232,8 +247,14 @@ func (w *slotEncoder) add(c []byte, sl slot) {
 	if other {
 		head |= 1
 	}
+	if w.i%restartEvery == 0 {
+		w.restarts = append(w.restarts, int32(len(w.b)-w.start))
+	}
 	w.b = binary.AppendUvarint(w.b, head)
 	w.b = binary.AppendUvarint(w.b, uint64(len(c)-shared))
+	if w.i%restartEvery == 0 {
+		w.heads = append(w.heads, [2]int32{int32(len(w.b) - w.start), int32(len(w.b) - w.start + len(c))})
+	}
 	w.b = append(w.b, c[shared:]...)
 	var at uint64
 	if !sl.reservedAt.IsZero() {

@@ -66,35 +66,63 @@ func parseSlots(b string, n uint64, floor int64) (*snapSlots, error) {
 	var buf [64]byte
 	cur := buf[:0]
 	off := 0
-	var e snapEntry
 	for i := range v.n {
-		if !v.entry(off, &e) {
+		// The entry, as entry reads it, with each number read in place
+		// when it takes one byte (nearly always): this loop runs once per
+		// slot of every member loaded.
+		start := off
+		var head, l, at uint64
+		if off+1 < len(b) && b[off]|b[off+1] < 0x80 {
+			head, l, off = uint64(b[off]), uint64(b[off+1]), off+2
+		} else {
+			if head, off = uv(b, off); off < 0 {
+				return nil, errSlotEntry
+			}
+			if l, off = uv(b, off); off < 0 {
+				return nil, errSlotEntry
+			}
+		}
+		if l > uint64(len(b)-off) || head>>1 > math.MaxInt32 {
 			return nil, errSlotEntry
+		}
+		shared, suffix := int(head>>1), b[off:off+int(l)]
+		off += int(l)
+		if off < len(b) && b[off] < 0x80 {
+			at, off = uint64(b[off]), off+1
+		} else if at, off = uv(b, off); off < 0 {
+			return nil, errSlotEntry
+		}
+		if head&1 != 0 {
+			if _, off = str(b, off); off < 0 {
+				return nil, errSlotEntry
+			}
+			if _, off = str(b, off); off < 0 {
+				return nil, errSlotEntry
+			}
 		}
 		switch {
 		case i%restartEvery == 0:
-			if e.shared != 0 {
+			if shared != 0 {
 				return nil, errors.New("restart entry shares a prefix")
 			}
-			v.restarts = append(v.restarts, int32(off))
-			v.heads = append(v.heads, e.suffix)
-			if i > 0 && e.suffix <= string(cur) {
+			v.restarts = append(v.restarts, int32(start))
+			v.heads = append(v.heads, suffix)
+			if i > 0 && suffix <= string(cur) {
 				return nil, errors.New("slots out of order")
 			}
-		case e.shared > len(cur):
+		case shared > len(cur):
 			return nil, errors.New("shared prefix beyond the previous customer")
-		case e.shared == len(cur):
-			if e.suffix == "" {
+		case shared == len(cur):
+			if suffix == "" {
 				return nil, errors.New("slots out of order")
 			}
-		case e.suffix == "" || e.suffix[0] <= cur[e.shared]:
+		case suffix == "" || suffix[0] <= cur[shared]:
 			return nil, errors.New("slots out of order")
 		}
-		if e.at > 0 && (e.at-1 > math.MaxInt64 || (floor > 0 && int64(e.at-1) > math.MaxInt64-floor)) {
+		if at > 0 && (at-1 > math.MaxInt64 || (floor > 0 && int64(at-1) > math.MaxInt64-floor)) {
 			return nil, errors.New("reservation time out of range")
 		}
-		cur = append(cur[:e.shared], e.suffix...)
-		off = e.end
+		cur = append(cur[:shared], suffix...)
 	}
 	if off != len(b) {
 		return nil, errors.New("bytes after the last slot")

@@ -129,12 +129,13 @@ type Options struct {
 const DefaultStaffBatch = 256
 
 // DefaultSnapshotEvery is Options.SnapshotEvery when unset: a cold load
-// replays at most this many events after the snapshot. The events after
-// the snapshot are what a cold load pays most for per event (each is read
-// and decoded); a snapshot of a member with 20,000 customers is ~90 kB
-// (numbered ids) to ~750 kB (WeCom's random ids), encoded in one pass
-// (BENCHMARKS.md, "Cold start: compact snapshots").
-const DefaultSnapshotEvery = 100
+// replays at most this many events after the snapshot. Those events are
+// what a cold load pays most for, each read and decoded (~6.5 µs of CPU
+// each on the benchmark machine: 64 of them cost about two warm adds),
+// while a snapshot of a member with 20,000 customers is ~90 kB (numbered
+// ids) to ~660 kB (WeCom's random ids), encoded in one pass and written
+// in the background (BENCHMARKS.md, "Cold start: compact snapshots").
+const DefaultSnapshotEvery = 64
 
 func (o *Options) setDefaults() {
 	if o.Clock == nil {

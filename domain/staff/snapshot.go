@@ -72,7 +72,11 @@ func (s *Staff) encode() ([]byte, *slotEncoder) {
 	w.b = binary.AppendUvarint(w.b, uint64(s.slots.len()))
 	w.b = binary.AppendVarint(w.b, w.floor)
 	w.start = len(w.b)
-	s.slots.walk(w.add)
+	if s.slots.parent == nil && s.slots.base != nil {
+		w.addMerged(&s.slots)
+	} else {
+		s.slots.walk(w.add)
+	}
 	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli)), w
 }
 

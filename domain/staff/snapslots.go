@@ -263,14 +263,66 @@ func (w *slotEncoder) slots(b string) *snapSlots {
 	return v
 }
 
+// add appends the customer's slot.
 func (w *slotEncoder) add(c []byte, sl slot) {
+	var at uint64
+	if !sl.reservedAt.IsZero() {
+		at = uint64(sl.reservedAt.UnixMicro()-w.floor) + 1
+	}
+	w.addEncoded(c, at, sl.reason != events.SlotForAdd || sl.handoverID != "", sl.reason, sl.handoverID)
+}
+
+// addMerged appends the slots of ss, a restored member's (base, no
+// parent) with the changes since: the entries of the base that did not
+// change are encoded again from their own fields, without a slot built
+// for each — the Handler encodes a member with tens of thousands of
+// customers every DefaultSnapshotEvery events, under its lock.
+func (w *slotEncoder) addMerged(ss *slotSet) {
+	over, removed := sortedKeys(ss.over), sortedKeys(ss.removed)
+	var obuf []byte
+	emitOver := func(below []byte) {
+		for len(over) > 0 && (below == nil || over[0] < string(below)) {
+			obuf = append(obuf[:0], over[0]...)
+			w.add(obuf, ss.over[over[0]])
+			over = over[1:]
+		}
+	}
+	v := ss.base
+	var buf [64]byte
+	cur := buf[:0]
+	off := 0
+	var e snapEntry
+	for range v.n {
+		if !v.entry(off, &e) || e.shared > len(cur) { // not after parseSlots
+			break
+		}
+		off = e.end
+		cur = append(cur[:e.shared], e.suffix...)
+		emitOver(cur)
+		for len(removed) > 0 && removed[0] < string(cur) {
+			removed = removed[1:]
+		}
+		if len(removed) > 0 && removed[0] == string(cur) || len(over) > 0 && over[0] == string(cur) {
+			continue // released or replaced since
+		}
+		at := e.at
+		if at > 0 { // the same time, from w's floor (never above v's)
+			at += uint64(v.floor - w.floor)
+		}
+		w.addEncoded(cur, at, e.other, e.reason, e.handover)
+	}
+	emitOver(nil)
+}
+
+// addEncoded appends an entry: the customer, its reservation time as at
+// (see snapSlots), and reason and handover when other.
+func (w *slotEncoder) addEncoded(c []byte, at uint64, other bool, reason, handover string) {
 	shared := 0
 	if w.i%restartEvery != 0 {
 		for shared < len(c) && shared < len(w.prev) && c[shared] == w.prev[shared] {
 			shared++
 		}
 	}
-	other := sl.reason != events.SlotForAdd || sl.handoverID != ""
 	head := uint64(shared) << 1
 	if other {
 		head |= 1
@@ -284,14 +336,10 @@ func (w *slotEncoder) add(c []byte, sl slot) {
 		w.heads = append(w.heads, [2]int32{int32(len(w.b) - w.start), int32(len(w.b) - w.start + len(c))})
 	}
 	w.b = append(w.b, c[shared:]...)
-	var at uint64
-	if !sl.reservedAt.IsZero() {
-		at = uint64(sl.reservedAt.UnixMicro()-w.floor) + 1
-	}
 	w.b = binary.AppendUvarint(w.b, at)
 	if other {
-		w.b = appendString(w.b, sl.reason)
-		w.b = appendString(w.b, sl.handoverID)
+		w.b = appendString(w.b, reason)
+		w.b = appendString(w.b, handover)
 	}
 	w.prev = append(w.prev[:0], c...)
 	w.i++

@@ -114,9 +114,11 @@ type Options struct {
 	Snapshots eventlog.Snapshots
 	// SnapshotEvery is how many events of a member's stream pass between
 	// two snapshots of its aggregate (written in the background, after
-	// the command that crossed the mark). Default DefaultSnapshotEvery;
-	// negative means no snapshots are written (stored ones are still
-	// read).
+	// the command that crossed the mark), at least: a member whose
+	// snapshot is large waits one event per 4 kB of it, so that each
+	// event pays about the same share of a snapshot. Default
+	// DefaultSnapshotEvery; negative means no snapshots are written
+	// (stored ones are still read).
 	SnapshotEvery int
 	// StaffBatch is how many decisions on one member's stream (slot
 	// reservations and releases of concurrent commands) this Handler

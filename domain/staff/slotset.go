@@ -81,15 +81,15 @@ func (ss *slotSet) walk(fn func(c []byte, sl slot)) {
 	over := sortedKeys(ss.over)
 	removed := sortedKeys(ss.removed)
 	var buf []byte
-	emitOver := func(below []byte) {
-		for len(over) > 0 && (below == nil || over[0] < string(below)) {
+	emitOver := func(below []byte, all bool) { // the changes below a base customer, or all
+		for len(over) > 0 && (all || over[0] < string(below)) {
 			buf = append(buf[:0], over[0]...)
 			fn(buf, ss.over[over[0]])
 			over = over[1:]
 		}
 	}
 	base := func(c []byte, sl slot) {
-		emitOver(c)
+		emitOver(c, false)
 		for len(removed) > 0 && removed[0] < string(c) {
 			removed = removed[1:]
 		}
@@ -104,7 +104,7 @@ func (ss *slotSet) walk(fn func(c []byte, sl slot)) {
 	case ss.base != nil:
 		ss.base.walk(base)
 	}
-	emitOver(nil)
+	emitOver(nil, true)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

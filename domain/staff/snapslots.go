@@ -280,8 +280,8 @@ func (w *slotEncoder) add(c []byte, sl slot) {
 func (w *slotEncoder) addMerged(ss *slotSet) {
 	over, removed := sortedKeys(ss.over), sortedKeys(ss.removed)
 	var obuf []byte
-	emitOver := func(below []byte) {
-		for len(over) > 0 && (below == nil || over[0] < string(below)) {
+	emitOver := func(below []byte, all bool) { // the changes below a base customer, or all
+		for len(over) > 0 && (all || over[0] < string(below)) {
 			obuf = append(obuf[:0], over[0]...)
 			w.add(obuf, ss.over[over[0]])
 			over = over[1:]
@@ -298,7 +298,7 @@ func (w *slotEncoder) addMerged(ss *slotSet) {
 		}
 		off = e.end
 		cur = append(cur[:e.shared], e.suffix...)
-		emitOver(cur)
+		emitOver(cur, false)
 		for len(removed) > 0 && removed[0] < string(cur) {
 			removed = removed[1:]
 		}
@@ -311,7 +311,7 @@ func (w *slotEncoder) addMerged(ss *slotSet) {
 		}
 		w.addEncoded(cur, at, e.other, e.reason, e.handover)
 	}
-	emitOver(nil)
+	emitOver(nil, true)
 }
 
 // addEncoded appends an entry: the customer, its reservation time as at

@@ -310,3 +310,29 @@ func FuzzFromSnapshot(f *testing.F) {
 		}
 	})
 }
+
+// TestForkOfRestoredMemberListsInOrder: a fork of a restored member lists
+// its slots in customer order and encodes to a snapshot that restores,
+// whatever changed on the member and on the fork — also with the empty
+// customer id, the smallest there is, among the changes.
+func TestForkOfRestoredMemberListsInOrder(t *testing.T) {
+	s := load(t, joined(0), slot("b", events.SlotForAdd, ""), slot("d", events.SlotForAdd, ""))
+	restored, err := staff.FromSnapshot("b", s.Version(), s.MarshalSnapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay(t, restored, slot("", events.SlotForAdd, ""), slot("c", events.SlotForAdd, ""))
+	f := restored.Fork()
+	replay(t, f, slot("a", events.SlotForAdd, ""), slot("e", events.SlotForAdd, ""))
+	var got []string
+	for _, sl := range f.Slots() {
+		got = append(got, sl.CustomerID)
+	}
+	if want := []string{"", "a", "b", "c", "d", "e"}; !slices.Equal(got, want) {
+		t.Fatalf("fork lists %q, want %q", got, want)
+	}
+	again, err := staff.FromSnapshot("b", f.Version(), f.MarshalSnapshot())
+	if err != nil || !reflect.DeepEqual(state(again), state(f)) {
+		t.Fatalf("fork encoded and restored: %v, %v; want %v", again, err, state(f))
+	}
+}

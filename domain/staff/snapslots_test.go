@@ -31,7 +31,7 @@ func record(t testing.TB, p events.Payload, version int64, at time.Time) events.
 // idKinds make customer ids of the shapes the slot list must hold: short
 // ids with long shared prefixes, WeCom-like random ids, ids longer than
 // the search's stack buffer, ids that are prefixes of others, bytes above
-// 0x7f.
+// 0x7f and the empty id.
 var idKinds = map[string]func(r *rand.Rand) string{
 	"numbered": func(r *rand.Rand) string { return fmt.Sprintf("old%d", r.IntN(5000)) },
 	"wecom": func(r *rand.Rand) string {
@@ -46,7 +46,7 @@ var idKinds = map[string]func(r *rand.Rand) string{
 	},
 	"prefixes": func(r *rand.Rand) string { return strings.Repeat("a", 1+r.IntN(40)) + strings.Repeat("b", r.IntN(3)) },
 	"bytes": func(r *rand.Rand) string {
-		b := make([]byte, 1+r.IntN(4))
+		b := make([]byte, r.IntN(4)) // the empty id too
 		for i := range b {
 			b[i] = byte(r.Uint32())
 		}

@@ -3,7 +3,12 @@ package commands_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -72,8 +77,20 @@ func BenchmarkStartRelation(b *testing.B) {
 // another instance) that loads the member's snapshot and the events after
 // it; and the baseline of a cold Handler without snapshots (the whole
 // stream is read and replayed).
+//
+// The member's customers are numbered (old0, old1, …); with
+// CUSTODY_BENCH_IDS=wecom they have ids like WeCom's external_userid (wm
+// and 32 random characters), which share almost no prefix: a snapshot
+// about eight times larger.
 func BenchmarkAddToBusyStaff(b *testing.B) {
 	const slots = 20000
+	customerID := func(i int) string { return fmt.Sprintf("old%d", i) }
+	if os.Getenv("CUSTODY_BENCH_IDS") == "wecom" {
+		customerID = func(int) string {
+			id := strings.ReplaceAll(uuid.NewString()+uuid.NewString(), "-", "")
+			return "wm" + id[:32]
+		}
+	}
 	benchEachLog(b, func(b *testing.B, log eventlog.EventLog, eraser eventlog.Eraser) {
 		ctx := context.Background()
 		stream := events.StaffStream(corpID, "busy")
@@ -81,7 +98,7 @@ func BenchmarkAddToBusyStaff(b *testing.B) {
 			evs := make([]events.Event, 500)
 			for j := range evs {
 				ev, err := events.New(uuid.Must(uuid.NewV7()), events.Meta{CorpID: corpID, OccurredAt: t0, Actor: "system"},
-					&events.StaffSlotReserved{StaffID: "busy", CustomerID: fmt.Sprintf("old%d", i+j), Reason: events.SlotForAdd})
+					&events.StaffSlotReserved{StaffID: "busy", CustomerID: customerID(i + j), Reason: events.SlotForAdd})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -111,9 +128,11 @@ func BenchmarkAddToBusyStaff(b *testing.B) {
 		var runs int
 		b.Run("baseline-cold-handler-no-snapshot", func(b *testing.B) {
 			runs++
+			cpu := startCPU()
 			for i := 0; b.Loop(); i++ {
 				add(newHandler(noSnapshots), fmt.Sprintf("base%d-%d", runs, i))
 			}
+			cpu.report(b)
 		})
 		b.Run("cold-handler-snapshot", func(b *testing.B) {
 			// The first load of the member writes its snapshot.
@@ -121,20 +140,92 @@ func BenchmarkAddToBusyStaff(b *testing.B) {
 			h := newHandler(log)
 			add(h, fmt.Sprintf("first%d", runs))
 			h.WaitSnapshots()
+			cpu := startCPU()
 			for i := 0; b.Loop(); i++ {
 				h := newHandler(log)
 				add(h, fmt.Sprintf("cold%d-%d", runs, i))
 				h.WaitSnapshots() // a due snapshot is part of the cost
 			}
+			cpu.report(b)
 		})
 		b.Run("cached", func(b *testing.B) {
 			runs++
 			h := newHandler(log)
 			add(h, fmt.Sprintf("warmup%d", runs))
+			cpu := startCPU()
 			for i := 0; b.Loop(); i++ {
 				add(h, fmt.Sprintf("warm%d-%d", runs, i))
 			}
 			h.WaitSnapshots()
+			cpu.report(b)
 		})
 	})
+}
+
+// cpuMark is the CPU time used so far by this process and by its
+// descendants (the private PostgreSQL the tests start: postmaster and
+// backends), for CPU per operation, steadier than time on a shared
+// machine. With TEST_DATABASE_URL set the server is not ours: pg-cpu is 0.
+type cpuMark struct{ self, pg time.Duration }
+
+func startCPU() cpuMark { return cpuMark{selfCPU(), descendantsCPU()} }
+
+// report adds go-cpu-µs/op and pg-cpu-µs/op to b's results.
+func (m cpuMark) report(b *testing.B) {
+	self, pg := selfCPU()-m.self, descendantsCPU()-m.pg
+	b.ReportMetric(float64(self.Microseconds())/float64(b.N), "go-cpu-µs/op")
+	b.ReportMetric(float64(pg.Microseconds())/float64(b.N), "pg-cpu-µs/op")
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// descendantsCPU sums the time on CPU (/proc/<pid>/schedstat, in ns) of
+// every process descending from this one.
+func descendantsCPU() time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	parent := map[int]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		st := string(b)
+		f := strings.Fields(st[strings.LastIndexByte(st, ')')+2:])
+		if len(f) > 1 {
+			parent[pid], _ = strconv.Atoi(f[1])
+		}
+	}
+	self := os.Getpid()
+	var total time.Duration
+	for pid := range parent {
+		p := parent[pid]
+		for p != 0 && p != self {
+			p = parent[p]
+		}
+		if p != self {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			total += time.Duration(ns)
+		}
+	}
+	return total
 }

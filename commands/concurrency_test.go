@@ -133,7 +133,7 @@ func TestConcurrentSettlersRecordOneOutcome(t *testing.T) {
 			fresh = map[string]int{}
 		)
 		for range 4 {
-			h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Clock: f.clock, Settings: commands.SettingsMap{corpID: corp.Settings{}}})
+			h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Clock: f.clock, Settings: commands.SettingsMap{corpID: corp.Settings{}}, SnapshotEvery: testSnapshotEvery})
 			if err != nil {
 				t.Fatal(err)
 			}

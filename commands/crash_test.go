@@ -556,9 +556,13 @@ func crashRun(t *testing.T, store crashStore, sc crashScenario, allow int, varia
 	corpID := fmt.Sprintf("k%d%s", allow+1, variant)
 	set := corp.Settings{}
 	now := t0
+	// Every process reads and writes the staff snapshots of the log (none
+	// on KurrentDB), the killed one included.
+	snaps, _ := store.base.(eventlog.Snapshots)
 	newHandler := func(log eventlog.EventLog) *commands.Handler {
 		h, err := commands.New(commands.Options{
 			Log: log, Eraser: store.eraser, Settings: anyCorp{set}, Clock: commands.ClockFunc(func() time.Time { return now }),
+			Snapshots: snaps, SnapshotEvery: testSnapshotEvery,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -63,7 +63,7 @@ func instances(tb testing.TB, n int, member string, staffBatch int) ([]*commands
 		l := &appendCounter{EventLog: store, stream: events.StaffStream(corpID, member)}
 		h, err := commands.New(commands.Options{
 			Log: l, Eraser: store, Snapshots: store, Settings: commands.SettingsMap{corpID: corp.Settings{}},
-			Clock: &clock{t: t0}, StaffBatch: staffBatch,
+			Clock: &clock{t: t0}, StaffBatch: staffBatch, SnapshotEvery: testSnapshotEvery,
 		})
 		if err != nil {
 			tb.Fatal(err)

@@ -23,6 +23,14 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const corpID = "corp1"
 
+// testSnapshotEvery is the Handlers' SnapshotEvery in the tests of
+// capacity, convergence, crashes and concurrency: a staff snapshot every
+// few events, so that their members are decided on as restored from
+// snapshots (by the Handler that wrote one and by every Handler started
+// later: other instances, restarts after a crash) and not only as
+// replayed from their streams.
+const testSnapshotEvery = 3
+
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 // backend opens a fresh event log.
@@ -100,7 +108,7 @@ func newFixture(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser, set
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), log: log, eraser: &recordingEraser{next: eraser}, clock: &clock{t: t0}, set: set.WithDefaults()}
 	h, err := commands.New(commands.Options{
-		Log: log, Eraser: f.eraser, Clock: f.clock, Settings: commands.SettingsMap{corpID: set},
+		Log: log, Eraser: f.eraser, Clock: f.clock, Settings: commands.SettingsMap{corpID: set}, SnapshotEvery: testSnapshotEvery,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // until the test ends and returns it with its checkpoint.
 func (f *fixture) startKeeper(t *testing.T, from events.Position) (*commands.SlotKeeper, *commands.MemoryCheckpoint, func() error) {
 	t.Helper()
-	h, err := commands.New(commands.Options{Log: f.log, Eraser: f.eraser, Clock: f.clock, Settings: commands.SettingsMap{corpID: f.set}})
+	h, err := commands.New(commands.Options{Log: f.log, Eraser: f.eraser, Clock: f.clock, Settings: commands.SettingsMap{corpID: f.set}, SnapshotEvery: testSnapshotEvery})
 	if err != nil {
 		t.Fatal(err)
 	}

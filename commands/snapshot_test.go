@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/domain/staff"
@@ -131,4 +133,98 @@ func mustRead(t *testing.T, log eventlog.EventLog, stream string) []events.Recor
 		t.Fatal(err)
 	}
 	return recs
+}
+
+// writtenSnapshots counts the snapshots written and remembers the size of
+// the last.
+type writtenSnapshots struct {
+	eventlog.Snapshots
+	mu     sync.Mutex
+	writes int
+	size   int
+}
+
+func (w *writtenSnapshots) WriteSnapshot(ctx context.Context, stream string, s eventlog.Snapshot) error {
+	w.mu.Lock()
+	w.writes, w.size = w.writes+1, len(s.Data)
+	w.mu.Unlock()
+	return w.Snapshots.WriteSnapshot(ctx, stream, s)
+}
+
+func (w *writtenSnapshots) count() (int, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writes, w.size
+}
+
+// TestLargeSnapshotsAreSpaced: a member whose snapshot is large is
+// snapshotted again only after one event per 4 kB of its last snapshot
+// (more than SnapshotEvery), by the Handler that wrote it and by one that
+// loaded it, so that the member's commands do not rewrite a large
+// snapshot every few events.
+func TestLargeSnapshotsAreSpaced(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		ctx := context.Background()
+		stream := events.StaffStream(corpID, "big")
+		// 2,000 customers with random ids: a snapshot of ~70 kB.
+		evs := make([]events.Event, 2000)
+		for i := range evs {
+			ev, err := events.New(uuid.Must(uuid.NewV7()), events.Meta{CorpID: corpID, OccurredAt: t0, Actor: "system"},
+				&events.StaffSlotReserved{StaffID: "big", CustomerID: uuid.NewString(), Reason: events.SlotForAdd})
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs[i] = ev
+		}
+		if _, err := log.Append(ctx, stream, eventlog.ExpectNoStream, evs...); err != nil {
+			t.Fatal(err)
+		}
+		written := &writtenSnapshots{Snapshots: log.(eventlog.Snapshots)}
+		newHandler := func() *commands.Handler {
+			h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Settings: commands.SettingsMap{corpID: corp.Settings{}},
+				Clock: &clock{t: t0}, Snapshots: written, SnapshotEvery: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		n := 0
+		add := func(h *commands.Handler) {
+			t.Helper()
+			n++
+			if _, err := h.StartRelation(ctx, commands.StartRelation{Meta: meta(), CustomerID: fmt.Sprint("new", n), StaffID: "big", Initiator: events.InitiatorStaff}); err != nil {
+				t.Fatal(err)
+			}
+			h.WaitSnapshots()
+		}
+		h := newHandler()
+		add(h) // no snapshot yet: one is due
+		writes, size := written.count()
+		spacing := size / 4096
+		if writes != 1 || spacing < 10 {
+			t.Fatalf("%d snapshots of %d bytes written; want one of 40 kB or more", writes, size)
+		}
+		for range spacing - 1 {
+			add(h)
+		}
+		if writes, _ := written.count(); writes != 1 {
+			t.Fatalf("%d snapshots after %d events, one every %d (4 kB each)", writes, spacing-1, spacing)
+		}
+		add(h)
+		if writes, _ := written.count(); writes != 2 {
+			t.Fatalf("%d snapshots after %d events, one every %d", writes, spacing, spacing)
+		}
+		// A Handler that loads the snapshot spaces the next alike.
+		cold := newHandler()
+		for range spacing - 1 {
+			add(cold)
+		}
+		if writes, _ := written.count(); writes != 2 {
+			t.Fatalf("the Handler that loaded the snapshot wrote one after %d events", spacing-1)
+		}
+		add(cold)
+		if writes, _ := written.count(); writes != 3 {
+			t.Fatalf("%d snapshots, want 3", writes)
+		}
+	})
 }

@@ -4,27 +4,58 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"time"
 )
 
 // snapshotTag opens every encoded snapshot: the format and its version. A
-// change of the layout below is a new tag; data with another tag is not
-// decoded (the caller rebuilds the aggregate from its stream).
-const snapshotTag = "custody.staff.v1\x00"
+// change of the layout below is a new tag; data with another tag (v1: the
+// slots one by one, strings and times in full) is not decoded: the caller
+// rebuilds the aggregate from its stream and writes the new format.
+const snapshotTag = "custody.staff.v2\x00"
 
 // ErrBadSnapshot: MarshalSnapshot's output was expected, something else was
 // given (another format version, truncated or corrupt data, another member).
 var ErrBadSnapshot = errors.New("staff: bad snapshot")
 
 // MarshalSnapshot encodes the aggregate's whole state as of Version, for
-// FromSnapshot. It holds no personal data: the member's name is never part
-// of the aggregate, slots name customers by id only.
+// FromSnapshot: a header, then the slots front-coded in customer order
+// (see snapSlots), then a checksum. It holds no personal data: the
+// member's name is never part of the aggregate, slots name customers by
+// id only. It costs one pass over the slots when the member was itself
+// restored from a snapshot, a sort of them otherwise.
 func (s *Staff) MarshalSnapshot() []byte {
-	held := s.slots.sorted()
-	b := make([]byte, 0, len(snapshotTag)+64+len(held)*40)
-	b = append(b, snapshotTag...)
-	b = appendString(b, s.id)
-	b = binary.AppendVarint(b, s.version)
+	data, _ := s.encode()
+	return data
+}
+
+// Compact returns MarshalSnapshot's output and the member as FromSnapshot
+// restores it from that output (the same state, its slots read in place
+// in the encoding, none in maps), without decoding it again: a caller
+// that keeps a member and writes its snapshots keeps the compact one. s
+// does not change.
+func (s *Staff) Compact() ([]byte, *Staff) {
+	data, w := s.encode()
+	c := *s
+	c.slots = slotSet{}
+	if w.i > 0 {
+		c.slots = slotSet{base: w.slots(string(data[w.start : len(data)-4])), n: w.i}
+	}
+	if !c.departedAt.IsZero() {
+		c.departedAt = time.UnixMicro(c.departedAt.UnixMicro()).UTC()
+	}
+	return data, &c
+}
+
+func (s *Staff) encode() ([]byte, *slotEncoder) {
+	w := &slotEncoder{floor: s.slots.floor(), restarts: make([]int32, 0, s.slots.len()/restartEvery+1), heads: make([][2]int32, 0, s.slots.len()/restartEvery+1)}
+	w.b = make([]byte, 0, len(snapshotTag)+64+s.slots.len()*8)
+	if s.slots.base != nil {
+		w.b = make([]byte, 0, len(snapshotTag)+64+len(s.slots.base.b)+len(s.slots.over)*32)
+	}
+	w.b = append(w.b, snapshotTag...)
+	w.b = appendString(w.b, s.id)
+	w.b = binary.AppendVarint(w.b, s.version)
 	var flags byte
 	if s.joined {
 		flags |= 1
@@ -35,35 +66,47 @@ func (s *Staff) MarshalSnapshot() []byte {
 	if s.erased {
 		flags |= 4
 	}
-	b = append(b, flags)
-	b = appendTime(b, s.departedAt)
-	b = binary.AppendVarint(b, int64(s.capacity))
-	b = binary.AppendUvarint(b, uint64(len(held)))
-	for _, sl := range held { // sorted by customer: FromSnapshot searches them in place
-		b = appendString(b, sl.customer)
-		b = appendString(b, sl.reason)
-		b = appendString(b, sl.handoverID)
-		b = appendTime(b, sl.reservedAt)
+	w.b = append(w.b, flags)
+	w.b = appendTime(w.b, s.departedAt)
+	w.b = binary.AppendVarint(w.b, int64(s.capacity))
+	w.b = binary.AppendUvarint(w.b, uint64(s.slots.len()))
+	w.b = binary.AppendVarint(w.b, w.floor)
+	w.start = len(w.b)
+	if s.slots.parent == nil && s.slots.base != nil {
+		w.addMerged(&s.slots)
+	} else {
+		s.slots.walk(w.add)
 	}
-	return b
+	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli)), w
 }
+
+// castagnoli is the checksum that ends every snapshot (CRC-32C of every
+// byte before it, little-endian): the checks of FromSnapshot see a
+// snapshot's shape, the checksum its content — a customer id or a time
+// changed in storage still has the shape of one.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // FromSnapshot rebuilds a member from MarshalSnapshot's output taken at
 // stream version version. Anything else — another format version, corrupt
 // or truncated data, another member's or another version's snapshot — is
 // an error wrapping ErrBadSnapshot; the aggregate is then rebuilt from its
-// stream.
+// stream. Every byte is checked here, in one pass that allocates nothing
+// per slot, so that a member restored decides exactly as the encoded one;
+// the slots are then searched in a copy of data.
 func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	s, err := New(id)
 	if err != nil {
 		return nil, err
 	}
-	// One string for the whole snapshot: the ids in the slots are slices
-	// of it, not an allocation each.
-	d := decoder{b: string(data)}
-	if tag := d.bytes(len(snapshotTag)); tag != snapshotTag {
+	if len(data) < len(snapshotTag) || string(data[:len(snapshotTag)]) != snapshotTag {
 		return nil, fmt.Errorf("%w: unknown format", ErrBadSnapshot)
 	}
+	body := len(data) - 4
+	if body < len(snapshotTag) || crc32.Checksum(data[:body], castagnoli) != binary.LittleEndian.Uint32(data[body:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+	}
+	// One string for the whole snapshot: the slots are read in it.
+	d := decoder{b: string(data[len(snapshotTag):body])}
 	gotID := d.string()
 	s.version = d.varint()
 	flags := d.byte()
@@ -71,32 +114,24 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	s.departedAt = d.time()
 	s.capacity = int(d.varint())
 	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) { // every slot takes several bytes
-		d.err = errors.New("slot count beyond the data")
-	}
-	var base []baseSlot
-	if d.err == nil {
-		base = make([]baseSlot, 0, int(n))
-	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		c := d.string()
-		if len(base) > 0 && base[len(base)-1].customer >= c && d.err == nil {
-			d.err = errors.New("slots out of order")
-		}
-		base = append(base, baseSlot{customer: c, slot: slot{reason: d.string(), handoverID: d.string(), reservedAt: d.time()}})
-	}
-	s.slots = slotSet{base: base, n: len(base)}
-	switch {
-	case d.err != nil:
+	floor := d.varint()
+	if d.err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
-	case len(d.b) != 0:
-		return nil, fmt.Errorf("%w: %d bytes after the end", ErrBadSnapshot, len(d.b))
+	}
+	switch {
 	case gotID != id:
 		return nil, fmt.Errorf("%w: snapshot of member %q", ErrBadSnapshot, gotID)
 	case s.version != version || version < 0:
 		return nil, fmt.Errorf("%w: snapshot at version %d, stored as %d", ErrBadSnapshot, s.version, version)
 	case s.capacity < 0 || flags&^7 != 0:
 		return nil, fmt.Errorf("%w: invalid state", ErrBadSnapshot)
+	}
+	base, err := parseSlots(d.b, n, floor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	if base.n > 0 {
+		s.slots = slotSet{base: base, n: base.n}
 	}
 	return s, nil
 }

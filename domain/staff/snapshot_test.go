@@ -3,6 +3,7 @@ package staff_test
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -65,7 +66,8 @@ func TestSnapshotRefusesOtherData(t *testing.T) {
 		data    []byte
 	}{
 		"nil":            {"b", s.Version(), nil},
-		"other format":   {"b", s.Version(), append([]byte("custody.staff.v2\x00"), data[len("custody.staff.v1\x00"):]...)},
+		"older format":   {"b", s.Version(), append([]byte("custody.staff.v1\x00"), data[len("custody.staff.v2\x00"):]...)},
+		"newer format":   {"b", s.Version(), append([]byte("custody.staff.v3\x00"), data[len("custody.staff.v2\x00"):]...)},
 		"trailing bytes": {"b", s.Version(), append(append([]byte{}, data...), 0)},
 		"other member":   {"c", s.Version(), data},
 		"other version":  {"b", s.Version() + 1, data},
@@ -86,46 +88,90 @@ func TestSnapshotRefusesOtherData(t *testing.T) {
 }
 
 // BenchmarkSnapshot encodes and decodes a member serving 20,000 customers,
-// against the baseline of replaying its 20,000 slot events.
+// against the baseline of replaying its 20,000 slot events; with the
+// benchmark's numbered ids (customer-000123) and with WeCom-like ids (wm
+// and 32 random characters, which share almost no prefix). encode is a
+// member replayed from its stream (its slots in a map: a sort), encode-
+// restored one restored from a snapshot with 100 events since (what the
+// Handler encodes once it has written one snapshot).
 func BenchmarkSnapshot(b *testing.B) {
 	const n = 20000
-	recs := make([]events.Recorded, 0, n+1)
-	for i := range n + 1 {
-		var p events.Payload = &events.StaffSlotReserved{StaffID: "b", CustomerID: fmt.Sprintf("customer-%06d", i), Reason: events.SlotForAdd}
-		if i == 0 {
-			p = joined(0)
-		}
-		enc, err := events.Encode("corp", p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		recs = append(recs, events.Recorded{Event: events.Event{Type: enc.Type, SchemaVersion: enc.SchemaVersion, OccurredAt: t0, Data: enc.Data}, StreamVersion: int64(i)})
-	}
-	s, err := staff.Rehydrate("b", recs)
-	if err != nil {
-		b.Fatal(err)
-	}
-	data := s.MarshalSnapshot()
-	b.Logf("%d slots: %d bytes", s.Used(), len(data))
-	b.Run("baseline-replay", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := staff.Rehydrate("b", recs); err != nil {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, ids := range []struct {
+		name string
+		id   func(i int) string
+	}{
+		{"numbered", func(i int) string { return fmt.Sprintf("customer-%06d", i) }},
+		{"wecom", func(int) string { return idKinds["wecom"](r) }},
+	} {
+		b.Run(ids.name, func(b *testing.B) {
+			recs := make([]events.Recorded, 0, n+1)
+			customers := make([]string, n+100)
+			for i := range customers {
+				customers[i] = ids.id(i)
+			}
+			for i := range n + 1 {
+				var p events.Payload = &events.StaffSlotReserved{StaffID: "b", CustomerID: customers[i], Reason: events.SlotForAdd}
+				if i == 0 {
+					p = joined(0)
+				}
+				recs = append(recs, record(b, p, int64(i), t0.Add(time.Duration(i)*time.Second)))
+			}
+			s, err := staff.Rehydrate("b", recs)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
-	b.Run("encode", func(b *testing.B) {
-		for b.Loop() {
-			s.MarshalSnapshot()
-		}
-	})
-	b.Run("decode", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := staff.FromSnapshot("b", s.Version(), data); err != nil {
+			data := s.MarshalSnapshot()
+			b.Logf("%d slots: %d bytes", s.Used(), len(data))
+			if ids.name == "numbered" {
+				b.Run("baseline-replay", func(b *testing.B) {
+					for b.Loop() {
+						if _, err := staff.Rehydrate("b", recs); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+			b.Run("encode", func(b *testing.B) {
+				for b.Loop() {
+					s.MarshalSnapshot()
+				}
+			})
+			restored, err := staff.FromSnapshot("b", s.Version(), data)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
+			for i := range 100 {
+				var p events.Payload = &events.StaffSlotReserved{StaffID: "b", CustomerID: customers[n+i], Reason: events.SlotForAdd}
+				if i%2 == 1 {
+					p = &events.StaffSlotReleased{StaffID: "b", CustomerID: customers[i*100], Reason: events.SlotReleasedRelationEnded}
+				}
+				if err := restored.Replay(record(b, p, restored.Version()+1, t0)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Run("encode-restored", func(b *testing.B) {
+				for b.Loop() {
+					restored.MarshalSnapshot()
+				}
+			})
+			b.Run("decode", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := staff.FromSnapshot("b", s.Version(), data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("search", func(b *testing.B) {
+				if !restored.Holds(customers[1]) || restored.Holds(customers[100]) {
+					b.Fatal("searched wrong")
+				}
+				for i := 0; b.Loop(); i++ {
+					restored.Holds(customers[i%len(customers)])
+				}
+			})
+		})
+	}
 }
 
 // TestSnapshotThenEvents: a member restored from a snapshot (its slots

@@ -285,13 +285,8 @@ type outreachFold struct {
 	erased      bool
 	lastContact *time.Time
 	pairs       []*outreachPair
-	reached     bool // the customer was reachable after some fact
 	// outreach_counts of counts.corp, emitted once its customers are done
-	counts struct {
-		corp                                string
-		on, ever                            bool
-		customers, erased, withdrawn, opted int64
-	}
+	counts outreachCounts
 	// (corp, chat)
 	members []string
 	// (corp, message)
@@ -342,7 +337,7 @@ func (f *outreachFold) startKey(x outreachRead, out *bulkOut) {
 			f.counts.on, f.counts.corp = true, x.corp
 		}
 		f.custExists, f.consent, f.changedAt, f.erased, f.lastContact = false, "", nil, false, nil
-		f.pairs, f.reached = f.pairs[:0], false
+		f.pairs = f.pairs[:0]
 	case 2:
 		f.members = f.members[:0]
 	case 3:
@@ -352,19 +347,21 @@ func (f *outreachFold) startKey(x outreachRead, out *bulkOut) {
 	}
 }
 
+// outreachCounts is a corp's outreach_counts row.
+type outreachCounts struct {
+	corp                                string
+	on                                  bool
+	customers, erased, withdrawn, opted int64
+}
+
 // flushCounts emits the outreach_counts row of the corp whose customers
-// are done: Apply writes it at the first change of a customer's reach, so
-// it exists once one of the corp's customers was reachable.
+// are done, if it has reachable ones (see dropZeroCounts).
 func (f *outreachFold) flushCounts(out *bulkOut) {
 	c := &f.counts
-	if c.on && c.ever {
+	if c.on && c.customers > 0 {
 		out.emit("outreach_counts", c.corp, c.customers, c.erased, c.withdrawn, c.opted)
 	}
-	*c = struct {
-		corp                                string
-		on, ever                            bool
-		customers, erased, withdrawn, opted int64
-	}{}
+	*c = outreachCounts{}
 }
 
 func (f *outreachFold) pair(staff string) *outreachPair {
@@ -435,14 +432,6 @@ func (f *outreachFold) addCustomer(x outreachRead) {
 			}
 		}
 	}
-	if !f.reached {
-		for _, p := range f.pairs {
-			if p.active && !p.departed {
-				f.reached = true
-				break
-			}
-		}
-	}
 }
 
 func (f *outreachFold) addChat(x outreachRead) {
@@ -509,7 +498,6 @@ func (f *outreachFold) finishKey(out *bulkOut) {
 				opted = opted && p.opted
 			}
 		}
-		f.counts.ever = f.counts.ever || f.reached
 		if live > 0 {
 			status := "open"
 			switch {

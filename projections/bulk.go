@@ -60,6 +60,11 @@ type bulkPlan struct {
 	outputs map[string][]string
 	// newFold returns the fold state for one pass.
 	newFold func() folder
+	// finish, when set, lists statements run once the fold's rows are
+	// copied, before the indexes are built ({s} names the schema; the
+	// staging table is still there): what is derived from the final rows
+	// as a whole rather than key by key (outreach's window counters).
+	finish []string
 }
 
 // folder folds the rows of a bulkPlan's query into table rows.
@@ -293,6 +298,11 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 	}
 	if _, err := tx.Exec(ctx, "CLOSE "+cursor); err != nil {
 		return fail("close cursor", err)
+	}
+	for _, stmt := range plan.finish {
+		if _, err := tx.Exec(ctx, strings.ReplaceAll(stmt, "{s}", ident(sh.schema))); err != nil {
+			return fail("finish", err)
+		}
 	}
 
 	for _, x := range idx {

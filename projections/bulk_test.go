@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/eventlog/memlog"
+	corpdom "github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
 )
 
@@ -189,6 +190,37 @@ func TestBulkEqualsApplyEdgeCases(t *testing.T) {
 			join("g3", "s4", events.MemberStaff, "joined after s1's erasure"), &events.StaffErased{StaffID: "s4"},
 			&events.StaffErased{StaffID: "s1"}, &events.StaffErased{StaffID: "nobody"},
 		)
+		// Outreach: deliveries reported twice, late, to an erased customer,
+		// to one never related, to a group, to both a customer and a group,
+		// uncounted and flagged ones; a message sent before it was planned
+		// and planned twice; time zones unknown, unchanged and changed.
+		d := func(msg, cust, chat string) *events.OutreachDelivered {
+			return &events.OutreachDelivered{MessageID: msg, Channel: events.ChannelMassMessage, StaffID: "s3", CustomerID: cust, ChatID: chat,
+				ReportedBy: events.ReportedByCustody, Counted: true}
+		}
+		zone := func(tz string) *events.CorpSettingsChanged {
+			ev := corpdom.ToEvent(corpdom.Defaults())
+			ev.TimeZone = tz
+			return ev
+		}
+		flagged := d("m3", "cu2", "")
+		flagged.ReportedBy, flagged.Violations, flagged.Channel, flagged.Counted = events.ReportedByWeCom, []string{events.OutreachCapDay},
+			events.ChannelMoments, false
+		add(corp, zone("Not/AZone"), zone(corpdom.DefaultTimeZone), d("m1", "cu1", ""), d("m1", "cu1", ""), d("m1", "cu2", ""),
+			d("m1", "cu9", ""), d("m2", "", "g1"), d("m2", "cu3", "g1"), flagged,
+			&events.OutreachSent{MessageID: "m2", Channel: events.ChannelMassMessage, StaffID: "s3", CustomerIDs: []string{"cu1"}, ChatIDs: []string{"g1"},
+				ReportedBy: events.ReportedByWeCom, Flagged: []events.OutreachRecipient{{ChatID: "g1", Reasons: []string{events.OutreachCapDay}}}},
+			&events.OutreachPlanned{MessageID: "m2", Channel: events.ChannelMoments, StaffID: "s1", CustomerIDs: []string{"cu1", "cu2"}},
+			&events.OutreachPlanned{MessageID: "m2", Channel: events.ChannelMoments, StaffID: "s1", CustomerIDs: []string{"cu1"}},
+			&events.OutreachRefused{MessageID: "m4", Channel: events.ChannelMassMessage, StaffID: "s3",
+				Refused: []events.OutreachRecipient{{CustomerID: "cu2", Reasons: []string{events.OutreachCapWeek}}}},
+			&events.ConsentRecorded{CustomerID: "cu2", Purpose: events.PurposeMarketing, State: events.ConsentDisagree, ChangedAt: minute(m)},
+			&events.ConsentRecorded{CustomerID: "cu2", Purpose: events.PurposeMarketing, State: events.ConsentAgree, ChangedAt: minute(1)},
+		)
+		w.addAt(minute(m-60*24*40), corp, d("m0", "cu2", "")) // late, in an earlier month
+		if corp == "c1" {
+			add(corp, zone("Europe/Berlin"), d("m5", "cu2", ""), zone("UTC"), d("m5", "cu2", ""), d("m6", "cu2", ""))
+		}
 	}
 	pool := newDB(t)
 	// Live in batches of 1 and 5 too: erasures then reach rows (closed

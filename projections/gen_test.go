@@ -34,9 +34,10 @@ type genOptions struct {
 // generate appends a randomized but valid-looking history: relations
 // added and deleted both ways, in-service and resigned handovers with every
 // outcome, departures, capacity and slot bookkeeping, edits, opt-outs,
-// consents, erasures and group chats, from many goroutines at once. Every
-// writer owns its customers' and groups' streams (and appends with exact
-// expected versions, as commands do); staff streams are shared.
+// consents, erasures, group chats and outreach (outreach_gen_test.go),
+// from many goroutines at once. Every writer owns its customers' and
+// groups' streams (and appends with exact expected versions, as commands
+// do); staff streams are shared.
 func generate(ctx context.Context, log eventLog, o genOptions) (int64, error) {
 	g := &generator{log: log, o: o, departed: map[string]bool{}}
 	for i := range o.Staff {
@@ -135,6 +136,7 @@ type genGroup struct {
 
 func (g *generator) writer(ctx context.Context, w, quota int) error {
 	r := rand.New(rand.NewPCG(g.o.Seed, uint64(w)))
+	or := outreachRand(g.o.Seed, w)
 	custs := make([]*genCustomer, g.o.Customers)
 	for i := range custs {
 		custs[i] = &genCustomer{id: fmt.Sprintf("cu%d-%d", w, i), version: -1, relations: map[string]bool{}}
@@ -152,6 +154,9 @@ func (g *generator) writer(ctx context.Context, w, quota int) error {
 	}
 	for written < quota {
 		seq++
+		if err := g.outreach(ctx, or, w, seq, custs, groups); err != nil {
+			return err
+		}
 		c := custs[r.IntN(len(custs))]
 		cs := events.CustomerStream(g.o.Corp, c.id)
 		switch k := r.IntN(100); {

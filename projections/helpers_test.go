@@ -112,6 +112,19 @@ func streamOf(corp string, p events.Payload) string {
 		return events.CorpTagsStream(corp)
 	case *events.WeComFactUnmatched:
 		return events.CorpWeComStream(corp, p.CallbackKey)
+	case *events.CorpSettingsChanged:
+		return events.CorpSettingsStream(corp)
+	case *events.OutreachPlanned:
+		return events.OutreachMessageStream(corp, p.MessageID)
+	case *events.OutreachSent:
+		return events.OutreachMessageStream(corp, p.MessageID)
+	case *events.OutreachRefused:
+		return events.OutreachMessageStream(corp, p.MessageID)
+	case *events.OutreachDelivered:
+		if p.ChatID != "" && p.CustomerID == "" {
+			return events.OutreachGroupStream(corp, p.ChatID)
+		}
+		return events.OutreachCustomerStream(corp, p.CustomerID)
 	}
 	panic(fmt.Sprintf("no stream for %T", p))
 }

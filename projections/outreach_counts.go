@@ -4,24 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/custody/custody/domain/corp"
+	"github.com/custody/custody/events"
 )
 
 // The dashboard's counters (sql/outreach/002_dashboard.sql) are kept by
-// Apply in the statements that change what they count:
+// Apply in the transaction that changes what they count:
 //
 //   - the date-independent facts per customer (outreach_reach: reachable,
 //     erased, consent withdrawn, opted out of every member's moments) and
-//     their per-corp sums (outreach_counts), refreshed from the customer's
-//     audience rows after every change to them;
+//     their per-corp sums (outreach_counts, a row while the corp has
+//     reachable customers), refreshed from the audience rows of the
+//     customers a batch changed, once at its end;
 //   - the date-dependent ones as counts per cap window (outreach_usage per
 //     recipient, outreach_corp_usage per corp), cut in the corp's time
-//     zone as the projection knows it (outreach_zones).
+//     zone as the projection knows it (outreach_zones), added to by the
+//     statement that records a batch's deliveries.
+//
+// A rebuild computes them from the final rows instead
+// (outreach_rebuild.go).
 //
 // AudienceCounts then reads the sums and one index range per cap window:
 // the customers whose window's count reached the cap asked with.
@@ -71,17 +80,18 @@ func reachRefresh(targets string) string {
 }
 
 var (
-	// refreshCustomer refreshes one customer ($3).
-	refreshCustomer = reachRefresh(`SELECT $3::text`)
+	// refreshCustomers refreshes the customers of the text array $3.
+	refreshCustomers = reachRefresh(`SELECT unnest($3::text[])`)
 	// refreshDeparting refreshes the customers of a departing member ($2)
 	// before their rows are marked.
 	refreshDeparting = reachRefresh(`SELECT DISTINCT customer_id FROM {s}.outreach_audience
 		WHERE corp_id = $1 AND staff_id = $2 AND active AND NOT staff_departed`)
 )
 
-func queueRefreshCustomer(w *Writer, corpID, customerID string) {
-	w.Queue(refreshCustomer, corpID, nil, customerID)
-}
+// dropZeroCounts removes the counters of a corp ($1) none of whose
+// customers is reachable: a corp has a row of outreach_counts while it has
+// rows of outreach_reach, whatever the batches its events came in.
+const dropZeroCounts = `DELETE FROM {s}.outreach_counts WHERE corp_id = $1 AND customers = 0`
 
 // zoneOf is the corp's window zone as the projection knows it ($1 the corp).
 const zoneOf = `coalesce((SELECT z.time_zone FROM {s}.outreach_zones AS z WHERE z.corp_id = $1), '` + corp.DefaultTimeZone + `')`
@@ -90,28 +100,120 @@ const zoneOf = `coalesce((SELECT z.time_zone FROM {s}.outreach_zones AS z WHERE 
 // (date_trunc('week') starts on Monday, as outreach.Bounds does).
 const periods = `(VALUES ('day'), ('week'), ('month')) AS p(period)`
 
-// queueDelivery records an outreach.delivered and adds it to the window
-// counters, once: a delivery already stored adds nothing.
-func queueDelivery(w *Writer, args ...any) {
-	w.Queue(`WITH ins AS (
+// outreachBatch is what a batch leaves for its end, per corp (in the
+// order the batch first names them).
+type outreachBatch struct {
+	order []string
+	corps map[string]*outreachCorpBatch
+}
+
+func (b *outreachBatch) of(corpID string) *outreachCorpBatch {
+	c := b.corps[corpID]
+	if c == nil {
+		c = &outreachCorpBatch{touched: map[string]bool{}, contact: map[string]time.Time{}}
+		b.corps[corpID] = c
+		b.order = append(b.order, corpID)
+	}
+	return c
+}
+
+// outreachCorpBatch is a corp's share of a batch: the customers whose
+// reach may have changed, the deliveries not yet written (as columns) and
+// each customer's latest delivery.
+type outreachCorpBatch struct {
+	touched                                      map[string]bool
+	kind, id, msg, channel, staff, reported, vio []string
+	at                                           []time.Time
+	counted                                      []bool
+	contact                                      map[string]time.Time
+}
+
+func (c *outreachCorpBatch) touch(customerID string) { c.touched[customerID] = true }
+
+// deliver records an outreach.delivered for queueDeliveries and the
+// recipient's last contact.
+func (c *outreachCorpBatch) deliver(p *events.OutreachDelivered, at time.Time) {
+	kind, id := "customer", p.CustomerID
+	if p.ChatID != "" && p.CustomerID == "" {
+		kind, id = "group", p.ChatID
+	}
+	c.kind, c.id, c.msg, c.channel, c.staff = append(c.kind, kind), append(c.id, id), append(c.msg, p.MessageID),
+		append(c.channel, p.Channel), append(c.staff, p.StaffID)
+	c.reported, c.vio = append(c.reported, p.ReportedBy), append(c.vio, arrayLiteral(nonNil(p.Violations)))
+	c.at, c.counted = append(c.at, at), append(c.counted, p.Counted)
+	if kind == "customer" {
+		if last, ok := c.contact[id]; !ok || at.After(last) {
+			c.contact[id] = at
+		}
+	}
+}
+
+// queueDeliveries records the corp's pending deliveries, each once (the
+// first report of a delivery is kept), and adds the new ones to the
+// window counters of the zone the projection knows.
+func (c *outreachCorpBatch) queueDeliveries(w *Writer, corpID string) {
+	if len(c.kind) == 0 {
+		return
+	}
+	w.Queue(`WITH d AS (
+			SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::boolean[],
+				$9::text[], $10::text[]) WITH ORDINALITY AS d(kind, id, msg, channel, staff, at, counted, reported, vio, n)
+		), ins AS (
 			INSERT INTO {s}.outreach_deliveries (corp_id, recipient_kind, recipient_id, message_id, channel, staff_id,
 				sent_at, counted, reported_by, violations)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING
+			SELECT $1, kind, id, msg, channel, staff, at, counted, reported, vio::text[] FROM d ORDER BY n
+			ON CONFLICT DO NOTHING
 			RETURNING recipient_kind, recipient_id, sent_at, counted, cardinality(violations) > 0 AS flagged
 		), p AS (
 			SELECT ins.*, p.period, date_trunc(p.period, ins.sent_at AT TIME ZONE z.tz) AT TIME ZONE z.tz AS start
 			FROM ins CROSS JOIN (SELECT `+zoneOf+` AS tz) AS z CROSS JOIN `+periods+`
 		), u AS (
 			INSERT INTO {s}.outreach_usage AS u (corp_id, recipient_kind, recipient_id, period, period_start, used, customer_open)
-			SELECT $1, recipient_kind, recipient_id, period, start, 1, recipient_kind = 'customer' AND EXISTS (
+			SELECT $1, recipient_kind, recipient_id, period, start, count(*), recipient_kind = 'customer' AND EXISTS (
 				SELECT 1 FROM {s}.outreach_reach AS r WHERE r.corp_id = $1 AND r.customer_id = p.recipient_id AND r.status = 'open')
 			FROM p WHERE counted
-			ON CONFLICT (corp_id, recipient_kind, recipient_id, period, period_start) DO UPDATE SET used = u.used + 1
+			GROUP BY recipient_kind, recipient_id, period, start
+			ORDER BY recipient_kind, recipient_id, period, start
+			ON CONFLICT (corp_id, recipient_kind, recipient_id, period, period_start) DO UPDATE SET used = u.used + excluded.used
 		)
 		INSERT INTO {s}.outreach_corp_usage AS c (corp_id, period, period_start, shard, delivered, flagged)
-		SELECT $1, period, start, abs(hashtext(recipient_id)) % 64, counted::int, flagged::int FROM p WHERE counted OR flagged
+		SELECT $1, period, start, abs(hashtext(recipient_id)) % 64 AS shard, count(*) FILTER (WHERE counted), count(*) FILTER (WHERE flagged)
+		FROM p WHERE counted OR flagged
+		GROUP BY period, start, shard
+		ORDER BY period, start, shard
 		ON CONFLICT (corp_id, period, period_start, shard) DO UPDATE SET delivered = c.delivered + excluded.delivered,
-			flagged = c.flagged + excluded.flagged`, args...)
+			flagged = c.flagged + excluded.flagged`,
+		corpID, c.kind, c.id, c.msg, c.channel, c.staff, c.at, c.counted, c.reported, c.vio)
+	c.kind, c.id, c.msg, c.channel, c.staff, c.reported, c.vio, c.at, c.counted = nil, nil, nil, nil, nil, nil, nil, nil, nil
+}
+
+// queueEnd queues, per corp, the deliveries left, the last contacts and
+// the refresh of the touched customers' reach.
+func (b *outreachBatch) queueEnd(w *Writer) {
+	for _, corpID := range b.order {
+		c := b.corps[corpID]
+		c.queueDeliveries(w, corpID)
+		if len(c.contact) > 0 {
+			ids := slices.Sorted(maps.Keys(c.contact))
+			ats := make([]time.Time, len(ids))
+			for i, id := range ids {
+				ats[i] = c.contact[id]
+			}
+			w.Queue(`WITH u AS (
+					SELECT * FROM unnest($2::text[], $3::timestamptz[]) AS u(customer_id, at)
+				), c AS (
+					INSERT INTO {s}.outreach_customers AS c (corp_id, customer_id, last_contact_at) SELECT $1, customer_id, at FROM u
+					ON CONFLICT (corp_id, customer_id) DO UPDATE SET last_contact_at = greatest(c.last_contact_at, excluded.last_contact_at)
+				)
+				UPDATE {s}.outreach_audience AS a SET last_contact_at = u.at FROM u
+				WHERE a.corp_id = $1 AND a.customer_id = u.customer_id AND (a.last_contact_at IS NULL OR a.last_contact_at < u.at)`,
+				corpID, ids, ats)
+		}
+		if len(c.touched) > 0 {
+			w.Queue(refreshCustomers, corpID, nil, slices.Sorted(maps.Keys(c.touched)))
+			w.Queue(dropZeroCounts, corpID)
+		}
+	}
 }
 
 // queueZone follows a corp's time zone: when it changes to one PostgreSQL

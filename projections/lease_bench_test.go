@@ -105,7 +105,9 @@ func resetProjections(b *testing.B, db *pgxpool.Pool) {
 // work before their reads are let through, and the clock stops when every
 // projection's stored checkpoint (its slowest partition's) is at the
 // log's last event. It reports events/s per mode and runner count, the
-// machine's CPU busy share and this process's CPU time.
+// machine's CPU busy share and this process's CPU time, and when each
+// runner was done. CUSTODY_BENCH_RUNNERS ("1,2,3") picks the runner
+// counts; CUSTODY_BENCH_SKIP (e.g. "outreach") leaves projections out.
 func BenchmarkSharedCatchUp(b *testing.B) {
 	ctx := context.Background()
 	n := envInt(b, "CUSTODY_BENCH_EVENTS", 1_000_000)
@@ -129,18 +131,33 @@ func BenchmarkSharedCatchUp(b *testing.B) {
 			b.Fatalf("CUSTODY_BENCH_MODES: unknown mode %q", m)
 		}
 	}
+	// CUSTODY_BENCH_SKIP lists projections the runners leave out.
+	var ps []Projection
+	for _, p := range All() {
+		if !slices.Contains(strings.Split(os.Getenv("CUSTODY_BENCH_SKIP"), ","), p.Name()) {
+			ps = append(ps, p)
+		}
+	}
+	var counts []int
+	for _, c := range strings.Split(cmp.Or(os.Getenv("CUSTODY_BENCH_RUNNERS"), "1,2,3"), ",") {
+		k, err := strconv.Atoi(c)
+		if err != nil || k < 1 {
+			b.Fatalf("CUSTODY_BENCH_RUNNERS: %q", c)
+		}
+		counts = append(counts, k)
+	}
 	sum := map[string]time.Duration{}
 	for b.Loop() {
 		for round := 1; round <= rounds; round++ {
 			for _, m := range modes {
-				for k := 1; k <= 3; k++ {
+				for _, k := range counts {
 					resetProjections(b, db)
 					src := gated{Source: log, open: make(chan struct{})}
 					var ls []*leased
 					for i := range k {
 						l := &leased{name: fmt.Sprintf("runner-%d", i+1), pool: poolAs(b, db, fmt.Sprintf("bench-%d-%d-%d", round, k, i)), done: make(chan error, 1)}
 						var err error
-						l.r, err = NewRunner(l.pool, src, Options{Logger: discardLogger(), Partitions: m.parts,
+						l.r, err = NewRunner(l.pool, src, Options{Logger: discardLogger(), Partitions: m.parts, Projections: ps,
 							Lease: &LeaseOptions{Instance: l.name, TTL: 5 * time.Second, Heartbeat: 100 * time.Millisecond}})
 						if err != nil {
 							b.Fatal(err)
@@ -148,18 +165,35 @@ func BenchmarkSharedCatchUp(b *testing.B) {
 						l.start()
 						ls = append(ls, l)
 					}
-					want := make([]int, k)
-					for i := range k {
-						want[i] = share(len(unitsOf(All(), m.parts)), k, i)
-					}
-					slices.Sort(want)
-					until(b, func() bool { return slices.Equal(sizes(ownedBy(b, ls...)), want) })
+					until(b, func() bool { return divided(b, ps, m.parts, ls...) })
 					busy0, total0 := cpuTicks()
 					cpu0 := processCPU()
 					t0 := time.Now()
 					close(src.open)
+					// When each runner's units were all at the end.
+					finished := make([]time.Duration, k)
 					until(b, func() bool {
-						cps, err := readCheckpoints(ctx, db, names(All()), false)
+						units, err := readCheckpointRows(ctx, db, names(unitsOf(ps, m.parts)), false, false)
+						if err != nil {
+							b.Fatal(err)
+						}
+						done := true
+						for i, l := range ls {
+							at := true
+							for _, o := range l.r.Owned() {
+								if units[o.Name].Position.Less(last) {
+									at = false
+								}
+							}
+							if at && finished[i] == 0 {
+								finished[i] = time.Since(t0)
+							}
+							done = done && at
+						}
+						if !done {
+							return false
+						}
+						cps, err := readCheckpoints(ctx, db, names(ps), false)
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -171,13 +205,17 @@ func BenchmarkSharedCatchUp(b *testing.B) {
 						return true
 					})
 					took := time.Since(t0)
+					owned := make([][]Owned, k)
+					for i, l := range ls {
+						owned[i] = l.r.Owned()
+					}
 					busy1, total1 := cpuTicks()
 					cpu := processCPU() - cpu0
 					for _, l := range ls {
 						l.stop(b)
 						l.pool.Close()
 					}
-					cps, err := readCheckpoints(ctx, db, names(All()), false)
+					cps, err := readCheckpoints(ctx, db, names(ps), false)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -186,7 +224,7 @@ func BenchmarkSharedCatchUp(b *testing.B) {
 							b.Fatalf("%s applied %d events, want %d", cp.Name, cp.EventsApplied, total)
 						}
 					}
-					units, err := readCheckpointRows(ctx, db, names(unitsOf(All(), m.parts)), false, false)
+					units, err := readCheckpointRows(ctx, db, names(unitsOf(ps, m.parts)), false, false)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -200,15 +238,29 @@ func BenchmarkSharedCatchUp(b *testing.B) {
 					if total1 > total0 {
 						busyPct = 100 * float64(busy1-busy0) / float64(total1-total0)
 					}
-					b.Logf("round %d, %s, %d runner(s): %d events in %v = %.0f events/s; machine CPU busy %.0f %%, this process %v CPU (%.2f cores)",
+					var fin []string
+					for i, d := range finished {
+						var whole []string
+						for _, o := range owned[i] {
+							if ProjectionOf(o.Name) == o.Name {
+								whole = append(whole, o.Name)
+							}
+						}
+						fin = append(fin, fmt.Sprintf("%s %v (%d units; whole: %s)", ls[i].name, d.Round(100*time.Millisecond), len(owned[i]), strings.Join(whole, ",")))
+					}
+					// Also on stderr: go test keeps only the first lines of a
+					// benchmark's log.
+					line := fmt.Sprintf("round %d, %s, %d runner(s): %d events in %v = %.0f events/s; machine CPU busy %.0f %%, this process %v CPU (%.2f cores); done: %s",
 						round, m.name, k, total, took.Round(10*time.Millisecond), float64(total)/took.Seconds(), busyPct,
-						cpu.Round(10*time.Millisecond), cpu.Seconds()/took.Seconds())
+						cpu.Round(10*time.Millisecond), cpu.Seconds()/took.Seconds(), strings.Join(fin, "; "))
+					b.Log(line)
+					fmt.Fprintln(os.Stderr, "SharedCatchUp:", line)
 				}
 			}
 		}
 	}
 	for _, m := range modes {
-		for k := 1; k <= 3; k++ {
+		for _, k := range counts {
 			b.ReportMetric(float64(total)*float64(rounds)/sum[fmt.Sprintf("%s-%d", m.name, k)].Seconds(), fmt.Sprintf("events/s-%s-%d-runners", m.name, k))
 		}
 	}

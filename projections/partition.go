@@ -44,6 +44,11 @@ import (
 // different numbers keep re-dividing, safely but uselessly, so the
 // number is a deployment-wide setting.
 //
+// A corp is parked (see Parking) in the projection, whichever partition
+// met its event: the other partitions skip its events from their next
+// batch on, so a partition that was ahead may have applied some of the
+// corp's later events (until a rebuild, as for any parked corp).
+//
 // A rebuild moves X's row and every partition row of X to the rebuilt
 // position (see movePartitions) in the swap transaction, which locks
 // them all.
@@ -116,6 +121,24 @@ func unitsOf(ps []Projection, n int) []Projection {
 		}
 	}
 	return out
+}
+
+// unitWeights are the units' shares of the work for a lease: a
+// projection applied whole weighs n, each partition 1 (nil when n is 1:
+// every unit is a projection).
+func unitWeights(units []Projection, n int) map[string]int {
+	if n <= 1 {
+		return nil
+	}
+	w := map[string]int{}
+	for _, u := range units {
+		if _, ok := u.(partView); ok {
+			w[u.Name()] = 1
+		} else {
+			w[u.Name()] = n
+		}
+	}
+	return w
 }
 
 // projectionsOf returns the distinct projections of units, in order.
@@ -228,6 +251,15 @@ func ensurePartitionsOf(ctx context.Context, r *Runner, p foldProjection, n int,
 			}
 			b := &pgx.Batch{}
 			b.Queue(`DELETE FROM projections.projection_checkpoints WHERE partition_of = $1`, name)
+			// The owner rows of partitions that are no more.
+			keep := []string{}
+			for i := range n {
+				if n > 1 {
+					keep = append(keep, partName(name, i, n))
+				}
+			}
+			b.Queue(`DELETE FROM projections.projection_owners WHERE split_part(projection, '#', 1) = $1 AND projection <> $1
+				AND NOT projection = ANY($2)`, name, keep)
 			var last any
 			if !at.LastRecordedAt.IsZero() {
 				last = at.LastRecordedAt

@@ -174,7 +174,7 @@ func NewRunner(pool *pgxpool.Pool, src Source, opts Options) (*Runner, error) {
 	r := &Runner{pool: pool, src: src, opts: opts, state: map[string]Checkpoint{}}
 	r.units = unitsOf(opts.Projections, opts.Partitions)
 	if opts.Lease != nil {
-		r.lease = newLeaser(pool, *opts.Lease, names(r.units), opts.Logger)
+		r.lease = newLeaser(pool, *opts.Lease, names(r.units), unitWeights(r.units, opts.Partitions), opts.Logger)
 	}
 	return r, nil
 }

@@ -315,31 +315,52 @@ type foldRun struct {
 	fans [][]any
 	// loaded holds the keys' current rows once loaded.
 	loaded map[foldKey]map[string][][]any
-	// part of parts is the partition the run applies (parts 1: the whole
-	// projection): only its keys are folded and loaded.
-	part, parts int
+	// own holds the partitions (of parts) the run applies, a bit each
+	// (parts 1: the whole projection): only their keys are folded and
+	// loaded.
+	own   uint64
+	parts int
+	// first and n are the events the run's facts were taken from.
+	first *Event
+	n     int
 }
 
-// mine reports whether k belongs to run's partition.
+// mine reports whether k belongs to one of run's partitions.
 func (run *foldRun) mine(k foldKey) bool {
-	return run.parts <= 1 || keyPart(k, run.parts) == run.part
+	return run.parts <= 1 || run.own&(1<<keyPart(k, run.parts)) != 0
 }
 
 // addFacts records the facts of evs for p in w. An error of the
 // projection's code, or a panic, is a dataError. A partition of a
 // projection (partView) records the facts of its keys and every fanout
-// fact; the partitions of one projection in w share the facts, made once.
+// fact. The partitions of one projection in w given the same events
+// share the facts, made once, and one run: their keys are loaded,
+// folded and written together, in as many statements as the whole
+// projection's.
 func (w *Writer) addFacts(p foldProjection, evs []Event) error {
 	d := p.definition()
-	run := w.folds[p.Name()]
-	part, parts := 0, 1
+	key, part, parts := p.Name(), 0, 1
 	var facts [][]any
+	var first *Event
+	if len(evs) > 0 {
+		first = &evs[0]
+	}
 	if v, ok := p.(partView); ok {
 		part, parts = v.part, v.parts
 		var err error
 		if facts, err = w.factsOf(d, evs); err != nil {
 			return err
 		}
+		key = v.foldProjection.Name()
+		if run := w.folds[key]; run != nil && (run.first != first || run.n != len(evs)) {
+			key = v.name // other events: a run of its own
+		}
+	}
+	run := w.folds[key]
+	fans := true
+	if run != nil && parts > 1 {
+		run.own |= 1 << part
+		fans = false // the run has them from the partition that made it
 	}
 	for i, e := range evs {
 		if e.Payload == nil {
@@ -358,19 +379,21 @@ func (w *Writer) addFacts(p foldProjection, evs []Event) error {
 			continue
 		}
 		if run == nil {
-			run = &foldRun{d: d, facts: map[foldKey][][]any{}, part: part, parts: parts}
+			run = &foldRun{d: d, facts: map[foldKey][][]any{}, own: 1 << part, parts: parts, first: first, n: len(evs)}
 			if w.folds == nil {
 				w.folds = map[string]*foldRun{}
 			}
-			w.folds[p.Name()] = run
-			w.order = append(w.order, p.Name())
+			w.folds[key] = run
+			w.order = append(w.order, key)
 		}
 		if d.fanoutOf(fact) != nil {
-			run.fans = append(run.fans, fact)
+			if fans {
+				run.fans = append(run.fans, fact)
+			}
 			continue
 		}
 		k := d.keyOf(fact)
-		if !run.mine(k) {
+		if parts > 1 && keyPart(k, parts) != part {
 			continue
 		}
 		if _, ok := run.facts[k]; !ok {

@@ -26,7 +26,20 @@ func divided(t testing.TB, ps []Projection, parts int, ls ...*leased) bool {
 	t.Helper()
 	units := unitsOf(ps, parts)
 	weights := unitWeights(units, parts)
-	owned := ownedBy(t, ls...) // fails on a unit owned twice
+	// Two runners may both list a unit being handed over between them
+	// (read one after the other): not divided yet. The tests' tables and
+	// counts show that nothing is applied twice.
+	owned := map[string][]string{}
+	seen := map[string]bool{}
+	for _, l := range ls {
+		for _, o := range l.r.Owned() {
+			if seen[o.Name] {
+				return false
+			}
+			seen[o.Name] = true
+			owned[l.name] = append(owned[l.name], o.Name)
+		}
+	}
 	n, total := 0, 0
 	weight := func(u string) int {
 		if w, ok := weights[u]; ok {

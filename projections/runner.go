@@ -700,16 +700,27 @@ func (r *Runner) applyBatch(ctx context.Context, set applySet, recs []events.Rec
 	newly := make([][]Parked, len(ps))
 	// queueCheckpoints moves the checkpoints of the projections that had
 	// events to apply.
+	// One statement for all: a runner may apply dozens of partitions.
 	queueCheckpoints := func(b *pgx.Batch) {
+		var ns []string
+		var cs, pps, counts []int64
+		var recorded []time.Time
 		for i, p := range ps {
 			if len(todo[i]) == 0 {
 				continue
 			}
 			last := todo[i][len(todo[i])-1]
-			b.Queue(`UPDATE projections.projection_checkpoints
-		SET commit_pos = $2, prepare_pos = $3, last_recorded_at = $4, events_applied = events_applied + $5, updated_at = now()
-		WHERE name = $1`, p.Name(), int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, len(todo[i]))
+			ns = append(ns, p.Name())
+			cs, pps = append(cs, int64(last.Position.Commit)), append(pps, int64(last.Position.Prepare))
+			recorded, counts = append(recorded, last.RecordedAt), append(counts, int64(len(todo[i])))
 		}
+		if len(ns) == 0 {
+			return
+		}
+		b.Queue(`UPDATE projections.projection_checkpoints AS c
+		SET commit_pos = u.c, prepare_pos = u.p, last_recorded_at = u.l, events_applied = c.events_applied + u.n, updated_at = now()
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bigint[]) AS u(name, c, p, l, n)
+		WHERE c.name = u.name`, ns, cs, pps, recorded, counts)
 	}
 	moved := false // some projection has events to apply
 	for i := range ps {

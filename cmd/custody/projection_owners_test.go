@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -159,25 +160,51 @@ func TestStatusNamesPartitionOwners(t *testing.T) {
 			}
 		}()
 	}
-	// 8 fold projections in 2 partitions and 3 others: 19 units, 10 and 9.
-	for len(runners[0].Owned()) != 10 || len(runners[1].Owned()) != 9 {
-		time.Sleep(10 * time.Millisecond)
-	}
-	// Who applies relations' partitions 0 and 1.
-	by := map[string]string{}
-	for i, r := range runners {
+	// 8 fold projections in 2 partitions and 3 others applied whole,
+	// weighing 2 partitions each: 19 units, 22 partitions' worth, about 11
+	// each. Who applies relations' partitions 0 and 1, when the division
+	// holds still while the status is printed.
+	weight := func(r *projections.Runner) (n, w int) {
 		for _, o := range r.Owned() {
-			by[o.Name] = []string{"host-a:1", "host-b:2"}[i]
+			n++
+			w++
+			if projections.ProjectionOf(o.Name) == o.Name {
+				w++
+			}
+		}
+		return n, w
+	}
+	owners := func() map[string]string {
+		by := map[string]string{}
+		for i, r := range runners {
+			for _, o := range r.Owned() {
+				by[o.Name] = []string{"host-a:1", "host-b:2"}[i]
+			}
+		}
+		return by
+	}
+	var p0, p1 string
+	var out bytes.Buffer
+	for {
+		na, wa := weight(runners[0])
+		nb, wb := weight(runners[1])
+		if na+nb != 19 || wa < 10 || wb < 10 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		before := owners()
+		out.Reset()
+		if err := printProjectionsStatus(ctx, env.pool, env.log, 1000, &out); err != nil {
+			t.Fatal(err)
+		}
+		if after := owners(); len(after) == 19 && maps.Equal(before, after) {
+			p0, p1 = after["relations#0/2"], after["relations#1/2"]
+			break
 		}
 	}
-	p0, p1 := by["relations#0/2"], by["relations#1/2"]
 	wantOwners := p0 + "(1/2)," + p1 + "(1/2)"
 	if p0 == p1 {
 		wantOwners = p0 + "(2/2)"
-	}
-	var out bytes.Buffer
-	if err := printProjectionsStatus(ctx, env.pool, env.log, 1000, &out); err != nil {
-		t.Fatal(err)
 	}
 	shared := 0
 	for _, l := range strings.Split(out.String(), "\n")[1:] {

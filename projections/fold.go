@@ -315,43 +315,127 @@ type foldRun struct {
 	fans [][]any
 	// loaded holds the keys' current rows once loaded.
 	loaded map[foldKey]map[string][][]any
+	// own holds the partitions (of parts) the run applies, a bit each
+	// (parts 1: the whole projection): only their keys are folded and
+	// loaded.
+	own   uint64
+	parts int
+	// first and n are the events the run's facts were taken from.
+	first *Event
+	n     int
+}
+
+// mine reports whether k belongs to one of run's partitions.
+func (run *foldRun) mine(k foldKey) bool {
+	return run.parts <= 1 || run.own&(1<<keyPart(k, run.parts)) != 0
 }
 
 // addFacts records the facts of evs for p in w. An error of the
-// projection's code, or a panic, is a dataError.
+// projection's code, or a panic, is a dataError. A partition of a
+// projection (partView) records the facts of its keys and every fanout
+// fact. The partitions of one projection in w given the same events
+// share the facts, made once, and one run: their keys are loaded,
+// folded and written together, in as many statements as the whole
+// projection's.
 func (w *Writer) addFacts(p foldProjection, evs []Event) error {
 	d := p.definition()
-	run := w.folds[p.Name()]
-	for _, e := range evs {
+	key, part, parts := p.Name(), 0, 1
+	var facts [][]any
+	var first *Event
+	if len(evs) > 0 {
+		first = &evs[0]
+	}
+	if v, ok := p.(partView); ok {
+		part, parts = v.part, v.parts
+		var err error
+		if facts, err = w.factsOf(d, evs); err != nil {
+			return err
+		}
+		key = v.foldProjection.Name()
+		if run := w.folds[key]; run != nil && (run.first != first || run.n != len(evs)) {
+			key = v.name // other events: a run of its own
+		}
+	}
+	run := w.folds[key]
+	fans := true
+	if run != nil && parts > 1 {
+		run.own |= 1 << part
+		fans = false // the run has them from the partition that made it
+	}
+	for i, e := range evs {
 		if e.Payload == nil {
 			continue
 		}
-		fact, err := d.factOf(e)
-		if err != nil {
-			return err
+		var fact []any
+		if facts != nil {
+			fact = facts[i]
+		} else {
+			var err error
+			if fact, err = d.factOf(e); err != nil {
+				return err
+			}
 		}
 		if fact == nil {
 			continue
 		}
 		if run == nil {
-			run = &foldRun{d: d, facts: map[foldKey][][]any{}}
+			run = &foldRun{d: d, facts: map[foldKey][][]any{}, own: 1 << part, parts: parts, first: first, n: len(evs)}
 			if w.folds == nil {
 				w.folds = map[string]*foldRun{}
 			}
-			w.folds[p.Name()] = run
-			w.order = append(w.order, p.Name())
+			w.folds[key] = run
+			w.order = append(w.order, key)
 		}
 		if d.fanoutOf(fact) != nil {
-			run.fans = append(run.fans, fact)
+			if fans {
+				run.fans = append(run.fans, fact)
+			}
 			continue
 		}
 		k := d.keyOf(fact)
+		if parts > 1 && keyPart(k, parts) != part {
+			continue
+		}
 		if _, ok := run.facts[k]; !ok {
 			run.keys = append(run.keys, k)
 		}
 		run.facts[k] = append(run.facts[k], fact)
 	}
 	return nil
+}
+
+// factMemo is the facts of a definition for a slice of events.
+type factMemo struct {
+	first *Event
+	n     int
+	facts [][]any
+	err   error
+}
+
+// factsOf returns the facts of d for evs (nil where none), made once per
+// Writer and slice of events.
+func (w *Writer) factsOf(d *definition, evs []Event) ([][]any, error) {
+	if len(evs) == 0 {
+		return [][]any{}, nil
+	}
+	if m, ok := w.facts[d]; ok && m.first == &evs[0] && m.n == len(evs) {
+		return m.facts, m.err
+	}
+	m := factMemo{first: &evs[0], n: len(evs), facts: make([][]any, len(evs))}
+	for i, e := range evs {
+		if e.Payload == nil {
+			continue
+		}
+		if m.facts[i], m.err = d.factOf(e); m.err != nil {
+			m.facts = nil
+			break
+		}
+	}
+	if w.facts == nil {
+		w.facts = map[*definition]factMemo{}
+	}
+	w.facts[d] = m
+	return m.facts, m.err
 }
 
 // sender is what pgx.Tx, *pgx.Conn and *pgxpool.Pool share for sending a
@@ -501,6 +585,9 @@ func (w *Writer) readLoads(br pgx.BatchResults, reads []loadRead) error {
 			var k foldKey
 			for i, c := range keyIdx {
 				k[i] = keyText(vals[c])
+			}
+			if !r.run.mine(k) {
+				continue // a fanout reached another partition's key
 			}
 			m := r.run.loaded[k]
 			if m == nil {

@@ -29,6 +29,12 @@ import (
 // released, or owned by a runner that is gone — up to its share. A
 // takeover raises the projection's epoch in projections.projection_owners.
 //
+// With Options.Partitions the runners divide units: the partitions of the
+// fold projections and the other projections (see Partitions in
+// partition.go), in the same way; a whole projection weighs as much as
+// all the partitions of one, and a share is of weight (the last unit a
+// runner takes may bring it beyond its share).
+//
 // Each batch transaction share-locks the owner rows of its projections
 // and applies only those still owned by this runner under the epoch it
 // took them with, before it moves their checkpoints: a runner that lost a
@@ -150,8 +156,12 @@ func share(n, k, i int) int {
 type leaser struct {
 	pool  *pgxpool.Pool
 	opts  LeaseOptions
-	names []string // every projection of the runner, in its order
-	log   *slog.Logger
+	names []string // every unit of the runner, in its order
+	// weights are the units' shares of the work (1 each when nil): a
+	// projection applied whole weighs as much as all the partitions of
+	// one applied in partitions.
+	weights map[string]int
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	owned   map[string]Owned
@@ -165,8 +175,16 @@ type leaser struct {
 	crashed atomic.Bool
 }
 
-func newLeaser(pool *pgxpool.Pool, opts LeaseOptions, names []string, log *slog.Logger) *leaser {
-	return &leaser{pool: pool, opts: opts, names: names, log: log, owned: map[string]Owned{}, changed: make(chan struct{})}
+func newLeaser(pool *pgxpool.Pool, opts LeaseOptions, names []string, weights map[string]int, log *slog.Logger) *leaser {
+	return &leaser{pool: pool, opts: opts, names: names, weights: weights, log: log, owned: map[string]Owned{}, changed: make(chan struct{})}
+}
+
+// weight is unit n's share of the work.
+func (l *leaser) weight(n string) int {
+	if w, ok := l.weights[n]; ok {
+		return w
+	}
+	return 1
 }
 
 // snapshot returns the owned projections' epochs and a channel closed at
@@ -353,13 +371,26 @@ func (l *leaser) beat(ctx context.Context) error {
 		l.log.Warn("projections: projections taken over by another runner", "instance", me)
 	}
 
-	want := share(len(l.names), len(live), slices.Index(live, me))
+	// The share is of the units' weights: a runner takes free units
+	// while it holds less than its share (the last may take it beyond)
+	// and releases units, the last ones first, as long as it keeps its
+	// share. With equal weights it holds its share exactly.
+	total := 0
+	for _, n := range l.names {
+		total += l.weight(n)
+	}
+	want := share(total, len(live), slices.Index(live, me))
+	have := 0
+	for n := range mine {
+		have += l.weight(n)
+	}
 	// Beyond the share: release the last ones (in the runner's order).
-	if len(mine) > want {
+	if have > want {
 		var drop []Owned
-		for i := len(l.names) - 1; i >= 0 && len(mine)-len(drop) > want; i-- {
-			if o, ok := mine[l.names[i]]; ok {
+		for i := len(l.names) - 1; i >= 0 && have > want; i-- {
+			if o, ok := mine[l.names[i]]; ok && have-l.weight(o.Name) >= want {
 				drop = append(drop, o)
+				have -= l.weight(o.Name)
 			}
 		}
 		l.mu.Lock()
@@ -398,7 +429,7 @@ func (l *leaser) beat(ctx context.Context) error {
 		}
 	}
 	for _, n := range free {
-		if len(mine) >= want {
+		if have >= want {
 			break
 		}
 		var o Owned
@@ -416,6 +447,7 @@ func (l *leaser) beat(ctx context.Context) error {
 		}
 		o.Name = n
 		mine[n] = o
+		have += l.weight(n)
 		l.mu.Lock()
 		next := maps.Clone(l.owned)
 		next[n] = o

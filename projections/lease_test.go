@@ -46,9 +46,16 @@ const testTTL = 400 * time.Millisecond
 
 func newLeased(t testing.TB, db *pgxpool.Pool, src Source, name string, batch int) *leased {
 	t.Helper()
+	return newLeasedParts(t, db, src, name, batch, 1)
+}
+
+// newLeasedParts is newLeased applying the fold projections in parts
+// partitions.
+func newLeasedParts(t testing.TB, db *pgxpool.Pool, src Source, name string, batch, parts int) *leased {
+	t.Helper()
 	l := &leased{name: name, pool: poolAs(t, db, name), done: make(chan error, 1)}
 	var err error
-	l.r, err = NewRunner(l.pool, src, Options{BatchSize: batch, Logger: discardLogger(),
+	l.r, err = NewRunner(l.pool, src, Options{BatchSize: batch, Logger: discardLogger(), Partitions: parts,
 		RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond,
 		Lease: &LeaseOptions{Instance: name, TTL: testTTL, Heartbeat: testTTL / 8}})
 	if err != nil {

@@ -78,6 +78,9 @@ type Writer struct {
 	order []string
 	// loaded is set once the folds' rows were read (see readLoads).
 	loaded bool
+	// facts holds the facts the partitions of a fold projection share
+	// (see factsOf).
+	facts map[*definition]factMemo
 }
 
 func newWriter(schema string, b *pgx.Batch) *Writer {

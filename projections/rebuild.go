@@ -325,7 +325,7 @@ func swap(ctx context.Context, tx pgx.Tx, sh *shadow, live Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("projections: rebuild %s: move checkpoint: %w", p.Name(), err)
 	}
-	return nil
+	return movePartitions(ctx, tx, p.Name(), sh.pos, last)
 }
 
 // buildShadows prepares the shadows of ps (resuming previous ones unless

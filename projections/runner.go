@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -42,6 +43,13 @@ type Options struct {
 	// several runners do the same work, serialised by the checkpoint
 	// locks.
 	Lease *LeaseOptions
+	// Partitions is the number of partitions each fold projection is
+	// applied in (see Partitions in partition.go): with a lease, the
+	// runners divide the partitions, so that several apply one
+	// projection; 1 (the default) applies each projection whole. Every
+	// runner on a database must use the same number; changing it
+	// re-divides the projections at the next start (no rebuild needed).
+	Partitions int
 }
 
 func (o *Options) setDefaults() {
@@ -53,6 +61,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Parallel == 0 {
 		o.Parallel = 4
+	}
+	if o.Partitions == 0 {
+		o.Partitions = 1
 	}
 	if o.RetryDelay == 0 {
 		o.RetryDelay = 200 * time.Millisecond
@@ -85,6 +96,9 @@ func (o Options) Validate() error {
 	if o.Parallel < 1 {
 		errs = append(errs, fmt.Errorf("projections: parallel %d < 1", o.Parallel))
 	}
+	if o.Partitions < 1 || o.Partitions > MaxPartitions {
+		errs = append(errs, fmt.Errorf("projections: partitions %d not within 1-%d", o.Partitions, MaxPartitions))
+	}
 	if o.RetryDelay < 0 || o.MaxRetryDelay < o.RetryDelay {
 		errs = append(errs, errors.New("projections: retry delays must satisfy 0 <= RetryDelay <= MaxRetryDelay"))
 	}
@@ -107,6 +121,10 @@ type Runner struct {
 	pool *pgxpool.Pool
 	src  Source
 	opts Options
+	// units are what the runner applies, each with its checkpoint (and
+	// lease): the projections, or the partitions of the fold ones (see
+	// Options.Partitions).
+	units []Projection
 
 	mu    sync.Mutex
 	state map[string]Checkpoint
@@ -135,6 +153,13 @@ type Checkpoint struct {
 	// EventsApplied counts the events the projection has consumed (also
 	// those it ignores) since it was created or rebuilt.
 	EventsApplied int64
+	// Partitions is the number of partitions the projection is applied
+	// in (1: whole; see Options.Partitions).
+	Partitions int
+
+	// of names the projection of a partition's row ("" for a
+	// projection's).
+	of string
 }
 
 // NewRunner checks opts and returns a runner; Run starts it.
@@ -147,23 +172,25 @@ func NewRunner(pool *pgxpool.Pool, src Source, opts Options) (*Runner, error) {
 		return nil, errors.New("projections: runner needs a pool and a source")
 	}
 	r := &Runner{pool: pool, src: src, opts: opts, state: map[string]Checkpoint{}}
+	r.units = unitsOf(opts.Projections, opts.Partitions)
 	if opts.Lease != nil {
-		r.lease = newLeaser(pool, *opts.Lease, names(opts.Projections), opts.Logger)
+		r.lease = newLeaser(pool, *opts.Lease, names(r.units), unitWeights(r.units, opts.Partitions), opts.Logger)
 	}
 	return r, nil
 }
 
-// applySet is what a batch applies: projections and, under a lease, the
-// epochs this runner owns them under (nil without a lease).
+// applySet is what a batch applies: units (projections or partitions)
+// and, under a lease, the epochs this runner owns them under (nil without
+// a lease).
 type applySet struct {
 	ps     []Projection
 	epochs map[string]int64
 }
 
-// owned is the set of the projections in epochs, in the runner's order.
+// owned is the set of the units in epochs, in the runner's order.
 func (r *Runner) owned(epochs map[string]int64) applySet {
 	set := applySet{epochs: epochs}
-	for _, p := range r.opts.Projections {
+	for _, p := range r.units {
 		if _, ok := epochs[p.Name()]; ok {
 			set.ps = append(set.ps, p)
 		}
@@ -171,12 +198,13 @@ func (r *Runner) owned(epochs map[string]int64) applySet {
 	return set
 }
 
-// Owned lists the projections this runner applies now: every one without
-// a lease (Since and Epoch zero), those it owns with one.
+// Owned lists the units (projections, or partitions of them: see
+// ProjectionOf) this runner applies now: every one without a lease (Since
+// and Epoch zero), those it owns with one.
 func (r *Runner) Owned() []Owned {
 	if r.lease == nil {
-		out := make([]Owned, len(r.opts.Projections))
-		for i, p := range r.opts.Projections {
+		out := make([]Owned, len(r.units))
+		for i, p := range r.units {
 			out[i] = Owned{Name: p.Name()}
 		}
 		return out
@@ -209,7 +237,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	delay := r.opts.RetryDelay
 	for {
 		started := time.Now()
-		err := r.runOnce(ctx, applySet{ps: r.opts.Projections})
+		err := r.runOnce(ctx, applySet{ps: r.units})
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -283,6 +311,9 @@ func (r *Runner) runShared(ctx context.Context) error {
 }
 
 func (r *Runner) runOnce(ctx context.Context, set applySet) error {
+	if err := r.ensurePartitions(ctx); err != nil {
+		return err
+	}
 	from, err := r.catchUp(ctx, set)
 	if err != nil {
 		return err
@@ -298,7 +329,10 @@ func (r *Runner) runOnce(ctx context.Context, set applySet) error {
 // other runners have brought the others there too.
 func (r *Runner) CatchUp(ctx context.Context) (events.Position, error) {
 	if r.lease == nil {
-		return r.catchUp(ctx, applySet{ps: r.opts.Projections})
+		if err := r.ensurePartitions(ctx); err != nil {
+			return events.Start, err
+		}
+		return r.catchUp(ctx, applySet{ps: r.units})
 	}
 	epochs, _ := r.lease.snapshot()
 	set := r.owned(epochs)
@@ -319,7 +353,22 @@ func (r *Runner) CatchUp(ctx context.Context) (events.Position, error) {
 	return target, r.WaitFor(ctx, target)
 }
 
+// ensurePartitions makes sure that the runner's fold projections are
+// divided into Options.Partitions partitions (see ensurePartitions in
+// partition.go), bringing partitions of another number level first.
+func (r *Runner) ensurePartitions(ctx context.Context) error {
+	return ensurePartitions(ctx, r, r.opts.Projections, r.opts.Partitions, func(ctx context.Context, units []Projection, to events.Position) error {
+		_, err := r.catchUpTo(ctx, applySet{ps: units}, &to)
+		return err
+	})
+}
+
 func (r *Runner) catchUp(ctx context.Context, set applySet) (events.Position, error) {
+	return r.catchUpTo(ctx, set, nil)
+}
+
+// catchUpTo is catchUp up to the position to (when not nil) at most.
+func (r *Runner) catchUpTo(ctx context.Context, set applySet, to *events.Position) (events.Position, error) {
 	cps, err := r.loadCheckpoints(ctx, set.ps)
 	if err != nil {
 		return events.Start, err
@@ -331,6 +380,13 @@ func (r *Runner) catchUp(ctx context.Context, set applySet) (events.Position, er
 		if err != nil {
 			return from, fmt.Errorf("projections: read log after %s: %w", from, err)
 		}
+		if to != nil {
+			i := len(recs)
+			for i > 0 && to.Less(recs[i-1].Position) {
+				i--
+			}
+			recs = recs[:i]
+		}
 		if len(recs) == 0 {
 			return from, nil
 		}
@@ -339,7 +395,7 @@ func (r *Runner) catchUp(ctx context.Context, set applySet) (events.Position, er
 		}
 		from = recs[len(recs)-1].Position
 		if stats.due() {
-			if _, err := r.pool.Exec(ctx, analyzeSQL(LiveSchema, set.ps)); err != nil {
+			if _, err := r.pool.Exec(ctx, analyzeSQL(LiveSchema, projectionsOf(set.ps))); err != nil {
 				return from, fmt.Errorf("projections: analyze: %w", err)
 			}
 		}
@@ -394,14 +450,17 @@ func (r *Runner) tail(ctx context.Context, from events.Position, set applySet) e
 }
 
 // Checkpoints returns where each projection stands, as last committed by
-// this runner (or loaded at start). With a lease, those of projections
-// other runners apply are as this runner last saw them.
+// this runner (or loaded at start); a partitioned one where its slowest
+// partition stands. With a lease, those of units other runners apply are
+// as this runner last saw them.
 func (r *Runner) Checkpoints() []Checkpoint {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	state := maps.Clone(r.state)
+	r.mu.Unlock()
+	aggregate(state)
 	out := make([]Checkpoint, 0, len(r.opts.Projections))
 	for _, p := range r.opts.Projections {
-		cp := r.state[p.Name()]
+		cp := state[p.Name()]
 		cp.Name = p.Name()
 		out = append(out, cp)
 	}
@@ -416,7 +475,7 @@ func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
 		done := true
 		cps := r.Checkpoints()
 		if r.lease != nil {
-			stored, err := r.loadCheckpoints(ctx, r.opts.Projections)
+			stored, err := readCheckpoints(ctx, r.pool, names(r.opts.Projections), false)
 			if err != nil {
 				return err
 			}
@@ -445,16 +504,21 @@ func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
 	}
 }
 
+// loadCheckpoints reads the stored checkpoints of the units ps (and
+// keeps those of their projections' rows for Checkpoints).
 func (r *Runner) loadCheckpoints(ctx context.Context, ps []Projection) (map[string]Checkpoint, error) {
-	cps, err := readCheckpoints(ctx, r.pool, names(ps), false)
+	ns := names(ps)
+	all, err := readCheckpointRows(ctx, r.pool, append(slices.Clone(ns), names(projectionsOf(ps))...), false, false)
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
-	for k, v := range cps {
-		r.state[k] = v
-	}
+	maps.Copy(r.state, all)
 	r.mu.Unlock()
+	cps := make(map[string]Checkpoint, len(ns))
+	for _, n := range ns {
+		cps[n] = all[n]
+	}
 	return cps, nil
 }
 
@@ -468,11 +532,37 @@ type Querier interface {
 // migrations were never applied.
 var ErrNotMigrated = errors.New("projections: projection not migrated (run custody migrate)")
 
-const checkpointSelect = `SELECT name, commit_pos, prepare_pos, coalesce(last_recorded_at, 'epoch'), schema_version, events_applied
+const checkpointSelect = `SELECT name, commit_pos, prepare_pos, coalesce(last_recorded_at, 'epoch'), schema_version, events_applied,
+		parts, coalesce(partition_of, '')
 		FROM projections.projection_checkpoints`
 
+// readCheckpoints returns where the projections ns stand: a partitioned
+// one where its slowest partition stands (see aggregate). With lock it
+// locks their rows and their partitions' rows (in name order, as the
+// runners' batches lock them) and returns the rows as they are.
 func readCheckpoints(ctx context.Context, q Querier, ns []string, lock bool) (map[string]Checkpoint, error) {
-	sql := checkpointSelect + ` WHERE name = ANY($1) ORDER BY name`
+	cps, err := readCheckpointRows(ctx, q, ns, true, lock)
+	if err != nil {
+		return nil, err
+	}
+	if !lock {
+		aggregate(cps)
+	}
+	out := make(map[string]Checkpoint, len(ns))
+	for _, n := range ns {
+		out[n] = cps[n]
+	}
+	return out, nil
+}
+
+// readCheckpointRows reads the checkpoint rows ns (and with partitions
+// their partitions' rows), locked when lock.
+func readCheckpointRows(ctx context.Context, q Querier, ns []string, partitions, lock bool) (map[string]Checkpoint, error) {
+	sql := checkpointSelect + ` WHERE name = ANY($1)`
+	if partitions {
+		sql += ` OR partition_of = ANY($1)`
+	}
+	sql += ` ORDER BY name`
 	if lock {
 		sql += " FOR UPDATE"
 	}
@@ -483,21 +573,30 @@ func readCheckpoints(ctx context.Context, q Querier, ns []string, lock bool) (ma
 	return scanCheckpoints(rows, ns)
 }
 
+// scanCheckpoint reads a row of checkpointSelect.
+func scanCheckpoint(rows pgx.Rows) (Checkpoint, error) {
+	var cp Checkpoint
+	var c, p int64
+	if err := rows.Scan(&cp.Name, &c, &p, &cp.LastRecordedAt, &cp.SchemaVersion, &cp.EventsApplied, &cp.Partitions, &cp.of); err != nil {
+		return cp, fmt.Errorf("projections: read checkpoints: %w", err)
+	}
+	if cp.LastRecordedAt.Unix() == 0 {
+		cp.LastRecordedAt = time.Time{}
+	}
+	cp.Position = events.Position{Commit: uint64(c), Prepare: uint64(p)}
+	return cp, nil
+}
+
 // scanCheckpoints reads the rows of checkpointSelect; every name of ns
-// must be there.
+// must be there (a partition's missing row: ErrPartitionsChanged).
 func scanCheckpoints(rows pgx.Rows, ns []string) (map[string]Checkpoint, error) {
 	cps := map[string]Checkpoint{}
 	for rows.Next() {
-		var cp Checkpoint
-		var c, p int64
-		if err := rows.Scan(&cp.Name, &c, &p, &cp.LastRecordedAt, &cp.SchemaVersion, &cp.EventsApplied); err != nil {
+		cp, err := scanCheckpoint(rows)
+		if err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("projections: read checkpoints: %w", err)
+			return nil, err
 		}
-		if cp.LastRecordedAt.Unix() == 0 {
-			cp.LastRecordedAt = time.Time{}
-		}
-		cp.Position = events.Position{Commit: uint64(c), Prepare: uint64(p)}
 		cps[cp.Name] = cp
 	}
 	if err := rows.Err(); err != nil {
@@ -505,6 +604,9 @@ func scanCheckpoints(rows pgx.Rows, ns []string) (map[string]Checkpoint, error) 
 	}
 	for _, n := range ns {
 		if _, ok := cps[n]; !ok {
+			if ProjectionOf(n) != n {
+				return nil, fmt.Errorf("%w: %s", ErrPartitionsChanged, n)
+			}
 			return nil, fmt.Errorf("%w: %s", ErrNotMigrated, n)
 		}
 	}
@@ -557,6 +659,12 @@ func (r *Runner) applyBatch(ctx context.Context, set applySet, recs []events.Rec
 	if err != nil {
 		return err
 	}
+	for _, p := range ps {
+		if cp := cps[p.Name()]; cp.of == "" && cp.Partitions != 1 {
+			// This runner applies the projection whole; another divided it.
+			return fmt.Errorf("%w: %s is divided into %d partitions", ErrPartitionsChanged, p.Name(), cp.Partitions)
+		}
+	}
 	if fence != nil && len(fence.lost) > 0 {
 		r.lease.drop(fence.lost)
 		r.opts.Logger.Warn("projections: projections taken over by another runner; not applied here any more",
@@ -577,7 +685,7 @@ func (r *Runner) applyBatch(ctx context.Context, set applySet, recs []events.Rec
 			j++
 		}
 		todo[i] = evs[j:]
-		if len(todo[i]) > 0 && len(parked[p.Name()]) > 0 {
+		if len(todo[i]) > 0 && len(parked[ProjectionOf(p.Name())]) > 0 {
 			clean = false
 		}
 	}
@@ -592,16 +700,27 @@ func (r *Runner) applyBatch(ctx context.Context, set applySet, recs []events.Rec
 	newly := make([][]Parked, len(ps))
 	// queueCheckpoints moves the checkpoints of the projections that had
 	// events to apply.
+	// One statement for all: a runner may apply dozens of partitions.
 	queueCheckpoints := func(b *pgx.Batch) {
+		var ns []string
+		var cs, pps, counts []int64
+		var recorded []time.Time
 		for i, p := range ps {
 			if len(todo[i]) == 0 {
 				continue
 			}
 			last := todo[i][len(todo[i])-1]
-			b.Queue(`UPDATE projections.projection_checkpoints
-		SET commit_pos = $2, prepare_pos = $3, last_recorded_at = $4, events_applied = events_applied + $5, updated_at = now()
-		WHERE name = $1`, p.Name(), int64(last.Position.Commit), int64(last.Position.Prepare), last.RecordedAt, len(todo[i]))
+			ns = append(ns, p.Name())
+			cs, pps = append(cs, int64(last.Position.Commit)), append(pps, int64(last.Position.Prepare))
+			recorded, counts = append(recorded, last.RecordedAt), append(counts, int64(len(todo[i])))
 		}
+		if len(ns) == 0 {
+			return
+		}
+		b.Queue(`UPDATE projections.projection_checkpoints AS c
+		SET commit_pos = u.c, prepare_pos = u.p, last_recorded_at = u.l, events_applied = c.events_applied + u.n, updated_at = now()
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bigint[]) AS u(name, c, p, l, n)
+		WHERE c.name = u.name`, ns, cs, pps, recorded, counts)
 	}
 	moved := false // some projection has events to apply
 	for i := range ps {
@@ -631,15 +750,19 @@ func (r *Runner) applyBatch(ctx context.Context, set applySet, recs []events.Rec
 			if len(todo[i]) == 0 {
 				continue
 			}
-			pk := parked[p.Name()]
+			// A corp is parked in the projection: in all its partitions.
+			proj := ProjectionOf(p.Name())
+			pk := parked[proj]
 			if pk == nil {
 				pk = map[string]bool{}
+				parked[proj] = pk
 			}
 			if _, newly[i], err = applyParking(ctx, tx, p, LiveSchema, cps[p.Name()].Position, todo[i], pk); err != nil {
 				return err
 			}
-			for _, k := range newly[i] {
-				queueParked(b, LiveSchema, k)
+			for j := range newly[i] {
+				newly[i][j].Projection = proj
+				queueParked(b, LiveSchema, newly[i][j])
 			}
 		}
 		queueCheckpoints(b)
@@ -740,8 +863,9 @@ type fenceCheck struct {
 	lost     map[string]int64
 }
 
-// lockCheckpoints locks the checkpoint rows of ns in tx (in name order) and
-// reads them and the corps parked for each, in one round trip, with the
+// lockCheckpoints locks the checkpoint rows of the units ns in tx (in name
+// order) and reads them and the corps parked for each unit's projection
+// (by projection name), in one round trip, with the
 // rows the folds of pre (when not nil) read. The parked corps and the
 // rows are read after the locks are held, so they are those the
 // checkpoints go with. With a fence it also share-locks the owner rows
@@ -760,7 +884,11 @@ func lockCheckpoints(ctx context.Context, tx pgx.Tx, ns []string, pre *Writer, f
 			WHERE o.instance = $3 AND o.epoch = f.epoch AND NOT o.released
 			ORDER BY o.projection FOR SHARE OF o`, ns, eps, fence.instance)
 	}
-	b.Queue(`SELECT projection, corp_id FROM projections.parked WHERE projection = ANY($1)`, ns)
+	projs := make([]string, len(ns))
+	for i, n := range ns {
+		projs[i] = ProjectionOf(n)
+	}
+	b.Queue(`SELECT projection, corp_id FROM projections.parked WHERE projection = ANY($1)`, projs)
 	var reads []loadRead
 	if pre != nil {
 		reads = pre.queueLoads(b)

@@ -10,7 +10,9 @@ import (
 	"github.com/custody/custody/events"
 )
 
-// Lag is where a projection stands against the log's head.
+// Lag is where a projection stands against the log's head; a projection
+// applied in partitions (Checkpoint.Partitions > 1) where its slowest
+// partition stands.
 type Lag struct {
 	Checkpoint
 	// Head is the log's head when the lag was measured.
@@ -28,8 +30,13 @@ type Lag struct {
 	// Parking), by corp.
 	Parked []Parked
 	// Owner is the runner that applies the projection when runners divide
-	// the projections (see LeaseOptions); nil when none ever took it over.
+	// the projections (see LeaseOptions); nil when none ever took it over,
+	// and for a projection applied in partitions.
 	Owner *Owner
+	// PartitionOwners are the owners of a projection's partitions, in
+	// partition order, of those ever taken over (see
+	// Options.Partitions).
+	PartitionOwners []Owner
 }
 
 // StatusOptions configure Status.
@@ -109,8 +116,15 @@ func Status(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection
 		l := Lag{Checkpoint: cp, Head: head, EventsBehind: s.n, Capped: s.capped,
 			PendingMigrations: max(0, len(p.Migrations())-cp.SchemaVersion)}
 		for _, o := range owners {
-			if o.Projection == p.Name() {
+			if o.Projection == p.Name() && cp.Partitions <= 1 {
 				l.Owner = &o
+			}
+		}
+		for i := range cp.Partitions {
+			for _, o := range owners {
+				if cp.Partitions > 1 && o.Projection == partName(p.Name(), i, cp.Partitions) {
+					l.PartitionOwners = append(l.PartitionOwners, o)
+				}
 			}
 		}
 		for _, pk := range parked {

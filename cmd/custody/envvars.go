@@ -17,6 +17,7 @@ import (
 
 	"github.com/custody/custody/adapters/eventlog/pii"
 	"github.com/custody/custody/commands"
+	"github.com/custody/custody/projections"
 )
 
 // envVar is one environment variable custody reads. The README's
@@ -50,6 +51,7 @@ var envVars = []envVar{
 	{name: "CUSTODY_ERASURE_REWRITE_AFTER", flag: "-erasure-rewrite-after", def: "1h", meaning: "how long after an erasure the tables holding personal data are rewritten at the latest ([docs/erasure.md](docs/erasure.md))", check: checkPositiveDuration},
 	{name: "CUSTODY_INSTANCE", docDefault: "`host:pid`", meaning: "`custody serve`: this instance's name in the projection and relay owner tables, `custody status` and `/metrics`; unique per instance", check: checkText},
 	{name: "CUSTODY_PROJECTION_LEASE", def: "5s", meaning: "`custody serve` instances divide the projections; one that stops heartbeating (every fifth of this) keeps its projections this long before the others take them over (one stopping releases them at once); at least `100ms`", check: checkLease},
+	{name: "CUSTODY_PROJECTION_PARTITIONS", def: strconv.Itoa(defaultPartitions), meaning: "`custody serve`: each projection that is a fold (all but tags, wecom_unmatched and outreach) is applied in this many partitions (by key), which instances divide like projections, so that several instances apply one projection together (1–64, e.g. `6` for up to 3 instances; `1` applies each projection whole); the same on every instance — a change re-divides the projections at the next start, no rebuild needed", check: checkPartitions},
 	{name: "CUSTODY_SETTLE_EVERY", flag: "-settle-every", def: "1m", meaning: "period of the handover settle job (24-hour rule)", check: checkPositiveDuration},
 	{name: "CUSTODY_SHUTDOWN_TIMEOUT", flag: "-shutdown-timeout", def: "30s", meaning: "how long in-flight requests may finish on SIGTERM/SIGINT", check: checkPositiveDuration},
 	{name: "CUSTODY_IDEMPOTENCY_RETENTION", flag: "-idempotency-retention", def: "168h", meaning: "how long answers to `Idempotency-Key` requests are kept for replay", check: checkPositiveDuration},
@@ -129,6 +131,21 @@ func checkEnvironment(logger *slog.Logger) error {
 // maxStaffBatch bounds CUSTODY_STAFF_BATCH: one append of more events
 // than this gains nothing and makes one failed append cost more.
 const maxStaffBatch = 10000
+
+// defaultPartitions is CUSTODY_PROJECTION_PARTITIONS's default: each
+// projection whole. Partitions gained nothing measurable on a 2-core
+// machine shared by the instances and PostgreSQL (BENCHMARKS.md,
+// "Partitions within a projection"); 6 divides evenly among 1, 2 or 3
+// instances.
+const defaultPartitions = 1
+
+func checkPartitions(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > projections.MaxPartitions {
+		return fmt.Errorf("want a whole number from 1 to %d", projections.MaxPartitions)
+	}
+	return nil
+}
 
 func checkStaffBatch(v string) error {
 	n, err := strconv.Atoi(v)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,7 +32,10 @@ status   prints each projection's checkpoint, the log's head and the lag
          later events and keeps applying every other corp's. OWNER is the
          'custody serve' instance applying the projection (instances divide
          them; "(released)" or "(gone)" until another takes it over) and
-         OWNER SINCE when it took it over.
+         OWNER SINCE when it took it over; for a projection applied in
+         partitions (CUSTODY_PROJECTION_PARTITIONS) the instances applying
+         them with their share, e.g. host-a(3/6),host-b(3/6), POSITION and
+         APPLIED where its slowest partition stands.
 rebuild  rebuilds the named projections (or all) from the start of the log
          into fresh tables while the live ones keep serving, then swaps them
          in one transaction. An interrupted rebuild resumes where it stopped
@@ -121,6 +125,9 @@ func printProjectionsStatus(ctx context.Context, pool *pgxpool.Pool, log eventlo
 			schema += fmt.Sprintf(" (+%d pending)", l.PendingMigrations)
 		}
 		owner, since := ownerColumns(l.Owner)
+		if l.Partitions > 1 {
+			owner, since = partitionOwnerColumns(l)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", l.Name, l.Position, l.Head, behind,
 			l.Behind.Round(time.Millisecond), l.EventsApplied, schema, last, len(l.Parked), owner, since)
 		parked = append(parked, l.Parked...)
@@ -148,6 +155,36 @@ func ownerColumns(o *projections.Owner) (string, string) {
 		owner += " (gone)"
 	}
 	return owner, o.Since.UTC().Format(time.RFC3339)
+}
+
+// partitionOwnerColumns are the OWNER and OWNER SINCE of a projection
+// applied in partitions (CUSTODY_PROJECTION_PARTITIONS): the instances
+// applying them, each with its number of the partitions
+// ("host-a(3/6),host-b(3/6)"; "(released)" or "(gone)" as in
+// ownerColumns), and when the latest of them took one over.
+func partitionOwnerColumns(l projections.Lag) (string, string) {
+	if len(l.PartitionOwners) == 0 {
+		return "-", "-"
+	}
+	var order []string
+	count := map[string]int{}
+	var latest time.Time
+	for _, o := range l.PartitionOwners {
+		name, _ := ownerColumns(&o)
+		name = strings.ReplaceAll(name, " ", "")
+		if count[name] == 0 {
+			order = append(order, name)
+		}
+		count[name]++
+		if o.Since.After(latest) {
+			latest = o.Since
+		}
+	}
+	parts := make([]string, len(order))
+	for i, n := range order {
+		parts[i] = fmt.Sprintf("%s(%d/%d)", n, count[n], l.Partitions)
+	}
+	return strings.Join(parts, ","), latest.UTC().Format(time.RFC3339)
 }
 
 // printParked lists parked corps, if any, after the status table.

@@ -238,14 +238,16 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Instances divide the projections (CUSTODY_PROJECTION_LEASE): each
+	// Instances divide the projections, and the partitions of the folds
+	// (CUSTODY_PROJECTION_LEASE, CUSTODY_PROJECTION_PARTITIONS): each
 	// applies those it owns; one alone owns them all.
 	instance := env("CUSTODY_INSTANCE")
 	if instance == "" {
 		instance = projections.DefaultInstance()
 	}
 	runner, err := projections.NewRunner(pool, evlog, projections.Options{Logger: logger,
-		Lease: &projections.LeaseOptions{Instance: instance, TTL: envDurationOf("CUSTODY_PROJECTION_LEASE")}})
+		Lease:      &projections.LeaseOptions{Instance: instance, TTL: envDurationOf("CUSTODY_PROJECTION_LEASE")},
+		Partitions: envIntOf("CUSTODY_PROJECTION_PARTITIONS")})
 	if err != nil {
 		return err
 	}
@@ -485,10 +487,16 @@ func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
 		slog.Warn("projection lag not measured", "err", err)
 		return
 	}
+	// A projection applied in partitions is owned by this instance when
+	// one of them is, since it took the first; its owners are those of
+	// its partitions.
 	owned := map[string]projections.Owned{}
 	if p.runner != nil {
 		for _, o := range p.runner.Owned() {
-			owned[o.Name] = o
+			name := projections.ProjectionOf(o.Name)
+			if prev, ok := owned[name]; !ok || o.Since.Before(prev.Since) {
+				owned[name] = o
+			}
 		}
 	}
 	for _, l := range lags {
@@ -499,6 +507,17 @@ func (p projectionLag) Collect(ch chan<- prometheus.Metric) {
 		}
 		if l.Owner != nil {
 			ch <- prometheus.MustNewConstMetric(ownerDesc, prometheus.GaugeValue, b2f(l.Owner.Alive && !l.Owner.Released), l.Name, l.Owner.Instance)
+		}
+		applying := map[string]bool{}
+		var instances []string
+		for _, po := range l.PartitionOwners {
+			if _, seen := applying[po.Instance]; !seen {
+				instances = append(instances, po.Instance)
+			}
+			applying[po.Instance] = applying[po.Instance] || (po.Alive && !po.Released)
+		}
+		for _, inst := range instances {
+			ch <- prometheus.MustNewConstMetric(ownerDesc, prometheus.GaugeValue, b2f(applying[inst]), l.Name, inst)
 		}
 		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(l.EventsBehind), l.Name)
 		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, l.Behind.Seconds(), l.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -55,6 +56,9 @@ type bulkPlan struct {
 	stage func(e Event) []any
 	// query reads the staged events in fold order ({s} names the schema).
 	query string
+	// fanouts, when set, reads staged events the fold takes in before
+	// those of query, with addFanout (a fanoutFolder's).
+	fanouts string
 	// outputs lists, per table the fold writes, its columns in the order
 	// the fold emits them.
 	outputs map[string][]string
@@ -68,7 +72,14 @@ type folder interface {
 	// it has finished.
 	add(rows pgx.Rows, out *bulkOut) error
 	// finish emits the rows of the last key.
-	finish(out *bulkOut)
+	finish(out *bulkOut) error
+}
+
+// fanoutFolder is a folder that takes in the rows of a bulkPlan's fanouts
+// query first.
+type fanoutFolder interface {
+	folder
+	addFanout(rows pgx.Rows) error
 }
 
 // bulkOut buffers a fold's output rows per table until they are copied.
@@ -195,12 +206,27 @@ var foldRows = 10000
 // afterFoldChunk, when set (by tests), runs after each chunk a fold copies.
 var afterFoldChunk func()
 
+// foldPhases is where a fold's time went: reading the fanouts' facts,
+// the query's first result and later fetches (the sort), the fold in Go,
+// the COPY of the rows and the index builds.
+type foldPhases struct{ fanouts, fetch, fold, copy, index time.Duration }
+
+func (ph foldPhases) attrs() []any {
+	return []any{"fanouts", ph.fanouts, "fetch", ph.fetch, "fold", ph.fold, "copy", ph.copy, "index", ph.index}
+}
+
 // foldShadow derives sh's tables from its staging table in one
 // transaction (see bulkBuilder), drops the staging table and marks the
 // shadow as an ordinary one. Interrupted, it leaves the staging table and
 // the empty tables as they were, and the next run folds again.
-func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
+func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow, ph *foldPhases) error {
 	plan := *sh.plan
+	mark := time.Now()
+	lap := func(d *time.Duration) {
+		now := time.Now()
+		*d += now.Sub(mark)
+		mark = now
+	}
 	fail := func(what string, err error) error {
 		return fmt.Errorf("projections: rebuild %s: fold: %s: %w", sh.p.Name(), what, err)
 	}
@@ -241,17 +267,32 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '"+foldWorkMem+"'"); err != nil {
 		return fail("set work_mem", err)
 	}
-	// Without statistics the planner takes the staging table for a few
-	// rows and may join it to itself with nested loops.
-	if _, err := tx.Exec(ctx, "ANALYZE "+ident(sh.schema)+"."+stagingTable); err != nil {
-		return fail("analyze the staged events", err)
+	f := plan.newFold()
+	if plan.fanouts != "" {
+		ff, ok := f.(fanoutFolder)
+		if !ok {
+			return fail("read fanouts", fmt.Errorf("internal error: %T takes no fanouts", f))
+		}
+		rows, err := tx.Query(ctx, strings.ReplaceAll(plan.fanouts, "{s}", ident(sh.schema)), pgx.QueryExecModeDescribeExec)
+		if err != nil {
+			return fail("read fanouts", err)
+		}
+		for rows.Next() {
+			if err := ff.addFanout(rows); err != nil {
+				rows.Close()
+				return fail("read fanouts", err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fail("read fanouts", err)
+		}
 	}
+	lap(&ph.fanouts)
 	q := strings.ReplaceAll(plan.query, "{s}", ident(sh.schema))
 	cursor := ident("bulk_fold_" + sh.p.Name())
 	if _, err := tx.Exec(ctx, "DECLARE "+cursor+" NO SCROLL CURSOR FOR "+q); err != nil {
 		return fail("query staged events", err)
 	}
-	f := plan.newFold()
 	out := &bulkOut{rows: map[string][][]any{}}
 	for {
 		// Described on every fetch: the text is the same for every fold
@@ -260,6 +301,7 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 		if err != nil {
 			return fail("fetch staged events", err)
 		}
+		lap(&ph.fetch)
 		n := 0
 		for rows.Next() {
 			n++
@@ -272,8 +314,11 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 			return fail("fetch staged events", err)
 		}
 		if n == 0 {
-			f.finish(out)
+			if err := f.finish(out); err != nil {
+				return fail("fold", err)
+			}
 		}
+		lap(&ph.fold)
 		for t, buf := range out.rows {
 			if len(buf) == 0 {
 				continue
@@ -284,6 +329,7 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 			clear(buf)
 			out.rows[t] = buf[:0]
 		}
+		lap(&ph.copy)
 		if afterFoldChunk != nil {
 			afterFoldChunk()
 		}
@@ -295,6 +341,7 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 		return fail("close cursor", err)
 	}
 
+	lap(&ph.copy)
 	for _, x := range idx {
 		stmt := x.def
 		if x.constraint != "" {
@@ -304,6 +351,7 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow) error {
 			return fail("build index "+x.name, err)
 		}
 	}
+	lap(&ph.index)
 	stmts := []string{
 		fmt.Sprintf("DROP TABLE %s.%s", ident(sh.schema), stagingTable),
 		fmt.Sprintf("UPDATE %s.rebuild_state SET bulk_pending = false", ident(sh.schema)),

@@ -225,69 +225,114 @@ func (d *definition) bulkPlan() bulkPlan {
 	for _, t := range d.tables {
 		outputs[t.name] = colNames(t.cols)
 	}
+	query, fanouts := d.foldQueries(cols)
 	return bulkPlan{
 		staging: d.staging,
 		stage:   d.fact,
-		query:   d.foldQuery(cols),
+		query:   query,
+		fanouts: fanouts,
 		outputs: outputs,
 		newFold: func() folder { return &sortedFold{d: d} },
 	}
 }
 
-// foldQuery reads the staged facts in key and log order, the fanouts'
-// facts joined to every key they reach.
-func (d *definition) foldQuery(cols []string) string {
+// foldQueries returns the query reading the staged facts of single keys in
+// key and log order, and the one reading the fanouts' facts (or "") in log
+// order. The fanouts' facts are few (departures, erasures): the fold keeps
+// them in memory and joins them to the keys they reach itself, rather
+// than have the database find those keys with a sort of its own.
+func (d *definition) foldQueries(cols []string) (query, fanouts string) {
 	q := fmt.Sprintf("SELECT %s FROM {s}.bulk_staging", strings.Join(cols, ", "))
-	if len(d.fanouts) > 0 {
-		var kinds []string
-		for _, f := range d.fanouts {
-			kinds = append(kinds, fmt.Sprint(f.kind))
-		}
-		q += " WHERE kind NOT IN (" + strings.Join(kinds, ", ") + ")"
+	if len(d.fanouts) == 0 {
+		return q + fmt.Sprintf(" ORDER BY %s, cpos, ppos", strings.Join(d.key, ", ")), ""
 	}
+	var kinds []string
 	for _, f := range d.fanouts {
-		kcols := slices.Clone(d.key)
-		for _, m := range f.match {
-			if !slices.Contains(kcols, m) {
-				kcols = append(kcols, m)
-			}
-		}
-		var sel, on []string
-		for _, c := range cols {
-			if slices.Contains(d.key, c) {
-				sel = append(sel, "k."+c)
-			} else {
-				sel = append(sel, "d."+c)
-			}
-		}
-		for _, m := range f.match {
-			on = append(on, fmt.Sprintf("d.%s = k.%s", m, m))
-		}
-		q += fmt.Sprintf("\nUNION ALL SELECT %s FROM (SELECT DISTINCT %s FROM {s}.bulk_staging WHERE kind = %d) k JOIN {s}.bulk_staging d ON d.kind = %d AND %s",
-			strings.Join(sel, ", "), strings.Join(kcols, ", "), f.from, f.kind, strings.Join(on, " AND "))
+		kinds = append(kinds, fmt.Sprint(f.kind))
 	}
-	return q + fmt.Sprintf("\nORDER BY %s, cpos, ppos", strings.Join(d.key, ", "))
+	in := "(" + strings.Join(kinds, ", ") + ")"
+	return q + fmt.Sprintf(" WHERE kind NOT IN %s ORDER BY %s, cpos, ppos", in, strings.Join(d.key, ", ")),
+		q + " WHERE kind IN " + in + " ORDER BY cpos, ppos"
 }
 
 // sortedFold is the rebuild's driver of a definition: it folds staged
-// facts sorted by key, each key from empty.
+// facts sorted by key, each key from empty. With fanouts it holds a key's
+// facts until the key ends and adds to them, in log order, the fanouts'
+// facts that reach it: those of a fanout whose match columns equal those
+// of one of the key's facts of kind from, once per distinct such match
+// (the join the live driver's reach does from stored rows), each with the
+// key's columns of that fact.
 type sortedFold struct {
 	d       *definition
 	f       keyFold
 	key     foldKey
 	started bool
+	// fans holds, per fanout of d, its facts by their match values, in
+	// log order; facts holds the current key's (only with fanouts).
+	fans  []map[string][][]any
+	facts [][]any
 }
 
-func (s *sortedFold) add(rows pgx.Rows, out *bulkOut) error {
-	vals, err := rows.Values()
+// addFanout takes in a fanout fact (read before any other, in log order).
+func (s *sortedFold) addFanout(rows pgx.Rows) error {
+	vals, err := s.values(rows)
 	if err != nil {
 		return err
+	}
+	if s.fans == nil {
+		s.fans = make([]map[string][][]any, len(s.d.fanouts))
+		for i := range s.fans {
+			s.fans[i] = map[string][][]any{}
+		}
+	}
+	for i := range s.d.fanouts {
+		f := &s.d.fanouts[i]
+		if vKind(vals) != f.kind {
+			continue
+		}
+		if m, ok := matchValues(f, vals); ok {
+			s.fans[i][m] = append(s.fans[i][m], vals)
+		}
+	}
+	return nil
+}
+
+// matchValues returns fact's values of f's match columns as one string,
+// and false when one is NULL (NULL equals nothing).
+func matchValues(f *fanout, fact []any) (string, bool) {
+	var b strings.Builder
+	for _, c := range f.matchIdx {
+		v, ok := fact[c].(string)
+		if !ok {
+			return "", false
+		}
+		// Text holds no NUL: it separates the values.
+		b.WriteString(v)
+		b.WriteByte(0)
+	}
+	return b.String(), true
+}
+
+func (s *sortedFold) values(rows pgx.Rows) ([]any, error) {
+	vals, err := rows.Values()
+	if err != nil {
+		return nil, err
 	}
 	for i, t := range s.d.stagingTypes {
 		vals[i] = norm(t, vals[i])
 	}
+	return vals, nil
+}
+
+func (s *sortedFold) add(rows pgx.Rows, out *bulkOut) error {
+	vals, err := s.values(rows)
+	if err != nil {
+		return err
+	}
 	if k := s.d.keyOf(vals); !s.started || k != s.key {
-		s.finish(out)
+		if err := s.end(out); err != nil {
+			return err
+		}
 		// One fold for every key: seed resets it.
 		if s.f == nil {
 			s.f = s.d.newFold()
@@ -295,15 +340,65 @@ func (s *sortedFold) add(rows pgx.Rows, out *bulkOut) error {
 		s.key, s.started = k, true
 		s.f.seed(k, nil)
 	}
+	if len(s.d.fanouts) > 0 {
+		s.facts = append(s.facts, vals)
+		return nil
+	}
 	return s.f.add(vals)
 }
 
-func (s *sortedFold) finish(out *bulkOut) {
-	if s.started {
-		s.f.finish(out)
-		s.started = false
+// end folds the current key's facts held back for the fanouts and emits
+// the key's rows.
+func (s *sortedFold) end(out *bulkOut) error {
+	if !s.started {
+		return nil
 	}
+	s.started = false
+	if len(s.fans) > 0 {
+		joined, n := false, len(s.facts)
+		for i := range s.d.fanouts {
+			f := &s.d.fanouts[i]
+			seen := map[string]bool{}
+			for _, own := range s.facts[:n] {
+				if vKind(own) != f.from {
+					continue
+				}
+				m, ok := matchValues(f, own)
+				if !ok || seen[m] {
+					continue
+				}
+				seen[m] = true
+				for _, fan := range s.fans[i][m] {
+					fact := slices.Clone(fan)
+					for _, c := range s.d.keyIdx {
+						fact[c] = own[c]
+					}
+					s.facts = append(s.facts, fact)
+					joined = true
+				}
+			}
+		}
+		if joined {
+			slices.SortStableFunc(s.facts, func(a, b []any) int {
+				if c := cmpInt(vInt(a, s.d.cposIdx), vInt(b, s.d.cposIdx)); c != 0 {
+					return c
+				}
+				return cmpInt(vInt(a, s.d.pposIdx), vInt(b, s.d.pposIdx))
+			})
+		}
+	}
+	for _, fact := range s.facts {
+		if err := s.f.add(fact); err != nil {
+			return err
+		}
+	}
+	clear(s.facts)
+	s.facts = s.facts[:0]
+	s.f.finish(out)
+	return nil
 }
+
+func (s *sortedFold) finish(out *bulkOut) error { return s.end(out) }
 
 // foldRun is one fold projection's share of a Writer: its facts in log
 // order.

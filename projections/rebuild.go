@@ -482,7 +482,8 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 			}
 			opts.Logger.Info("projections: rebuild: deriving the tables from the staged events", "projection", sh.p.Name())
 			folding := time.Now()
-			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return foldShadow(ctx, tx, sh) }); err != nil {
+			var ph foldPhases
+			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return foldShadow(ctx, tx, sh, &ph) }); err != nil {
 				if isDataError(err) {
 					fallBack(sh, err)
 					return
@@ -490,11 +491,13 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 				fail(err)
 				return
 			}
-			opts.Logger.Info("projections: rebuild: tables derived", "projection", sh.p.Name(), "took", time.Since(folding))
+			opts.Logger.Info("projections: rebuild: tables derived", append([]any{"projection", sh.p.Name(), "took", time.Since(folding)}, ph.attrs()...)...)
 			sh.pending = false
+			analyzing := time.Now()
 			if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
 				fail(fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err))
 			}
+			opts.Logger.Info("projections: rebuild: tables analyzed", "projection", sh.p.Name(), "took", time.Since(analyzing))
 		})
 	}
 	wg.Wait()

@@ -236,23 +236,42 @@ func (d *definition) bulkPlan() bulkPlan {
 	}
 }
 
-// foldQueries returns the query reading the staged facts of single keys in
-// key and log order, and the one reading the fanouts' facts (or "") in log
-// order. The fanouts' facts are few (departures, erasures): the fold keeps
-// them in memory and joins them to the keys they reach itself, rather
-// than have the database find those keys with a sort of its own.
+// foldQueries returns the query reading the staged facts of single keys
+// grouped by key, each key's in log order, and the one reading the
+// fanouts' facts (or "") in log order. The fanouts' facts are few
+// (departures, erasures): the fold keeps them in memory and joins them to
+// the keys they reach itself, rather than have the database find those
+// keys with a sort of its own.
+//
+// The fold needs a key's facts together, not the keys in any order: the
+// sort takes the corp column last. A log holds one or a few corps, and a
+// sort led by a column that hardly varies compares the next columns of
+// nearly every pair of rows in full (its abbreviated keys are useless);
+// led by the customer (or staff member, chat, ...) it sorts several times
+// faster (BENCHMARKS.md, issue 17). With one corp the keys still
+// come out in key order, which is also the order of the tables' primary
+// keys, so that building those indexes sorts sorted rows.
 func (d *definition) foldQueries(cols []string) (query, fanouts string) {
 	q := fmt.Sprintf("SELECT %s FROM {s}.bulk_staging", strings.Join(cols, ", "))
+	var order []string
+	for _, k := range d.key {
+		if k != "corp" {
+			order = append(order, k)
+		}
+	}
+	if len(order) < len(d.key) {
+		order = append(order, "corp")
+	}
+	by := fmt.Sprintf(" ORDER BY %s, cpos, ppos", strings.Join(order, ", "))
 	if len(d.fanouts) == 0 {
-		return q + fmt.Sprintf(" ORDER BY %s, cpos, ppos", strings.Join(d.key, ", ")), ""
+		return q + by, ""
 	}
 	var kinds []string
 	for _, f := range d.fanouts {
 		kinds = append(kinds, fmt.Sprint(f.kind))
 	}
 	in := "(" + strings.Join(kinds, ", ") + ")"
-	return q + fmt.Sprintf(" WHERE kind NOT IN %s ORDER BY %s, cpos, ppos", in, strings.Join(d.key, ", ")),
-		q + " WHERE kind IN " + in + " ORDER BY cpos, ppos"
+	return q + " WHERE kind NOT IN " + in + by, q + " WHERE kind IN " + in + " ORDER BY cpos, ppos"
 }
 
 // sortedFold is the rebuild's driver of a definition: it folds staged

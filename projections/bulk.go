@@ -2,11 +2,14 @@ package projections
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // bulkBuilder is implemented by projections whose rebuild derives their
@@ -362,4 +365,100 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow, ph *foldPhases) erro
 		}
 	}
 	return nil
+}
+
+// pgEpochMicros is 2000-01-01 UTC, PostgreSQL's epoch, in microseconds
+// since the Unix epoch.
+const pgEpochMicros = 946684800 * 1_000_000
+
+// rawFact decodes the current row of rows, whose columns have the staging
+// types types, into a normalised fact (what norm makes of rows.Values)
+// straight from the wire format of the usual types, without pgx's boxed
+// intermediate values: a fold reads every staged fact, and those
+// allocations were most of its time in Go. It returns false when a column
+// has a type or format it does not know, or a value it leaves to pgx
+// (an infinite time, a multi-dimensional array): the caller then decodes
+// the row with rows.Values.
+func rawFact(rows pgx.Rows, types []string) ([]any, bool) {
+	raw := rows.RawValues()
+	fds := rows.FieldDescriptions()
+	if len(raw) != len(types) || len(fds) != len(types) {
+		return nil, false
+	}
+	out := make([]any, len(raw))
+	for i, b := range raw {
+		if b == nil {
+			continue // NULL
+		}
+		binary := fds[i].Format == pgx.BinaryFormatCode
+		switch t := types[i]; {
+		case t == "text" && (fds[i].DataTypeOID == pgtype.TextOID || fds[i].DataTypeOID == pgtype.VarcharOID):
+			out[i] = string(b)
+		case !binary:
+			return nil, false
+		case t == "smallint" && fds[i].DataTypeOID == pgtype.Int2OID && len(b) == 2:
+			out[i] = int16(be.Uint16(b))
+		case t == "bigint" && fds[i].DataTypeOID == pgtype.Int8OID && len(b) == 8:
+			out[i] = int64(be.Uint64(b))
+		case t == "integer" && fds[i].DataTypeOID == pgtype.Int4OID && len(b) == 4:
+			out[i] = int64(int32(be.Uint32(b)))
+		case t == "boolean" && fds[i].DataTypeOID == pgtype.BoolOID && len(b) == 1:
+			out[i] = b[0] != 0
+		case t == "timestamptz" && fds[i].DataTypeOID == pgtype.TimestamptzOID && len(b) == 8:
+			us := int64(be.Uint64(b))
+			if us == math.MaxInt64 || us == math.MinInt64 {
+				return nil, false // infinity
+			}
+			us += pgEpochMicros
+			out[i] = time.UnixMicro(us).UTC()
+		case t == "text[]" && fds[i].DataTypeOID == pgtype.TextArrayOID:
+			a, ok := rawTextArray(b)
+			if !ok {
+				return nil, false
+			}
+			out[i] = a
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+var be = binary.BigEndian
+
+// rawTextArray decodes a one-dimensional text[] in binary format; a NULL
+// element is "" (as norm makes it).
+func rawTextArray(b []byte) ([]string, bool) {
+	if len(b) < 12 {
+		return nil, false
+	}
+	ndim := int32(be.Uint32(b))
+	b = b[12:] // ndim, has-nulls flag, element type
+	if ndim == 0 {
+		return []string{}, true
+	}
+	if ndim != 1 || len(b) < 8 {
+		return nil, false
+	}
+	n := int32(be.Uint32(b))
+	b = b[8:] // length, lower bound
+	if n < 0 || int(n) > len(b)/4 {
+		return nil, false
+	}
+	out := make([]string, n)
+	for i := range out {
+		if len(b) < 4 {
+			return nil, false
+		}
+		l := int32(be.Uint32(b))
+		b = b[4:]
+		if l < 0 {
+			continue // NULL
+		}
+		if int(l) > len(b) {
+			return nil, false
+		}
+		out[i], b = string(b[:l]), b[l:]
+	}
+	return out, len(b) == 0
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/eventlog/memlog"
@@ -263,5 +265,52 @@ func TestBulkFoldInterrupted(t *testing.T) {
 		if len(want) == 0 || !slices.Equal(got, want) {
 			t.Errorf("%s after the resumed fold: %d rows, the runner had %d; first difference: %s", tbl, len(got), len(want), firstDiff(got, want))
 		}
+	}
+}
+
+// TestRawFactEqualsValues checks the fold's own decoding of staged facts
+// against pgx's values normalised, for every staging type, NULLs, empty
+// and NULL-holding arrays and times before 2000 and 1970, and that it
+// leaves to pgx what it does not decode.
+func TestRawFactEqualsValues(t *testing.T) {
+	pool := newDB(t)
+	ctx := context.Background()
+	types := []string{"smallint", "text", "bigint", "integer", "boolean", "timestamptz", "text[]"}
+	rs, err := pool.Query(ctx, `SELECT a::smallint, b COLLATE "C", c::bigint, d::integer, e, f, g FROM (VALUES
+		(1::smallint, 'a'::text COLLATE "C", 5::bigint, 7::integer, true, '2026-01-02 03:04:05.123456+08'::timestamptz, ARRAY['x', NULL, '']::text[]),
+		(NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+		(-3, '', -9223372036854775807, -1, false, '1960-05-06 07:08:09.000001+00', '{}'),
+		(32767, 'é 名', 9223372036854775806, 2147483647, false, '1999-12-31 23:59:59.999999+00', ARRAY['名']),
+		(0, 'x', 0, 0, true, 'infinity', '{}'),
+		(0, 'x', 0, 0, true, '2000-01-01 00:00:00+00', ARRAY[['a'], ['b']])
+	) v (a, b, c, d, e, f, g) ORDER BY 1 NULLS FIRST, 6`, pgx.QueryExecModeDescribeExec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var decoded, left int
+	for rs.Next() {
+		got, ok := rawFact(rs, types)
+		want, err := rs.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, typ := range types {
+			want[i] = norm(typ, want[i])
+		}
+		if !ok {
+			left++
+			continue
+		}
+		decoded++
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("raw %#v\nwant %#v", got, want)
+		}
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if decoded != 4 || left != 2 {
+		t.Errorf("decoded %d rows and left %d to pgx, want 4 and 2 (infinity, two dimensions)", decoded, left)
 	}
 }

@@ -333,6 +333,9 @@ func matchValues(f *fanout, fact []any) (string, bool) {
 }
 
 func (s *sortedFold) values(rows pgx.Rows) ([]any, error) {
+	if vals, ok := rawFact(rows, s.d.stagingTypes); ok {
+		return vals, nil
+	}
 	vals, err := rows.Values()
 	if err != nil {
 		return nil, err

@@ -1,10 +1,12 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
@@ -63,8 +65,8 @@ type bulkPlan struct {
 	// those of query, with addFanout (a fanoutFolder's).
 	fanouts string
 	// outputs lists, per table the fold writes, its columns in the order
-	// the fold emits them.
-	outputs map[string][]string
+	// the fold emits them; outputTypes, when set, their types (see copyIn).
+	outputs, outputTypes map[string][]string
 	// newFold returns the fold state for one pass.
 	newFold func() folder
 }
@@ -172,7 +174,7 @@ func stageBatch(ctx context.Context, tx pgx.Tx, sh *shadow, evs []Event) error {
 		return nil
 	}
 	if len(rows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{sh.schema, stagingTable}, stagingColumns(plan), pgx.CopyFromRows(rows)); err != nil {
+		if err := copyIn(ctx, tx, pgx.Identifier{sh.schema, stagingTable}, stagingColumns(plan), colTypes(plan.staging), rows); err != nil {
 			return fmt.Errorf("projections: rebuild %s: stage %d events: %w", sh.p.Name(), len(rows), err)
 		}
 	}
@@ -326,7 +328,7 @@ func foldShadow(ctx context.Context, tx pgx.Tx, sh *shadow, ph *foldPhases) erro
 			if len(buf) == 0 {
 				continue
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{sh.schema, t}, plan.outputs[t], pgx.CopyFromRows(buf)); err != nil {
+			if err := copyIn(ctx, tx, pgx.Identifier{sh.schema, t}, plan.outputs[t], plan.outputTypes[t], buf); err != nil {
 				return fail("copy "+t, err)
 			}
 			clear(buf)
@@ -461,4 +463,198 @@ func rawTextArray(b []byte) ([]string, bool) {
 		out[i], b = string(b[:l]), b[l:]
 	}
 	return out, len(b) == 0
+}
+
+// copyIn copies rows into table's cols, whose types are types ("bigint",
+// "text[]", ...), with COPY in binary format, encoding the values itself
+// when every one has a Go type it knows for its column (those the staging
+// and fold functions give: strings, integers, booleans, times, string
+// slices, their pointers and nil); otherwise it leaves the rows to
+// pgx.CopyFrom. It saves pgx's per-value encoding plans and its round
+// trip describing the table before each COPY: a rebuild copies every
+// staged fact and every row it derives.
+func copyIn(ctx context.Context, tx pgx.Tx, table pgx.Identifier, cols, types []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if buf, ok := copyBinary(types, rows); ok && len(types) == len(cols) {
+		quoted := make([]string, len(cols))
+		for i, c := range cols {
+			quoted[i] = ident(c)
+		}
+		sql := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", table.Sanitize(), strings.Join(quoted, ", "))
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), sql)
+		return err
+	}
+	_, err := tx.CopyFrom(ctx, table, cols, pgx.CopyFromRows(rows))
+	return err
+}
+
+// copyBinary encodes rows in COPY's binary format, or returns false when
+// a value is not one it knows for its column's type.
+func copyBinary(types []string, rows [][]any) ([]byte, bool) {
+	buf := make([]byte, 0, 64*len(rows)*len(types))
+	buf = append(buf, "PGCOPY\n\xff\r\n\x00"...)
+	buf = be.AppendUint32(buf, 0) // flags
+	buf = be.AppendUint32(buf, 0) // header extension
+	for _, r := range rows {
+		if len(r) != len(types) {
+			return nil, false
+		}
+		buf = be.AppendUint16(buf, uint16(len(r)))
+		for i, v := range r {
+			var ok bool
+			if buf, ok = appendBinary(buf, types[i], v); !ok {
+				return nil, false
+			}
+		}
+	}
+	return be.AppendUint16(buf, 0xffff), true
+}
+
+// appendBinary appends v as a COPY binary field (its length, then its
+// bytes) of type typ.
+func appendBinary(buf []byte, typ string, v any) ([]byte, bool) {
+	// Pointers and NULL first.
+	switch x := v.(type) {
+	case nil:
+		return be.AppendUint32(buf, 0xffffffff), true
+	case *string:
+		if x == nil {
+			return appendBinary(buf, typ, nil)
+		}
+		v = *x
+	case *time.Time:
+		if x == nil {
+			return appendBinary(buf, typ, nil)
+		}
+		v = *x
+	case *int64:
+		if x == nil {
+			return appendBinary(buf, typ, nil)
+		}
+		v = *x
+	case *bool:
+		if x == nil {
+			return appendBinary(buf, typ, nil)
+		}
+		v = *x
+	}
+	switch typ {
+	case "text":
+		s, ok := v.(string)
+		if !ok {
+			// A named string type (events.Reason, ...).
+			rv := reflect.ValueOf(v)
+			if rv.Kind() != reflect.String {
+				return nil, false
+			}
+			s = rv.String()
+		}
+		buf = be.AppendUint32(buf, uint32(len(s)))
+		return append(buf, s...), true
+	case "smallint", "integer", "bigint":
+		n, ok := integer(v)
+		if !ok {
+			return nil, false
+		}
+		switch typ {
+		case "smallint":
+			if n < math.MinInt16 || n > math.MaxInt16 {
+				return nil, false
+			}
+			return be.AppendUint16(be.AppendUint32(buf, 2), uint16(n)), true
+		case "integer":
+			if n < math.MinInt32 || n > math.MaxInt32 {
+				return nil, false
+			}
+			return be.AppendUint32(be.AppendUint32(buf, 4), uint32(n)), true
+		}
+		return be.AppendUint64(be.AppendUint32(buf, 8), uint64(n)), true
+	case "date":
+		t, ok := v.(time.Time)
+		if !ok {
+			return nil, false
+		}
+		day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix()
+		days := (day - pgEpochMicros/1_000_000) / 86400
+		if days < math.MinInt32 || days > math.MaxInt32 {
+			return nil, false
+		}
+		return be.AppendUint32(be.AppendUint32(buf, 4), uint32(int32(days))), true
+	case "boolean":
+		b, ok := v.(bool)
+		if !ok {
+			return nil, false
+		}
+		buf = be.AppendUint32(buf, 1)
+		if b {
+			return append(buf, 1), true
+		}
+		return append(buf, 0), true
+	case "timestamptz":
+		t, ok := v.(time.Time)
+		if !ok {
+			return nil, false
+		}
+		return be.AppendUint64(be.AppendUint32(buf, 8), uint64(t.UnixMicro()-pgEpochMicros)), true
+	case "text[]":
+		a, ok := v.([]string)
+		if !ok {
+			return nil, false
+		}
+		if a == nil {
+			return appendBinary(buf, typ, nil) // as pgx: a nil slice is NULL
+		}
+		size := 12
+		if len(a) > 0 {
+			size += 8
+		}
+		for _, s := range a {
+			size += 4 + len(s)
+		}
+		buf = be.AppendUint32(buf, uint32(size))
+		if len(a) == 0 {
+			buf = be.AppendUint32(buf, 0) // no dimension
+		} else {
+			buf = be.AppendUint32(buf, 1)
+		}
+		buf = be.AppendUint32(buf, 0) // no NULL
+		buf = be.AppendUint32(buf, pgtype.TextOID)
+		if len(a) > 0 {
+			buf = be.AppendUint32(buf, uint32(len(a)))
+			buf = be.AppendUint32(buf, 1) // lower bound
+		}
+		for _, s := range a {
+			buf = be.AppendUint32(buf, uint32(len(s)))
+			buf = append(buf, s...)
+		}
+		return buf, true
+	}
+	return nil, false
+}
+
+// integer returns v as an int64 when it is a Go integer that fits.
+func integer(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	}
+	// A named integer type.
+	if rv := reflect.ValueOf(v); rv.CanInt() {
+		return rv.Int(), true
+	}
+	return 0, false
 }

@@ -221,18 +221,19 @@ func (d *definition) bulkPlan() bulkPlan {
 	for i, c := range d.staging {
 		cols[i], _, _ = strings.Cut(c, " ")
 	}
-	outputs := map[string][]string{}
+	outputs, types := map[string][]string{}, map[string][]string{}
 	for _, t := range d.tables {
-		outputs[t.name] = colNames(t.cols)
+		outputs[t.name], types[t.name] = colNames(t.cols), t.types
 	}
 	query, fanouts := d.foldQueries(cols)
 	return bulkPlan{
-		staging: d.staging,
-		stage:   d.fact,
-		query:   query,
-		fanouts: fanouts,
-		outputs: outputs,
-		newFold: func() folder { return &sortedFold{d: d} },
+		staging:     d.staging,
+		stage:       d.fact,
+		query:       query,
+		fanouts:     fanouts,
+		outputs:     outputs,
+		outputTypes: types,
+		newFold:     func() folder { return &sortedFold{d: d} },
 	}
 }
 

@@ -25,10 +25,10 @@ import (
 // (COPY) into an unlogged staging table of the shadow schema, committed
 // together with the shadow's checkpoint, so an interrupted build resumes.
 // When the log is exhausted, one transaction reads the staged events back
-// ordered by key and position, folds each key's events into its final rows
-// — one key at a time, so memory does not grow with the log — and copies
-// the rows into the shadow tables with their indexes dropped, then builds
-// the indexes. Every row is written once, instead of once per event that
+// grouped by key, in position order within a key, folds each key's events
+// into its final rows — one key at a time, so memory does not grow with
+// the log — and copies the rows into the shadow tables with their indexes
+// dropped, then builds the indexes. Every row is written once, instead of once per event that
 // touches it, and indexes are built by sorting instead of row by row.
 //
 // The fold must yield exactly the rows Apply yields for the same events;

@@ -22,8 +22,9 @@ import (
 //     rows that changed are written back, set-based (one upsert and one
 //     delete per table), in one more round trip;
 //   - rebuild (foldShadow): the facts of the whole log are staged with COPY,
-//     read back sorted by key and position and folded from empty, one key at
-//     a time, and the rows copied into the new tables (see bulkBuilder).
+//     read back grouped by key, in log order within a key, and folded from
+//     empty, one key at a time, and the rows copied into the new tables (see
+//     bulkBuilder).
 //
 // A fact is a row of values, one per column of definition.staging, with
 // the Go types norm gives (string, []string, int64, int16, bool,
@@ -63,11 +64,12 @@ type definition struct {
 // facts of kind from carry the same values in the match columns. The
 // fact's own key columns that are not match columns are empty (NULL).
 //
-// The rebuild joins such facts to the keys of the staged facts of kind
-// from (in SQL, before sorting); the live driver finds the keys among the
-// stored rows of table (match columns equal, where holding) and among the
-// batch's own facts of kind from, loads their rows with the others', and
-// folds the fact into each, in log order with the key's own facts. A key
+// The rebuild reads such facts first and joins them to each key with
+// staged facts of kind from as it folds the key (sortedFold); the live
+// driver finds the keys among the stored rows of table (match columns
+// equal, where holding) and among the batch's own facts of kind from,
+// loads their rows with the others', and folds the fact into each, in log
+// order with the key's own facts. A key
 // reached that the fact cannot change (a relation not yet started) must
 // be left as it is by the fold.
 type fanout struct {
@@ -276,7 +278,7 @@ func (d *definition) foldQueries(cols []string) (query, fanouts string) {
 }
 
 // sortedFold is the rebuild's driver of a definition: it folds staged
-// facts sorted by key, each key from empty. With fanouts it holds a key's
+// facts grouped by key, each key from empty. With fanouts it holds a key's
 // facts until the key ends and adds to them, in log order, the fanouts'
 // facts that reach it: those of a fanout whose match columns equal those
 // of one of the key's facts of kind from, once per distinct such match

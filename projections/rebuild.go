@@ -503,6 +503,7 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 			analyzing := time.Now()
 			if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
 				fail(fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err))
+				return
 			}
 			opts.Logger.Info("projections: rebuild: tables analyzed", "projection", sh.p.Name(), "took", time.Since(analyzing))
 			finish(sh)

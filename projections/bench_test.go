@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +34,71 @@ func envInt(b *testing.B, k string, def int) int {
 		return n
 	}
 	return def
+}
+
+// cpuSeconds returns the CPU time (user and system) used so far by this
+// process and by the PostgreSQL server whose postmaster is pid (its live
+// processes and those it has reaped), or zeros where /proc cannot say. On
+// a shared machine CPU time moves less with the load than wall time.
+func cpuSeconds(pid int) (goCPU, pgCPU float64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		goCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	if pid == 0 {
+		return goCPU, 0
+	}
+	// Fields after the command (which may hold spaces): state is 3,
+	// ppid 4, utime 14, stime 15, cutime 16, cstime 17.
+	stat := func(p string) []string {
+		b, err := os.ReadFile("/proc/" + p + "/stat")
+		if err != nil {
+			return nil
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			return nil
+		}
+		return append([]string{"", "", ""}, strings.Fields(string(b[i+1:]))...)[1:]
+	}
+	ticks := func(f []string, from, to int) float64 {
+		t := 0.0
+		for i := from; i <= to; i++ {
+			v, _ := strconv.ParseFloat(f[i-1], 64)
+			t += v
+		}
+		return t / 100 // USER_HZ
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		f := stat(d.Name())
+		if len(f) < 17 {
+			continue
+		}
+		switch {
+		case d.Name() == strconv.Itoa(pid):
+			pgCPU += ticks(f, 14, 17)
+		case f[3] == strconv.Itoa(pid):
+			pgCPU += ticks(f, 14, 15)
+		}
+	}
+	return goCPU, pgCPU
+}
+
+// postmasterPID returns the pid of pool's server when it runs on this
+// machine and its data directory is readable, else 0.
+func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
+	var dir string
+	if err := pool.QueryRow(ctx, "SELECT current_setting('data_directory')").Scan(&dir); err != nil {
+		return 0
+	}
+	b, err := os.ReadFile(dir + "/postmaster.pid")
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	return pid
 }
 
 func heapMiB() float64 {
@@ -128,6 +194,17 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	defer pool.Close()
 	log, got := pgLogOf(b, pool, n)
 	rounds := envInt(b, "CUSTODY_BENCH_ROUNDS", 3)
+	pgPID := postmasterPID(ctx, pool)
+	// cpu is the CPU time used by this process and the server, summed.
+	type cpu struct{ goSec, pgSec float64 }
+	cpuNow := func() cpu {
+		g, p := cpuSeconds(pgPID)
+		return cpu{g, p}
+	}
+	since := func(c0 cpu) cpu {
+		c := cpuNow()
+		return cpu{c.goSec - c0.goSec, c.pgSec - c0.pgSec}
+	}
 	// CUSTODY_BENCH_PROJECTIONS (names, comma-separated; default all)
 	// rebuilds a subset, to see what each costs.
 	set := All()
@@ -138,7 +215,7 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	}
 
 	// rebuild rebuilds every projection and logs the projector's heap.
-	rebuild := func() time.Duration {
+	rebuild := func() (time.Duration, cpu) {
 		var heap []string
 		next := int64(0)
 		// Besides the quarters, sample the heap every 3 s: the folds run
@@ -163,6 +240,7 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 		if os.Getenv("CUSTODY_BENCH_LOG") != "" {
 			logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		}
+		c0 := cpuNow()
 		res, err := Rebuild(ctx, pool, log, set, RebuildOptions{BatchSize: 5000, Fresh: true, Logger: logger,
 			Progress: func(applied int64, _ events.Position) {
 				if applied >= next {
@@ -170,6 +248,7 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 					next += got / 4
 				}
 			}})
+		used := since(c0)
 		close(sampling)
 		<-sampled
 		if err != nil {
@@ -177,12 +256,13 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 		}
 		b.Logf("projector heap before the rebuild %.0f MiB, peak during it %.0f MiB (+%.0f MiB); at quarters of the log: %v",
 			start, peak, peak-start, heap)
-		return res.Duration
+		return res.Duration, used
 	}
 	// copyRows reads every table the rebuild produced, empties it and
 	// loads the same rows back with CopyFrom, timing only the CopyFrom.
-	copyRows := func() (time.Duration, int) {
+	copyRows := func() (time.Duration, int, cpu) {
 		var took time.Duration
+		var used cpu
 		rows := 0
 		for _, p := range set {
 			for _, tbl := range p.Tables() {
@@ -208,16 +288,18 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 				if _, err := pool.Exec(ctx, fmt.Sprintf("TRUNCATE %s.%s", ident(LiveSchema), ident(tbl))); err != nil {
 					b.Fatal(err)
 				}
-				start := time.Now()
+				start, c0 := time.Now(), cpuNow()
 				c, err := pool.CopyFrom(ctx, pgx.Identifier{LiveSchema, tbl}, cols, pgx.CopyFromRows(data))
 				if err != nil {
 					b.Fatalf("copy %s: %v", tbl, err)
 				}
 				took += time.Since(start)
+				u := since(c0)
+				used.goSec, used.pgSec = used.goSec+u.goSec, used.pgSec+u.pgSec
 				rows += int(c)
 			}
 		}
-		return took, rows
+		return took, rows, used
 	}
 
 	b.ResetTimer()
@@ -236,14 +318,18 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 				foldWorkMem = workMems[r%len(workMems)]
 				b.Logf("round %d: folds' work_mem %s", r+1, foldWorkMem)
 			}
-			rt := rebuild()
+			rt, rcpu := rebuild()
 			b.StopTimer()
-			ct, rows := copyRows()
+			ct, rows, ccpu := copyRows()
 			b.StartTimer()
 			rebuildTotal, copyTotal = rebuildTotal+rt, copyTotal+ct
 			b.Logf("round %d: rebuild of all projections: %d events in %v = %.0f events/s; CopyFrom of the resulting %d rows: %v = %.0f events/s equivalent (%.0f rows/s); rebuild at %.1f%% of CopyFrom",
 				r+1, got, rt.Round(time.Millisecond), float64(got)/rt.Seconds(), rows, ct.Round(time.Millisecond),
 				float64(got)/ct.Seconds(), float64(rows)/ct.Seconds(), 100*ct.Seconds()/rt.Seconds())
+			if pgPID != 0 {
+				b.Logf("round %d: CPU time (this process + PostgreSQL): rebuild %.1f s + %.1f s, CopyFrom %.1f s + %.1f s: rebuild at %.1f%% of CopyFrom by CPU time",
+					r+1, rcpu.goSec, rcpu.pgSec, ccpu.goSec, ccpu.pgSec, 100*(ccpu.goSec+ccpu.pgSec)/(rcpu.goSec+rcpu.pgSec))
+			}
 		}
 		rebuildRate := float64(got) * float64(rounds) / rebuildTotal.Seconds()
 		copyRate := float64(got) * float64(rounds) / copyTotal.Seconds()

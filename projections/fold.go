@@ -22,8 +22,9 @@ import (
 //     rows that changed are written back, set-based (one upsert and one
 //     delete per table), in one more round trip;
 //   - rebuild (foldShadow): the facts of the whole log are staged with COPY,
-//     read back sorted by key and position and folded from empty, one key at
-//     a time, and the rows copied into the new tables (see bulkBuilder).
+//     read back grouped by key, in log order within a key, and folded from
+//     empty, one key at a time, and the rows copied into the new tables (see
+//     bulkBuilder).
 //
 // A fact is a row of values, one per column of definition.staging, with
 // the Go types norm gives (string, []string, int64, int16, bool,
@@ -63,11 +64,12 @@ type definition struct {
 // facts of kind from carry the same values in the match columns. The
 // fact's own key columns that are not match columns are empty (NULL).
 //
-// The rebuild joins such facts to the keys of the staged facts of kind
-// from (in SQL, before sorting); the live driver finds the keys among the
-// stored rows of table (match columns equal, where holding) and among the
-// batch's own facts of kind from, loads their rows with the others', and
-// folds the fact into each, in log order with the key's own facts. A key
+// The rebuild reads such facts first and joins them to each key with
+// staged facts of kind from as it folds the key (sortedFold); the live
+// driver finds the keys among the stored rows of table (match columns
+// equal, where holding) and among the batch's own facts of kind from,
+// loads their rows with the others', and folds the fact into each, in log
+// order with the key's own facts. A key
 // reached that the fact cannot change (a relation not yet started) must
 // be left as it is by the fold.
 type fanout struct {
@@ -221,73 +223,141 @@ func (d *definition) bulkPlan() bulkPlan {
 	for i, c := range d.staging {
 		cols[i], _, _ = strings.Cut(c, " ")
 	}
-	outputs := map[string][]string{}
+	outputs, types := map[string][]string{}, map[string][]string{}
 	for _, t := range d.tables {
-		outputs[t.name] = colNames(t.cols)
+		outputs[t.name], types[t.name] = colNames(t.cols), t.types
 	}
+	query, fanouts := d.foldQueries(cols)
 	return bulkPlan{
-		staging: d.staging,
-		stage:   d.fact,
-		query:   d.foldQuery(cols),
-		outputs: outputs,
-		newFold: func() folder { return &sortedFold{d: d} },
+		staging:     d.staging,
+		stage:       d.fact,
+		query:       query,
+		fanouts:     fanouts,
+		outputs:     outputs,
+		outputTypes: types,
+		newFold:     func() folder { return &sortedFold{d: d} },
 	}
 }
 
-// foldQuery reads the staged facts in key and log order, the fanouts'
-// facts joined to every key they reach.
-func (d *definition) foldQuery(cols []string) string {
+// foldQueries returns the query reading the staged facts of single keys
+// grouped by key, each key's in log order, and the one reading the
+// fanouts' facts (or "") in log order. The fanouts' facts are few
+// (departures, erasures): the fold keeps them in memory and joins them to
+// the keys they reach itself, rather than have the database find those
+// keys with a sort of its own.
+//
+// The fold needs a key's facts together, not the keys in any order: the
+// sort takes the corp column last. A log holds one or a few corps, and a
+// sort led by a column that hardly varies compares the next columns of
+// nearly every pair of rows in full (its abbreviated keys are useless);
+// led by the customer (or staff member, chat, ...) it sorts several times
+// faster (BENCHMARKS.md, issue 17). With one corp the keys still
+// come out in key order, which is also the order of the tables' primary
+// keys, so that building those indexes sorts sorted rows.
+func (d *definition) foldQueries(cols []string) (query, fanouts string) {
 	q := fmt.Sprintf("SELECT %s FROM {s}.bulk_staging", strings.Join(cols, ", "))
-	if len(d.fanouts) > 0 {
-		var kinds []string
-		for _, f := range d.fanouts {
-			kinds = append(kinds, fmt.Sprint(f.kind))
+	var order []string
+	for _, k := range d.key {
+		if k != "corp" {
+			order = append(order, k)
 		}
-		q += " WHERE kind NOT IN (" + strings.Join(kinds, ", ") + ")"
 	}
+	if len(order) < len(d.key) {
+		order = append(order, "corp")
+	}
+	by := fmt.Sprintf(" ORDER BY %s, cpos, ppos", strings.Join(order, ", "))
+	if len(d.fanouts) == 0 {
+		return q + by, ""
+	}
+	var kinds []string
 	for _, f := range d.fanouts {
-		kcols := slices.Clone(d.key)
-		for _, m := range f.match {
-			if !slices.Contains(kcols, m) {
-				kcols = append(kcols, m)
-			}
-		}
-		var sel, on []string
-		for _, c := range cols {
-			if slices.Contains(d.key, c) {
-				sel = append(sel, "k."+c)
-			} else {
-				sel = append(sel, "d."+c)
-			}
-		}
-		for _, m := range f.match {
-			on = append(on, fmt.Sprintf("d.%s = k.%s", m, m))
-		}
-		q += fmt.Sprintf("\nUNION ALL SELECT %s FROM (SELECT DISTINCT %s FROM {s}.bulk_staging WHERE kind = %d) k JOIN {s}.bulk_staging d ON d.kind = %d AND %s",
-			strings.Join(sel, ", "), strings.Join(kcols, ", "), f.from, f.kind, strings.Join(on, " AND "))
+		kinds = append(kinds, fmt.Sprint(f.kind))
 	}
-	return q + fmt.Sprintf("\nORDER BY %s, cpos, ppos", strings.Join(d.key, ", "))
+	in := "(" + strings.Join(kinds, ", ") + ")"
+	return q + " WHERE kind NOT IN " + in + by, q + " WHERE kind IN " + in + " ORDER BY cpos, ppos"
 }
 
 // sortedFold is the rebuild's driver of a definition: it folds staged
-// facts sorted by key, each key from empty.
+// facts grouped by key, each key from empty. With fanouts it holds a key's
+// facts until the key ends and adds to them, in log order, the fanouts'
+// facts that reach it: those of a fanout whose match columns equal those
+// of one of the key's facts of kind from, once per distinct such match
+// (the join the live driver's reach does from stored rows), each with the
+// key's columns of that fact.
 type sortedFold struct {
 	d       *definition
 	f       keyFold
 	key     foldKey
 	started bool
+	// fans holds, per fanout of d, its facts by their match values, in
+	// log order; facts holds the current key's (only with fanouts).
+	fans  []map[string][][]any
+	facts [][]any
 }
 
-func (s *sortedFold) add(rows pgx.Rows, out *bulkOut) error {
-	vals, err := rows.Values()
+// addFanout takes in a fanout fact (read before any other, in log order).
+func (s *sortedFold) addFanout(rows pgx.Rows) error {
+	vals, err := s.values(rows)
 	if err != nil {
 		return err
+	}
+	if s.fans == nil {
+		s.fans = make([]map[string][][]any, len(s.d.fanouts))
+		for i := range s.fans {
+			s.fans[i] = map[string][][]any{}
+		}
+	}
+	for i := range s.d.fanouts {
+		f := &s.d.fanouts[i]
+		if vKind(vals) != f.kind {
+			continue
+		}
+		if m, ok := matchValues(f, vals); ok {
+			s.fans[i][m] = append(s.fans[i][m], vals)
+		}
+	}
+	return nil
+}
+
+// matchValues returns fact's values of f's match columns as one string,
+// and false when one is NULL (NULL equals nothing).
+func matchValues(f *fanout, fact []any) (string, bool) {
+	var b strings.Builder
+	for _, c := range f.matchIdx {
+		v, ok := fact[c].(string)
+		if !ok {
+			return "", false
+		}
+		// Text holds no NUL: it separates the values.
+		b.WriteString(v)
+		b.WriteByte(0)
+	}
+	return b.String(), true
+}
+
+func (s *sortedFold) values(rows pgx.Rows) ([]any, error) {
+	if vals, ok := rawFact(rows, s.d.stagingTypes); ok {
+		return vals, nil
+	}
+	vals, err := rows.Values()
+	if err != nil {
+		return nil, err
 	}
 	for i, t := range s.d.stagingTypes {
 		vals[i] = norm(t, vals[i])
 	}
+	return vals, nil
+}
+
+func (s *sortedFold) add(rows pgx.Rows, out *bulkOut) error {
+	vals, err := s.values(rows)
+	if err != nil {
+		return err
+	}
 	if k := s.d.keyOf(vals); !s.started || k != s.key {
-		s.finish(out)
+		if err := s.end(out); err != nil {
+			return err
+		}
 		// One fold for every key: seed resets it.
 		if s.f == nil {
 			s.f = s.d.newFold()
@@ -295,15 +365,65 @@ func (s *sortedFold) add(rows pgx.Rows, out *bulkOut) error {
 		s.key, s.started = k, true
 		s.f.seed(k, nil)
 	}
+	if len(s.d.fanouts) > 0 {
+		s.facts = append(s.facts, vals)
+		return nil
+	}
 	return s.f.add(vals)
 }
 
-func (s *sortedFold) finish(out *bulkOut) {
-	if s.started {
-		s.f.finish(out)
-		s.started = false
+// end folds the current key's facts held back for the fanouts and emits
+// the key's rows.
+func (s *sortedFold) end(out *bulkOut) error {
+	if !s.started {
+		return nil
 	}
+	s.started = false
+	if len(s.fans) > 0 {
+		joined, n := false, len(s.facts)
+		for i := range s.d.fanouts {
+			f := &s.d.fanouts[i]
+			seen := map[string]bool{}
+			for _, own := range s.facts[:n] {
+				if vKind(own) != f.from {
+					continue
+				}
+				m, ok := matchValues(f, own)
+				if !ok || seen[m] {
+					continue
+				}
+				seen[m] = true
+				for _, fan := range s.fans[i][m] {
+					fact := slices.Clone(fan)
+					for _, c := range s.d.keyIdx {
+						fact[c] = own[c]
+					}
+					s.facts = append(s.facts, fact)
+					joined = true
+				}
+			}
+		}
+		if joined {
+			slices.SortStableFunc(s.facts, func(a, b []any) int {
+				if c := cmpInt(vInt(a, s.d.cposIdx), vInt(b, s.d.cposIdx)); c != 0 {
+					return c
+				}
+				return cmpInt(vInt(a, s.d.pposIdx), vInt(b, s.d.pposIdx))
+			})
+		}
+	}
+	for _, fact := range s.facts {
+		if err := s.f.add(fact); err != nil {
+			return err
+		}
+	}
+	clear(s.facts)
+	s.facts = s.facts[:0]
+	s.f.finish(out)
+	return nil
 }
+
+func (s *sortedFold) finish(out *bulkOut) error { return s.end(out) }
 
 // foldRun is one fold projection's share of a Writer: its facts in log
 // order.

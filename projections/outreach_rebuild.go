@@ -322,9 +322,10 @@ func (f *outreachFold) add(rows pgx.Rows, out *bulkOut) error {
 	return nil
 }
 
-func (f *outreachFold) finish(out *bulkOut) {
+func (f *outreachFold) finish(out *bulkOut) error {
 	f.finishKey(out)
 	f.flushCounts(out)
+	return nil
 }
 
 // startKey resets the state for x's key.

@@ -82,7 +82,7 @@ func (chatNamesFold) add(rows pgx.Rows, out *bulkOut) error {
 	return nil
 }
 
-func (chatNamesFold) finish(*bulkOut) {}
+func (chatNamesFold) finish(*bulkOut) error { return nil }
 
 // parkedRows renders the parked table as "projection corp position type reason-prefix".
 func parkedRows(t *testing.T, db Querier) []string {

@@ -153,24 +153,10 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projectio
 		defer lockConn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1))", key)
 	}
 
+	// The shadows come back durable and indexed for the readers (see
+	// buildShadows).
 	shadows, err := buildShadows(ctx, pool, src, ps, opts, &res)
 	if err != nil {
-		return res, err
-	}
-	// Index for the readers and make the shadow tables durable before they
-	// serve, outside the swap transaction so that it stays short.
-	// Shadows are independent, so they are finished in parallel.
-	errs := make([]error, len(shadows))
-	var wg sync.WaitGroup
-	for i, sh := range shadows {
-		wg.Go(func() {
-			began := time.Now()
-			errs[i] = finishShadow(ctx, pool, sh)
-			opts.Logger.Info("projections: rebuild: tables made durable and indexed for readers", "projection", sh.p.Name(), "took", time.Since(began))
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
 		return res, err
 	}
 
@@ -330,7 +316,9 @@ func swap(ctx context.Context, tx pgx.Tx, sh *shadow, live Checkpoint) error {
 
 // buildShadows prepares the shadows of ps (resuming previous ones unless
 // opts.Fresh) and applies the log to them until ReadAll returns nothing,
-// reading it once for all. The live tables are not touched.
+// reading it once for all, then makes each durable and indexes it for the
+// readers (finishShadow) as soon as it is built. The live tables are not
+// touched.
 func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts RebuildOptions, res *RebuildResult) ([]*shadow, error) {
 	shadows := make([]*shadow, len(ps))
 	for i, p := range ps {
@@ -385,6 +373,21 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 			}
 			reported++
 		}
+	}
+	// finish indexes a built shadow for the readers and makes its tables
+	// durable before they serve, outside the swap transaction so that it
+	// stays short, as soon as the shadow is built: while the others are
+	// still folding.
+	finish := func(sh *shadow) {
+		if ctx.Err() != nil {
+			return
+		}
+		began := time.Now()
+		if err := finishShadow(ctx, pool, sh); err != nil {
+			fail(err)
+			return
+		}
+		opts.Logger.Info("projections: rebuild: tables made durable and indexed for readers", "projection", sh.p.Name(), "took", time.Since(began))
 	}
 	chans := make([]chan batch, len(shadows))
 	for i := range chans {
@@ -477,12 +480,17 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 				}
 			}
 			opts.Logger.Info("projections: rebuild: log read", "projection", sh.p.Name(), "took", time.Since(began))
-			if ctx.Err() != nil || !sh.pending || sh.fallback {
+			if ctx.Err() != nil || sh.fallback {
+				return
+			}
+			if !sh.pending {
+				finish(sh)
 				return
 			}
 			opts.Logger.Info("projections: rebuild: deriving the tables from the staged events", "projection", sh.p.Name())
 			folding := time.Now()
-			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return foldShadow(ctx, tx, sh) }); err != nil {
+			var ph foldPhases
+			if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return foldShadow(ctx, tx, sh, &ph) }); err != nil {
 				if isDataError(err) {
 					fallBack(sh, err)
 					return
@@ -490,11 +498,15 @@ func buildShadows(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Proj
 				fail(err)
 				return
 			}
-			opts.Logger.Info("projections: rebuild: tables derived", "projection", sh.p.Name(), "took", time.Since(folding))
+			opts.Logger.Info("projections: rebuild: tables derived", append([]any{"projection", sh.p.Name(), "took", time.Since(folding)}, ph.attrs()...)...)
 			sh.pending = false
+			analyzing := time.Now()
 			if _, err := pool.Exec(ctx, analyzeSQL(sh.schema, []Projection{sh.p})); err != nil {
 				fail(fmt.Errorf("projections: rebuild %s: analyze: %w", sh.p.Name(), err))
+				return
 			}
+			opts.Logger.Info("projections: rebuild: tables analyzed", "projection", sh.p.Name(), "took", time.Since(analyzing))
+			finish(sh)
 		})
 	}
 	wg.Wait()

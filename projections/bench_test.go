@@ -240,8 +240,16 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 		if os.Getenv("CUSTODY_BENCH_LOG") != "" {
 			logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		}
+		// The collector's target custody projections rebuild sets for
+		// itself; CUSTODY_BENCH_GCPERCENT=100 measures Go's default.
+		gc := DefaultRebuildGCPercent
+		if v := os.Getenv("CUSTODY_BENCH_GCPERCENT"); v != "" {
+			if gc, err = strconv.Atoi(v); err != nil {
+				b.Fatalf("CUSTODY_BENCH_GCPERCENT=%q: %v", v, err)
+			}
+		}
 		c0 := cpuNow()
-		res, err := Rebuild(ctx, pool, log, set, RebuildOptions{BatchSize: 5000, Fresh: true, Logger: logger,
+		res, err := Rebuild(ctx, pool, log, set, RebuildOptions{BatchSize: 5000, Fresh: true, Logger: logger, GCPercent: gc,
 			Progress: func(applied int64, _ events.Position) {
 				if applied >= next {
 					heap = append(heap, fmt.Sprintf("%d events: %.0f MiB", applied, heapMiB()))

@@ -3,6 +3,8 @@ package projections
 import (
 	"context"
 	"errors"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -253,3 +255,38 @@ func TestStatusCountsLag(t *testing.T) {
 type fakeProjection struct{ Staff }
 
 func (fakeProjection) Name() string { return "fake" }
+
+// TestRebuildGCPercent: a rebuild sets the collector's target it is given
+// for its own duration only, and refuses one out of range before doing
+// anything.
+func TestRebuildGCPercent(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	log := memlog.New()
+	if _, err := generate(ctx, log, genOptions{Corp: "c1", Events: 500, Writers: 1, Staff: 4, Customers: 20, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	before := debug.SetGCPercent(137)
+	defer debug.SetGCPercent(before)
+	var during int
+	_, err := Rebuild(ctx, pool, log, []Projection{Staff{}}, RebuildOptions{Fresh: true, Logger: discardLogger(), GCPercent: 400,
+		Progress: func(int64, events.Position) {
+			during = debug.SetGCPercent(-1)
+			debug.SetGCPercent(during)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during != 400 {
+		t.Errorf("GC percent during the rebuild = %d, want 400", during)
+	}
+	if after := debug.SetGCPercent(137); after != 137 {
+		t.Errorf("GC percent after the rebuild = %d, want 137 as before it", after)
+	}
+	for _, bad := range []int{-1, 10001} {
+		if _, err := Rebuild(ctx, pool, log, []Projection{Staff{}}, RebuildOptions{Logger: discardLogger(), GCPercent: bad}); err == nil ||
+			!strings.Contains(err.Error(), "GC percent") {
+			t.Errorf("GCPercent %d: %v, want it refused", bad, err)
+		}
+	}
+}

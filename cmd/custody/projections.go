@@ -230,8 +230,13 @@ func runProjectionsRebuild(ctx context.Context, args []string, usage func(io.Wri
 	return rebuildProjections(ctx, pool, log, ps, projections.RebuildOptions{BatchSize: *batch, Fresh: *fresh, Logger: logger})
 }
 
-// rebuildProjections rebuilds ps with a progress display.
+// rebuildProjections rebuilds ps with a progress display. The rebuild is
+// this process's work: unless GOGC says otherwise, the collector's target
+// is raised for it (projections.DefaultRebuildGCPercent).
 func rebuildProjections(ctx context.Context, pool *pgxpool.Pool, log projections.Source, ps []projections.Projection, opts projections.RebuildOptions) error {
+	if os.Getenv("GOGC") == "" {
+		opts.GCPercent = projections.DefaultRebuildGCPercent
+	}
 	logger := opts.Logger
 	// The live checkpoints count the events consumed so far: a good guess
 	// of the log's length for the progress bar.

@@ -141,6 +141,16 @@ const rebuildStateMove = `UPDATE %s.rebuild_state SET commit_pos = $1, prepare_p
 // key-ordered pass at the end (see bulkBuilder); the others apply the log
 // batch by batch, each in its own transactions, into unlogged tables.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts RebuildOptions) (RebuildResult, error) {
+	res, err := rebuild(ctx, pool, src, ps, opts)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// A statement cut short by the cancellation may fail with its
+		// connection's error ("use of closed network connection").
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return res, err
+}
+
+func rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projection, opts RebuildOptions) (RebuildResult, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
 		return RebuildResult{}, err

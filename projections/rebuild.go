@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/events"
@@ -194,9 +196,63 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projectio
 	}
 
 	// The swap: lock the checkpoints, take in what arrived meanwhile, move
-	// the tables, drop the old ones, all or nothing.
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		cps, err := readCheckpoints(ctx, tx, names(ps), true)
+	// the tables, drop the old ones, all or nothing. It takes the live
+	// tables' strongest lock after the checkpoint rows; a live batch that
+	// read those tables before it locked the rows deadlocks with it, and
+	// PostgreSQL may pick the swap as the victim: then it is tried again
+	// from the shadows' state before it (nothing of it was committed).
+	for attempt := 1; ; attempt++ {
+		saved := saveShadows(shadows)
+		err = swapAll(ctx, pool, src, shadows, opts, &res)
+		if err == nil || attempt == swapAttempts || !isDeadlock(err) {
+			break
+		}
+		restoreShadows(shadows, saved)
+		opts.Logger.Warn("projections: rebuild: the swap deadlocked with a live batch; trying again", "attempt", attempt)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Position = minShadow(shadows)
+	res.Duration = time.Since(start)
+	opts.Logger.Info("projections: rebuilt", "projections", res.Names, "position", res.Position.String(), "events", res.Applied, "took", res.Duration)
+	return res, nil
+}
+
+// swapAttempts bounds the swap's tries after deadlocks.
+const swapAttempts = 5
+
+// isDeadlock reports a transaction PostgreSQL aborted to break a deadlock.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
+}
+
+// shadowState is what a swap changes of a shadow in memory.
+type shadowState struct {
+	pos    events.Position
+	parked map[string]bool
+}
+
+func saveShadows(shadows []*shadow) []shadowState {
+	out := make([]shadowState, len(shadows))
+	for i, sh := range shadows {
+		out[i] = shadowState{pos: sh.pos, parked: maps.Clone(sh.parked)}
+	}
+	return out
+}
+
+func restoreShadows(shadows []*shadow, saved []shadowState) {
+	for i, sh := range shadows {
+		sh.pos, sh.parked = saved[i].pos, saved[i].parked
+	}
+}
+
+// swapAll is the swap's transaction (see rebuild).
+func swapAll(ctx context.Context, pool *pgxpool.Pool, src Source, shadows []*shadow, opts RebuildOptions, res *RebuildResult) error {
+	applied := res.Applied
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		cps, err := readCheckpoints(ctx, tx, res.Names, true)
 		if err != nil {
 			return err
 		}
@@ -216,7 +272,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projectio
 			if err := applyShadows(ctx, tx, shadows, evs); err != nil {
 				return err
 			}
-			res.Applied += int64(len(recs))
+			applied += int64(len(recs))
 		}
 		for _, sh := range shadows {
 			live := cps[sh.p.Name()]
@@ -229,13 +285,10 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, src Source, ps []Projectio
 		}
 		return nil
 	})
-	if err != nil {
-		return res, err
+	if err == nil {
+		res.Applied = applied
 	}
-	res.Position = minShadow(shadows)
-	res.Duration = time.Since(start)
-	opts.Logger.Info("projections: rebuilt", "projections", res.Names, "position", res.Position.String(), "events", res.Applied, "took", res.Duration)
-	return res, nil
+	return err
 }
 
 // finishShadow makes sh's tables logged and creates their reader indexes,

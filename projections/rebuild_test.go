@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/custody/custody/adapters/eventlog/memlog"
 	"github.com/custody/custody/events"
@@ -288,5 +289,66 @@ func TestRebuildGCPercent(t *testing.T) {
 			!strings.Contains(err.Error(), "GC percent") {
 			t.Errorf("GCPercent %d: %v, want it refused", bad, err)
 		}
+	}
+}
+
+// TestRebuildSwapSurvivesADeadlock: a transaction that read a live table
+// and then waits for the checkpoint row the swap holds (what a live batch
+// that loads rows before it locks its checkpoints does) deadlocks with the
+// swap, which waits for that table; when PostgreSQL aborts the swap, the
+// rebuild tries it again and succeeds.
+func TestRebuildSwapSurvivesADeadlock(t *testing.T) {
+	ctx := context.Background()
+	pool := newDB(t)
+	log := memlog.New()
+	if _, err := generate(ctx, log, genOptions{Corp: "c1", Events: 500, Writers: 1, Staff: 4, Customers: 20, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	catchUp(t, newRunner(t, pool, log, 1000))
+
+	reader, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback(ctx)
+	if _, err := reader.Exec(ctx, `SELECT count(*) FROM projections.staff`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Rebuild(ctx, pool, log, []Projection{Staff{}}, RebuildOptions{Fresh: true, Logger: discardLogger()})
+		done <- err
+	}()
+	// The swap holds the checkpoint row and waits for the reader's lock on
+	// the table.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'relation'
+			AND relation = 'projections.staff'::regclass AND mode = 'AccessExclusiveLock')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the swap never waited for the table")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Now the reader waits for the swap's row: a deadlock. The swap waited
+	// first, so its backend finds it and is the one aborted.
+	if _, err := reader.Exec(ctx, `SELECT 1 FROM projections.projection_checkpoints WHERE name = 'staff' FOR UPDATE`); err != nil {
+		t.Fatalf("the reader was aborted instead of the swap: %v", err)
+	}
+	if err := reader.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("rebuild after a deadlocked swap: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM projections.staff`).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("staff after the rebuild: %d rows, %v", n, err)
 	}
 }

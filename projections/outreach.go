@@ -26,11 +26,12 @@ import (
 //   - outreach_deliveries: every outreach.delivered (the caps' ledger);
 //   - outreach_messages: each message's plan and outcome counts.
 //
-// Every event is a few statements on its own rows; a customer-level
-// change updates the customer's audience rows in one statement. A batch's
-// deliveries, last contacts and reach refreshes are written set-based at
-// its end (applyBatch). Its rebuild is a fold of its staged facts
-// (outreach_rebuild.go).
+// What each event does to these rows is defined once, as a fold over four
+// key spaces (outreach_rebuild.go): the rebuild folds the whole log's
+// staged facts from empty, the live driver folds a batch's facts from the
+// keys' stored rows and writes back the rows that changed
+// (outreach_live.go). The dashboard's counters are derived from the rows
+// (outreach_counts.go).
 type Outreach struct{}
 
 // Name implements Projection.

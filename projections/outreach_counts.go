@@ -13,18 +13,19 @@ import (
 	"github.com/custody/custody/domain/corp"
 )
 
-// The dashboard's counters (sql/outreach/002_dashboard.sql) are kept by
-// Apply in the transaction that changes what they count:
+// The dashboard's counters (sql/outreach/002_dashboard.sql) are derived
+// from the rows the fold writes, by statements that run after the fold's
+// writes in the transaction that changes what they count:
 //
 //   - the date-independent facts per customer (outreach_reach: reachable,
 //     erased, consent withdrawn, opted out of every member's moments) and
 //     their per-corp sums (outreach_counts, a row while the corp has
-//     reachable customers), refreshed from the audience rows of the
-//     customers a batch changed, once at its end;
+//     reachable customers), refreshed from the final audience rows of the
+//     customers a batch changed, once at its end (refreshChanged);
 //   - the date-dependent ones as counts per cap window (outreach_usage per
 //     recipient, outreach_corp_usage per corp), cut in the corp's time
 //     zone as the projection knows it (outreach_zones), added to by the
-//     statement that records a batch's deliveries.
+//     statement that writes a batch's new deliveries (queueDeliveries).
 //
 // A rebuild computes them from the final rows instead
 // (outreach_rebuild.go).
@@ -131,9 +132,10 @@ func (c *outreachCorpBatch) deliver(kind, id string, x outreachRead) {
 	c.at, c.counted = append(c.at, x.at), append(c.counted, x.flag)
 }
 
-// queueDeliveries records the corp's pending deliveries, each once (the
-// first report of a delivery is kept), and adds the new ones to the
-// window counters of the zone the projection knows.
+// queueDeliveries writes the corp's pending deliveries (each the fold of
+// its key's reports in the batch) where no row is: a stored delivery is
+// its fold already, as the first report is kept. It adds the ones written
+// to the window counters of the zone the projection knows.
 func (c *outreachCorpBatch) queueDeliveries(w *Writer, corpID string) {
 	if len(c.kind) == 0 {
 		return

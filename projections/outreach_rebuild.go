@@ -24,13 +24,14 @@ import (
 //  4. (corp, recipient kind, recipient, message): outreach_deliveries (the
 //     first report of a delivery is kept).
 //
-// The fold does, fact by fact, what Apply's statements do. The window
-// counters (outreach_zones, outreach_usage, outreach_corp_usage) are then
-// computed once from the final rows, in SQL (outreachFinish): live, every
-// delivery adds to the windows of the zone the projection knows and a
-// zone change cuts every window again in the new zone, so at any position
-// they are the deliveries' counts in the corp's zone then. The live
-// projection stays Apply: a shadow is an ordinary one after the fold.
+// The fold of a key is the live driver's too (outreach_live.go), there
+// seeded from the key's stored rows. The window counters (outreach_zones,
+// outreach_usage, outreach_corp_usage) are computed once from the final
+// rows, in SQL (outreachFinish): live, every delivery written adds to the
+// windows of the zone the projection knows and a zone change cuts every
+// window again in the new zone, so at any position they are the
+// deliveries' counts in the corp's zone then. A shadow is an ordinary one
+// after the fold.
 
 // Kinds of outreach facts.
 const (

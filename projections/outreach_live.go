@@ -3,7 +3,6 @@ package projections
 import (
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/custody/custody/events"
 )
@@ -100,14 +99,11 @@ var outreachChatsDef = membersUpsert(prepared(&definition{
 
 // membersUpsert gives outreach_group_members, whose columns are all its
 // primary key, an upsert that inserts the rows absent (the generic one
-// would update no column).
+// has no column to update).
 func membersUpsert(d *definition) *definition {
-	t := &d.tables[0]
-	q, ok := strings.CutSuffix(t.upsertQ, " DO UPDATE SET ")
-	if !ok {
-		panic("projections: unexpected upsert " + t.upsertQ)
-	}
-	t.upsertQ = q + " DO NOTHING"
+	d.tables[0].upsertQ = `INSERT INTO {s}.outreach_group_members AS t (corp_id, chat_id, customer_id)
+		SELECT u.corp_id, u.chat_id, u.customer_id FROM unnest($1::text[], $2::text[], $3::text[]) AS u(corp_id, chat_id, customer_id)
+		ON CONFLICT DO NOTHING`
 	return d
 }
 

@@ -26,11 +26,12 @@ import (
 //   - outreach_deliveries: every outreach.delivered (the caps' ledger);
 //   - outreach_messages: each message's plan and outcome counts.
 //
-// Every event is a few statements on its own rows; a customer-level
-// change updates the customer's audience rows in one statement. A batch's
-// deliveries, last contacts and reach refreshes are written set-based at
-// its end (applyBatch). Its rebuild is a fold of its staged facts
-// (outreach_rebuild.go).
+// What each event does to these rows is defined once, as a fold over four
+// key spaces (outreach_rebuild.go): the rebuild folds the whole log's
+// staged facts from empty, the live driver folds a batch's facts from the
+// keys' stored rows and writes back the rows that changed
+// (outreach_live.go). The dashboard's counters are derived from the rows
+// (outreach_counts.go).
 type Outreach struct{}
 
 // Name implements Projection.
@@ -47,117 +48,6 @@ func (Outreach) Migrations() []string { return migrations("outreach") }
 
 // Apply implements Projection.
 func (o Outreach) Apply(w *Writer, e Event) error { return o.applyBatch(w, []Event{e}) }
-
-// applyBatch writes a batch: each event's own rows by its statements, in
-// log order; then, per corp, the batch's deliveries with their window
-// counters and the customers' last contact, one statement each, and one
-// refresh of the reach of every customer the batch changed (see
-// outreach_counts.go). A zone change writes the corp's deliveries before
-// it first; a departure refreshes its member's customers at once, before
-// their rows are marked, as the refresh needs.
-func (Outreach) applyBatch(w *Writer, evs []Event) error {
-	b := outreachBatch{corps: map[string]*outreachCorpBatch{}}
-	for _, e := range evs {
-		corpID, at := e.CorpID, e.OccurredAt
-		switch p := e.Payload.(type) {
-		case *events.CustomerRelationStarted:
-			w.Queue(`INSERT INTO {s}.outreach_audience AS a (corp_id, customer_id, staff_id, active, channel, tags, since,
-					marketing_consent, erased, last_contact_at)
-				SELECT $1, $2, $3, true, $4, $5, $6, coalesce(c.marketing_consent, ''), coalesce(c.erased, false), c.last_contact_at
-				FROM (VALUES (1)) AS one(x) LEFT JOIN {s}.outreach_customers AS c ON c.corp_id = $1 AND c.customer_id = $2
-				ON CONFLICT (corp_id, customer_id, staff_id) DO UPDATE SET active = true, channel = excluded.channel,
-					tags = excluded.tags, since = excluded.since`,
-				corpID, p.CustomerID, p.StaffID, p.State, nonNil(p.Tags), at)
-			b.of(corpID).touch(p.CustomerID)
-		case *events.CustomerRelationEdited:
-			w.Queue(`UPDATE {s}.outreach_audience SET tags = $4 WHERE corp_id = $1 AND customer_id = $2 AND staff_id = $3`,
-				corpID, p.CustomerID, p.StaffID, nonNil(p.Tags))
-		case *events.CustomerRelationEnded:
-			w.Queue(`UPDATE {s}.outreach_audience SET active = false WHERE corp_id = $1 AND customer_id = $2 AND staff_id = $3`,
-				corpID, p.CustomerID, p.StaffID)
-			b.of(corpID).touch(p.CustomerID)
-		case *events.CustomerErased:
-			w.Queue(`INSERT INTO {s}.outreach_customers (corp_id, customer_id, erased) VALUES ($1, $2, true)
-				ON CONFLICT (corp_id, customer_id) DO UPDATE SET erased = true`, corpID, p.CustomerID)
-			w.Queue(`UPDATE {s}.outreach_audience SET erased = true WHERE corp_id = $1 AND customer_id = $2`, corpID, p.CustomerID)
-			b.of(corpID).touch(p.CustomerID)
-		case *events.MomentsOptedOut:
-			optOut(w, corpID, p.CustomerID, p.StaffID, true)
-			b.of(corpID).touch(p.CustomerID)
-		case *events.MomentsOptedIn:
-			optOut(w, corpID, p.CustomerID, p.StaffID, false)
-			b.of(corpID).touch(p.CustomerID)
-		case *events.ConsentRecorded:
-			if p.Purpose != events.PurposeMarketing {
-				break
-			}
-			changed := p.ChangedAt
-			if changed.IsZero() {
-				changed = at
-			}
-			w.Queue(`INSERT INTO {s}.outreach_customers AS c (corp_id, customer_id, marketing_consent, consent_changed_at)
-				VALUES ($1, $2, $3, $4)
-				ON CONFLICT (corp_id, customer_id) DO UPDATE SET marketing_consent = excluded.marketing_consent,
-					consent_changed_at = excluded.consent_changed_at
-				WHERE c.consent_changed_at IS NULL OR c.consent_changed_at <= excluded.consent_changed_at`,
-				corpID, p.CustomerID, p.State, changed)
-			w.Queue(`UPDATE {s}.outreach_audience AS a SET marketing_consent = c.marketing_consent
-				FROM {s}.outreach_customers AS c
-				WHERE a.corp_id = $1 AND a.customer_id = $2 AND c.corp_id = $1 AND c.customer_id = $2
-					AND a.marketing_consent <> c.marketing_consent`,
-				corpID, p.CustomerID)
-			b.of(corpID).touch(p.CustomerID)
-		case *events.StaffDeparted:
-			w.Queue(refreshDeparting, corpID, p.StaffID)
-			w.Queue(`UPDATE {s}.outreach_audience SET staff_departed = true WHERE corp_id = $1 AND staff_id = $2 AND NOT staff_departed`,
-				corpID, p.StaffID)
-			w.Queue(dropZeroCounts, corpID)
-		case *events.CorpSettingsChanged:
-			if c := b.corps[corpID]; c != nil {
-				c.queueDeliveries(w, corpID)
-			}
-			queueZone(w, corpID, p.TimeZone)
-		case *events.GroupChatMemberJoined:
-			if p.MemberType == events.MemberCustomer {
-				w.Queue(`INSERT INTO {s}.outreach_group_members (corp_id, chat_id, customer_id) VALUES ($1, $2, $3)
-					ON CONFLICT DO NOTHING`, corpID, p.ChatID, p.MemberID)
-			}
-		case *events.GroupChatMemberLeft:
-			w.Queue(`DELETE FROM {s}.outreach_group_members WHERE corp_id = $1 AND chat_id = $2 AND customer_id = $3`,
-				corpID, p.ChatID, p.MemberID)
-		case *events.GroupChatDismissed:
-			w.Queue(`DELETE FROM {s}.outreach_group_members WHERE corp_id = $1 AND chat_id = $2`, corpID, p.ChatID)
-		case *events.OutreachDelivered:
-			b.of(corpID).deliver(p, at)
-		case *events.OutreachPlanned:
-			w.Queue(`INSERT INTO {s}.outreach_messages AS m (corp_id, message_id, channel, staff_id, planned_at, planned)
-				VALUES ($1, $2, $3, $4, $5, $6)
-				ON CONFLICT (corp_id, message_id) DO UPDATE SET planned_at = excluded.planned_at, planned = excluded.planned`,
-				corpID, p.MessageID, p.Channel, p.StaffID, at, int64(len(p.CustomerIDs)+len(p.ChatIDs)))
-		case *events.OutreachSent:
-			w.Queue(`INSERT INTO {s}.outreach_messages AS m (corp_id, message_id, channel, staff_id, reached, flagged, last_sent_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)
-				ON CONFLICT (corp_id, message_id) DO UPDATE SET reached = m.reached + excluded.reached,
-					flagged = m.flagged + excluded.flagged, last_sent_at = greatest(m.last_sent_at, excluded.last_sent_at)`,
-				corpID, p.MessageID, p.Channel, p.StaffID, int64(len(p.CustomerIDs)+len(p.ChatIDs)), int64(len(p.Flagged)), at)
-		case *events.OutreachRefused:
-			w.Queue(`INSERT INTO {s}.outreach_messages AS m (corp_id, message_id, channel, staff_id, refused)
-				VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (corp_id, message_id) DO UPDATE SET refused = m.refused + excluded.refused`,
-				corpID, p.MessageID, p.Channel, p.StaffID, int64(len(p.Refused)))
-		}
-	}
-	b.queueEnd(w)
-	return nil
-}
-
-func optOut(w *Writer, corpID, customerID, staffID string, out bool) {
-	w.Queue(`INSERT INTO {s}.outreach_audience AS a (corp_id, customer_id, staff_id, moments_opted_out, marketing_consent, erased, last_contact_at)
-		SELECT $1, $2, $3, $4, coalesce(c.marketing_consent, ''), coalesce(c.erased, false), c.last_contact_at
-		FROM (VALUES (1)) AS one(x) LEFT JOIN {s}.outreach_customers AS c ON c.corp_id = $1 AND c.customer_id = $2
-		ON CONFLICT (corp_id, customer_id, staff_id) DO UPDATE SET moments_opted_out = excluded.moments_opted_out`,
-		corpID, customerID, staffID, out)
-}
 
 func nonNil(s []string) []string {
 	if s == nil {

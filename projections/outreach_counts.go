@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,21 +11,21 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/custody/custody/domain/corp"
-	"github.com/custody/custody/events"
 )
 
-// The dashboard's counters (sql/outreach/002_dashboard.sql) are kept by
-// Apply in the transaction that changes what they count:
+// The dashboard's counters (sql/outreach/002_dashboard.sql) are derived
+// from the rows the fold writes, by statements that run after the fold's
+// writes in the transaction that changes what they count:
 //
 //   - the date-independent facts per customer (outreach_reach: reachable,
 //     erased, consent withdrawn, opted out of every member's moments) and
 //     their per-corp sums (outreach_counts, a row while the corp has
-//     reachable customers), refreshed from the audience rows of the
-//     customers a batch changed, once at its end;
+//     reachable customers), refreshed from the final audience rows of the
+//     customers a batch changed, once at its end (refreshChanged);
 //   - the date-dependent ones as counts per cap window (outreach_usage per
 //     recipient, outreach_corp_usage per corp), cut in the corp's time
 //     zone as the projection knows it (outreach_zones), added to by the
-//     statement that records a batch's deliveries.
+//     statement that writes a batch's new deliveries (queueDeliveries).
 //
 // A rebuild computes them from the final rows instead
 // (outreach_rebuild.go).
@@ -79,14 +77,12 @@ func reachRefresh(targets string) string {
 			withdrawn = k.withdrawn + excluded.withdrawn, moments_opted_out = k.moments_opted_out + excluded.moments_opted_out`
 }
 
-var (
-	// refreshCustomers refreshes the customers of the text array $3.
-	refreshCustomers = reachRefresh(`SELECT unnest($3::text[])`)
-	// refreshDeparting refreshes the customers of a departing member ($2)
-	// before their rows are marked.
-	refreshDeparting = reachRefresh(`SELECT DISTINCT customer_id FROM {s}.outreach_audience
-		WHERE corp_id = $1 AND staff_id = $2 AND active AND NOT staff_departed`)
-)
+// refreshChanged refreshes, after the folds' writes, the customers of the
+// text array $3 and those with an active pair of a member of the text
+// array $4 (departed in the batch). A customer refreshed whose reach did
+// not change costs a read and writes nothing.
+var refreshChanged = reachRefresh(`SELECT unnest($3::text[]) UNION SELECT a.customer_id FROM {s}.outreach_audience AS a
+	WHERE a.corp_id = $1 AND a.staff_id = ANY($4::text[]) AND a.active`)
 
 // dropZeroCounts removes the counters of a corp ($1) none of whose
 // customers is reachable: a corp has a row of outreach_counts while it has
@@ -110,7 +106,7 @@ type outreachBatch struct {
 func (b *outreachBatch) of(corpID string) *outreachCorpBatch {
 	c := b.corps[corpID]
 	if c == nil {
-		c = &outreachCorpBatch{touched: map[string]bool{}, contact: map[string]time.Time{}}
+		c = &outreachCorpBatch{touched: map[string]bool{}, departed: map[string]bool{}}
 		b.corps[corpID] = c
 		b.order = append(b.order, corpID)
 	}
@@ -118,39 +114,28 @@ func (b *outreachBatch) of(corpID string) *outreachCorpBatch {
 }
 
 // outreachCorpBatch is a corp's share of a batch: the customers whose
-// reach may have changed, the deliveries not yet written (as columns) and
-// each customer's latest delivery.
+// reach may have changed, the members who departed and the deliveries not
+// yet written (as columns).
 type outreachCorpBatch struct {
-	touched                                      map[string]bool
+	touched, departed                            map[string]bool
 	kind, id, msg, channel, staff, reported, vio []string
 	at                                           []time.Time
 	counted                                      []bool
-	contact                                      map[string]time.Time
 }
 
-func (c *outreachCorpBatch) touch(customerID string) { c.touched[customerID] = true }
-
-// deliver records an outreach.delivered for queueDeliveries and the
-// recipient's last contact.
-func (c *outreachCorpBatch) deliver(p *events.OutreachDelivered, at time.Time) {
-	kind, id := "customer", p.CustomerID
-	if p.ChatID != "" && p.CustomerID == "" {
-		kind, id = "group", p.ChatID
-	}
-	c.kind, c.id, c.msg, c.channel, c.staff = append(c.kind, kind), append(c.id, id), append(c.msg, p.MessageID),
-		append(c.channel, p.Channel), append(c.staff, p.StaffID)
-	c.reported, c.vio = append(c.reported, p.ReportedBy), append(c.vio, arrayLiteral(nonNil(p.Violations)))
-	c.at, c.counted = append(c.at, at), append(c.counted, p.Counted)
-	if kind == "customer" {
-		if last, ok := c.contact[id]; !ok || at.After(last) {
-			c.contact[id] = at
-		}
-	}
+// deliver records the first report of a delivery (a fact of
+// outreachDelivered) to the recipient kind and id for queueDeliveries.
+func (c *outreachCorpBatch) deliver(kind, id string, x outreachRead) {
+	c.kind, c.id, c.msg, c.channel, c.staff = append(c.kind, kind), append(c.id, id), append(c.msg, x.msg),
+		append(c.channel, x.txt), append(c.staff, x.staff)
+	c.reported, c.vio = append(c.reported, x.txt2), append(c.vio, arrayLiteral(nonNil(x.list)))
+	c.at, c.counted = append(c.at, x.at), append(c.counted, x.flag)
 }
 
-// queueDeliveries records the corp's pending deliveries, each once (the
-// first report of a delivery is kept), and adds the new ones to the
-// window counters of the zone the projection knows.
+// queueDeliveries writes the corp's pending deliveries (each the fold of
+// its key's reports in the batch) where no row is: a stored delivery is
+// its fold already, as the first report is kept. It adds the ones written
+// to the window counters of the zone the projection knows.
 func (c *outreachCorpBatch) queueDeliveries(w *Writer, corpID string) {
 	if len(c.kind) == 0 {
 		return
@@ -185,35 +170,6 @@ func (c *outreachCorpBatch) queueDeliveries(w *Writer, corpID string) {
 			flagged = c.flagged + excluded.flagged`,
 		corpID, c.kind, c.id, c.msg, c.channel, c.staff, c.at, c.counted, c.reported, c.vio)
 	c.kind, c.id, c.msg, c.channel, c.staff, c.reported, c.vio, c.at, c.counted = nil, nil, nil, nil, nil, nil, nil, nil, nil
-}
-
-// queueEnd queues, per corp, the deliveries left, the last contacts and
-// the refresh of the touched customers' reach.
-func (b *outreachBatch) queueEnd(w *Writer) {
-	for _, corpID := range b.order {
-		c := b.corps[corpID]
-		c.queueDeliveries(w, corpID)
-		if len(c.contact) > 0 {
-			ids := slices.Sorted(maps.Keys(c.contact))
-			ats := make([]time.Time, len(ids))
-			for i, id := range ids {
-				ats[i] = c.contact[id]
-			}
-			w.Queue(`WITH u AS (
-					SELECT * FROM unnest($2::text[], $3::timestamptz[]) AS u(customer_id, at)
-				), c AS (
-					INSERT INTO {s}.outreach_customers AS c (corp_id, customer_id, last_contact_at) SELECT $1, customer_id, at FROM u
-					ON CONFLICT (corp_id, customer_id) DO UPDATE SET last_contact_at = greatest(c.last_contact_at, excluded.last_contact_at)
-				)
-				UPDATE {s}.outreach_audience AS a SET last_contact_at = u.at FROM u
-				WHERE a.corp_id = $1 AND a.customer_id = u.customer_id AND (a.last_contact_at IS NULL OR a.last_contact_at < u.at)`,
-				corpID, ids, ats)
-		}
-		if len(c.touched) > 0 {
-			w.Queue(refreshCustomers, corpID, nil, slices.Sorted(maps.Keys(c.touched)))
-			w.Queue(dropZeroCounts, corpID)
-		}
-	}
 }
 
 // queueZone follows a corp's time zone: when it changes to one PostgreSQL

@@ -133,6 +133,11 @@ func oracleOptOut(w *Writer, corpID, customerID, staffID string, out bool) {
 	oracleRefreshCustomer(w, corpID, customerID)
 }
 
+// refreshDeparting refreshes the customers of a departing member ($2)
+// before their rows are marked.
+var refreshDeparting = reachRefresh(`SELECT DISTINCT customer_id FROM {s}.outreach_audience
+	WHERE corp_id = $1 AND staff_id = $2 AND active AND NOT staff_departed`)
+
 // refreshCustomer refreshes one customer ($3).
 var refreshCustomer = reachRefresh(`SELECT $3::text`)
 

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,13 +24,14 @@ import (
 //  4. (corp, recipient kind, recipient, message): outreach_deliveries (the
 //     first report of a delivery is kept).
 //
-// The fold does, fact by fact, what Apply's statements do. The window
-// counters (outreach_zones, outreach_usage, outreach_corp_usage) are then
-// computed once from the final rows, in SQL (outreachFinish): live, every
-// delivery adds to the windows of the zone the projection knows and a
-// zone change cuts every window again in the new zone, so at any position
-// they are the deliveries' counts in the corp's zone then. The live
-// projection stays Apply: a shadow is an ordinary one after the fold.
+// The fold of a key is the live driver's too (outreach_live.go), there
+// seeded from the key's stored rows. The window counters (outreach_zones,
+// outreach_usage, outreach_corp_usage) are computed once from the final
+// rows, in SQL (outreachFinish): live, every delivery written adds to the
+// windows of the zone the projection knows and a zone change cuts every
+// window again in the new zone, so at any position they are the
+// deliveries' counts in the corp's zone then. A shadow is an ordinary one
+// after the fold.
 
 // Kinds of outreach facts.
 const (
@@ -48,6 +50,9 @@ const (
 	orSent
 	orRefused
 	orZone
+	// orPairDeparted is a departure folded into one (corp, customer) key
+	// directly (the live driver's, see outreachSpaceFacts).
+	orPairDeparted
 )
 
 // outreachStaging are the columns of an outreach fact: txt is the
@@ -273,27 +278,21 @@ type outreachMessage struct {
 	planned, reached, refused, flagged int64
 }
 
-// outreachFold folds the sorted facts of every key space (see above).
+// outreachFold folds the sorted facts of every key space (see above),
+// each key from empty. The state of a key of each space, and what a fact
+// does to it, are outreachCustomer, outreachChat, outreachMessageKey and
+// outreachDelivery, which the live driver seeds from the stored rows
+// instead (outreach_live.go).
 type outreachFold struct {
 	started bool
 	cur     outreachRead // the key's first fact
 
-	// (corp, customer)
-	custExists  bool
-	consent     string
-	changedAt   *time.Time
-	erased      bool
-	lastContact *time.Time
-	pairs       []*outreachPair
+	customer outreachCustomer
 	// outreach_counts of counts.corp, emitted once its customers are done
-	counts outreachCounts
-	// (corp, chat)
-	members []string
-	// (corp, message)
-	message   outreachMessage
-	msgExists bool
-	delivered bool // (corp, recipient, message): the first report is kept
-	delivery  outreachRead
+	counts   outreachCounts
+	chat     outreachChat
+	message  outreachMessageKey
+	delivery outreachDelivery
 }
 
 func (f *outreachFold) add(rows pgx.Rows, out *bulkOut) error {
@@ -309,15 +308,13 @@ func (f *outreachFold) add(rows pgx.Rows, out *bulkOut) error {
 	}
 	switch x.scope {
 	case 1:
-		f.addCustomer(x)
+		f.customer.add(x)
 	case 2:
-		f.addChat(x)
+		f.chat.add(x)
 	case 3:
-		f.addMessage(x)
+		f.message.add(x)
 	case 4:
-		if !f.delivered {
-			f.delivered, f.delivery = true, x
-		}
+		f.delivery.add(x)
 	}
 	return nil
 }
@@ -337,14 +334,13 @@ func (f *outreachFold) startKey(x outreachRead, out *bulkOut) {
 			f.flushCounts(out)
 			f.counts.on, f.counts.corp = true, x.corp
 		}
-		f.custExists, f.consent, f.changedAt, f.erased, f.lastContact = false, "", nil, false, nil
-		f.pairs = f.pairs[:0]
+		f.customer.seed(nil)
 	case 2:
-		f.members = f.members[:0]
+		f.chat.seed(nil)
 	case 3:
-		f.message, f.msgExists = outreachMessage{}, false
+		f.message.seed(nil)
 	case 4:
-		f.delivered = false
+		f.delivery = outreachDelivery{}
 	}
 }
 
@@ -365,8 +361,68 @@ func (f *outreachFold) flushCounts(out *bulkOut) {
 	*c = outreachCounts{}
 }
 
-func (f *outreachFold) pair(staff string) *outreachPair {
-	for _, p := range f.pairs {
+// finishKey emits the rows of the current key.
+func (f *outreachFold) finishKey(out *bulkOut) {
+	if !f.started {
+		return
+	}
+	f.started = false
+	k := f.cur
+	switch k.scope {
+	case 1:
+		f.customer.emit(out, k.corp, k.k1)
+		if live, status, opted := f.customer.reach(); live {
+			f.counts.customers++
+			switch status {
+			case "erased":
+				f.counts.erased++
+			case "withdrawn":
+				f.counts.withdrawn++
+			}
+			if opted {
+				f.counts.opted++
+			}
+			out.emit("outreach_reach", k.corp, k.k1, status, opted)
+		}
+	case 2:
+		f.chat.emit(out, k.corp, k.k1)
+	case 3:
+		f.message.emit(out, k.corp, k.k1)
+	case 4:
+		d := f.delivery.first
+		out.emit("outreach_deliveries", k.corp, k.k1, k.k2, k.k3, d.txt, d.staff, d.at, d.flag, d.txt2, d.list)
+	}
+}
+
+// outreachCustomer is the state of a (corp, customer) key: its
+// outreach_customers row (exists tells whether it has one) and its
+// outreach_audience rows.
+type outreachCustomer struct {
+	exists      bool
+	consent     string
+	changedAt   *time.Time
+	erased      bool
+	lastContact *time.Time
+	pairs       []*outreachPair
+}
+
+// seed starts the customer from its stored rows (columns as
+// outreachCustomersDef's tables list them), or from nothing.
+func (c *outreachCustomer) seed(rows map[string][][]any) {
+	*c = outreachCustomer{pairs: c.pairs[:0]}
+	if r := rows["outreach_customers"]; len(r) > 0 {
+		row := r[0]
+		c.exists, c.consent, c.changedAt, c.erased, c.lastContact = true, vStr(row, 2), vTimePtr(row, 3), vBool(row, 4), vTimePtr(row, 5)
+	}
+	for _, row := range rows["outreach_audience"] {
+		c.pairs = append(c.pairs, &outreachPair{staff: vStr(row, 2), active: vBool(row, 3), departed: vBool(row, 4),
+			channel: vStr(row, 5), tags: nonNil(vList(row, 6)), opted: vBool(row, 7), since: vTimePtr(row, 8),
+			consent: vStr(row, 9), erased: vBool(row, 10), lastContact: vTimePtr(row, 11)})
+	}
+}
+
+func (c *outreachCustomer) pair(staff string) *outreachPair {
+	for _, p := range c.pairs {
 		if p.staff == staff {
 			return p
 		}
@@ -375,59 +431,60 @@ func (f *outreachFold) pair(staff string) *outreachPair {
 }
 
 // newPair adds a pair with the customer's columns copied in.
-func (f *outreachFold) newPair(staff string) *outreachPair {
-	p := &outreachPair{staff: staff, tags: []string{}, consent: f.consent, erased: f.erased, lastContact: f.lastContact}
-	f.pairs = append(f.pairs, p)
+func (c *outreachCustomer) newPair(staff string) *outreachPair {
+	p := &outreachPair{staff: staff, tags: []string{}, consent: c.consent, erased: c.erased, lastContact: c.lastContact}
+	c.pairs = append(c.pairs, p)
 	return p
 }
 
-func (f *outreachFold) addCustomer(x outreachRead) {
+// add folds the customer's next fact.
+func (c *outreachCustomer) add(x outreachRead) {
 	switch x.kind {
 	case orStarted:
-		p := f.pair(x.staff)
+		p := c.pair(x.staff)
 		if p == nil {
-			p = f.newPair(x.staff)
+			p = c.newPair(x.staff)
 		}
 		at := x.at
-		p.active, p.channel, p.tags, p.since = true, x.txt, x.list, &at
+		p.active, p.channel, p.tags, p.since = true, x.txt, nonNil(x.list), &at
 	case orEdited:
-		if p := f.pair(x.staff); p != nil {
-			p.tags = x.list
+		if p := c.pair(x.staff); p != nil {
+			p.tags = nonNil(x.list)
 		}
 	case orEnded:
-		if p := f.pair(x.staff); p != nil {
+		if p := c.pair(x.staff); p != nil {
 			p.active = false
 		}
 	case orErased:
-		f.custExists, f.erased = true, true
-		for _, p := range f.pairs {
+		c.exists, c.erased = true, true
+		for _, p := range c.pairs {
 			p.erased = true
 		}
 	case orMoments:
-		p := f.pair(x.staff)
+		p := c.pair(x.staff)
 		if p == nil {
-			p = f.newPair(x.staff)
+			p = c.newPair(x.staff)
 		}
 		p.opted = x.flag
 	case orConsent:
-		if !f.custExists || f.changedAt == nil || !f.changedAt.After(x.ts) {
+		if !c.exists || c.changedAt == nil || !c.changedAt.After(x.ts) {
 			ts := x.ts
-			f.custExists, f.consent, f.changedAt = true, x.txt, &ts
+			c.exists, c.consent, c.changedAt = true, x.txt, &ts
 		}
-		for _, p := range f.pairs {
-			p.consent = f.consent
+		for _, p := range c.pairs {
+			p.consent = c.consent
 		}
-	case orDeparted:
-		if p := f.pair(x.staff); p != nil {
+	case orDeparted, orPairDeparted:
+		if p := c.pair(x.staff); p != nil {
 			p.departed = true
 		}
 	case orDelivered:
 		at := x.at
-		f.custExists = true
-		if f.lastContact == nil || f.lastContact.Before(at) {
-			f.lastContact = &at
+		c.exists = true
+		if c.lastContact == nil || c.lastContact.Before(at) {
+			c.lastContact = &at
 		}
-		for _, p := range f.pairs {
+		for _, p := range c.pairs {
 			if p.lastContact == nil || p.lastContact.Before(at) {
 				p.lastContact = &at
 			}
@@ -435,31 +492,99 @@ func (f *outreachFold) addCustomer(x outreachRead) {
 	}
 }
 
-func (f *outreachFold) addChat(x outreachRead) {
-	switch x.kind {
-	case orJoined:
-		for _, m := range f.members {
-			if m == x.cust {
-				return
-			}
-		}
-		f.members = append(f.members, x.cust)
-	case orLeft:
-		for i, m := range f.members {
-			if m == x.cust {
-				f.members = append(f.members[:i], f.members[i+1:]...)
-				return
-			}
-		}
-	case orDismissed:
-		f.members = f.members[:0]
+// emit emits the customer's rows.
+func (c *outreachCustomer) emit(out *bulkOut, corpID, customerID string) {
+	if c.exists {
+		out.emit("outreach_customers", corpID, customerID, c.consent, c.changedAt, c.erased, c.lastContact)
+	}
+	for _, p := range c.pairs {
+		out.emit("outreach_audience", corpID, customerID, p.staff, p.active, p.departed, p.channel, p.tags, p.opted, p.since,
+			p.consent, p.erased, p.lastContact)
 	}
 }
 
-func (f *outreachFold) addMessage(x outreachRead) {
-	m := &f.message
-	if !f.msgExists {
-		f.msgExists, m.channel, m.staff = true, x.txt, x.staff
+// reach is the customer's outreach_reach row: whether it has one (an
+// active pair with a member who has not departed), its status and whether
+// it opted out of every such member's moments (reachRefresh's rule).
+func (c *outreachCustomer) reach() (live bool, status string, opted bool) {
+	erased, withdrawn, opted := false, false, true
+	for _, p := range c.pairs {
+		if p.active && !p.departed {
+			live = true
+			erased = erased || p.erased
+			withdrawn = withdrawn || p.consent == events.ConsentDisagree
+			opted = opted && p.opted
+		}
+	}
+	switch {
+	case erased:
+		status = "erased"
+	case withdrawn:
+		status = "withdrawn"
+	default:
+		status = "open"
+	}
+	return live, status, opted
+}
+
+// outreachChat is the state of a (corp, chat) key: the customers in the
+// group.
+type outreachChat struct {
+	members []string
+}
+
+// seed starts the chat from its stored rows, or from nothing.
+func (c *outreachChat) seed(rows map[string][][]any) {
+	c.members = c.members[:0]
+	for _, row := range rows["outreach_group_members"] {
+		c.members = append(c.members, vStr(row, 2))
+	}
+}
+
+func (c *outreachChat) add(x outreachRead) {
+	switch x.kind {
+	case orJoined:
+		if slices.Contains(c.members, x.cust) {
+			return
+		}
+		c.members = append(c.members, x.cust)
+	case orLeft:
+		if i := slices.Index(c.members, x.cust); i >= 0 {
+			c.members = slices.Delete(c.members, i, i+1)
+		}
+	case orDismissed:
+		c.members = c.members[:0]
+	}
+}
+
+func (c *outreachChat) emit(out *bulkOut, corpID, chatID string) {
+	for _, m := range c.members {
+		out.emit("outreach_group_members", corpID, chatID, m)
+	}
+}
+
+// outreachMessageKey is the state of a (corp, message) key: its
+// outreach_messages row, once it has one.
+type outreachMessageKey struct {
+	exists bool
+	m      outreachMessage
+}
+
+// seed starts the message from its stored row, or from nothing.
+func (k *outreachMessageKey) seed(rows map[string][][]any) {
+	*k = outreachMessageKey{}
+	if r := rows["outreach_messages"]; len(r) > 0 {
+		row := r[0]
+		k.exists = true
+		k.m = outreachMessage{channel: vStr(row, 2), staff: vStr(row, 3), plannedAt: vTimePtr(row, 4), planned: vInt(row, 5),
+			reached: vInt(row, 6), refused: vInt(row, 7), flagged: vInt(row, 8), lastSent: vTimePtr(row, 9)}
+	}
+}
+
+func (k *outreachMessageKey) add(x outreachRead) {
+	m := &k.m
+	if !k.exists {
+		k.exists, m.channel, m.staff = true, x.txt, x.staff
 	}
 	at := x.at
 	switch x.kind {
@@ -476,54 +601,23 @@ func (f *outreachFold) addMessage(x outreachRead) {
 	}
 }
 
-// finishKey emits the rows of the current key.
-func (f *outreachFold) finishKey(out *bulkOut) {
-	if !f.started {
+func (k *outreachMessageKey) emit(out *bulkOut, corpID, messageID string) {
+	if !k.exists {
 		return
 	}
-	f.started = false
-	k := f.cur
-	switch k.scope {
-	case 1:
-		if f.custExists {
-			out.emit("outreach_customers", k.corp, k.k1, f.consent, f.changedAt, f.erased, f.lastContact)
-		}
-		live, erased, withdrawn, opted := 0, false, false, true
-		for _, p := range f.pairs {
-			out.emit("outreach_audience", k.corp, k.k1, p.staff, p.active, p.departed, p.channel, p.tags, p.opted, p.since,
-				p.consent, p.erased, p.lastContact)
-			if p.active && !p.departed {
-				live++
-				erased = erased || p.erased
-				withdrawn = withdrawn || p.consent == events.ConsentDisagree
-				opted = opted && p.opted
-			}
-		}
-		if live > 0 {
-			status := "open"
-			switch {
-			case erased:
-				status = "erased"
-				f.counts.erased++
-			case withdrawn:
-				status = "withdrawn"
-				f.counts.withdrawn++
-			}
-			f.counts.customers++
-			if opted {
-				f.counts.opted++
-			}
-			out.emit("outreach_reach", k.corp, k.k1, status, opted)
-		}
-	case 2:
-		for _, m := range f.members {
-			out.emit("outreach_group_members", k.corp, k.k1, m)
-		}
-	case 3:
-		m := f.message
-		out.emit("outreach_messages", k.corp, k.k1, m.channel, m.staff, m.plannedAt, m.planned, m.reached, m.refused, m.flagged, m.lastSent)
-	case 4:
-		d := f.delivery
-		out.emit("outreach_deliveries", k.corp, k.k1, k.k2, k.k3, d.txt, d.staff, d.at, d.flag, d.txt2, d.list)
+	m := k.m
+	out.emit("outreach_messages", corpID, messageID, m.channel, m.staff, m.plannedAt, m.planned, m.reached, m.refused, m.flagged, m.lastSent)
+}
+
+// outreachDelivery is the state of a (corp, recipient kind, recipient,
+// message) key: the first report of the delivery is kept.
+type outreachDelivery struct {
+	done  bool
+	first outreachRead
+}
+
+func (d *outreachDelivery) add(x outreachRead) {
+	if !d.done {
+		d.done, d.first = true, x
 	}
 }

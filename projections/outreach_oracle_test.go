@@ -197,6 +197,20 @@ func TestOutreachEqualsOracle(t *testing.T) {
 	}
 }
 
+// TestOutreachEqualsOracleTwoCorps: two corps whose histories use the
+// same customer, member, chat and message ids, in one log. The rebuild
+// reads its facts sorted with the corp last, so the two corps' keys
+// interleave; every row and each corp's counts must still be its own.
+func TestOutreachEqualsOracleTwoCorps(t *testing.T) {
+	log := memlog.New()
+	for _, corp := range []string{"c2", "c1"} {
+		if _, err := generate(context.Background(), log, genOptions{Corp: corp, Events: 4000, Writers: 4, Staff: 8, Customers: 30, Seed: 11}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertOutreachEqualsOracle(t, newDB(t), log, 5, 5000)
+}
+
 // assertOutreachEqualsOracle builds outreach from src by sqlOutreach, by
 // Outreach live in each of batches and by its rebuild, and compares every
 // table row for row.

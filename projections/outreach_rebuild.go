@@ -2,6 +2,7 @@ package projections
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -188,7 +189,7 @@ var outreachQuery = func() string {
 		UNION ALL
 		SELECT 4, corp, CASE WHEN %[9]s THEN 'group' ELSE 'customer' END, CASE WHEN %[9]s THEN chat ELSE cust END, msg, %[1]s
 		FROM {s}.bulk_staging WHERE kind = %[8]d
-		ORDER BY 1, 2, 3, 4, 5, 6, 7`,
+		ORDER BY 1, 3, 4, 5, 2, 6, 7`,
 		facts, orStarted, orEdited, orEnded, orErased, orMoments, orConsent, orDelivered, group, orDeparted,
 		orJoined, orLeft, orDismissed, orPlanned, orSent, orRefused)
 }()
@@ -288,8 +289,8 @@ type outreachFold struct {
 	cur     outreachRead // the key's first fact
 
 	customer outreachCustomer
-	// outreach_counts of counts.corp, emitted once its customers are done
-	counts   outreachCounts
+	// outreach_counts by corp, emitted at the end
+	counts   map[string]*outreachCounts
 	chat     outreachChat
 	message  outreachMessageKey
 	delivery outreachDelivery
@@ -330,10 +331,6 @@ func (f *outreachFold) startKey(x outreachRead, out *bulkOut) {
 	f.started, f.cur = true, x
 	switch x.scope {
 	case 1:
-		if !f.counts.on || f.counts.corp != x.corp {
-			f.flushCounts(out)
-			f.counts.on, f.counts.corp = true, x.corp
-		}
 		f.customer.seed(nil)
 	case 2:
 		f.chat.seed(nil)
@@ -346,19 +343,21 @@ func (f *outreachFold) startKey(x outreachRead, out *bulkOut) {
 
 // outreachCounts is a corp's outreach_counts row.
 type outreachCounts struct {
-	corp                                string
-	on                                  bool
 	customers, erased, withdrawn, opted int64
 }
 
-// flushCounts emits the outreach_counts row of the corp whose customers
-// are done, if it has reachable ones (see dropZeroCounts).
+// flushCounts emits the outreach_counts rows of the corps with reachable
+// customers (see dropZeroCounts), in corp order. The fold reads keys
+// sorted with the corp last (a column that hardly varies sorts slowly
+// first), so a corp's customers are not together: its counts are summed
+// in a map of one entry per corp.
 func (f *outreachFold) flushCounts(out *bulkOut) {
-	c := &f.counts
-	if c.on && c.customers > 0 {
-		out.emit("outreach_counts", c.corp, c.customers, c.erased, c.withdrawn, c.opted)
+	for _, corp := range slices.Sorted(maps.Keys(f.counts)) {
+		if c := f.counts[corp]; c.customers > 0 {
+			out.emit("outreach_counts", corp, c.customers, c.erased, c.withdrawn, c.opted)
+		}
 	}
-	*c = outreachCounts{}
+	f.counts = nil
 }
 
 // finishKey emits the rows of the current key.
@@ -372,15 +371,23 @@ func (f *outreachFold) finishKey(out *bulkOut) {
 	case 1:
 		f.customer.emit(out, k.corp, k.k1)
 		if live, status, opted := f.customer.reach(); live {
-			f.counts.customers++
+			if f.counts == nil {
+				f.counts = map[string]*outreachCounts{}
+			}
+			c := f.counts[k.corp]
+			if c == nil {
+				c = &outreachCounts{}
+				f.counts[k.corp] = c
+			}
+			c.customers++
 			switch status {
 			case "erased":
-				f.counts.erased++
+				c.erased++
 			case "withdrawn":
-				f.counts.withdrawn++
+				c.withdrawn++
 			}
 			if opted {
-				f.counts.opted++
+				c.opted++
 			}
 			out.emit("outreach_reach", k.corp, k.k1, status, opted)
 		}

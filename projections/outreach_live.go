@@ -74,7 +74,7 @@ var outreachCustomersDef = prepared(&definition{
 		pk:  []string{"corp_id", "customer_id", "staff_id"},
 		key: []string{"corp_id", "customer_id"},
 	}},
-	newFold: func() keyFold { return &outreachCustomerFold{} },
+	newFold: func() keyFold { return &outreachKeyFold[outreachCustomer, *outreachCustomer]{} },
 	// The pairs a batch creates by a moments opt-out are reached by an
 	// orPairDeparted fact of their own (outreachSpaceEvents).
 	fanouts: []fanout{{
@@ -94,7 +94,7 @@ var outreachChatsDef = membersUpsert(prepared(&definition{
 		pk:   []string{"corp_id", "chat_id", "customer_id"},
 		key:  []string{"corp_id", "chat_id"},
 	}},
-	newFold: func() keyFold { return &outreachChatFold{} },
+	newFold: func() keyFold { return &outreachKeyFold[outreachChat, *outreachChat]{} },
 }))
 
 // membersUpsert gives outreach_group_members, whose columns are all its
@@ -118,7 +118,7 @@ var outreachMessagesDef = prepared(&definition{
 		pk:  []string{"corp_id", "message_id"},
 		key: []string{"corp_id", "message_id"},
 	}},
-	newFold: func() keyFold { return &outreachMessageFold{} },
+	newFold: func() keyFold { return &outreachKeyFold[outreachMessageKey, *outreachMessageKey]{} },
 })
 
 // outreachKinds returns the fact function keeping the facts of kinds.
@@ -218,34 +218,30 @@ func outreachReadOf(f []any) outreachRead {
 		list: vList(f, ofList), flag: vBool(f, ofFlag), n1: vInt(f, ofN1), n2: vInt(f, ofN2), ts: vTime(f, ofTs)}
 }
 
-// The key folds of the live driver: the rebuild's states, seeded.
-
-type outreachCustomerFold struct {
-	key foldKey
-	c   outreachCustomer
+// outreachState is a key state of the rebuild's fold (outreachCustomer,
+// outreachChat, outreachMessageKey).
+type outreachState interface {
+	seed(rows map[string][][]any)
+	add(x outreachRead)
+	emit(out *bulkOut, corpID, key string)
 }
 
-func (f *outreachCustomerFold) seed(k foldKey, rows map[string][][]any) { f.key = k; f.c.seed(rows) }
-func (f *outreachCustomerFold) add(fact []any) error                    { f.c.add(outreachReadOf(fact)); return nil }
-func (f *outreachCustomerFold) finish(out *bulkOut)                     { f.c.emit(out, f.key[0], f.key[1]) }
-
-type outreachChatFold struct {
+// outreachKeyFold is the live driver's fold of a key: the rebuild's state
+// S, seeded from the key's stored rows.
+type outreachKeyFold[S any, P interface {
+	*S
+	outreachState
+}] struct {
 	key foldKey
-	c   outreachChat
+	s   S
 }
 
-func (f *outreachChatFold) seed(k foldKey, rows map[string][][]any) { f.key = k; f.c.seed(rows) }
-func (f *outreachChatFold) add(fact []any) error                    { f.c.add(outreachReadOf(fact)); return nil }
-func (f *outreachChatFold) finish(out *bulkOut)                     { f.c.emit(out, f.key[0], f.key[1]) }
-
-type outreachMessageFold struct {
-	key foldKey
-	m   outreachMessageKey
+func (f *outreachKeyFold[S, P]) seed(k foldKey, rows map[string][][]any) {
+	f.key = k
+	P(&f.s).seed(rows)
 }
-
-func (f *outreachMessageFold) seed(k foldKey, rows map[string][][]any) { f.key = k; f.m.seed(rows) }
-func (f *outreachMessageFold) add(fact []any) error                    { f.m.add(outreachReadOf(fact)); return nil }
-func (f *outreachMessageFold) finish(out *bulkOut)                     { f.m.emit(out, f.key[0], f.key[1]) }
+func (f *outreachKeyFold[S, P]) add(fact []any) error { P(&f.s).add(outreachReadOf(fact)); return nil }
+func (f *outreachKeyFold[S, P]) finish(out *bulkOut)  { P(&f.s).emit(out, f.key[0], f.key[1]) }
 
 // applyBatch hands the batch's facts to the folds of the key spaces, then
 // queues, per corp, its deliveries (the first report of each, written

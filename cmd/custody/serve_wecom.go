@@ -52,7 +52,9 @@ func newWeComSettings(base commands.SettingsSource) *wecomSettings {
 // callbacks, handovers carried out in WeCom, the mass messages WeCom
 // reports as sent (CUSTODY_WECOM_MASS_REPORT_EVERY, default 1h), the
 // periodic reconcile (CUSTODY_WECOM_RECONCILE_EVERY, default 24h); 0
-// turns either off.
+// turns either off. The two periodic jobs take turns per corp across
+// instances (connection.Store.Turns), so WeCom is asked once per period
+// however many instances run.
 func wecomWorkers(pool *pgxpool.Pool, evlog eventlog.EventLog, cmds *commands.Handler, runner *projections.Runner,
 	conns *connection.Store, ib *inbox.Inbox, clients *api.Clients, reg prometheus.Registerer, logger *slog.Logger,
 ) (map[string]func(context.Context) error, error) {
@@ -95,11 +97,13 @@ func wecomWorkers(pool *pgxpool.Pool, evlog eventlog.EventLog, cmds *commands.Ha
 	}
 	if every := envDurationOf("CUSTODY_WECOM_MASS_REPORT_EVERY"); every > 0 {
 		w["wecom mass messages"] = massreport.Job{Commands: cmds, Corps: corps, Every: every,
+			Turn:    conns.Turns("mass report", every),
 			Clients: func(ctx context.Context, c string) (massreport.WeCom, error) { return clients.Client(ctx, c) },
 			Logger:  logger.With("component", "wecom mass messages")}.Run
 	}
 	if every := envDurationOf("CUSTODY_WECOM_RECONCILE_EVERY"); every > 0 {
 		w["wecom reconcile"] = reconcile.Job{Reconciler: rec, Pool: pool, Corps: corps, CatchUp: catchUp, Every: every,
+			Turn:   conns.Turns("reconcile", every),
 			Logger: logger.With("component", "wecom reconcile")}.Run
 	}
 	return w, nil

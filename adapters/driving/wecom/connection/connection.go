@@ -152,7 +152,8 @@ func subject(corpID string) string { return "wecom-connection/" + corpID }
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations are the connections table (schema wecom), for pgmigrate
+// Migrations are the connections table and the periodic jobs' turns
+// (schema wecom), for pgmigrate
 // (listed in cmd/custody/app.go). Version 1 was written with IF NOT EXISTS:
 // databases where it was created before pgmigrate are adopted by running
 // it once.
@@ -317,4 +318,58 @@ func (s *Store) open(ctx context.Context, corpID string, sealed []byte) (secrets
 	}
 	sec.Previous = slices.DeleteFunc(sec.Previous, func(k Key) bool { return k.Token == "" })
 	return sec, nil
+}
+
+// TakeTurn gives the caller the turn of job for the corp at now when no
+// turn of it was taken in the gap before now, and records it (table
+// wecom.job_turns): of instances racing for a turn, one gets it. Periodic
+// jobs ask for a turn per corp before calling WeCom, with a gap a little
+// shorter than their period, so a corp is polled about once per period
+// whatever the number of instances.
+func (s *Store) TakeTurn(ctx context.Context, job, corpID string, now time.Time, gap time.Duration) (bool, error) {
+	now = now.Truncate(time.Microsecond) // as PostgreSQL keeps it, for GiveTurnBack
+	var taken bool
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO wecom.job_turns AS t (job, corp_id, taken_at) VALUES ($1, $2, $3)
+		ON CONFLICT (job, corp_id) DO UPDATE SET taken_at = excluded.taken_at
+		WHERE t.taken_at <= $3::timestamptz - make_interval(secs => $4)
+		RETURNING true`, job, corpID, now, gap.Seconds()).Scan(&taken)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("wecom connection: take the turn of %s for %s: %w", job, corpID, err)
+	}
+	return taken, nil
+}
+
+// GiveTurnBack returns the turn of job for the corp taken at `taken`
+// (after the job failed), so that the next instance to ask gets it
+// without waiting for the gap. A turn taken since by another is left
+// alone.
+func (s *Store) GiveTurnBack(ctx context.Context, job, corpID string, taken time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE wecom.job_turns SET taken_at = '-infinity'
+		WHERE job = $1 AND corp_id = $2 AND taken_at = $3`, job, corpID, taken.Truncate(time.Microsecond))
+	if err != nil {
+		return fmt.Errorf("wecom connection: give back the turn of %s for %s: %w", job, corpID, err)
+	}
+	return nil
+}
+
+// Turn is a periodic job's turn-taking for one corp: ok reports whether
+// this instance has the corp's turn at now; giveBack, after a failed run,
+// returns the turn so another instance may try at its next tick.
+type Turn func(ctx context.Context, corpID string, now time.Time) (ok bool, giveBack func(), err error)
+
+// Turns is the Turn of job run every period on each instance: a turn is
+// given when the last was taken at least nine tenths of a period ago (the
+// tenth absorbs the instances' tick jitter), so the corp's job runs about
+// once per period across all instances.
+func (s *Store) Turns(job string, period time.Duration) Turn {
+	gap := period - period/10
+	return func(ctx context.Context, corpID string, now time.Time) (bool, func(), error) {
+		ok, err := s.TakeTurn(ctx, job, corpID, now, gap)
+		giveBack := func() { _ = s.GiveTurnBack(context.WithoutCancel(ctx), job, corpID, now) }
+		return ok, giveBack, err
+	}
 }

@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/driving/wecom/connection"
 	"github.com/custody/custody/adapters/eventlog/pii"
@@ -127,5 +131,81 @@ func TestValidateRefusesWithoutEchoingSecrets(t *testing.T) {
 				t.Errorf("%s: error echoes a secret: %v", name, err)
 			}
 		}
+	}
+}
+
+// TestTakeTurn: instances (two pools on one database, many goroutines
+// each) racing for a corp's turn of a job: exactly one gets it; no one
+// within the gap after it; one again once the gap has passed; a turn
+// given back is taken at once, and giving back a turn someone else has
+// taken since changes nothing. Jobs and corps have turns of their own.
+func TestTakeTurn(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	if err := connection.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pgxpool.New(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	stores := []*connection.Store{connection.NewStore(pool, nil), connection.NewStore(other, nil)}
+	const gap = 54 * time.Minute
+	t0 := time.Date(2026, 3, 2, 1, 0, 0, 123456789, time.UTC)
+
+	race := func(job, corp string, at time.Time) int {
+		t.Helper()
+		var (
+			wg  sync.WaitGroup
+			won atomic.Int32
+		)
+		for i := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := stores[i%2].TakeTurn(ctx, job, corp, at, gap)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					won.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return int(won.Load())
+	}
+	for _, c := range []struct {
+		name      string
+		job, corp string
+		at        time.Time
+		want      int
+	}{
+		{"first", "mass report", "acme", t0, 1},
+		{"another corp", "mass report", "globex", t0, 1},
+		{"another job", "reconcile", "acme", t0, 1},
+		{"within the gap", "mass report", "acme", t0.Add(gap - time.Second), 0},
+		{"after the gap", "mass report", "acme", t0.Add(gap), 1},
+	} {
+		if got := race(c.job, c.corp, c.at); got != c.want {
+			t.Errorf("%s: %d instances took the turn, want %d", c.name, got, c.want)
+		}
+	}
+
+	// The holder of the turn taken at t0+gap fails and gives it back.
+	if err := stores[1].GiveTurnBack(ctx, "mass report", "acme", t0.Add(gap)); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(gap + time.Minute)
+	if got := race("mass report", "acme", at); got != 1 {
+		t.Errorf("after giving back: %d took the turn, want 1", got)
+	}
+	// A stale give-back (of the turn at t0+gap) leaves the new one alone.
+	if err := stores[0].GiveTurnBack(ctx, "mass report", "acme", t0.Add(gap)); err != nil {
+		t.Fatal(err)
+	}
+	if got := race("mass report", "acme", at.Add(time.Minute)); got != 0 {
+		t.Errorf("after a stale give-back: %d took the turn, want 0", got)
 	}
 }

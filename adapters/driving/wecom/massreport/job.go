@@ -23,8 +23,12 @@ type Job struct {
 	// task days after it was created, and each poll records only what is
 	// new).
 	Every, Lookback time.Duration
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// Turn, when set, shares the polls among instances (connection.Store's
+	// Turns): a corp is polled only on this instance's turn, and a failed
+	// poll gives the turn back. Nil polls every corp at every tick.
+	Turn   func(ctx context.Context, corpID string, now time.Time) (ok bool, giveBack func(), err error)
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (j *Job) setDefaults() {
@@ -42,8 +46,9 @@ func (j *Job) setDefaults() {
 	}
 }
 
-// Once polls every corp once; a corp that fails is logged and its error
-// returned joined with the others after the rest are done.
+// Once polls every corp once (each corp whose turn it has, with Turn); a
+// corp that fails is logged and its error returned joined with the others
+// after the rest are done.
 func (j Job) Once(ctx context.Context) error {
 	j.setDefaults()
 	corps, err := j.Corps(ctx)
@@ -52,15 +57,29 @@ func (j Job) Once(ctx context.Context) error {
 	}
 	var errs []error
 	for _, corp := range corps {
+		now := j.Now()
+		giveBack := func() {}
+		if j.Turn != nil {
+			ok, back, err := j.Turn(ctx, corp, now)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("massreport: corp %s: %w", corp, err))
+				continue
+			}
+			if !ok {
+				continue // another instance polled it this period
+			}
+			giveBack = back
+		}
 		c, err := j.Clients(ctx, corp)
 		if err != nil {
+			giveBack()
 			errs = append(errs, fmt.Errorf("massreport: corp %s: %w", corp, err))
 			continue
 		}
-		now := j.Now()
 		rep, err := Reporter{WeCom: c, Commands: j.Commands, CorpID: corp, Now: j.Now, Logger: j.Logger}.Report(ctx,
 			now.Add(-j.Lookback), now)
 		if err != nil {
+			giveBack()
 			j.Logger.Warn("wecom mass-message report failed", "corp", corp, "err", err)
 			errs = append(errs, fmt.Errorf("massreport: corp %s: %w", corp, err))
 		}

@@ -2,16 +2,19 @@ package massreport_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/driving/wecom/api"
+	"github.com/custody/custody/adapters/driving/wecom/connection"
 	"github.com/custody/custody/adapters/driving/wecom/massreport"
 	"github.com/custody/custody/adapters/driving/wecom/standin"
 	"github.com/custody/custody/adapters/eventlog/pgstore"
@@ -227,5 +230,121 @@ func TestWeComReportedMassMessagesAreRecordedOnce(t *testing.T) {
 	}
 	if got := ledger(events.OutreachCustomerStream("acme", "wm7")); !slices.Equal(got, []string{msg + " wecom " + linaAt + " []"}) {
 		t.Errorf("wm7: %v", got)
+	}
+}
+
+// TestInstancesTakeTurnsPolling: two instances (each its own pool and
+// connection store on one database) run the periodic job with turns: in
+// a period WeCom is polled by one of them only, as often as by a single
+// instance; in the next period once again; an instance whose poll fails
+// gives its turn back, and the other polls at its next tick.
+func TestInstancesTakeTurnsPolling(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)}
+	pool := pgtest.NewPool(t)
+	for _, m := range []func(context.Context, *pgxpool.Pool) error{pgstore.Migrate, pii.Migrate, connection.Migrate} {
+		if err := m(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyring := pii.NewMemoryKeyring()
+	log, err := pgstore.New(ctx, pool, pgstore.Options{Keyring: keyring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := commands.New(commands.Options{Log: log, Eraser: keyring, Clock: commands.ClockFunc(clk.Now),
+		Settings: &commands.LogSettings{Log: log}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := standin.New(standin.Options{CorpID: wecomCorp, Token: "QDG6eK",
+		EncodingAESKey: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := standin.NewAPIServer(standin.APIOptions{Now: clk.Now})
+	srv.AddCorp(wc, secret)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	client, err := api.New(wecomCorp, secret, api.Options{BaseURL: hs.URL, Now: clk.Now, Sleep: clk.Sleep, RatePerMinute: 1_000_000,
+		Burst: 1_000, CallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wc.AddStaff("zhangwei", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmds.JoinStaff(ctx, commands.JoinStaff{Meta: commands.Meta{CorpID: "acme", OccurredAt: clk.Now()}, StaffID: "zhangwei"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wc.AddExternalContact("zhangwei", standin.Customer{ExternalUserID: "wm1"}, standin.Add{AddWay: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := wc.AddMsgTemplate(standin.ChatTypeSingle, "", []string{"wm1"}, "春季新品"); err != nil {
+		t.Fatal(err)
+	}
+
+	other, err := pgxpool.New(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	const every = time.Hour
+	failing := atomic.Bool{}
+	job := func(p *pgxpool.Pool, fails bool) massreport.Job {
+		return massreport.Job{Commands: cmds, Now: clk.Now, Every: every,
+			Turn:  connection.NewStore(p, nil).Turns("mass report", every),
+			Corps: func(context.Context) ([]string, error) { return []string{"acme"}, nil },
+			Clients: func(context.Context, string) (massreport.WeCom, error) {
+				if fails && failing.Load() {
+					return nil, errors.New("no client")
+				}
+				return client, nil
+			}}
+	}
+	instances := []massreport.Job{job(pool, true), job(other, false)}
+
+	// What one poll asks of WeCom, by a job without turns.
+	alone := instances[1]
+	alone.Turn = nil
+	if err := alone.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	perPoll := srv.Calls(standin.APIGroupMsgListV2)
+	if perPoll == 0 {
+		t.Fatal("a poll did not ask WeCom for the messages")
+	}
+	round := func(name string, want int) {
+		t.Helper()
+		before := srv.Calls(standin.APIGroupMsgListV2)
+		var wg sync.WaitGroup
+		for _, j := range instances {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = j.Once(ctx) }()
+		}
+		wg.Wait()
+		if got := srv.Calls(standin.APIGroupMsgListV2) - before; got != want*perPoll {
+			t.Errorf("%s: %d calls of %s, want %d (%d polls)", name, got, standin.APIGroupMsgListV2, want*perPoll, want)
+		}
+	}
+	round("first period", 1)
+	clk.Add(30 * time.Minute)
+	round("half a period later", 0)
+	clk.Add(30 * time.Minute)
+	round("next period", 1)
+
+	// Next period: the first instance takes the turn and fails; the
+	// second, ticking after it, polls.
+	clk.Add(every)
+	failing.Store(true)
+	if err := instances[0].Once(ctx); err == nil {
+		t.Fatal("the failing instance's poll did not fail")
+	}
+	before := srv.Calls(standin.APIGroupMsgListV2)
+	if err := instances[1].Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Calls(standin.APIGroupMsgListV2) - before; got != perPoll {
+		t.Errorf("after a failed poll gave its turn back: %d calls, want %d", got, perPoll)
 	}
 }

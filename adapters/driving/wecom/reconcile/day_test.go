@@ -8,7 +8,10 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -388,4 +391,47 @@ func queryStrings(t *testing.T, pool *pgxpool.Pool, sql string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestReconcileJobsTakeTurns: the periodic reconcile of two instances
+// (each its own pool and connection store on one database), ticking
+// together, reconciles the corp once; ticking again within the period,
+// not at all.
+func TestReconcileJobsTakeTurns(t *testing.T) {
+	e := newEnv(t)
+	corp, _, err := standin.Day(standin.DayOptions{Corp: standin.Options{CorpID: dayCorpID, Token: dayToken, EncodingAESKey: dayAESKey},
+		Seed: 7, Events: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wecom.AddCorp(corp, daySecret)
+	other, err := pgxpool.New(context.Background(), e.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	var jobs []reconcile.Job
+	for _, p := range []*pgxpool.Pool{e.pool, other} {
+		jobs = append(jobs, reconcile.Job{Reconciler: e.rec, Pool: p, Every: time.Hour,
+			Turn:  connection.NewStore(p, nil).Turns("reconcile", time.Hour),
+			Corps: func(context.Context) ([]string, error) { return []string{"acme"}, nil }})
+	}
+	tick := func() int {
+		var (
+			wg sync.WaitGroup
+			n  atomic.Int32
+		)
+		for _, j := range jobs {
+			wg.Add(1)
+			go func() { defer wg.Done(); n.Add(int32(len(j.Once(context.Background())))) }()
+		}
+		wg.Wait()
+		return int(n.Load())
+	}
+	if n := tick(); n != 1 {
+		t.Errorf("first tick: the corp was reconciled %d times, want once", n)
+	}
+	if n := tick(); n != 0 {
+		t.Errorf("second tick within the period: reconciled %d times, want none", n)
+	}
 }

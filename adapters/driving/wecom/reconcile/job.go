@@ -48,13 +48,18 @@ type Job struct {
 	// CatchUp, when set, brings the View up to the log before each corp.
 	CatchUp func(ctx context.Context) error
 	// Every is the period; the first run is one period after start.
-	Every  time.Duration
+	Every time.Duration
+	// Turn, when set, shares the runs among instances (connection.Store's
+	// Turns): a corp is reconciled only on this instance's turn, and a
+	// failed run gives the turn back. Nil reconciles every corp at every
+	// tick (one instance).
+	Turn   func(ctx context.Context, corpID string, now time.Time) (ok bool, giveBack func(), err error)
 	Logger *slog.Logger
 }
 
 // Run reconciles every Every until ctx is done. A failed corp is logged
 // and tried again at the next tick; a corp another process is reconciling
-// is skipped.
+// (or, with Turn, has reconciled this period) is skipped.
 func (j Job) Run(ctx context.Context) error {
 	if j.Logger == nil {
 		j.Logger = slog.Default()
@@ -91,7 +96,18 @@ func (j Job) Once(ctx context.Context) []Report {
 	return out
 }
 
-func (j Job) one(ctx context.Context, corp string) (*Report, error) {
+func (j Job) one(ctx context.Context, corp string) (_ *Report, err error) {
+	if j.Turn != nil {
+		ok, giveBack, err := j.Turn(ctx, corp, time.Now())
+		if err != nil || !ok {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				giveBack()
+			}
+		}()
+	}
 	release, ok, err := Lock(ctx, j.Pool, corp)
 	if err != nil || !ok {
 		return nil, err

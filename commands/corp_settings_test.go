@@ -1,8 +1,10 @@
 package commands_test
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,5 +162,82 @@ func TestLogSettingsSeesOtherInstances(t *testing.T) {
 		if _, err := fresh.Settings(f.ctx, ""); !errors.Is(err, commands.ErrUnknownCorp) {
 			t.Fatalf("empty corp: %v", err)
 		}
+	})
+}
+
+// heldSettingsLog holds reads of the settings stream, once armed, after
+// they have read (so their answer predates what is committed while they
+// are held) until released; it counts them.
+type heldSettingsLog struct {
+	eventlog.EventLog
+	armed   atomic.Bool
+	held    chan struct{} // a held read has read
+	release chan struct{}
+	reads   atomic.Int32
+}
+
+func (l *heldSettingsLog) ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
+	recs, err := l.EventLog.ReadStream(ctx, stream, from)
+	if stream == events.CorpSettingsStream(corpID) && l.armed.Load() {
+		l.reads.Add(1)
+		l.held <- struct{}{}
+		<-l.release
+	}
+	return recs, err
+}
+
+// TestLogSettingsSharesOnlyLaterReads: lookups of one corp share reads,
+// but a lookup never takes the answer of a read that began before it: a
+// read is held after it has read, a change is committed, and lookups
+// made after the change — while the held read is in flight — all see the
+// change, sharing reads (fewer reads than lookups).
+func TestLogSettingsSharesOnlyLaterReads(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		f, _ := newLogSettingsFixture(t, log, eraser)
+		held := &heldSettingsLog{EventLog: log, held: make(chan struct{}, 16), release: make(chan struct{})}
+		src := &commands.LogSettings{Log: held}
+		if set, err := src.Settings(f.ctx, corpID); err != nil || set.GroupMaxMembers != 500 {
+			t.Fatalf("before: %d members, %v", set.GroupMaxMembers, err)
+		}
+		held.armed.Store(true)
+		first := make(chan corp.Settings, 1)
+		go func() {
+			set, err := src.Settings(f.ctx, corpID)
+			if err != nil {
+				t.Error(err)
+			}
+			first <- set
+		}()
+		<-held.held // the first lookup's read has read the defaults
+		f.must(f.changeSettings("admin:ops", map[string]string{"group_max_members": "42"}))
+
+		const later = 8
+		got := make(chan corp.Settings, later)
+		for range later {
+			go func() {
+				set, err := src.Settings(f.ctx, corpID)
+				if err != nil {
+					t.Error(err)
+				}
+				got <- set
+			}()
+		}
+		time.Sleep(100 * time.Millisecond) // let them queue behind the held read
+		go func() {
+			for range held.held {
+				held.release <- struct{}{}
+			}
+		}()
+		held.release <- struct{}{}
+		for range later {
+			if set := <-got; set.GroupMaxMembers != 42 {
+				t.Errorf("a lookup made after the change got %d members (the answer of a read begun before it)", set.GroupMaxMembers)
+			}
+		}
+		<-first
+		if n := held.reads.Load(); n >= 1+later {
+			t.Errorf("%d reads for %d lookups: concurrent lookups did not share reads", n, 1+later)
+		}
+		close(held.held)
 	})
 }

@@ -21,10 +21,15 @@ import (
 // were read at. Every lookup reads the stream from the next version on —
 // one indexed read that returns nothing while the settings are unchanged
 // — so a change made through any instance of custody applies to the next
-// command of every instance. MaxAge > 0 trades that for fewer reads: a
-// corp's settings are then served from memory for up to MaxAge after they
-// were last checked (a change, wherever made, applies after at most
-// MaxAge; Invalidate forgets a corp at once).
+// command of every instance. Concurrent lookups of a corp share reads: a
+// lookup waits for a read that starts after it arrived (the one queued
+// behind the read in flight, which every lookup arriving meanwhile
+// joins), so it still sees every change committed before it began, and a
+// corp costs at most one read at a time however many commands look it
+// up. MaxAge > 0 trades that for fewer reads: a corp's settings are then
+// served from memory for up to MaxAge after they were last checked (a
+// change, wherever made, applies after at most MaxAge; Invalidate forgets
+// a corp at once).
 //
 // Safe for concurrent use.
 type LogSettings struct {
@@ -39,11 +44,27 @@ type LogSettings struct {
 	corps map[string]*cachedConfig
 }
 
+// cachedConfig is a corp's settings as last read, and its reads: the one
+// in flight and the one queued behind it.
 type cachedConfig struct {
 	mu      sync.Mutex
 	cfg     *corp.Config
 	checked time.Time
+	reading *settingsRead
+	queued  *settingsRead
 }
+
+// settingsRead is one read of a corp's settings stream, shared by the
+// lookups waiting for it.
+type settingsRead struct {
+	done chan struct{}
+	set  corp.Settings
+	err  error
+}
+
+// settingsReadTimeout bounds one shared read: it runs on its own, since
+// the lookups waiting for it may each give up.
+const settingsReadTimeout = 30 * time.Second
 
 var _ SettingsSource = (*LogSettings)(nil)
 
@@ -64,25 +85,77 @@ func (s *LogSettings) Settings(ctx context.Context, corpID string) (corp.Setting
 	s.mu.Unlock()
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if c.cfg != nil && s.MaxAge > 0 && s.now().Sub(c.checked) < s.MaxAge {
+		set := c.cfg.Settings()
+		c.mu.Unlock()
+		return set, nil
+	}
+	rd := c.queued
+	switch {
+	case c.reading == nil:
+		rd = &settingsRead{done: make(chan struct{})}
+		c.reading = rd
+		go s.read(context.WithoutCancel(ctx), corpID, c)
+	case rd == nil:
+		// The read in flight may have started before a change this
+		// lookup must see: wait for the next.
+		rd = &settingsRead{done: make(chan struct{})}
+		c.queued = rd
+	}
+	c.mu.Unlock()
+	select {
+	case <-rd.done:
+		return rd.set, rd.err
+	case <-ctx.Done():
+		return corp.Settings{}, ctx.Err()
+	}
+}
+
+// read carries out the corp's reads, the one in flight and then each one
+// queued behind it, until none is queued.
+func (s *LogSettings) read(ctx context.Context, corpID string, c *cachedConfig) {
+	c.mu.Lock()
+	rd := c.reading
+	c.mu.Unlock()
+	for rd != nil {
+		rctx, cancel := context.WithTimeout(ctx, settingsReadTimeout)
+		rd.set, rd.err = s.readOnce(rctx, corpID, c)
+		cancel()
+		close(rd.done)
+		c.mu.Lock()
+		rd, c.queued = c.queued, nil
+		c.reading = rd
+		c.mu.Unlock()
+	}
+}
+
+// readOnce reads the corp's settings stream after the version known and
+// returns the settings it leaves.
+func (s *LogSettings) readOnce(ctx context.Context, corpID string, c *cachedConfig) (corp.Settings, error) {
 	now := s.now()
-	if c.cfg != nil && s.MaxAge > 0 && now.Sub(c.checked) < s.MaxAge {
-		return c.cfg.Settings(), nil
+	c.mu.Lock()
+	from := int64(0)
+	if c.cfg != nil {
+		from = c.cfg.Version() + 1
 	}
-	cfg := c.cfg
-	if cfg == nil {
-		cfg = corp.NewConfig()
-	}
-	recs, err := s.Log.ReadStream(ctx, events.CorpSettingsStream(corpID), cfg.Version()+1)
+	c.mu.Unlock()
+	recs, err := s.Log.ReadStream(ctx, events.CorpSettingsStream(corpID), from)
 	if err != nil && !errors.Is(err, eventlog.ErrStreamNotFound) {
 		return corp.Settings{}, fmt.Errorf("commands: settings of corp %q: %w", corpID, err)
 	}
-	if err := cfg.Replay(recs); err != nil {
+	// Only this corp's read in flight changes c.cfg; lookups within MaxAge
+	// read it under c.mu.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg == nil {
+		c.cfg = corp.NewConfig()
+	}
+	if err := c.cfg.Replay(recs); err != nil {
 		c.cfg = nil // half-applied: read it all again next time
 		return corp.Settings{}, &StreamError{Stream: events.CorpSettingsStream(corpID), Err: err}
 	}
-	c.cfg, c.checked = cfg, now
-	set := cfg.Settings()
+	c.checked = now
+	set := c.cfg.Settings()
 	if err := set.Validate(); err != nil {
 		return corp.Settings{}, fmt.Errorf("commands: settings of corp %q: %w", corpID, err)
 	}

@@ -100,9 +100,7 @@ func (o SlotKeeperOptions) Validate() error {
 //
 // The customer events whose slot step a command of the same Handler
 // completed are passed over (see convergedMemo): that command converged
-// their pairs after recording them. So are the slot events the Handler's
-// convergences appended, while the customer's stream they were decided on
-// has not moved on (one read of its tail instead of a convergence).
+// their pairs after recording them.
 //
 // Every decision is taken from the streams' current state and appended
 // with exact expected versions and ids derived from the decision, so
@@ -277,22 +275,8 @@ func (k *SlotKeeper) saveErr(ctx context.Context) error {
 
 // converge converges the pairs one event touches.
 func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
-	if !slotRelevant(rec.Type) {
+	if !slotRelevant(rec.Type) || k.h.converged.has(rec.ID) {
 		return nil
-	}
-	if d, ok := k.h.converged.take(rec.ID); ok {
-		if d.stream == "" {
-			return nil
-		}
-		// A slot event this Handler decided on the customer's stream at
-		// d.version, appended at the exact version of the member's stream:
-		// the pair agreed then. Unless the customer's stream has moved on
-		// since — a process may have recorded an event this decision did
-		// not see, whose own convergence ran before the slot was appended
-		// — a convergence now would decide the same and record nothing.
-		if later, err := k.h.log.ReadStream(ctx, d.stream, d.version+1); err == nil && len(later) == 0 {
-			return nil
-		}
 	}
 	p, err := events.DecodeRecorded(rec)
 	if err != nil {

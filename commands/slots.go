@@ -286,9 +286,6 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 			return d.staff, nil
 		}, func(p events.Payload) string { return "slot\x00" + customerID + "\x00" + slotDecisionKey(p) })
 		out = append(out, recs...)
-		if err == nil && len(recs) > 0 {
-			r.h.converged.addSlots(recs, stream, cVersion)
-		}
 		if err != nil || fail == nil {
 			return out, err
 		}

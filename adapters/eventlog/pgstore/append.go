@@ -287,11 +287,14 @@ func (s *Store) broadcast() {
 	s.wakeMu.Lock()
 	close(s.wake)
 	s.wake = make(chan struct{})
+	s.wakeGen++
 	s.wakeMu.Unlock()
 }
 
-func (s *Store) wakeChan() <-chan struct{} {
+// wakeChan returns the current wake channel and its generation: channels
+// of higher generations were made after it was closed.
+func (s *Store) wakeChan() (<-chan struct{}, uint64) {
 	s.wakeMu.Lock()
 	defer s.wakeMu.Unlock()
-	return s.wake
+	return s.wake, s.wakeGen
 }

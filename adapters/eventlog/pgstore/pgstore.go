@@ -169,6 +169,11 @@ type Store struct {
 
 	// committer groups concurrent appends; nil without grouping.
 	committer *committer
+
+	// keysWithEvents: the keyring keeps its keys in this database, so a
+	// new subject's key is stored by the statement appending the events
+	// sealed with it (see keyedSQL), not in a transaction of its own.
+	keysWithEvents bool
 }
 
 // New returns a store on pool. It does not touch the database; call
@@ -182,6 +187,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool, opts: o, wake: make(chan struct{})}
+	if ks, ok := o.Keyring.KeyStore().(*pii.PostgresKeyStore); ok && ks.Pool() == pool {
+		s.keysWithEvents = true
+	}
 	if o.GroupCommits > 0 {
 		s.committer = &committer{s: s, max: o.GroupCommits}
 	}

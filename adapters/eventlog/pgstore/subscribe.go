@@ -303,6 +303,10 @@ func (s *Store) unlisten() {
 	stop, done := s.stopListener, s.listenerDone
 	s.stopListener, s.listenerDone = nil, nil
 	s.listenMu.Unlock()
+	// No subscription left to share the last tail read: let its events go.
+	s.tailMu.Lock()
+	s.tail = nil
+	s.tailMu.Unlock()
 	stop()
 	<-done
 }

@@ -198,6 +198,10 @@ type Handler struct {
 	// converged remembers the customer events whose slot effects this
 	// Handler's commands carried out (see convergedMemo).
 	converged convergedMemo
+	// slotBases remembers the slot events this Handler's convergences
+	// appended and the customer version each was decided on (see
+	// slotBasisMemo).
+	slotBases slotBasisMemo
 	// snapshots, when not nil, stores staff aggregates every snapshotEvery
 	// events (never when snapshotEvery < 0); saving counts the writes in
 	// flight.

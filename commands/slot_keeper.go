@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
 )
 
 // Checkpoint keeps how far a log follower got: every event up to and
@@ -278,6 +279,9 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 	if !slotRelevant(rec.Type) || k.h.converged.has(rec.ID) {
 		return nil
 	}
+	if b, ok := k.h.slotBases.take(rec.ID); ok && k.customerUnchanged(ctx, b) {
+		return nil
+	}
 	p, err := events.DecodeRecorded(rec)
 	if err != nil {
 		return &StreamError{Stream: rec.Stream, Err: err}
@@ -307,6 +311,17 @@ func (k *SlotKeeper) converge(ctx context.Context, rec events.Recorded) error {
 		k.opts.Logger.Info("slot keeper: converged", "after", rec.Stream, "recorded", c.Type, "stream", c.Stream, "version", c.StreamVersion)
 	}
 	return err
+}
+
+// customerUnchanged reports whether the customer's stream is still at the
+// version a slot event of this Handler was decided on (see slotBasisMemo).
+// A failed read answers no: the pair is then converged as before.
+func (k *SlotKeeper) customerUnchanged(ctx context.Context, b slotBasis) bool {
+	recs, err := k.h.log.ReadStream(ctx, b.stream, b.version+1)
+	if errors.Is(err, eventlog.ErrStreamNotFound) {
+		return b.version < 0
+	}
+	return err == nil && len(recs) == 0
 }
 
 // slotRelevant reports whether events of the type can change what a

@@ -53,19 +53,27 @@ func (r *run) staffStatus(ctx context.Context, id string) (staff.Status, error) 
 // run.eventID) instead of r's key. decide may run more than once.
 func (r *run) onStaff(ctx context.Context, id string, decide func(*staff.Staff) ([]events.Payload, error),
 	key func(events.Payload) string) ([]events.Recorded, error) {
+	d := r.onStaffDecision(ctx, id, decide, key)
+	return d.recs, d.err
+}
+
+// onStaffDecision is onStaff returning the decision carried out.
+func (r *run) onStaffDecision(ctx context.Context, id string, decide func(*staff.Staff) ([]events.Payload, error),
+	key func(events.Payload) string) *staffDecision {
+	d := &staffDecision{ctx: ctx, r: r, decide: decide, key: key, wake: make(chan struct{}, 1)}
 	if id == "" {
-		return nil, staff.ErrInvalidID
+		d.err = staff.ErrInvalidID
+		return d
 	}
 	e := r.h.staff.entry(r.meta.CorpID, id)
-	d := &staffDecision{ctx: ctx, r: r, decide: decide, key: key, wake: make(chan struct{}, 1)}
 	if !e.enqueue(d) {
 		<-d.wake
 		if d.done {
-			return d.recs, d.err
+			return d
 		}
 	}
 	r.h.leadStaffBatch(e, r.meta.CorpID, id)
-	return d.recs, d.err
+	return d
 }
 
 // reserveForHandover takes a slot on the target for the customer. It
@@ -265,7 +273,7 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 			fail     *events.HandoverFailed
 			cVersion int64
 		)
-		recs, err := r.onStaff(ctx, staffID, func(s *staff.Staff) ([]events.Payload, error) {
+		d := r.onStaffDecision(ctx, staffID, func(s *staff.Staff) ([]events.Payload, error) {
 			fail = nil
 			c := known
 			if c == nil {
@@ -285,6 +293,13 @@ func (r *run) converge(ctx context.Context, customerID, staffID string, known *c
 			}
 			return d.staff, nil
 		}, func(p events.Payload) string { return "slot\x00" + customerID + "\x00" + slotDecisionKey(p) })
+		recs, err := d.recs, d.err
+		if err == nil && !d.replayed {
+			// Appended at the member's exact version, decided on the
+			// customer at cVersion: while the customer's stream stays
+			// there, this process's keeper has nothing to add.
+			r.h.slotBases.add(recs, stream, cVersion)
+		}
 		out = append(out, recs...)
 		if err != nil || fail == nil {
 			return out, err

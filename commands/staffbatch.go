@@ -38,6 +38,9 @@ type staffDecision struct {
 	recs []events.Recorded
 	err  error
 	n    int // events of the current attempt
+	// replayed: recs were found stored by an earlier writer, not
+	// appended on this decision
+	replayed bool
 
 	// wake is signalled once the decision was carried out (done) or, for
 	// a decision that waits first in line, when its goroutine leads next.
@@ -169,7 +172,7 @@ func (h *Handler) decideStaffBatch(e *staffEntry, corpID, id string, batch []*st
 		}
 		off := 0
 		for _, d := range live {
-			d.recs = res.Events[off : off+d.n]
+			d.recs, d.replayed = res.Events[off:off+d.n], res.Replayed
 			off += d.n
 		}
 		h.dropIfStale(e, stream, live)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -67,6 +68,50 @@ WHERE CASE $2::int8
 END
 RETURNING id, tx_id, stream_version, recorded_at`
 
+// keyedSQL turns an append statement into one that also stores the keys
+// of new personal-data subjects ($15 subjects, $16 wrapped keys; see
+// pii.Keyring.SealDeferred) in the same transaction, and inserts the
+// events only when every one of those keys was stored: a subject that
+// had a key or a tombstone already (ON CONFLICT DO NOTHING stores
+// nothing for it, after waiting for a concurrent creator's commit) makes
+// the statement insert no events, and Append seals again with the stored
+// keys. The events and the keys they were sealed with thus become
+// visible, and durable, together; an erased subject never gets a key back.
+func keyedSQL(sql string) string {
+	const keys = `WITH k AS (
+    INSERT INTO pii_keys (subject, wrapped_key) SELECT * FROM unnest($15::text[], $16::bytea[])
+    ON CONFLICT (subject) DO NOTHING RETURNING 1
+), cur AS (`
+	const check = `WHERE (SELECT count(*) FROM k) = cardinality($15::text[]) AND CASE $2::int8`
+	if !strings.Contains(sql, "WITH cur AS (") || !strings.Contains(sql, "WHERE CASE $2::int8") {
+		panic("pgstore: append statement without the places keyedSQL extends")
+	}
+	sql = strings.Replace(sql, "WITH cur AS (", keys, 1)
+	return strings.Replace(sql, "WHERE CASE $2::int8", check, 1)
+}
+
+var (
+	appendKeyedSQL    = keyedSQL(appendSQL)
+	appendOneKeyedSQL = keyedSQL(appendOneSQL)
+)
+
+// appendArgsKeyed is how many arguments an append statement storing new
+// subjects' keys takes.
+const appendArgsKeyed = 16
+
+// appendStatement is the statement for an append of n events with args.
+func appendStatement(n int, args []any) string {
+	switch {
+	case len(args) == appendArgsKeyed && n == 1:
+		return appendOneKeyedSQL
+	case len(args) == appendArgsKeyed:
+		return appendKeyedSQL
+	case n == 1:
+		return appendOneSQL
+	}
+	return appendSQL
+}
+
 // Append implements eventlog.EventLog. Personal data is sealed before the
 // insert; for a subject erased earlier it is dropped, and the event reads
 // back with PIIErased.
@@ -75,7 +120,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 	if err := eventlog.ValidateAppend(stream, expected, evs); err != nil {
 		return eventlog.AppendResult{}, err
 	}
-	args, erased, err := s.appendArgs(ctx, stream, expected, evs)
+	args, erased, pending, err := s.sealArgs(ctx, stream, expected, evs, s.keysWithEvents)
 	if err != nil {
 		return eventlog.AppendResult{}, err
 	}
@@ -94,6 +139,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		var pgErr *pgconn.PgError
 		switch {
 		case err == nil && len(out) == len(evs):
+			for _, p := range pending {
+				s.opts.Keyring.Stored(p)
+			}
 			for i := range out {
 				out[i].Stream = stream
 				if erased[i] {
@@ -106,6 +154,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 			return eventlog.AppendResult{Events: out, NextExpected: eventlog.ExpectVersion(out[len(out)-1].StreamVersion)}, nil
 		case err == nil && len(out) != 0:
 			return eventlog.AppendResult{}, fmt.Errorf("pgstore: append inserted %d of %d events", len(out), len(evs))
+		case err == nil && len(pending) > 0:
+			// A subject had a key after all (or a tombstone, or another
+			// append stored one first), or the expectation did not hold:
+			// seal again with the stored keys and try again, alone.
+			if args, erased, pending, err = s.sealArgs(ctx, stream, expected, evs, false); err != nil {
+				return eventlog.AppendResult{}, err
+			}
 		case err == nil:
 			// The expectation did not hold: a conflict, or a retry of a
 			// stored append.
@@ -131,6 +186,14 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 // appendArgs seals personal data and lays the batch out as the arrays
 // appendSQL unnests.
 func (s *Store) appendArgs(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs []events.Event) ([]any, []bool, error) {
+	args, erased, _, err := s.sealArgs(ctx, stream, expected, evs, false)
+	return args, erased, err
+}
+
+// sealArgs is appendArgs. With deferKeys, the keys of subjects new to the
+// keyring are made here and returned as pending, and the arguments are
+// those of the keyed statement (see keyedSQL), which stores them.
+func (s *Store) sealArgs(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs []events.Event, deferKeys bool) ([]any, []bool, []*pii.PendingKey, error) {
 	n := len(evs)
 	var (
 		ids      = make([]pgtype.UUID, n)
@@ -146,6 +209,7 @@ func (s *Store) appendArgs(ctx context.Context, stream string, expected eventlog
 		sealed   = make([][]byte, n)
 		subjects = make([]string, n)
 		erased   = make([]bool, n)
+		pending  map[string]*pii.PendingKey
 	)
 	for i, e := range evs {
 		ids[i] = pgtype.UUID{Bytes: e.ID, Valid: true}
@@ -162,27 +226,47 @@ func (s *Store) appendArgs(ctx context.Context, stream string, expected eventlog
 		if len(e.PII) == 0 {
 			continue
 		}
-		b, err := s.opts.Keyring.Seal(ctx, e.Subject, e.PII)
+		var (
+			b   []byte
+			err error
+		)
+		if deferKeys {
+			if pending == nil {
+				pending = map[string]*pii.PendingKey{}
+			}
+			b, err = s.opts.Keyring.SealDeferred(ctx, e.Subject, e.PII, pending)
+		} else {
+			b, err = s.opts.Keyring.Seal(ctx, e.Subject, e.PII)
+		}
 		switch {
 		case errors.Is(err, pii.ErrErased):
 			b, erased[i] = []byte{}, true
 		case err != nil:
-			return nil, nil, fmt.Errorf("pgstore: seal personal data: %w", err)
+			return nil, nil, nil, fmt.Errorf("pgstore: seal personal data: %w", err)
 		}
 		sealed[i] = b
 	}
+	var args []any
 	if n == 1 {
-		return []any{stream, int64(expected), ids[0], types[0], versions[0], corps[0], occurred[0], actors[0], cmds[0], corrs[0], causes[0], data[0], sealed[0], subjects[0]}, erased, nil
+		args = []any{stream, int64(expected), ids[0], types[0], versions[0], corps[0], occurred[0], actors[0], cmds[0], corrs[0], causes[0], data[0], sealed[0], subjects[0]}
+	} else {
+		args = []any{stream, int64(expected), ids, types, versions, corps, occurred, actors, cmds, corrs, causes, data, sealed, subjects}
 	}
-	return []any{stream, int64(expected), ids, types, versions, corps, occurred, actors, cmds, corrs, causes, data, sealed, subjects}, erased, nil
+	if len(pending) == 0 {
+		return args, erased, nil, nil
+	}
+	keys := make([]*pii.PendingKey, 0, len(pending))
+	keySubjects := make([]string, 0, len(pending))
+	wrapped := make([][]byte, 0, len(pending))
+	for _, p := range pending {
+		keys = append(keys, p)
+		keySubjects, wrapped = append(keySubjects, p.Subject), append(wrapped, p.Wrapped)
+	}
+	return append(args, keySubjects, wrapped), erased, keys, nil
 }
 
 func (s *Store) insert(ctx context.Context, args []any, evs []events.Event) ([]events.Recorded, error) {
-	sql := appendSQL
-	if len(evs) == 1 {
-		sql = appendOneSQL
-	}
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.pool.Query(ctx, appendStatement(len(evs), args), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -287,11 +371,14 @@ func (s *Store) broadcast() {
 	s.wakeMu.Lock()
 	close(s.wake)
 	s.wake = make(chan struct{})
+	s.wakeGen++
 	s.wakeMu.Unlock()
 }
 
-func (s *Store) wakeChan() <-chan struct{} {
+// wakeChan returns the current wake channel and its generation: channels
+// of higher generations were made after it was closed.
+func (s *Store) wakeChan() (<-chan struct{}, uint64) {
 	s.wakeMu.Lock()
 	defer s.wakeMu.Unlock()
-	return s.wake
+	return s.wake, s.wakeGen
 }

@@ -145,11 +145,7 @@ func (c *committer) flush(group []*pendingAppend) {
 	defer cancel()
 	b := &pgx.Batch{}
 	for _, p := range live {
-		sql := appendSQL
-		if len(p.evs) == 1 {
-			sql = appendOneSQL
-		}
-		b.Queue(sql, p.args...)
+		b.Queue(appendStatement(len(p.evs), p.args), p.args...)
 	}
 	br := c.s.pool.SendBatch(ctx, b)
 	var failed error

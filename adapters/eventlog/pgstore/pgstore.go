@@ -53,6 +53,13 @@
 // PostgreSQL's global notify lock at commit and serialise all appending
 // transactions. Memory stays flat: a few pages at a time, however long the
 // log. Lost connections are retried from the last delivered position.
+//
+// The caught-up subscriptions of one Store (a process's projector, relay
+// and slot keeper) are woken together by the same commits and share one
+// read of the new events per wake-up (see readTail): one query and one
+// opening of the personal data instead of one per subscription. A
+// subscription that fell behind reads alone from its own position. Shared
+// events share their Data and PII bytes, which handlers only read.
 package pgstore
 
 import (
@@ -141,8 +148,14 @@ type Store struct {
 
 	// wakeMu guards wake, which is closed and replaced whenever new events
 	// may be readable: after local appends and on notifications.
-	wakeMu sync.Mutex
-	wake   chan struct{}
+	wakeMu  sync.Mutex
+	wake    chan struct{}
+	wakeGen uint64 // how many wake channels were closed
+
+	// tail is the latest read of a woken subscription, which the others
+	// may share (see readTail).
+	tailMu sync.Mutex
+	tail   *tailRead
 
 	// Coalesced NOTIFY sender (see notify).
 	notifyPending atomic.Bool
@@ -156,6 +169,11 @@ type Store struct {
 
 	// committer groups concurrent appends; nil without grouping.
 	committer *committer
+
+	// keysWithEvents: the keyring keeps its keys in this database, so a
+	// new subject's key is stored by the statement appending the events
+	// sealed with it (see keyedSQL), not in a transaction of its own.
+	keysWithEvents bool
 }
 
 // New returns a store on pool. It does not touch the database; call
@@ -169,6 +187,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool, opts: o, wake: make(chan struct{})}
+	if ks, ok := o.Keyring.KeyStore().(*pii.PostgresKeyStore); ok && ks.Pool() == pool {
+		s.keysWithEvents = true
+	}
 	if o.GroupCommits > 0 {
 		s.committer = &committer{s: s, max: o.GroupCommits}
 	}

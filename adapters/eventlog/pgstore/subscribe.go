@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -107,10 +108,13 @@ func (s *Store) follow(ctx context.Context, from events.Position, pages chan<- [
 	// subscription reads many empty pages, and allocating (and clearing)
 	// PageSize events for each was a tenth of custody's CPU under load.
 	var spare []events.Recorded
+	// woken: the subscription was caught up, waited on the wake channel
+	// of generation waited, and that channel was closed (see readTail).
+	var (
+		woken  bool
+		waited uint64
+	)
 	for {
-		// Take the wake channel before reading, so a wake-up that comes
-		// after the read is never lost.
-		wake := s.wakeChan()
 		page := spare
 		spare = nil
 		if page == nil {
@@ -120,10 +124,26 @@ func (s *Store) follow(ctx context.Context, from events.Position, pages chan<- [
 				page = make([]events.Recorded, 0, s.opts.PageSize)
 			}
 		}
-		err := s.page(ctx, sc, pos, limit, func(r events.Recorded) error {
-			page = append(page, r)
-			return nil
-		})
+		var (
+			wake <-chan struct{}
+			gen  uint64
+			full bool
+			err  error
+		)
+		if woken {
+			// Caught up and woken: the other caught-up subscriptions of
+			// this Store were woken too, and one read serves them all.
+			page, wake, gen, full, err = s.readTail(ctx, sc, pos, waited, page)
+		} else {
+			// Take the wake channel before reading, so a wake-up that
+			// comes after the read is never lost.
+			wake, gen = s.wakeChan()
+			err = s.page(ctx, sc, pos, limit, func(r events.Recorded) error {
+				page = append(page, r)
+				return nil
+			})
+			full = len(page) == limit
+		}
 		switch {
 		case err == nil:
 			backoff = s.opts.PollInterval
@@ -140,8 +160,10 @@ func (s *Store) follow(ctx context.Context, from events.Position, pages chan<- [
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, maxBackoff)
+			woken = false
 			continue
 		}
+		woken = false
 		if len(page) == 0 {
 			spare = page
 		} else {
@@ -152,7 +174,7 @@ func (s *Store) follow(ctx context.Context, from events.Position, pages chan<- [
 				return ctx.Err()
 			}
 		}
-		if len(page) == limit {
+		if full {
 			// Catching up: bigger pages mean fewer round trips, each of
 			// which costs two process wake-ups on a busy machine.
 			limit = min(2*limit, catchUpGrowth*s.opts.PageSize)
@@ -172,8 +194,83 @@ func (s *Store) follow(ctx context.Context, from events.Position, pages chan<- [
 			return ctx.Err()
 		case <-wake:
 		case <-poll.C:
+			// A notification may have come while an older transaction
+			// held the xmin bound back, and nothing else will wake us
+			// when it ends: look again, waking the other subscriptions
+			// too, so that they share the read.
+			s.broadcast()
 		}
+		woken, waited = true, gen
 	}
+}
+
+// tailRead is one read of the log after from, up to Options.PageSize
+// events, that the Store's caught-up subscriptions share (see readTail).
+type tailRead struct {
+	from events.Position
+	// wake and gen are the wake channel taken before the query and its
+	// generation: every event the read cannot see closes wake.
+	wake <-chan struct{}
+	gen  uint64
+	done chan struct{} // closed when recs and err are set
+	recs []events.Recorded
+	err  error
+}
+
+// readTail appends to page the events after pos for a subscription that
+// was caught up and woken from the wake channel of generation waited. A
+// projector, a relay and a slot keeper of one process follow the same
+// log, all woken by the same commits: rather than each reading (and
+// opening the personal data of) the same new events, they share one read.
+//
+// The read used is the Store's latest one (the Store's tail) when it
+// started after the subscription's wake channel closed (its generation is
+// higher) and from no later than pos: it then saw every event the wake-up
+// announced, and its events after pos are what a read of the subscription
+// alone would have returned. Otherwise the subscription reads alone, from
+// pos, and that read becomes the tail others may share. A subscription
+// that fell behind the others (its pos before the tail's start) thus reads
+// for itself, and none ever waits for another's handling: only, at most,
+// for a query under way.
+//
+// It returns the wake channel of the read used, and whether the read was
+// full (more may follow at once).
+func (s *Store) readTail(ctx context.Context, sc *scanner, pos events.Position, waited uint64, page []events.Recorded) (_ []events.Recorded, wake <-chan struct{}, gen uint64, full bool, _ error) {
+	s.tailMu.Lock()
+	t := s.tail
+	if t != nil && t.gen > waited && !pos.Less(t.from) {
+		s.tailMu.Unlock()
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			return page, nil, 0, false, ctx.Err()
+		}
+		if t.err == nil {
+			i := sort.Search(len(t.recs), func(i int) bool { return pos.Less(t.recs[i].Position) })
+			return append(page, t.recs[i:]...), t.wake, t.gen, len(t.recs) == s.opts.PageSize, nil
+		}
+		// The read failed, perhaps only for the subscription that ran it
+		// (its context ended): read alone.
+		wake, gen = s.wakeChan()
+		err := s.page(ctx, sc, pos, s.opts.PageSize, func(r events.Recorded) error {
+			page = append(page, r)
+			return nil
+		})
+		return page, wake, gen, len(page) == s.opts.PageSize, err
+	}
+	t = &tailRead{from: pos, done: make(chan struct{})}
+	t.wake, t.gen = s.wakeChan()
+	s.tail = t
+	s.tailMu.Unlock()
+	t.err = s.page(ctx, sc, pos, s.opts.PageSize, func(r events.Recorded) error {
+		t.recs = append(t.recs, r)
+		return nil
+	})
+	close(t.done)
+	if t.err != nil {
+		return page, nil, 0, false, t.err
+	}
+	return append(page, t.recs...), t.wake, t.gen, len(t.recs) == s.opts.PageSize, nil
 }
 
 // listen registers a live subscriber, starting the shared LISTEN
@@ -206,6 +303,10 @@ func (s *Store) unlisten() {
 	stop, done := s.stopListener, s.listenerDone
 	s.stopListener, s.listenerDone = nil, nil
 	s.listenMu.Unlock()
+	// No subscription left to share the last tail read: let its events go.
+	s.tailMu.Lock()
+	s.tail = nil
+	s.tailMu.Unlock()
 	stop()
 	<-done
 }

@@ -165,6 +165,79 @@ func (k *Keyring) Seal(ctx context.Context, subject string, plaintext []byte) ([
 	if err != nil {
 		return nil, err
 	}
+	return seal(aead, subject, plaintext)
+}
+
+// PendingKey is a fresh data key SealDeferred sealed values with for a
+// subject whose key the keyring did not hold, not stored anywhere yet.
+//
+// The caller stores Wrapped as the subject's key only if the subject has
+// no key and no tombstone, in the same transaction as the values sealed
+// with it (so the key is durable before any of them can be read, and an
+// erased subject never gets a key again), keeps those values only if the
+// key was stored, and then calls Keyring.Stored. When the subject had a
+// key or a tombstone after all, the values sealed with the pending key
+// can never be opened: they are to be sealed again with Seal.
+type PendingKey struct {
+	Subject string
+	Wrapped []byte
+	aead    cipher.AEAD
+	epoch   uint64
+}
+
+// SealDeferred is Seal without a round trip to the key store (and a
+// transaction of its own there) for a subject new to the keyring: when the
+// subject's key is not in the cache, plaintext is sealed under a fresh key
+// that is added to pending (see PendingKey), for the caller to store with
+// the sealed value. A subject already in pending is sealed under its
+// pending key. A subject the cache knows (its key, or its erasure: then
+// ErrErased), or knew until its entry expired, is sealed as Seal does; so
+// is every subject when the cache is disabled, since nothing then tells a
+// new subject from a known one.
+func (k *Keyring) SealDeferred(ctx context.Context, subject string, plaintext []byte, pending map[string]*PendingKey) ([]byte, error) {
+	if subject == "" {
+		return nil, ErrNoSubject
+	}
+	if p, ok := pending[subject]; ok {
+		return seal(p.aead, subject, plaintext)
+	}
+	if k.opts.CacheSize < 0 || k.expired(subject) {
+		return k.Seal(ctx, subject, plaintext)
+	}
+	if aead, ok := k.cached(subject); ok {
+		if aead == nil {
+			return nil, ErrErased
+		}
+		return seal(aead, subject, plaintext)
+	}
+	epoch := k.epoch.Load()
+	dataKey := make([]byte, KeySize)
+	if _, err := rand.Read(dataKey); err != nil {
+		return nil, fmt.Errorf("pii: data key: %w", err)
+	}
+	wrapped, err := k.wrap(subject, dataKey)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := newAEAD(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	pending[subject] = &PendingKey{Subject: subject, Wrapped: wrapped, aead: aead, epoch: epoch}
+	return seal(aead, subject, plaintext)
+}
+
+// Stored tells the keyring that p was stored as its subject's key, so
+// that later seals and opens use it without asking the store (unless the
+// subject was erased through this keyring since p was made).
+func (k *Keyring) Stored(p *PendingKey) {
+	k.remember(p.Subject, p.aead, p.epoch)
+}
+
+// KeyStore is where the keyring keeps its keys.
+func (k *Keyring) KeyStore() KeyStore { return k.store }
+
+func seal(aead cipher.AEAD, subject string, plaintext []byte) ([]byte, error) {
 	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plaintext)+aead.Overhead())
 	out[0] = formatV1
 	if _, err := rand.Read(out[1:]); err != nil {
@@ -367,6 +440,15 @@ func (k *Keyring) cached(subject string) (cipher.AEAD, bool) {
 		return nil, false
 	}
 	return c.aead, true
+}
+
+// expired reports whether the cache holds an expired entry for subject:
+// the subject had a key (or was erased) when it was cached.
+func (k *Keyring) expired(subject string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c, ok := k.cache[subject]
+	return ok && time.Now().After(c.expires)
 }
 
 func (k *Keyring) remember(subject string, aead cipher.AEAD, epoch uint64) {

@@ -41,6 +41,11 @@ func NewPostgresKeyStore(pool *pgxpool.Pool) *PostgresKeyStore {
 	return &PostgresKeyStore{pool: pool}
 }
 
+// Pool is the pool the keys are kept through: an event log on the same
+// database may store a new subject's key in the transaction of its events
+// (Keyring.SealDeferred).
+func (s *PostgresKeyStore) Pool() *pgxpool.Pool { return s.pool }
+
 // LoadOrCreate implements KeyStore. ON CONFLICT DO NOTHING waits for a
 // concurrent creator to commit, and the SELECT after it runs on a new
 // snapshot (read committed), so every racer returns the winner's key.

@@ -163,3 +163,76 @@ func TestSlotKeeperConvergesSlotEventsWhoseCustomerMovedOn(t *testing.T) {
 		}
 	})
 }
+
+// heldAppendLog holds the first append to one stream, after it is stored,
+// until released: the command that made it is between its customer append
+// and its slot step.
+type heldAppendLog struct {
+	eventlog.EventLog
+	stream  string
+	stored  chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (l *heldAppendLog) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, evs ...events.Event) (eventlog.AppendResult, error) {
+	res, err := l.EventLog.Append(ctx, stream, expected, evs...)
+	if stream == l.stream {
+		l.once.Do(func() {
+			close(l.stored)
+			<-l.release
+		})
+	}
+	return res, err
+}
+
+// A slot this process decided on a customer stream that another process
+// changed meanwhile is converged by this process's keeper: a relation
+// start records its customer event; before its slot step, another process
+// ends the relation (its convergence finds no slot to release) and this
+// process's keeper handles both customer events (nothing to do yet); the
+// slot step then reserves a slot on the customer as the command appended
+// it. The keeper, handling that slot event, finds the customer's stream
+// moved on since the decision and releases the slot.
+func TestSlotKeeperConvergesASlotDecidedOnAStaleCustomer(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		held := &heldAppendLog{EventLog: log, stream: events.CustomerStream(corpID, "c1"),
+			stored: make(chan struct{}), release: make(chan struct{})}
+		f := newFixture(t, held, eraser, corp.Settings{})
+		f.join("a")
+		cp := &commands.MemoryCheckpoint{}
+		if err := cp.Save(f.ctx, f.head()); err != nil {
+			t.Fatal(err)
+		}
+		k, err := commands.NewSlotKeeper(f.h, commands.SlotKeeperOptions{Checkpoint: cp, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan error, 1)
+		go func() {
+			_, err := f.h.StartRelation(f.ctx, commands.StartRelation{Meta: meta(), CustomerID: "c1", StaffID: "a",
+				Initiator: events.InitiatorStaff, AddWay: 1})
+			started <- err
+		}()
+		<-held.stored
+		other := newFixture(t, log, eraser, corp.Settings{})
+		other.must(other.h.EndRelation(other.ctx, commands.EndRelation{Meta: meta(), CustomerID: "c1", StaffID: "a",
+			Reason: events.EndDeletedByCustomer}))
+		if err := k.CatchUp(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		close(held.release)
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+		if _, held := f.staff("a").Slot("c1"); !held {
+			t.Fatal("the slot step did not reserve on the customer as the command appended it: the test does not build the race")
+		}
+		if err := k.CatchUp(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, held := f.staff("a").Slot("c1"); held {
+			t.Error("a holds a slot for c1 after the keeper caught up, though the relation ended")
+		}
+	})
+}

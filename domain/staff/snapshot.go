@@ -37,6 +37,7 @@ func (s *Staff) MarshalSnapshot() []byte {
 func (s *Staff) Compact() ([]byte, *Staff) {
 	data, w := s.encode()
 	c := *s
+	c.base = &snapBase{version: s.version, sum: binary.LittleEndian.Uint32(data[len(data)-4:])}
 	c.slots = slotSet{}
 	if w.i > 0 {
 		c.slots = slotSet{base: w.slots(string(data[w.start : len(data)-4])), n: w.i}
@@ -55,7 +56,21 @@ func (s *Staff) encode() ([]byte, *slotEncoder) {
 	}
 	w.b = append(w.b, snapshotTag...)
 	w.b = appendString(w.b, s.id)
-	w.b = binary.AppendVarint(w.b, s.version)
+	w.b = s.appendHeader(w.b)
+	w.b = binary.AppendVarint(w.b, w.floor)
+	w.start = len(w.b)
+	if s.slots.parent == nil && s.slots.base != nil {
+		w.addMerged(&s.slots)
+	} else {
+		s.slots.walk(w.add)
+	}
+	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli)), w
+}
+
+// appendHeader appends what a snapshot and a delta both hold of the
+// member besides its slots: version, status, capacity and slot count.
+func (s *Staff) appendHeader(b []byte) []byte {
+	b = binary.AppendVarint(b, s.version)
 	var flags byte
 	if s.joined {
 		flags |= 1
@@ -66,18 +81,38 @@ func (s *Staff) encode() ([]byte, *slotEncoder) {
 	if s.erased {
 		flags |= 4
 	}
-	w.b = append(w.b, flags)
-	w.b = appendTime(w.b, s.departedAt)
-	w.b = binary.AppendVarint(w.b, int64(s.capacity))
-	w.b = binary.AppendUvarint(w.b, uint64(s.slots.len()))
-	w.b = binary.AppendVarint(w.b, w.floor)
-	w.start = len(w.b)
-	if s.slots.parent == nil && s.slots.base != nil {
-		w.addMerged(&s.slots)
-	} else {
-		s.slots.walk(w.add)
+	b = append(b, flags)
+	b = appendTime(b, s.departedAt)
+	b = binary.AppendVarint(b, int64(s.capacity))
+	return binary.AppendUvarint(b, uint64(s.slots.len()))
+}
+
+// header is appendHeader's content, read back.
+type header struct {
+	version                  int64
+	joined, departed, erased bool
+	departedAt               time.Time
+	capacity                 int
+	slots                    uint64
+}
+
+// readHeader reads appendHeader's output, refusing what it never writes.
+func (s *Staff) readHeader(d *decoder) (header, error) {
+	var h header
+	h.version = d.varint()
+	flags := d.byte()
+	h.joined, h.departed, h.erased = flags&1 != 0, flags&2 != 0, flags&4 != 0
+	h.departedAt = d.time()
+	capacity := d.varint()
+	h.slots = d.uvarint()
+	switch {
+	case d.err != nil:
+		return header{}, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
+	case capacity < 0 || flags&^7 != 0:
+		return header{}, fmt.Errorf("%w: invalid state", ErrBadSnapshot)
 	}
-	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli)), w
+	h.capacity = int(capacity)
+	return h, nil
 }
 
 // castagnoli is the checksum that ends every snapshot (CRC-32C of every
@@ -108,12 +143,11 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	// One string for the whole snapshot: the slots are read in it.
 	d := decoder{b: string(data[len(snapshotTag):body])}
 	gotID := d.string()
-	s.version = d.varint()
-	flags := d.byte()
-	s.joined, s.departed, s.erased = flags&1 != 0, flags&2 != 0, flags&4 != 0
-	s.departedAt = d.time()
-	s.capacity = int(d.varint())
-	n := d.uvarint()
+	h, err := s.readHeader(&d)
+	if err != nil {
+		return nil, err
+	}
+	s.version, s.joined, s.departed, s.erased, s.departedAt, s.capacity = h.version, h.joined, h.departed, h.erased, h.departedAt, h.capacity
 	floor := d.varint()
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
@@ -123,10 +157,9 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 		return nil, fmt.Errorf("%w: snapshot of member %q", ErrBadSnapshot, gotID)
 	case s.version != version || version < 0:
 		return nil, fmt.Errorf("%w: snapshot at version %d, stored as %d", ErrBadSnapshot, s.version, version)
-	case s.capacity < 0 || flags&^7 != 0:
-		return nil, fmt.Errorf("%w: invalid state", ErrBadSnapshot)
 	}
-	base, err := parseSlots(d.b, n, floor)
+	s.base = &snapBase{version: version, sum: binary.LittleEndian.Uint32(data[body:])}
+	base, err := parseSlots(d.b, h.slots, floor)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}

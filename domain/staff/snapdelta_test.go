@@ -160,7 +160,7 @@ func TestSnapshotDeltaRefusesOtherData(t *testing.T) {
 	add := func(c string) []byte { return slices.Concat(str(c), []byte{1}, at, []byte{0}) }
 	build := func(count byte, over [][]byte, removed []string) []byte {
 		b := slices.Clone(delta[:head+len(hdr)])
-		b = append(b, 3*2, count, byte(len(over)))                   // capacity (zigzag), count
+		b = append(b, 3*2, count, byte(len(over))) // capacity (zigzag), count
 		b = slices.Concat(append([][]byte{b}, over...)...)
 		b = append(b, byte(len(removed)))
 		for _, c := range removed {

@@ -80,7 +80,7 @@ func FromSnapshotDelta(id string, version int64, data []byte, deltaVersion int64
 	if body < len(deltaTag) || crc32.Checksum(delta[:body], castagnoli) != binary.LittleEndian.Uint32(delta[body:]) {
 		return nil, fmt.Errorf("%w: delta checksum mismatch", ErrBadSnapshot)
 	}
-	d := decoder{b: string(delta[len(deltaTag):body])}
+	d := decoder{b: delta[len(deltaTag):body]}
 	gotID := d.string()
 	baseVersion := d.varint()
 	baseSum := d.bytes(4)
@@ -91,7 +91,7 @@ func FromSnapshotDelta(id string, version int64, data []byte, deltaVersion int64
 	switch {
 	case gotID != id:
 		return nil, fmt.Errorf("%w: delta of member %q", ErrBadSnapshot, gotID)
-	case baseVersion != s.base.version || len(baseSum) != 4 || binary.LittleEndian.Uint32([]byte(baseSum)) != s.base.sum:
+	case baseVersion != s.base.version || len(baseSum) != 4 || binary.LittleEndian.Uint32(baseSum) != s.base.sum:
 		return nil, fmt.Errorf("%w: delta on another snapshot", ErrBadSnapshot)
 	case h.version != deltaVersion || deltaVersion <= version:
 		return nil, fmt.Errorf("%w: delta at version %d, stored as %d on %d", ErrBadSnapshot, h.version, deltaVersion, version)
@@ -154,7 +154,7 @@ func FromSnapshotDelta(id string, version int64, data []byte, deltaVersion int64
 	switch {
 	case d.err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
-	case d.b != "":
+	case len(d.b) != 0:
 		return nil, fmt.Errorf("%w: bytes after the delta", ErrBadSnapshot)
 	case uint64(n) != h.slots:
 		return nil, fmt.Errorf("%w: delta counts %d slots, holds %d", ErrBadSnapshot, h.slots, n)

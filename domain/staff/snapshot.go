@@ -33,14 +33,15 @@ func (s *Staff) MarshalSnapshot() []byte {
 // restores it from that output (the same state, its slots read in place
 // in the encoding, none in maps), without decoding it again: a caller
 // that keeps a member and writes its snapshots keeps the compact one. s
-// does not change.
+// does not change; the compact member reads its slots in the returned
+// bytes, which must not be changed.
 func (s *Staff) Compact() ([]byte, *Staff) {
 	data, w := s.encode()
 	c := *s
 	c.base = &snapBase{version: s.version, sum: binary.LittleEndian.Uint32(data[len(data)-4:])}
 	c.slots = slotSet{}
 	if w.i > 0 {
-		c.slots = slotSet{base: w.slots(string(data[w.start : len(data)-4])), n: w.i}
+		c.slots = slotSet{base: w.slots(data[w.start : len(data)-4 : len(data)-4]), n: w.i}
 	}
 	if !c.departedAt.IsZero() {
 		c.departedAt = time.UnixMicro(c.departedAt.UnixMicro()).UTC()
@@ -127,7 +128,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // an error wrapping ErrBadSnapshot; the aggregate is then rebuilt from its
 // stream. Every byte is checked here, in one pass that allocates nothing
 // per slot, so that a member restored decides exactly as the encoded one;
-// the slots are then searched in a copy of data.
+// the slots are then searched where they lie in data, which the member
+// keeps: the caller must not change data afterwards.
 func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	s, err := New(id)
 	if err != nil {
@@ -140,8 +142,8 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	if body < len(snapshotTag) || crc32.Checksum(data[:body], castagnoli) != binary.LittleEndian.Uint32(data[body:]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
 	}
-	// One string for the whole snapshot: the slots are read in it.
-	d := decoder{b: string(data[len(snapshotTag):body])}
+	// The slots are read where they lie in data.
+	d := decoder{b: data[len(snapshotTag):body:body]}
 	gotID := d.string()
 	h, err := s.readHeader(&d)
 	if err != nil {
@@ -169,7 +171,7 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	return s, nil
 }
 
-func appendString(b []byte, s string) []byte {
+func appendString[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
@@ -185,7 +187,7 @@ func appendTime(b []byte, t time.Time) []byte {
 }
 
 type decoder struct {
-	b   string
+	b   []byte
 	err error
 }
 
@@ -193,13 +195,13 @@ func (d *decoder) fail(what string) {
 	if d.err == nil {
 		d.err = fmt.Errorf("truncated %s", what)
 	}
-	d.b = ""
+	d.b = nil
 }
 
-func (d *decoder) bytes(n int) string {
+func (d *decoder) bytes(n int) []byte {
 	if d.err != nil || n > len(d.b) {
 		d.fail("data")
-		return ""
+		return nil
 	}
 	out := d.b[:n]
 	d.b = d.b[n:]
@@ -208,7 +210,7 @@ func (d *decoder) bytes(n int) string {
 
 func (d *decoder) byte() byte {
 	b := d.bytes(1)
-	if b == "" {
+	if len(b) == 0 {
 		return 0
 	}
 	return b[0]
@@ -218,7 +220,7 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := uvarint(d.b)
+	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail("number")
 		return 0
@@ -231,7 +233,7 @@ func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := varint(d.b)
+	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail("number")
 		return 0
@@ -245,7 +247,7 @@ func (d *decoder) string() string {
 	if d.err == nil && n > uint64(len(d.b)) {
 		d.fail("string")
 	}
-	return d.bytes(int(n))
+	return string(d.bytes(int(n)))
 }
 
 func (d *decoder) time() time.Time {
@@ -259,32 +261,4 @@ func (d *decoder) time() time.Time {
 		d.err = errors.New("bad time")
 	}
 	return time.Time{}
-}
-
-// uvarint is binary.Uvarint on a string.
-func uvarint(b string) (uint64, int) {
-	var x uint64
-	var s uint
-	for i := 0; i < len(b) && i < binary.MaxVarintLen64; i++ {
-		c := b[i]
-		if c < 0x80 {
-			if i == binary.MaxVarintLen64-1 && c > 1 {
-				return 0, -(i + 1) // overflow
-			}
-			return x | uint64(c)<<s, i + 1
-		}
-		x |= uint64(c&0x7f) << s
-		s += 7
-	}
-	return 0, 0
-}
-
-// varint is binary.Varint on a string.
-func varint(b string) (int64, int) {
-	ux, n := uvarint(b)
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
-	}
-	return x, n
 }

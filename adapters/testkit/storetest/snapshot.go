@@ -168,4 +168,13 @@ func testSnapshotDeltas(t *testing.T, h Harness, snaps eventlog.Snapshots) {
 		t.Fatal(err)
 	}
 	want("snap-a", 4, "at 4", 5, "d5")
+	// A large snapshot comes back whole, byte for byte.
+	large := make([]byte, 200_001)
+	for i := range large {
+		large[i] = byte(i*7 + i/251)
+	}
+	if err := snaps.WriteSnapshot(ctx, "snap-c", eventlog.Snapshot{Version: 1, Data: large}); err != nil {
+		t.Fatal(err)
+	}
+	want("snap-c", 1, string(large), 0, "")
 }

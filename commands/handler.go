@@ -201,6 +201,7 @@ type Handler struct {
 	// flight.
 	snapshots     eventlog.Snapshots
 	snapshotEvery int64
+	deltaShare    int // see deltaShare
 	saving        sync.WaitGroup
 	staffBatch    int
 }
@@ -214,7 +215,7 @@ func New(opts Options) (*Handler, error) {
 	return &Handler{
 		log: opts.Log, eraser: opts.Eraser, settings: opts.Settings, clock: opts.Clock,
 		pending: opts.Pending, maxRetries: opts.MaxRetries, groups: opts.GroupTransfers,
-		snapshots: opts.Snapshots, snapshotEvery: int64(opts.SnapshotEvery),
+		snapshots: opts.Snapshots, snapshotEvery: int64(opts.SnapshotEvery), deltaShare: deltaShare,
 		staffBatch: opts.StaffBatch,
 	}, nil
 }

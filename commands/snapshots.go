@@ -78,7 +78,7 @@ func (h *Handler) snapshot(e *staffEntry, stream string) {
 	}
 	version := e.s.Version()
 	if e.baseAt >= 0 {
-		if delta, ok := e.s.MarshalDelta(); ok && len(delta) <= e.snapSize/deltaShare {
+		if delta, ok := e.s.MarshalDelta(); ok && len(delta) <= e.snapSize/h.deltaShare {
 			e.snapAt = version
 			base := e.baseAt
 			h.write(func(ctx context.Context) error {

@@ -137,6 +137,7 @@ func TestConcurrentSettlersRecordOneOutcome(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			commands.DeltasOften(h)
 			wg.Go(func() {
 				rep, err := h.SettleDue(f.ctx, corpID, t0.Add(24*time.Hour))
 				if err != nil {

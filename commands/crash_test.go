@@ -567,7 +567,7 @@ func crashRun(t *testing.T, store crashStore, sc crashScenario, allow int, varia
 		if err != nil {
 			t.Fatal(err)
 		}
-		return h
+		return commands.DeltasOften(h)
 	}
 	c := &crashCase{clock: &now, t: t, ctx: ctx, corp: corpID, h: newHandler(store.base), store: store}
 	start, err := store.base.Head(ctx)

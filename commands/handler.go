@@ -113,12 +113,11 @@ type Options struct {
 	// (pgstore does); nil without.
 	Snapshots eventlog.Snapshots
 	// SnapshotEvery is how many events of a member's stream pass between
-	// two snapshots of its aggregate (written in the background, after
-	// the command that crossed the mark), at least: a member whose
-	// snapshot is large waits one event per 4 kB of it, so that each
-	// event pays about the same share of a snapshot. Default
-	// DefaultSnapshotEvery; negative means no snapshots are written
-	// (stored ones are still read).
+	// two writes of its aggregate (in the background, after the command
+	// that crossed the mark): a delta on top of its last snapshot while
+	// the delta stays small beside that snapshot, a whole snapshot
+	// otherwise. Default DefaultSnapshotEvery; negative means nothing is
+	// written (stored snapshots are still read).
 	SnapshotEvery int
 	// StaffBatch is how many decisions on one member's stream (slot
 	// reservations and releases of concurrent commands) this Handler
@@ -131,13 +130,12 @@ type Options struct {
 const DefaultStaffBatch = 256
 
 // DefaultSnapshotEvery is Options.SnapshotEvery when unset: a cold load
-// replays at most this many events after the snapshot. Those events are
-// what a cold load pays most for, each read and decoded (~6.5 µs of CPU
-// each on the benchmark machine: 64 of them cost about two warm adds),
-// while a snapshot of a member with 20,000 customers is ~90 kB (numbered
-// ids) to ~660 kB (WeCom's random ids), encoded in one pass and written
-// in the background (BENCHMARKS.md, "Cold start: compact snapshots").
-const DefaultSnapshotEvery = 64
+// replays at most this many events after the member's snapshot and
+// delta. Those events are what a cold load pays most for, each read and
+// decoded (~6.5 µs of CPU each on the benchmark machine), while a delta
+// is a few kB, written in the background (BENCHMARKS.md, "Cold start:
+// snapshot deltas").
+const DefaultSnapshotEvery = 16
 
 func (o *Options) setDefaults() {
 	if o.Clock == nil {
@@ -207,6 +205,7 @@ type Handler struct {
 	// flight.
 	snapshots     eventlog.Snapshots
 	snapshotEvery int64
+	deltaShare    int // see deltaShare
 	saving        sync.WaitGroup
 	staffBatch    int
 }
@@ -220,7 +219,7 @@ func New(opts Options) (*Handler, error) {
 	return &Handler{
 		log: opts.Log, eraser: opts.Eraser, settings: opts.Settings, clock: opts.Clock,
 		pending: opts.Pending, maxRetries: opts.MaxRetries, groups: opts.GroupTransfers,
-		snapshots: opts.Snapshots, snapshotEvery: int64(opts.SnapshotEvery),
+		snapshots: opts.Snapshots, snapshotEvery: int64(opts.SnapshotEvery), deltaShare: deltaShare,
 		staffBatch: opts.StaffBatch,
 	}, nil
 }

@@ -68,7 +68,7 @@ func instances(tb testing.TB, n int, member string, staffBatch int) ([]*commands
 		if err != nil {
 			tb.Fatal(err)
 		}
-		hs = append(hs, h)
+		hs = append(hs, commands.DeltasOften(h))
 		logs = append(logs, l)
 	}
 	return hs, logs

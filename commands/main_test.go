@@ -24,11 +24,12 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 const corpID = "corp1"
 
 // testSnapshotEvery is the Handlers' SnapshotEvery in the tests of
-// capacity, convergence, crashes and concurrency: a staff snapshot every
-// few events, so that their members are decided on as restored from
-// snapshots (by the Handler that wrote one and by every Handler started
-// later: other instances, restarts after a crash) and not only as
-// replayed from their streams.
+// capacity, convergence, crashes and concurrency: a staff snapshot or
+// delta every few events (commands.DeltasOften: a delta while it is no
+// larger than the snapshot), so that their members are decided on as
+// restored from snapshots and deltas (by the Handler that wrote one and
+// by every Handler started later: other instances, restarts after a
+// crash) and not only as replayed from their streams.
 const testSnapshotEvery = 3
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -113,7 +114,7 @@ func newFixture(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser, set
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.h = h
+	f.h = commands.DeltasOften(h)
 	return f
 }
 

@@ -20,6 +20,7 @@ func (f *fixture) startKeeper(t *testing.T, from events.Position) (*commands.Slo
 	if err != nil {
 		t.Fatal(err)
 	}
+	commands.DeltasOften(h)
 	cp := &commands.MemoryCheckpoint{}
 	if err := cp.Save(f.ctx, from); err != nil {
 		t.Fatal(err)

@@ -135,13 +135,13 @@ func mustRead(t *testing.T, log eventlog.EventLog, stream string) []events.Recor
 	return recs
 }
 
-// writtenSnapshots counts the snapshots written and remembers the size of
-// the last.
+// writtenSnapshots counts the snapshots and deltas written and
+// remembers the size of the last of each.
 type writtenSnapshots struct {
 	eventlog.Snapshots
-	mu     sync.Mutex
-	writes int
-	size   int
+	mu              sync.Mutex
+	writes, deltas  int
+	size, deltaSize int
 }
 
 func (w *writtenSnapshots) WriteSnapshot(ctx context.Context, stream string, s eventlog.Snapshot) error {
@@ -151,18 +151,27 @@ func (w *writtenSnapshots) WriteSnapshot(ctx context.Context, stream string, s e
 	return w.Snapshots.WriteSnapshot(ctx, stream, s)
 }
 
-func (w *writtenSnapshots) count() (int, int) {
+func (w *writtenSnapshots) WriteSnapshotDelta(ctx context.Context, stream string, base int64, d eventlog.SnapshotDelta) error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.writes, w.size
+	w.deltas, w.deltaSize = w.deltas+1, len(d.Data)
+	w.mu.Unlock()
+	return w.Snapshots.WriteSnapshotDelta(ctx, stream, base, d)
 }
 
-// TestLargeSnapshotsAreSpaced: a member whose snapshot is large is
-// snapshotted again only after one event per 4 kB of its last snapshot
-// (more than SnapshotEvery), by the Handler that wrote it and by one that
-// loaded it, so that the member's commands do not rewrite a large
-// snapshot every few events.
-func TestLargeSnapshotsAreSpaced(t *testing.T) {
+func (w *writtenSnapshots) count() (snapshots, size, deltas, deltaSize int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writes, w.size, w.deltas, w.deltaSize
+}
+
+// TestLargeSnapshotsGetDeltas: a member whose snapshot is large gets a
+// delta on top of it every SnapshotEvery events, not a new snapshot,
+// until the delta would outgrow a 32nd of the snapshot; a Handler that
+// loads the snapshot and its delta reads the stream only after the delta
+// and writes its own deltas on the same snapshot. So a large member's
+// commands do not rewrite its snapshot every few events, and a cold load
+// replays few events.
+func TestLargeSnapshotsGetDeltas(t *testing.T) {
 	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		ctx := context.Background()
 		stream := events.StaffStream(corpID, "big")
@@ -179,9 +188,11 @@ func TestLargeSnapshotsAreSpaced(t *testing.T) {
 		if _, err := log.Append(ctx, stream, eventlog.ExpectNoStream, evs...); err != nil {
 			t.Fatal(err)
 		}
-		written := &writtenSnapshots{Snapshots: log.(eventlog.Snapshots)}
+		snaps := log.(eventlog.Snapshots)
+		written := &writtenSnapshots{Snapshots: snaps}
+		reads := &staffReads{EventLog: log}
 		newHandler := func() *commands.Handler {
-			h, err := commands.New(commands.Options{Log: log, Eraser: eraser, Settings: commands.SettingsMap{corpID: corp.Settings{}},
+			h, err := commands.New(commands.Options{Log: reads, Eraser: eraser, Settings: commands.SettingsMap{corpID: corp.Settings{}},
 				Clock: &clock{t: t0}, Snapshots: written, SnapshotEvery: 1})
 			if err != nil {
 				t.Fatal(err)
@@ -199,32 +210,55 @@ func TestLargeSnapshotsAreSpaced(t *testing.T) {
 		}
 		h := newHandler()
 		add(h) // no snapshot yet: one is due
-		writes, size := written.count()
-		spacing := size / 4096
-		if writes != 1 || spacing < 10 {
-			t.Fatalf("%d snapshots of %d bytes written; want one of 40 kB or more", writes, size)
+		if writes, size, deltas, _ := written.count(); writes != 1 || deltas != 0 || size < 40000 {
+			t.Fatalf("%d snapshots (the last of %d bytes) and %d deltas written; want one of 40 kB or more", writes, size, deltas)
 		}
-		for range spacing - 1 {
+		// One delta per event, until the next would be too large.
+		for i := 1; ; i++ {
+			add(h)
+			writes, size, deltas, deltaSize := written.count()
+			if writes == 1 {
+				if deltas != i || deltaSize > size/32 {
+					t.Fatalf("after %d events %d deltas, the last of %d bytes; want %d of at most %d", i, deltas, deltaSize, i, size/32)
+				}
+				continue
+			}
+			if writes != 2 || deltas != i-1 || i < 20 || deltaSize < size/64 {
+				t.Fatalf("after %d events %d snapshots and %d deltas (the last of %d bytes, snapshot %d); want a second snapshot once the delta nears %d bytes",
+					i, writes, deltas, deltaSize, size, size/32)
+			}
+			break
+		}
+		for range 5 {
 			add(h)
 		}
-		if writes, _ := written.count(); writes != 1 {
-			t.Fatalf("%d snapshots after %d events, one every %d (4 kB each)", writes, spacing-1, spacing)
+		snap, ok, err := snaps.ReadSnapshot(ctx, stream)
+		if err != nil || !ok || snap.Delta.Data == nil || snap.Delta.Version != snap.Version+5 {
+			t.Fatalf("snapshot at %d with delta at %d (found %v, %v); want a delta 5 events after it", snap.Version, snap.Delta.Version, ok, err)
 		}
-		add(h)
-		if writes, _ := written.count(); writes != 2 {
-			t.Fatalf("%d snapshots after %d events, one every %d", writes, spacing, spacing)
-		}
-		// A Handler that loads the snapshot spaces the next alike.
+		// A Handler that loads them reads only after the delta, and goes
+		// on writing deltas on the same snapshot.
 		cold := newHandler()
-		for range spacing - 1 {
-			add(cold)
-		}
-		if writes, _ := written.count(); writes != 2 {
-			t.Fatalf("the Handler that loaded the snapshot wrote one after %d events", spacing-1)
-		}
+		reads.reset()
+		_, _, before, _ := written.count()
 		add(cold)
-		if writes, _ := written.count(); writes != 3 {
-			t.Fatalf("%d snapshots, want 3", writes)
+		if froms := reads.reset(); len(froms) != 1 || froms[0] != snap.Delta.Version+1 {
+			t.Errorf("cold Handler read the staff stream from %v, want once from %d (after the delta)", froms, snap.Delta.Version+1)
+		}
+		if writes, _, deltas, _ := written.count(); writes != 2 || deltas != before+1 {
+			t.Errorf("cold Handler: %d snapshots and %d deltas, want 2 and %d", writes, deltas, before+1)
+		}
+		again, ok, err := snaps.ReadSnapshot(ctx, stream)
+		if err != nil || !ok || again.Version != snap.Version || again.Delta.Version != snap.Delta.Version+1 {
+			t.Fatalf("after the cold add: snapshot at %d with delta at %d (found %v, %v); want at %d with %d",
+				again.Version, again.Delta.Version, ok, err, snap.Version, snap.Delta.Version+1)
+		}
+		s, err := staff.FromSnapshotDelta("big", again.Version, again.Data, again.Delta.Version, again.Delta.Data)
+		if err != nil {
+			t.Fatalf("stored snapshot and delta: %v", err)
+		}
+		if s.Used() != 2000+n || !s.Holds(fmt.Sprint("new", n)) || !s.Holds("new1") {
+			t.Fatalf("stored snapshot and delta: %d slots; want %d, with new1 and new%d", s.Used(), 2000+n, n)
 		}
 	})
 }

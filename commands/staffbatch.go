@@ -255,11 +255,11 @@ func (h *Handler) dropIfStale(e *staffEntry, stream string, ds []*staffDecision)
 // set, applies the events appended since. Called with e.mu held.
 func (h *Handler) catchUpStaff(ctx context.Context, e *staffEntry, id, stream string, read bool) error {
 	if e.s == nil {
-		s, at, size, err := h.loadStaff(ctx, id, stream)
+		s, base, size, at, err := h.loadStaff(ctx, id, stream)
 		if err != nil {
 			return err
 		}
-		e.s, e.snapAt, e.snapSize, read = s, at, size, true
+		e.s, e.baseAt, e.snapSize, e.snapAt, read = s, base, size, at, true
 	}
 	if !read {
 		return nil

@@ -18,10 +18,12 @@ const staffCacheSize = 4096
 type staffEntry struct {
 	mu sync.Mutex // held while the aggregate is caught up, decided on, appended to
 	s  *staff.Staff
-	// snapAt and snapSize are the version and size of the last snapshot
-	// of s read or written (-1 and 0: none), see Handler.snapshot.
-	snapAt   int64
-	snapSize int
+	// baseAt and snapSize are the version and size of the last snapshot
+	// of s read or written (-1 and 0: none), snapAt the version of the
+	// last snapshot or delta read or written (-1: none), see
+	// Handler.snapshot.
+	baseAt, snapAt int64
+	snapSize       int
 
 	// decisions waiting for the member, and whether a goroutine leads a
 	// batch of them (see staffBatch)

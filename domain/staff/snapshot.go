@@ -33,13 +33,15 @@ func (s *Staff) MarshalSnapshot() []byte {
 // restores it from that output (the same state, its slots read in place
 // in the encoding, none in maps), without decoding it again: a caller
 // that keeps a member and writes its snapshots keeps the compact one. s
-// does not change.
+// does not change; the compact member reads its slots in the returned
+// bytes, which must not be changed.
 func (s *Staff) Compact() ([]byte, *Staff) {
 	data, w := s.encode()
 	c := *s
+	c.base = &snapBase{version: s.version, sum: binary.LittleEndian.Uint32(data[len(data)-4:])}
 	c.slots = slotSet{}
 	if w.i > 0 {
-		c.slots = slotSet{base: w.slots(string(data[w.start : len(data)-4])), n: w.i}
+		c.slots = slotSet{base: w.slots(data[w.start : len(data)-4 : len(data)-4]), n: w.i}
 	}
 	if !c.departedAt.IsZero() {
 		c.departedAt = time.UnixMicro(c.departedAt.UnixMicro()).UTC()
@@ -55,7 +57,21 @@ func (s *Staff) encode() ([]byte, *slotEncoder) {
 	}
 	w.b = append(w.b, snapshotTag...)
 	w.b = appendString(w.b, s.id)
-	w.b = binary.AppendVarint(w.b, s.version)
+	w.b = s.appendHeader(w.b)
+	w.b = binary.AppendVarint(w.b, w.floor)
+	w.start = len(w.b)
+	if s.slots.parent == nil && s.slots.base != nil {
+		w.addMerged(&s.slots)
+	} else {
+		s.slots.walk(w.add)
+	}
+	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli)), w
+}
+
+// appendHeader appends what a snapshot and a delta both hold of the
+// member besides its slots: version, status, capacity and slot count.
+func (s *Staff) appendHeader(b []byte) []byte {
+	b = binary.AppendVarint(b, s.version)
 	var flags byte
 	if s.joined {
 		flags |= 1
@@ -66,18 +82,38 @@ func (s *Staff) encode() ([]byte, *slotEncoder) {
 	if s.erased {
 		flags |= 4
 	}
-	w.b = append(w.b, flags)
-	w.b = appendTime(w.b, s.departedAt)
-	w.b = binary.AppendVarint(w.b, int64(s.capacity))
-	w.b = binary.AppendUvarint(w.b, uint64(s.slots.len()))
-	w.b = binary.AppendVarint(w.b, w.floor)
-	w.start = len(w.b)
-	if s.slots.parent == nil && s.slots.base != nil {
-		w.addMerged(&s.slots)
-	} else {
-		s.slots.walk(w.add)
+	b = append(b, flags)
+	b = appendTime(b, s.departedAt)
+	b = binary.AppendVarint(b, int64(s.capacity))
+	return binary.AppendUvarint(b, uint64(s.slots.len()))
+}
+
+// header is appendHeader's content, read back.
+type header struct {
+	version                  int64
+	joined, departed, erased bool
+	departedAt               time.Time
+	capacity                 int
+	slots                    uint64
+}
+
+// readHeader reads appendHeader's output, refusing what it never writes.
+func (s *Staff) readHeader(d *decoder) (header, error) {
+	var h header
+	h.version = d.varint()
+	flags := d.byte()
+	h.joined, h.departed, h.erased = flags&1 != 0, flags&2 != 0, flags&4 != 0
+	h.departedAt = d.time()
+	capacity := d.varint()
+	h.slots = d.uvarint()
+	switch {
+	case d.err != nil:
+		return header{}, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
+	case capacity < 0 || flags&^7 != 0:
+		return header{}, fmt.Errorf("%w: invalid state", ErrBadSnapshot)
 	}
-	return binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli)), w
+	h.capacity = int(capacity)
+	return h, nil
 }
 
 // castagnoli is the checksum that ends every snapshot (CRC-32C of every
@@ -92,7 +128,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // an error wrapping ErrBadSnapshot; the aggregate is then rebuilt from its
 // stream. Every byte is checked here, in one pass that allocates nothing
 // per slot, so that a member restored decides exactly as the encoded one;
-// the slots are then searched in a copy of data.
+// the slots are then searched where they lie in data, which the member
+// keeps: the caller must not change data afterwards.
 func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	s, err := New(id)
 	if err != nil {
@@ -105,15 +142,14 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	if body < len(snapshotTag) || crc32.Checksum(data[:body], castagnoli) != binary.LittleEndian.Uint32(data[body:]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
 	}
-	// One string for the whole snapshot: the slots are read in it.
-	d := decoder{b: string(data[len(snapshotTag):body])}
+	// The slots are read where they lie in data.
+	d := decoder{b: data[len(snapshotTag):body:body]}
 	gotID := d.string()
-	s.version = d.varint()
-	flags := d.byte()
-	s.joined, s.departed, s.erased = flags&1 != 0, flags&2 != 0, flags&4 != 0
-	s.departedAt = d.time()
-	s.capacity = int(d.varint())
-	n := d.uvarint()
+	h, err := s.readHeader(&d)
+	if err != nil {
+		return nil, err
+	}
+	s.version, s.joined, s.departed, s.erased, s.departedAt, s.capacity = h.version, h.joined, h.departed, h.erased, h.departedAt, h.capacity
 	floor := d.varint()
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, d.err)
@@ -123,10 +159,9 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 		return nil, fmt.Errorf("%w: snapshot of member %q", ErrBadSnapshot, gotID)
 	case s.version != version || version < 0:
 		return nil, fmt.Errorf("%w: snapshot at version %d, stored as %d", ErrBadSnapshot, s.version, version)
-	case s.capacity < 0 || flags&^7 != 0:
-		return nil, fmt.Errorf("%w: invalid state", ErrBadSnapshot)
 	}
-	base, err := parseSlots(d.b, n, floor)
+	s.base = &snapBase{version: version, sum: binary.LittleEndian.Uint32(data[body:])}
+	base, err := parseSlots(d.b, h.slots, floor)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}
@@ -136,7 +171,7 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	return s, nil
 }
 
-func appendString(b []byte, s string) []byte {
+func appendString[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
@@ -152,7 +187,7 @@ func appendTime(b []byte, t time.Time) []byte {
 }
 
 type decoder struct {
-	b   string
+	b   []byte
 	err error
 }
 
@@ -160,13 +195,13 @@ func (d *decoder) fail(what string) {
 	if d.err == nil {
 		d.err = fmt.Errorf("truncated %s", what)
 	}
-	d.b = ""
+	d.b = nil
 }
 
-func (d *decoder) bytes(n int) string {
+func (d *decoder) bytes(n int) []byte {
 	if d.err != nil || n > len(d.b) {
 		d.fail("data")
-		return ""
+		return nil
 	}
 	out := d.b[:n]
 	d.b = d.b[n:]
@@ -175,7 +210,7 @@ func (d *decoder) bytes(n int) string {
 
 func (d *decoder) byte() byte {
 	b := d.bytes(1)
-	if b == "" {
+	if len(b) == 0 {
 		return 0
 	}
 	return b[0]
@@ -185,7 +220,7 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := uvarint(d.b)
+	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail("number")
 		return 0
@@ -198,7 +233,7 @@ func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := varint(d.b)
+	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail("number")
 		return 0
@@ -212,7 +247,7 @@ func (d *decoder) string() string {
 	if d.err == nil && n > uint64(len(d.b)) {
 		d.fail("string")
 	}
-	return d.bytes(int(n))
+	return string(d.bytes(int(n)))
 }
 
 func (d *decoder) time() time.Time {
@@ -226,32 +261,4 @@ func (d *decoder) time() time.Time {
 		d.err = errors.New("bad time")
 	}
 	return time.Time{}
-}
-
-// uvarint is binary.Uvarint on a string.
-func uvarint(b string) (uint64, int) {
-	var x uint64
-	var s uint
-	for i := 0; i < len(b) && i < binary.MaxVarintLen64; i++ {
-		c := b[i]
-		if c < 0x80 {
-			if i == binary.MaxVarintLen64-1 && c > 1 {
-				return 0, -(i + 1) // overflow
-			}
-			return x | uint64(c)<<s, i + 1
-		}
-		x |= uint64(c&0x7f) << s
-		s += 7
-	}
-	return 0, 0
-}
-
-// varint is binary.Varint on a string.
-func varint(b string) (int64, int) {
-	ux, n := uvarint(b)
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
-	}
-	return x, n
 }

@@ -31,21 +31,21 @@ const restartEvery = 16
 // snapSlots is a restored member's slots: the encoded list, checked once
 // when loaded, read in place afterwards. It never changes.
 type snapSlots struct {
-	b        string   // the entries, nothing before or after
+	b        []byte   // the entries, nothing before or after (never changed)
 	n        int      // entries
 	floor    int64    // Unix µs that at counts from
 	restarts []int32  // offset in b of entries 0, restartEvery, 2·restartEvery, …
-	heads    []string // their customers (slices of b)
+	heads    [][]byte // their customers (slices of b)
 }
 
-// snapEntry is one parsed entry; its strings are slices of snapSlots.b.
+// snapEntry is one parsed entry; its bytes are slices of snapSlots.b.
 type snapEntry struct {
 	shared   int
-	suffix   string
+	suffix   []byte
 	at       uint64
 	other    bool
-	reason   string
-	handover string
+	reason   []byte
+	handover []byte
 	end      int // offset of the next entry
 }
 
@@ -54,12 +54,12 @@ var errSlotEntry = errors.New("malformed slot")
 // parseSlots checks the n entries of b (every entry well formed, customers
 // strictly increasing, restarts where they belong, times within range, no
 // byte after the last entry) and returns them searchable in place.
-func parseSlots(b string, n uint64, floor int64) (*snapSlots, error) {
+func parseSlots(b []byte, n uint64, floor int64) (*snapSlots, error) {
 	if n > uint64(len(b))/3 { // an entry takes three bytes at least
 		return nil, errors.New("slot count beyond the data")
 	}
 	nr := (n + restartEvery - 1) / restartEvery
-	v := &snapSlots{b: b, n: int(n), floor: floor, restarts: make([]int32, 0, nr), heads: make([]string, 0, nr)}
+	v := &snapSlots{b: b, n: int(n), floor: floor, restarts: make([]int32, 0, nr), heads: make([][]byte, 0, nr)}
 	if len(b) > math.MaxInt32 {
 		return nil, errors.New("slots too long")
 	}
@@ -107,16 +107,16 @@ func parseSlots(b string, n uint64, floor int64) (*snapSlots, error) {
 			}
 			v.restarts = append(v.restarts, int32(start))
 			v.heads = append(v.heads, suffix)
-			if i > 0 && suffix <= string(cur) {
+			if i > 0 && string(suffix) <= string(cur) {
 				return nil, errors.New("slots out of order")
 			}
 		case shared > len(cur):
 			return nil, errors.New("shared prefix beyond the previous customer")
 		case shared == len(cur):
-			if suffix == "" {
+			if len(suffix) == 0 {
 				return nil, errors.New("slots out of order")
 			}
-		case suffix == "" || suffix[0] <= cur[shared]:
+		case len(suffix) == 0 || suffix[0] <= cur[shared]:
 			return nil, errors.New("slots out of order")
 		}
 		if at > 0 && (at-1 > math.MaxInt64 || (floor > 0 && int64(at-1) > math.MaxInt64-floor)) {
@@ -146,7 +146,7 @@ func (v *snapSlots) entry(off int, e *snapEntry) bool {
 	if e.at, off = uv(b, off); off < 0 {
 		return false
 	}
-	e.reason, e.handover = "", ""
+	e.reason, e.handover = nil, nil
 	if e.other {
 		if e.reason, off = str(b, off); off < 0 {
 			return false
@@ -160,25 +160,25 @@ func (v *snapSlots) entry(off int, e *snapEntry) bool {
 }
 
 // uv reads a uvarint at off: the value and the offset after it, or -1.
-func uv(b string, off int) (uint64, int) {
+func uv(b []byte, off int) (uint64, int) {
 	if off < 0 || off >= len(b) {
 		return 0, -1
 	}
 	if c := b[off]; c < 0x80 {
 		return uint64(c), off + 1
 	}
-	x, k := uvarint(b[off:])
+	x, k := binary.Uvarint(b[off:])
 	if k <= 0 {
 		return 0, -1
 	}
 	return x, off + k
 }
 
-// str reads a length-prefixed string at off; the offset after it, or -1.
-func str(b string, off int) (string, int) {
+// str reads length-prefixed bytes at off; the offset after them, or -1.
+func str(b []byte, off int) ([]byte, int) {
 	l, off := uv(b, off)
 	if off < 0 || l > uint64(len(b)-off) {
-		return "", -1
+		return nil, -1
 	}
 	return b[off : off+int(l)], off + int(l)
 }
@@ -187,7 +187,7 @@ func str(b string, off int) (string, int) {
 func (v *snapSlots) slot(e snapEntry) slot {
 	sl := slot{reason: events.SlotForAdd}
 	if e.other {
-		sl.reason, sl.handoverID = e.reason, e.handover
+		sl.reason, sl.handoverID = string(e.reason), string(e.handover)
 	}
 	if e.at > 0 {
 		sl.reservedAt = time.UnixMicro(v.floor + int64(e.at-1)).UTC()
@@ -198,7 +198,7 @@ func (v *snapSlots) slot(e snapEntry) slot {
 // get returns the customer's slot, if the list holds one: a bisection of
 // the restarts, then at most restartEvery entries read.
 func (v *snapSlots) get(c string) (slot, bool) {
-	r := sort.Search(len(v.heads), func(i int) bool { return v.heads[i] > c }) - 1
+	r := sort.Search(len(v.heads), func(i int) bool { return string(v.heads[i]) > c }) - 1
 	if r < 0 {
 		return slot{}, false
 	}
@@ -255,8 +255,8 @@ type slotEncoder struct {
 // slots returns the entries written, read in place in b (the bytes of
 // w.b from start on, up to the last entry) as parseSlots would return
 // them, without checking them again.
-func (w *slotEncoder) slots(b string) *snapSlots {
-	v := &snapSlots{b: b, n: w.i, floor: w.floor, restarts: w.restarts, heads: make([]string, len(w.heads))}
+func (w *slotEncoder) slots(b []byte) *snapSlots {
+	v := &snapSlots{b: b, n: w.i, floor: w.floor, restarts: w.restarts, heads: make([][]byte, len(w.heads))}
 	for i, h := range w.heads {
 		v.heads[i] = b[h[0]:h[1]]
 	}
@@ -269,7 +269,11 @@ func (w *slotEncoder) add(c []byte, sl slot) {
 	if !sl.reservedAt.IsZero() {
 		at = uint64(sl.reservedAt.UnixMicro()-w.floor) + 1
 	}
-	w.addEncoded(c, at, sl.reason != events.SlotForAdd || sl.handoverID != "", sl.reason, sl.handoverID)
+	if sl.reason == events.SlotForAdd && sl.handoverID == "" {
+		w.addEncoded(c, at, false, nil, nil)
+		return
+	}
+	w.addEncoded(c, at, true, []byte(sl.reason), []byte(sl.handoverID))
 }
 
 // addMerged appends the slots of ss, a restored member's (base, no
@@ -316,7 +320,7 @@ func (w *slotEncoder) addMerged(ss *slotSet) {
 
 // addEncoded appends an entry: the customer, its reservation time as at
 // (see snapSlots), and reason and handover when other.
-func (w *slotEncoder) addEncoded(c []byte, at uint64, other bool, reason, handover string) {
+func (w *slotEncoder) addEncoded(c []byte, at uint64, other bool, reason, handover []byte) {
 	shared := 0
 	if w.i%restartEvery != 0 {
 		for shared < len(c) && shared < len(w.prev) && c[shared] == w.prev[shared] {

@@ -103,6 +103,9 @@ type Staff struct {
 	capacity   int // 0: the corp default
 	slots      slotSet
 	erased     bool
+	// base is the snapshot the member was restored from or compacted to
+	// (nil: none), which MarshalDelta encodes the changes since.
+	base *snapBase
 }
 
 // New returns a member with no history.

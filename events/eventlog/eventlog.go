@@ -147,20 +147,43 @@ type Eraser interface {
 type Snapshot struct {
 	Version int64
 	Data    []byte
+	// Delta, in a snapshot read, is the newest delta written on top of
+	// it (Data nil: none); WriteSnapshot takes none.
+	Delta SnapshotDelta
+}
+
+// SnapshotDelta is what changed of a stream's state from its snapshot's
+// version to the stream's event at Version, encoded by the caller: a
+// large snapshot written rarely and a small delta written often keep
+// both the writes and the events a load replays after them few.
+type SnapshotDelta struct {
+	Version int64
+	Data    []byte
 }
 
 // Snapshots is an optional capability of an EventLog: one snapshot per
-// stream, shared by every process using the log, so that an aggregate
-// with a long stream is loaded as its snapshot plus the events after it
-// instead of its whole stream. A snapshot is only a cache: a caller that
-// cannot use one (none, unreadable, another format) reads the stream.
+// stream, and at most one delta on top of it, shared by every process
+// using the log, so that an aggregate with a long stream is loaded as its
+// snapshot, its delta and the events after them instead of its whole
+// stream. A snapshot is only a cache: a caller that cannot use one (none,
+// unreadable, another format) reads the stream.
 type Snapshots interface {
-	// ReadSnapshot returns the stream's snapshot, ok false when there is
-	// none. A snapshot whose event is no longer the stream's event at its
-	// version (the log was rebuilt) is not returned.
+	// ReadSnapshot returns the stream's snapshot with its delta, ok false
+	// when there is none. A snapshot whose event is no longer the
+	// stream's event at its version (the log was rebuilt) is not
+	// returned; nor is such a delta (the snapshot then comes without).
 	ReadSnapshot(ctx context.Context, stream string) (s Snapshot, ok bool, err error)
-	// WriteSnapshot stores s as the stream's snapshot unless the stored
-	// one is as new or newer. The stream must hold an event at s.Version;
-	// otherwise nothing is stored and the error wraps ErrInvalidEvent.
+	// WriteSnapshot stores s as the stream's snapshot, without a delta,
+	// unless the stored one is as new or newer. The stream must hold an
+	// event at s.Version and s must have no delta; otherwise nothing is
+	// stored and the error wraps ErrInvalidEvent.
 	WriteSnapshot(ctx context.Context, stream string, s Snapshot) error
+	// WriteSnapshotDelta stores d as the delta on top of the stream's
+	// snapshot at version base, replacing an older delta. When the stored
+	// snapshot is not at base (none, or a newer one was written
+	// meanwhile) or its delta is as new or newer, nothing is stored and
+	// the error is nil. d.Version must be above base and the stream must
+	// hold an event at d.Version; otherwise nothing is stored and the
+	// error wraps ErrInvalidEvent.
+	WriteSnapshotDelta(ctx context.Context, stream string, base int64, d SnapshotDelta) error
 }

@@ -207,52 +207,53 @@ func (s *Store) bulkRows(ctx context.Context, evs []BulkEvent) ([][]any, error) 
 // checkBulkVersions requires every stream that the batch continues
 // (version >= 0 in streams) to stand at that version, inside tx. Streams
 // the batch starts (-1) are left to the unique constraint: their version 0
-// cannot be inserted when they exist.
+// cannot be inserted when they exist. One statement looks up each stream's
+// last version through the (stream, stream_version) index, newest first,
+// and returns only the streams that do not stand where the batch expects:
+// its cost grows with the streams of the batch, not with their events (a
+// bulk import continues the same staff streams chunk after chunk).
 func checkBulkVersions(ctx context.Context, tx pgx.Tx, all map[string]int64) error {
-	streams := map[string]int64{}
 	names := make([]string, 0, len(all))
+	wants := make([]int64, 0, len(all))
 	for st, v := range all {
 		if v >= 0 {
-			streams[st] = v
-			names = append(names, st)
+			names, wants = append(names, st), append(wants, v)
 		}
 	}
 	if len(names) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT stream, max(stream_version) FROM events WHERE stream = ANY($1) GROUP BY stream`, names)
+	rows, err := tx.Query(ctx, `SELECT s.stream, s.want, cur.v
+		FROM unnest($1::text[], $2::bigint[]) AS s(stream, want)
+		LEFT JOIN LATERAL (SELECT e.stream_version AS v FROM events e WHERE e.stream = s.stream
+			ORDER BY e.stream_version DESC LIMIT 1) cur ON true
+		WHERE cur.v IS DISTINCT FROM s.want
+		ORDER BY s.stream LIMIT 6`, names, wants)
 	if err != nil {
 		return fmt.Errorf("pgstore: bulk append: read stream versions: %w", err)
 	}
 	var (
 		stream string
-		cur    int64
+		want   int64
+		cur    *int64
 	)
 	var conflicts []error
-	seen := make(map[string]bool, len(streams))
-	_, err = pgx.ForEachRow(rows, []any{&stream, &cur}, func() error {
-		seen[stream] = true
-		if want := streams[stream]; cur != want {
+	_, err = pgx.ForEachRow(rows, []any{&stream, &want, &cur}, func() error {
+		switch {
+		case len(conflicts) == 5:
+			conflicts = append(conflicts, errors.New("… and more streams"))
+		case cur == nil:
+			conflicts = append(conflicts, fmt.Errorf("%w: stream %q holds no events, the batch continues from %d", ErrBulkConflict, stream, want))
+		default:
 			conflicts = append(conflicts, fmt.Errorf("%w: stream %q holds events up to version %d, the batch continues from %d",
-				ErrBulkConflict, stream, cur, want))
+				ErrBulkConflict, stream, *cur, want))
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: bulk append: read stream versions: %w", err)
 	}
-	for st, want := range streams {
-		if want >= 0 && !seen[st] {
-			conflicts = append(conflicts, fmt.Errorf("%w: stream %q holds no events, the batch continues from %d", ErrBulkConflict, st, want))
-		}
-	}
-	if len(conflicts) > 0 {
-		if len(conflicts) > 5 {
-			conflicts = append(conflicts[:5], fmt.Errorf("… and %d more streams", len(conflicts)-5))
-		}
-		return errors.Join(conflicts...)
-	}
-	return nil
+	return errors.Join(conflicts...)
 }
 
 // bulkError classifies a failed COPY like Append classifies a failed

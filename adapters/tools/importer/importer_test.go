@@ -628,4 +628,15 @@ func TestAppendBulkRefusesBadBatches(t *testing.T) {
 	if err != nil || len(recs) != 2 || recs[1].StreamVersion != 1 {
 		t.Errorf("s-c: %v %+v", err, recs)
 	}
+	// s-c stands at 1: a batch continuing it from 2 (a gap the unique
+	// constraint would let through) or from 0 is refused, naming it.
+	for _, v := range []int64{3, 1} {
+		_, err := e.store.AppendBulk(ctx, []pgstore.BulkEvent{{Stream: "s-h", Version: 0, Event: ev("h")}, {Stream: "s-c", Version: v, Event: ev(fmt.Sprint("again", v))}}, nil)
+		if !errors.Is(err, eventlog.ErrConflict) || !strings.Contains(err.Error(), `"s-c" holds events up to version 1`) {
+			t.Errorf("s-c continued from %d: %v", v-1, err)
+		}
+	}
+	if got := dumpLog(t, e); len(got) != 3 {
+		t.Errorf("refused batches wrote: %d events, want 3", len(got))
+	}
 }

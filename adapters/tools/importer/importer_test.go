@@ -457,7 +457,9 @@ func TestRefusesStreamsWithOtherEvents(t *testing.T) {
 	sameLogs(t, "after the rerun", dumpLog(t, e), after)
 
 	// Another file naming the streams the first import wrote is another
-	// import: refused when it reads them (tiny caches: every chunk reads).
+	// import: refused, by the log's unique (stream, version) constraint
+	// since this run never wrote the customer's stream (tiny caches: every
+	// chunk evicts, and reads back only the streams the run wrote).
 	var second strings.Builder
 	for i := range 5 {
 		fmt.Fprintf(&second, `{"kind":"staff","at":"2025-01-01T00:00:00Z","staff_id":"z%d"}`+"\n", i)

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // BatchCreateKeyStore is implemented by key stores that create many
@@ -141,8 +143,85 @@ func (ks *KeySet) Seal(ctx context.Context, subject string, plaintext []byte) ([
 	return aead.Seal(out, out[1:], plaintext, dataAAD(subject)), nil
 }
 
-// CreateMany implements BatchCreateKeyStore.
+// CreateMany implements BatchCreateKeyStore. It looks up which subjects
+// already have a row (a key or a tombstone) and copies the keys of the
+// others in with COPY: for a bulk writer's new subjects, about two thirds
+// of PostgreSQL's work for an INSERT … ON CONFLICT DO NOTHING of the same
+// rows. A subject given a row by another writer between the lookup and the
+// copy makes the copy fail as a whole (nothing stored); the batch is then
+// stored with INSERT … ON CONFLICT DO NOTHING, which settles every race.
 func (s *PostgresKeyStore) CreateMany(ctx context.Context, fresh map[string][]byte) (map[string]bool, error) {
+	return s.createMany(ctx, fresh, nil)
+}
+
+// createMany is CreateMany; between, in tests, runs between the lookup and
+// the copy.
+func (s *PostgresKeyStore) createMany(ctx context.Context, fresh map[string][]byte, between func(context.Context) error) (map[string]bool, error) {
+	if len(fresh) == 0 {
+		return map[string]bool{}, nil
+	}
+	subjects := make([]string, 0, len(fresh))
+	size := 21 // the header and the trailer
+	for sub, w := range fresh {
+		subjects = append(subjects, sub)
+		size += 10 + len(sub) + len(w)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT subject FROM pii_keys WHERE subject = ANY($1)`, subjects)
+	if err != nil {
+		return nil, err
+	}
+	taken := map[string]bool{}
+	var sub string
+	if _, err := pgx.ForEachRow(rows, []any{&sub}, func() error {
+		taken[sub] = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if between != nil {
+		if err := between(ctx); err != nil {
+			return nil, err
+		}
+	}
+	created := make(map[string]bool, len(fresh)-len(taken))
+	buf := make([]byte, 0, size)
+	buf = append(buf, "PGCOPY\n\xff\r\n\x00"...)
+	buf = binary.BigEndian.AppendUint64(buf, 0) // flags, header extension
+	for _, sub := range subjects {
+		if taken[sub] {
+			continue
+		}
+		w := fresh[sub]
+		buf = binary.BigEndian.AppendUint16(buf, 2)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(sub)))
+		buf = append(buf, sub...)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(w)))
+		buf = append(buf, w...)
+		created[sub] = true
+	}
+	if len(created) == 0 {
+		return created, nil
+	}
+	buf = binary.BigEndian.AppendUint16(buf, 0xffff)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, err = conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), `COPY pii_keys (subject, wrapped_key) FROM STDIN WITH (FORMAT binary)`)
+	conn.Release()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return s.insertMany(ctx, fresh)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// insertMany stores the keys of the subjects without a row with INSERT …
+// ON CONFLICT DO NOTHING and reports which it stored.
+func (s *PostgresKeyStore) insertMany(ctx context.Context, fresh map[string][]byte) (map[string]bool, error) {
 	subjects := make([]string, 0, len(fresh))
 	wrapped := make([][]byte, 0, len(fresh))
 	for sub, w := range fresh {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +30,13 @@ import (
 // and the progress rows. peak-heap-MB is the highest Go heap (objects,
 // garbage included) seen while importing, sampled every 50 ms;
 // live-heap-MB the most the import retained, measured after a forced GC
-// at every fifth chunk (those GCs are inside the import's time).
+// at every fifth chunk (those GCs are inside the import's time). When the
+// server is the tests' private one (a child of this process, Linux), the
+// CPU seconds per round are reported too, steadier than wall time on a
+// shared machine: import-pg-cpu-s and copy-pg-cpu-s are PostgreSQL's
+// (postmaster, backends and background processes) during the import and
+// during the CopyFrom calls, import-go-cpu-s this process's during the
+// import.
 func BenchmarkImportVsCopy(b *testing.B) {
 	relations := 100_000
 	if v := os.Getenv("CUSTODY_IMPORT_RELATIONS"); v != "" {
@@ -54,6 +61,7 @@ func BenchmarkImportVsCopy(b *testing.B) {
 	st, _ := os.Stat(path)
 	b.ResetTimer()
 	var importTotal, copyTotal time.Duration
+	var importPG, importGo, copyPG float64
 	var evTotal int64
 	var peak, live uint64
 	for range b.N {
@@ -71,16 +79,20 @@ func BenchmarkImportVsCopy(b *testing.B) {
 		runtime.GC()
 		stop := samplePeakHeap(&peak)
 		b.StartTimer()
+		pg0, go0 := serverCPU(), processCPU()
 		start := time.Now()
 		res, err := Run(ctx, o)
 		took := time.Since(start)
 		b.StopTimer()
+		importPG += serverCPU() - pg0
+		importGo += processCPU() - go0
 		stop()
 		if err != nil {
 			b.Fatal(err)
 		}
 		base := newEnv(b)
-		copyTook := copyRows(b, imp, base)
+		copyTook, pg := copyRows(b, imp, base)
+		copyPG += pg
 		b.Logf("%d relations (%d MB file): import wrote %d events (%d rejected records) in %v = %.0f events/s; "+
 			"CopyFrom of the same rows: %v = %.0f events/s; import at %.1f%% of CopyFrom",
 			relations, st.Size()>>20, res.Events, res.Rejected, took.Round(time.Millisecond), float64(res.Events)/took.Seconds(),
@@ -96,6 +108,12 @@ func BenchmarkImportVsCopy(b *testing.B) {
 	b.ReportMetric(100*copyTotal.Seconds()/importTotal.Seconds(), "%-of-copy")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(live)/(1<<20), "live-heap-MB")
+	if importPG > 0 {
+		n := float64(b.N)
+		b.ReportMetric(importPG/n, "import-pg-cpu-s")
+		b.ReportMetric(importGo/n, "import-go-cpu-s")
+		b.ReportMetric(copyPG/n, "copy-pg-cpu-s")
+	}
 	if hwm := vmHWM(); hwm > 0 {
 		b.ReportMetric(float64(hwm)/1024, "peak-rss-MB")
 	}
@@ -103,10 +121,11 @@ func BenchmarkImportVsCopy(b *testing.B) {
 
 // copyRows copies every row of from's events table into to's with pgx
 // CopyFrom, 100,000 rows per call, and returns the time of the CopyFrom
-// calls alone.
-func copyRows(b *testing.B, from, to *env) time.Duration {
+// calls alone and PostgreSQL's CPU seconds during them (serverCPU).
+func copyRows(b *testing.B, from, to *env) (time.Duration, float64) {
 	ctx := context.Background()
 	var took time.Duration
+	var cpu float64
 	var after int64
 	for {
 		rows, err := from.pool.Query(ctx, `SELECT id, event_id, stream, stream_version, type, schema_version, corp_id, occurred_at,
@@ -140,8 +159,9 @@ func copyRows(b *testing.B, from, to *env) time.Duration {
 			b.Fatal(err)
 		}
 		if len(page) == 0 {
-			return took
+			return took, cpu
 		}
+		cpu0 := serverCPU()
 		start := time.Now()
 		if _, err := to.pool.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"event_id", "stream", "stream_version", "type", "schema_version",
 			"corp_id", "occurred_at", "actor", "command_id", "correlation_id", "causation_id", "data", "pii_sealed", "subject"},
@@ -149,6 +169,7 @@ func copyRows(b *testing.B, from, to *env) time.Duration {
 			b.Fatal(err)
 		}
 		took += time.Since(start)
+		cpu += serverCPU() - cpu0
 	}
 }
 
@@ -192,4 +213,74 @@ func vmHWM() int64 {
 		}
 	}
 	return 0
+}
+
+// serverCPU is the CPU seconds used so far by the PostgreSQL servers that
+// are children of this process (the tests' private server): each
+// postmaster's own and its reaped children's, and its live children's
+// (backends, WAL writer, autovacuum). 0 when there is none (a server named
+// by TEST_DATABASE_URL) or /proc cannot be read.
+func serverCPU() float64 {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	type proc struct {
+		ppid   int
+		fields []string // from the state field on (proc(5) field 3)
+	}
+	procs := map[int]proc{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || i+2 > len(s) {
+			continue
+		}
+		f := strings.Fields(s[i+2:])
+		if len(f) < 15 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		procs[pid] = proc{ppid: ppid, fields: f}
+	}
+	ticks := func(f []string, fields ...int) float64 {
+		var t float64
+		for _, i := range fields {
+			v, _ := strconv.ParseFloat(f[i], 64)
+			t += v
+		}
+		return t / 100 // USER_HZ
+	}
+	self := os.Getpid()
+	var total float64
+	for pid, p := range procs {
+		if p.ppid != self {
+			continue
+		}
+		// utime, stime, cutime, cstime: proc(5) fields 14-17.
+		total += ticks(p.fields, 11, 12, 13, 14)
+		for _, c := range procs {
+			if c.ppid == pid {
+				total += ticks(c.fields, 11, 12)
+			}
+		}
+	}
+	return total
+}
+
+// processCPU is this process's CPU seconds so far (user and system).
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

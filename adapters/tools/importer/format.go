@@ -117,7 +117,37 @@ func Decode(line []byte, lineNo int, corp string, now time.Time) (Record, error)
 	return rec, nil
 }
 
+// decode decodes a line whose kind comes first (as the sample and most
+// writers put it) in one pass; any other line, and a line that fails that
+// pass, is decoded by decodeFull, so the result and the error are always
+// decodeFull's (FuzzDecode holds them equal).
 func decode(line []byte, corp string, now time.Time) (Record, error) {
+	if k := leadingKind(line); k != "" && len(line) <= MaxLineBytes {
+		if rec, err := decodeKind(line, k, corp, now); err == nil {
+			return rec, nil
+		}
+	}
+	return decodeFull(line, corp, now)
+}
+
+// leadingKind is the kind of a line that starts with {"kind":"<kind>"
+// for a known kind, else "".
+func leadingKind(line []byte) string {
+	const p = `{"kind":"`
+	rest, ok := bytes.CutPrefix(line, []byte(p))
+	if !ok {
+		return ""
+	}
+	for _, k := range kinds {
+		if len(rest) > len(k) && rest[len(k)] == '"' && string(rest[:len(k)]) == k {
+			return k
+		}
+	}
+	return ""
+}
+
+// decodeFull reads the line's kind, then decodes it as that kind.
+func decodeFull(line []byte, corp string, now time.Time) (Record, error) {
 	if len(bytes.TrimSpace(line)) == 0 {
 		return Record{}, bad("empty line")
 	}
@@ -128,6 +158,11 @@ func decode(line []byte, corp string, now time.Time) (Record, error) {
 	if err := json.Unmarshal(line, &k, json.RejectUnknownMembers(false)); err != nil {
 		return Record{}, jsonError(err)
 	}
+	return decodeKind(line, k.Kind, corp, now)
+}
+
+// decodeKind decodes a line of the given kind strictly.
+func decodeKind(line []byte, kind, corp string, now time.Time) (Record, error) {
 	meta := func(at time.Time) (commands.Meta, error) {
 		if at.IsZero() {
 			return commands.Meta{}, bad("at: required (RFC 3339 business time)")
@@ -138,7 +173,7 @@ func decode(line []byte, corp string, now time.Time) (Record, error) {
 		}
 		return m, nil
 	}
-	switch k.Kind {
+	switch kind {
 	case KindStaff:
 		var l staffLine
 		if err := json.Unmarshal(line, &l, strict); err != nil {

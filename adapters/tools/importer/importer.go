@@ -22,9 +22,11 @@
 //
 // Memory: the file is streamed, chunks are bounded (Options.ChunkRecords),
 // customers and group chats are cached up to Options.CacheEntries and
-// reloaded from the log when evicted. Staff members are cached up to
-// Options.StaffCacheEntries; each holds its slot table (one entry per
-// customer it follows: the domain's capacity state).
+// reloaded from the log when evicted. A fixed-size filter (16 MiB, from the
+// first eviction on) remembers which evicted streams the run wrote, so that
+// a stream it never wrote is not looked up in the log. Staff members are
+// cached up to Options.StaffCacheEntries; each holds its slot table (one
+// entry per customer it follows: the domain's capacity state).
 package importer
 
 import (
@@ -376,12 +378,16 @@ type run struct {
 	customers map[string]*customer.Customer
 	staff     map[string]*staff.Staff
 	groups    map[string]*groupchat.GroupChat
-	// fresh: this run started the import and evicted nothing, so every
-	// stream it wrote is cached and a stream not cached holds no event of
-	// this import. Such streams are not read: they start at version 0, and
-	// a stream that exists after all (other events) makes its chunk fail on
-	// the log's unique (stream, version) constraint.
+	// fresh: this run started the import, so every stream holding an
+	// event of the import is one it wrote: cached, or evicted and then
+	// remembered in written. A stream neither cached nor possibly in
+	// written holds no event of this import and is not read: it starts at
+	// version 0, and a stream that exists after all (other events) makes
+	// its chunk fail on the log's unique (stream, version) constraint.
 	fresh bool
+	// written remembers the streams of the aggregates evicted while fresh
+	// (nil until the first eviction).
+	written *writtenFilter
 }
 
 func newRun(o Options, id string) *run {
@@ -590,18 +596,39 @@ func (im *run) overBounds() bool {
 }
 
 // evict drops cached aggregates beyond the bounds (they are reloaded from
-// the log when needed again). Only while no chunk is in flight.
+// the log when needed again), remembering the streams written while
+// fresh. Only while no chunk is in flight.
 func (im *run) evict() {
+	corpID := im.o.Corp
 	if len(im.customers) > im.o.CacheEntries {
+		for id, c := range im.customers {
+			im.remember(events.CustomerStream(corpID, id), c.Version())
+		}
 		im.customers = map[string]*customer.Customer{}
 	}
 	if len(im.groups) > im.o.CacheEntries {
+		for id, g := range im.groups {
+			im.remember(events.GroupChatStream(corpID, id), g.Version())
+		}
 		im.groups = map[string]*groupchat.GroupChat{}
 	}
 	if len(im.staff) > im.o.StaffCacheEntries {
+		for id, s := range im.staff {
+			im.remember(events.StaffStream(corpID, id), s.Version())
+		}
 		im.staff = map[string]*staff.Staff{}
 	}
-	im.fresh = false
+}
+
+// remember notes an evicted stream at version (-1: no events) in written.
+func (im *run) remember(stream string, version int64) {
+	if !im.fresh || version < 0 {
+		return
+	}
+	if im.written == nil {
+		im.written = newWrittenFilter()
+	}
+	im.written.add(stream)
 }
 
 // load brings the aggregates the records need into the caches, reading
@@ -640,11 +667,13 @@ func (im *run) load(ctx context.Context, recs []Record) error {
 		return nil
 	}
 	loaded := map[string][]events.Recorded{}
-	if !im.fresh {
-		names := make([]string, 0, len(want))
-		for s := range want {
+	var names []string
+	for s := range want {
+		if !im.fresh || im.written != nil && im.written.mayHold(s) {
 			names = append(names, s)
 		}
+	}
+	if len(names) > 0 {
 		var err error
 		if loaded, err = im.o.Store.ReadStreams(ctx, names); err != nil {
 			return fmt.Errorf("importer: load streams: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -456,7 +457,9 @@ func TestRefusesStreamsWithOtherEvents(t *testing.T) {
 	sameLogs(t, "after the rerun", dumpLog(t, e), after)
 
 	// Another file naming the streams the first import wrote is another
-	// import: refused when it reads them (tiny caches: every chunk reads).
+	// import: refused, by the log's unique (stream, version) constraint
+	// since this run never wrote the customer's stream (tiny caches: every
+	// chunk evicts, and reads back only the streams the run wrote).
 	var second strings.Builder
 	for i := range 5 {
 		fmt.Fprintf(&second, `{"kind":"staff","at":"2025-01-01T00:00:00Z","staff_id":"z%d"}`+"\n", i)
@@ -628,4 +631,80 @@ func TestAppendBulkRefusesBadBatches(t *testing.T) {
 	if err != nil || len(recs) != 2 || recs[1].StreamVersion != 1 {
 		t.Errorf("s-c: %v %+v", err, recs)
 	}
+	// s-c stands at 1: a batch continuing it from 2 (a gap the unique
+	// constraint would let through) or from 0 is refused, naming it.
+	for _, v := range []int64{3, 1} {
+		_, err := e.store.AppendBulk(ctx, []pgstore.BulkEvent{{Stream: "s-h", Version: 0, Event: ev("h")}, {Stream: "s-c", Version: v, Event: ev(fmt.Sprint("again", v))}}, nil)
+		if !errors.Is(err, eventlog.ErrConflict) || !strings.Contains(err.Error(), `"s-c" holds events up to version 1`) {
+			t.Errorf("s-c continued from %d: %v", v-1, err)
+		}
+	}
+	if got := dumpLog(t, e); len(got) != 3 {
+		t.Errorf("refused batches wrote: %d events, want 3", len(got))
+	}
+}
+
+// TestAppendBulkSealsPersonalData: AppendBulk writes an event's personal
+// data sealed (opened on read), drops an erased subject's (read back as
+// erased) and writes no personal data as none, and the rest of each event
+// as given.
+func TestAppendBulkSealsPersonalData(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.store.Erase(ctx, "staff-gone"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 3, 4, 5, 6, 7, 891234567, time.UTC)
+	ev := func(id, name string) events.Event {
+		x, err := events.New(commands.EventID("k", id, 0, 0), events.Meta{CorpID: "acme", OccurredAt: at, Actor: "a", CommandID: "c-" + id,
+			CorrelationID: "r", CausationID: "z"}, &events.StaffJoined{StaffID: id, Capacity: 3, PII: events.StaffPII{Name: name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	kept, gone, none := ev("kept", "Li Na"), ev("gone", "Wang"), ev("none", "")
+	if kept.Subject == "" || len(kept.PII) == 0 || len(none.PII) != 0 {
+		t.Fatalf("test events: kept subject %q, PII %d bytes; none PII %d bytes", kept.Subject, len(kept.PII), len(none.PII))
+	}
+	gone.Subject = "staff-gone"
+	if _, err := e.store.AppendBulk(ctx, []pgstore.BulkEvent{{Stream: "s-kept", Event: kept}, {Stream: "s-gone", Event: gone},
+		{Stream: "s-none", Version: 0, Event: none}, {Stream: "s-none", Version: 1, Event: ev("next", "")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := dumpLog(t, e)
+	if len(got) != 4 {
+		t.Fatalf("%d events", len(got))
+	}
+	want := func(x events.Event, stream string, version int64, pii string, erased bool) logRow {
+		return logRow{ID: x.ID.String(), Stream: stream, Version: version, Type: x.Type, Schema: x.SchemaVersion, Corp: "acme", Actor: "a",
+			Command: x.CommandID, Correlation: "r", Causation: "z", OccurredAt: at.Truncate(time.Microsecond), Data: string(x.Data),
+			PII: pii, Subject: x.Subject, Erased: erased}
+	}
+	for i, w := range []logRow{want(kept, "s-kept", 0, string(kept.PII), false), want(gone, "s-gone", 0, "", true),
+		want(none, "s-none", 0, "", false), want(ev("next", ""), "s-none", 1, "", false)} {
+		g := got[i]
+		g.Data, w.Data = normJSON(t, g.Data), normJSON(t, w.Data) // jsonb orders keys its own way
+		if g != w {
+			t.Errorf("event %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+	var plain int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE position('Li Na' in encode(pii_sealed, 'escape')) > 0`).Scan(&plain); err != nil || plain != 0 {
+		t.Errorf("personal data stored in the clear: %d rows, %v", plain, err)
+	}
+}
+
+// normJSON re-encodes a JSON object with sorted keys and no spaces.
+func normJSON(t *testing.T, s string) string {
+	t.Helper()
+	var v map[string]any
+	if err := stdjson.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("data %q: %v", s, err)
+	}
+	b, err := stdjson.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

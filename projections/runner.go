@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/events"
@@ -186,20 +185,6 @@ func NewRunner(pool *pgxpool.Pool, src Source, opts Options) (*Runner, error) {
 type applySet struct {
 	ps     []Projection
 	epochs map[string]int64
-	// conn, when set, is the connection the batches run on (see
-	// runOnce); otherwise each takes one from the pool.
-	conn *pgxpool.Conn
-}
-
-// db is what the set's statements run on: its connection, or pool.
-func (s applySet) db(pool *pgxpool.Pool) interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-} {
-	if s.conn != nil {
-		return s.conn
-	}
-	return pool
 }
 
 // owned is the set of the units in epochs, in the runner's order.
@@ -325,23 +310,10 @@ func (r *Runner) runShared(ctx context.Context) error {
 	}
 }
 
-// runOnce catches up and follows the log, its batches on one connection
-// held for the run: PostgreSQL prepares and plans the batches' statements
-// per connection (a prepared statement is planned anew for each of its
-// first executions on a connection, until a generic plan is kept), so
-// batches spread over the pool's connections plan them again on each.
-// A failed batch ends the run, which gives the connection back (the pool
-// drops it when it broke).
 func (r *Runner) runOnce(ctx context.Context, set applySet) error {
 	if err := r.ensurePartitions(ctx); err != nil {
 		return err
 	}
-	conn, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("projections: acquire a connection: %w", err)
-	}
-	defer conn.Release()
-	set.conn = conn
 	from, err := r.catchUp(ctx, set)
 	if err != nil {
 		return err
@@ -423,7 +395,7 @@ func (r *Runner) catchUpTo(ctx context.Context, set applySet, to *events.Positio
 		}
 		from = recs[len(recs)-1].Position
 		if stats.due() {
-			if _, err := set.db(r.pool).Exec(ctx, analyzeSQL(LiveSchema, projectionsOf(set.ps))); err != nil {
+			if _, err := r.pool.Exec(ctx, analyzeSQL(LiveSchema, projectionsOf(set.ps))); err != nil {
 				return from, fmt.Errorf("projections: analyze: %w", err)
 			}
 		}
@@ -664,7 +636,7 @@ func (r *Runner) applyBatch(ctx context.Context, set applySet, recs []events.Rec
 		return err
 	}
 	ps := set.ps
-	tx, err := set.db(r.pool).Begin(ctx)
+	tx, err := r.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("projections: begin batch: %w", err)
 	}

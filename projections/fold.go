@@ -53,6 +53,12 @@ type definition struct {
 	// fanouts lists the facts that reach every key of a group (a
 	// departure: each relation of the member) instead of one key.
 	fanouts []fanout
+	// written, when set, queues into b what follows the live driver's
+	// writes of a batch's keys, given every row the folds emitted
+	// (out.rows, by table name: a fold may emit rows of names that are
+	// not tables of the definition, for this only). The rebuild does not
+	// call it.
+	written func(w *Writer, b *pgx.Batch, out *bulkOut)
 
 	// derived by prepared
 	stagingTypes     []string
@@ -783,6 +789,9 @@ func (run *foldRun) write(w *Writer, b *pgx.Batch) (err error) {
 		if len(upserts) > 0 {
 			b.Queue(w.sql(t.upsertQ), columnArgs(upserts, nil, types)...)
 		}
+	}
+	if run.d.written != nil {
+		run.d.written(w, b, out)
 	}
 	return nil
 }

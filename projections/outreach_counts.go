@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,8 +21,8 @@ import (
 //   - the date-independent facts per customer (outreach_reach: reachable,
 //     erased, consent withdrawn, opted out of every member's moments) and
 //     their per-corp sums (outreach_counts, a row while the corp has
-//     reachable customers), refreshed from the final audience rows of the
-//     customers a batch changed, once at its end (refreshChanged);
+//     reachable customers), written for the customers whose reach the
+//     batch changed, once after the fold's writes (queueReach);
 //   - the date-dependent ones as counts per cap window (outreach_usage per
 //     recipient, outreach_corp_usage per corp), cut in the corp's time
 //     zone as the projection knows it (outreach_zones), added to by the
@@ -33,61 +34,120 @@ import (
 // AudienceCounts then reads the sums and one index range per cap window:
 // the customers whose window's count reached the cap asked with.
 
-// reachRefresh recomputes outreach_reach for the customers `targets`
-// selects ($1 the corp) and adds the differences to outreach_counts. A
-// member named by $2 counts as departed already (staff.departed refreshes
-// before it marks the rows; NULL for none).
-func reachRefresh(targets string) string {
-	return `WITH n AS (
-			SELECT t.customer_id, s.live > 0 AS reach,
-				CASE WHEN s.erased THEN 'erased' WHEN s.withdrawn THEN 'withdrawn' ELSE 'open' END AS status,
-				coalesce(s.opted, false) AS opted
-			FROM (` + targets + `) AS t(customer_id)
-			CROSS JOIN LATERAL (
-				SELECT count(*) AS live, bool_or(a.erased) AS erased, bool_or(a.marketing_consent = 'disagree') AS withdrawn,
-					bool_and(a.moments_opted_out) AS opted
-				FROM {s}.outreach_audience AS a
-				WHERE a.corp_id = $1 AND a.customer_id = t.customer_id AND a.active AND NOT a.staff_departed
-					AND a.staff_id IS DISTINCT FROM $2::text
-			) AS s
-		), o AS (
-			SELECT n.*, r.status AS old_status, coalesce(r.moments_opted_out, false) AS old_opted
-			FROM n LEFT JOIN {s}.outreach_reach AS r ON r.corp_id = $1 AND r.customer_id = n.customer_id
-			WHERE CASE WHEN n.reach THEN r.status IS DISTINCT FROM n.status OR r.moments_opted_out IS DISTINCT FROM n.opted
-				ELSE r.status IS NOT NULL END
-		), gone AS (
-			DELETE FROM {s}.outreach_reach AS r USING o
-			WHERE r.corp_id = $1 AND r.customer_id = o.customer_id AND NOT o.reach
-		), kept AS (
-			INSERT INTO {s}.outreach_reach (corp_id, customer_id, status, moments_opted_out)
-			SELECT $1, customer_id, status, opted FROM o WHERE reach
-			ON CONFLICT (corp_id, customer_id) DO UPDATE SET status = excluded.status, moments_opted_out = excluded.moments_opted_out
-		), usage AS (
-			UPDATE {s}.outreach_usage AS u SET customer_open = (o.reach AND o.status = 'open')
-			FROM o WHERE u.corp_id = $1 AND u.recipient_kind = 'customer' AND u.recipient_id = o.customer_id
-				AND u.customer_open IS DISTINCT FROM (o.reach AND o.status = 'open')
-		)
-		INSERT INTO {s}.outreach_counts AS k (corp_id, customers, erased, withdrawn, moments_opted_out)
-		SELECT $1, sum(reach::int - (old_status IS NOT NULL)::int),
-			sum((reach AND status = 'erased')::int - coalesce(old_status = 'erased', false)::int),
-			sum((reach AND status = 'withdrawn')::int - coalesce(old_status = 'withdrawn', false)::int),
-			sum((reach AND opted)::int - (old_status IS NOT NULL AND old_opted)::int)
-		FROM o HAVING count(*) > 0
-		ON CONFLICT (corp_id) DO UPDATE SET customers = k.customers + excluded.customers, erased = k.erased + excluded.erased,
-			withdrawn = k.withdrawn + excluded.withdrawn, moments_opted_out = k.moments_opted_out + excluded.moments_opted_out`
+// outreachReach is a customer's reach (outreachCustomer.reach): whether
+// it has a row of outreach_reach, and that row's columns.
+type outreachReach struct {
+	live   bool
+	status string
+	opted  bool
 }
 
-// refreshChanged refreshes, after the folds' writes, the customers of the
-// text array $3 and those with an active pair of a member of the text
-// array $4 (departed in the batch). A customer refreshed whose reach did
-// not change costs a read and writes nothing.
-var refreshChanged = reachRefresh(`SELECT unnest($3::text[]) UNION SELECT a.customer_id FROM {s}.outreach_audience AS a
-	WHERE a.corp_id = $1 AND a.staff_id = ANY($4::text[]) AND a.active`)
+// same reports whether r and o give the customer the same row of
+// outreach_reach (two without a row are the same).
+func (r outreachReach) same(o outreachReach) bool { return r == o || !r.live && !o.live }
 
-// dropZeroCounts removes the counters of a corp ($1) none of whose
-// customers is reachable: a corp has a row of outreach_counts while it has
-// rows of outreach_reach, whatever the batches its events came in.
-const dropZeroCounts = `DELETE FROM {s}.outreach_counts WHERE corp_id = $1 AND customers = 0`
+// outreachReachChanged names the rows the live fold of a customer emits
+// for queueReach: (corp, customer, live, status, opted), one for each
+// customer whose reach the batch changed. They are not a table.
+const outreachReachChanged = "outreach_reach changed"
+
+// outreachCustomerFold is the live fold of a (corp, customer) key: the
+// rebuild's state, seeded from the customer's stored rows. The seed holds
+// every outreach_audience row of the customer (a departure's fanout loads
+// them too), so the reach it gives is the customer's before the batch,
+// as outreach_reach holds it, and the fold's final state gives the reach
+// after: only a customer whose reach differs is written again.
+type outreachCustomerFold struct {
+	outreachKeyFold[outreachCustomer, *outreachCustomer]
+	before outreachReach
+}
+
+func (f *outreachCustomerFold) seed(k foldKey, rows map[string][][]any) {
+	f.outreachKeyFold.seed(k, rows)
+	f.before = f.reach()
+}
+
+func (f *outreachCustomerFold) finish(out *bulkOut) {
+	f.outreachKeyFold.finish(out)
+	if r := f.reach(); !r.same(f.before) {
+		out.emit(outreachReachChanged, f.key[0], f.key[1], r.live, r.status, r.opted)
+	}
+}
+
+func (f *outreachCustomerFold) reach() outreachReach {
+	live, status, opted := f.s.reach()
+	return outreachReach{live, status, opted}
+}
+
+// queueReach writes the reach of the customers whose reach the batch
+// changed (the rows of outreachReachChanged, as their folds computed it
+// from their final audience rows) into outreach_reach, outreach_usage's
+// customer_open and, as differences from the stored rows of
+// outreach_reach, the corps' outreach_counts. Every row is reached by its
+// primary key from the (corp, customer) arrays, so the statement's cost
+// follows the changed customers, not the corp's size, whatever plan
+// PostgreSQL keeps for it. When a customer lost its reach, the counters
+// of a corp left with no reachable customer go (dropZeroCounts).
+func queueReach(w *Writer, b *pgx.Batch, out *bulkOut) {
+	rows := out.rows[outreachReachChanged]
+	if len(rows) == 0 {
+		return
+	}
+	var corps, custs, statuses []string
+	var live, opted []bool
+	lost := false
+	for _, r := range rows {
+		corps, custs = append(corps, r[0].(string)), append(custs, r[1].(string))
+		live, statuses, opted = append(live, r[2].(bool)), append(statuses, r[3].(string)), append(opted, r[4].(bool))
+		lost = lost || !r[2].(bool)
+	}
+	b.Queue(w.sql(reachWrite), corps, custs, live, statuses, opted)
+	if lost {
+		b.Queue(w.sql(dropZeroCounts), slices.Compact(slices.Sorted(slices.Values(corps))))
+	}
+}
+
+// reachWrite is queueReach's statement: $1 and $2 the customers' corps
+// and ids, $3 to $5 their new reach (live, status, opted), one element
+// per customer, a customer at most once. The stored row of each is read
+// by a LATERAL subquery with a LIMIT, which PostgreSQL does not merge into
+// a join: it runs per customer, a probe of the primary key (a join could
+// be planned as a scan of the corp's rows).
+const reachWrite = `WITH n AS (
+		SELECT n.*, r.status AS old_status, coalesce(r.moments_opted_out, false) AS old_opted
+		FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::boolean[]) AS n(corp_id, customer_id, reach, status, opted)
+		LEFT JOIN LATERAL (SELECT r.status, r.moments_opted_out FROM {s}.outreach_reach AS r
+			WHERE r.corp_id = n.corp_id AND r.customer_id = n.customer_id LIMIT 1) AS r ON true
+	), o AS (
+		SELECT * FROM n
+		WHERE CASE WHEN reach THEN old_status IS DISTINCT FROM status OR old_opted IS DISTINCT FROM opted ELSE old_status IS NOT NULL END
+	), gone AS (
+		DELETE FROM {s}.outreach_reach AS r USING o
+		WHERE r.corp_id = o.corp_id AND r.customer_id = o.customer_id AND NOT o.reach
+	), kept AS (
+		INSERT INTO {s}.outreach_reach (corp_id, customer_id, status, moments_opted_out)
+		SELECT corp_id, customer_id, status, opted FROM o WHERE reach
+		ORDER BY corp_id, customer_id
+		ON CONFLICT (corp_id, customer_id) DO UPDATE SET status = excluded.status, moments_opted_out = excluded.moments_opted_out
+	), usage AS (
+		UPDATE {s}.outreach_usage AS u SET customer_open = (o.reach AND o.status = 'open')
+		FROM o WHERE u.corp_id = o.corp_id AND u.recipient_kind = 'customer' AND u.recipient_id = o.customer_id
+			AND u.customer_open IS DISTINCT FROM (o.reach AND o.status = 'open')
+	)
+	INSERT INTO {s}.outreach_counts AS k (corp_id, customers, erased, withdrawn, moments_opted_out)
+	SELECT corp_id, sum(reach::int - (old_status IS NOT NULL)::int),
+		sum((reach AND status = 'erased')::int - coalesce(old_status = 'erased', false)::int),
+		sum((reach AND status = 'withdrawn')::int - coalesce(old_status = 'withdrawn', false)::int),
+		sum((reach AND opted)::int - (old_status IS NOT NULL AND old_opted)::int)
+	FROM o GROUP BY corp_id ORDER BY corp_id
+	ON CONFLICT (corp_id) DO UPDATE SET customers = k.customers + excluded.customers, erased = k.erased + excluded.erased,
+		withdrawn = k.withdrawn + excluded.withdrawn, moments_opted_out = k.moments_opted_out + excluded.moments_opted_out`
+
+// dropZeroCounts removes the counters of the corps of the text array $1
+// none of whose customers is reachable: a corp has a row of
+// outreach_counts while it has rows of outreach_reach, whatever the
+// batches its events came in.
+const dropZeroCounts = `DELETE FROM {s}.outreach_counts WHERE corp_id = ANY($1::text[]) AND customers = 0`
 
 // zoneOf is the corp's window zone as the projection knows it ($1 the corp).
 const zoneOf = `coalesce((SELECT z.time_zone FROM {s}.outreach_zones AS z WHERE z.corp_id = $1), '` + corp.DefaultTimeZone + `')`
@@ -106,18 +166,16 @@ type outreachBatch struct {
 func (b *outreachBatch) of(corpID string) *outreachCorpBatch {
 	c := b.corps[corpID]
 	if c == nil {
-		c = &outreachCorpBatch{touched: map[string]bool{}, departed: map[string]bool{}}
+		c = &outreachCorpBatch{}
 		b.corps[corpID] = c
 		b.order = append(b.order, corpID)
 	}
 	return c
 }
 
-// outreachCorpBatch is a corp's share of a batch: the customers whose
-// reach may have changed, the members who departed and the deliveries not
-// yet written (as columns).
+// outreachCorpBatch is a corp's share of a batch: the deliveries not yet
+// written (as columns).
 type outreachCorpBatch struct {
-	touched, departed                            map[string]bool
 	kind, id, msg, channel, staff, reported, vio []string
 	at                                           []time.Time
 	counted                                      []bool

@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"maps"
 	"slices"
 
 	"github.com/custody/custody/events"
@@ -27,9 +26,9 @@ import (
 //
 // The counters derived from the rows are kept by statements that run
 // after the folds' writes, in the same transaction: the reach of the
-// customers the batch changed (and of the departed members' customers) is
-// refreshed from their final audience rows, and a zone change cuts the
-// window counters again (queueZone). The rebuild computes the same
+// customers whose reach the batch changed, as their folds computed it
+// from their final audience rows (outreachCustomerFold, queueReach), and
+// a zone change cuts the window counters again (queueZone). The rebuild computes the same
 // counters from the final rows instead (outreachFold, outreachFinish).
 
 // outreachSpace is a key space of outreach as a fold projection of its
@@ -74,7 +73,8 @@ var outreachCustomersDef = prepared(&definition{
 		pk:  []string{"corp_id", "customer_id", "staff_id"},
 		key: []string{"corp_id", "customer_id"},
 	}},
-	newFold: func() keyFold { return &outreachKeyFold[outreachCustomer, *outreachCustomer]{} },
+	newFold: func() keyFold { return &outreachCustomerFold{} },
+	written: queueReach,
 	// The pairs a batch creates by a moments opt-out are reached by an
 	// orPairDeparted fact of their own (outreachSpaceEvents).
 	fanouts: []fanout{{
@@ -243,11 +243,12 @@ func (f *outreachKeyFold[S, P]) seed(k foldKey, rows map[string][][]any) {
 func (f *outreachKeyFold[S, P]) add(fact []any) error { P(&f.s).add(outreachReadOf(fact)); return nil }
 func (f *outreachKeyFold[S, P]) finish(out *bulkOut)  { P(&f.s).emit(out, f.key[0], f.key[1]) }
 
-// applyBatch hands the batch's facts to the folds of the key spaces, then
-// queues, per corp, its deliveries (the first report of each, written
-// before a zone change of the corp, and its window counters), the zone
-// changes and one refresh of the reach of every customer the batch
-// changed: these statements run after the folds' writes.
+// applyBatch hands the batch's facts to the folds of the key spaces (the
+// customers' fold also writes the reach of those whose reach changed,
+// queueReach), then queues, per corp, its deliveries (the first report of
+// each, written before a zone change of the corp, and its window
+// counters) and the zone changes: these statements run after the folds'
+// writes.
 func (Outreach) applyBatch(w *Writer, evs []Event) error {
 	spaceEvs := outreachSpaceEvents(evs)
 	for _, s := range outreachSpaces {
@@ -271,10 +272,6 @@ func (Outreach) applyBatch(w *Writer, evs []Event) error {
 		}
 		x := outreachReadOf(fact)
 		switch x.kind {
-		case orStarted, orEnded, orErased, orMoments, orConsent:
-			b.of(x.corp).touched[x.cust] = true
-		case orDeparted:
-			b.of(x.corp).departed[x.staff] = true
 		case orDelivered:
 			k := deliveryKey{x.corp, "customer", x.cust, x.msg}
 			if outreachGroup(x.chat, x.cust) {
@@ -303,16 +300,9 @@ func (Outreach) applyBatch(w *Writer, evs []Event) error {
 	return nil
 }
 
-// queueEnd queues, per corp, the deliveries left and the refresh of the
-// reach of the customers the batch changed and of the departed members'
-// customers.
+// queueEnd queues, per corp, the deliveries left.
 func (b *outreachBatch) queueEnd(w *Writer) {
 	for _, corpID := range b.order {
-		c := b.corps[corpID]
-		c.queueDeliveries(w, corpID)
-		if len(c.touched) > 0 || len(c.departed) > 0 {
-			w.Queue(refreshChanged, corpID, nil, slices.Sorted(maps.Keys(c.touched)), slices.Sorted(maps.Keys(c.departed)))
-			w.Queue(dropZeroCounts, corpID)
-		}
+		b.corps[corpID].queueDeliveries(w, corpID)
 	}
 }

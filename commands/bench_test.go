@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/custody/custody/domain/corp"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
+	"github.com/custody/custody/internal/proccpu"
 )
 
 // benchEachLog runs fn once per backend, on a fresh log.
@@ -168,64 +167,11 @@ func BenchmarkAddToBusyStaff(b *testing.B) {
 // machine. With TEST_DATABASE_URL set the server is not ours: pg-cpu is 0.
 type cpuMark struct{ self, pg time.Duration }
 
-func startCPU() cpuMark { return cpuMark{selfCPU(), descendantsCPU()} }
+func startCPU() cpuMark { return cpuMark{proccpu.Self(), proccpu.Descendants(os.Getpid())} }
 
 // report adds go-cpu-µs/op and pg-cpu-µs/op to b's results.
 func (m cpuMark) report(b *testing.B) {
-	self, pg := selfCPU()-m.self, descendantsCPU()-m.pg
+	self, pg := proccpu.Self()-m.self, proccpu.Descendants(os.Getpid())-m.pg
 	b.ReportMetric(float64(self.Microseconds())/float64(b.N), "go-cpu-µs/op")
 	b.ReportMetric(float64(pg.Microseconds())/float64(b.N), "pg-cpu-µs/op")
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// descendantsCPU sums the time on CPU (/proc/<pid>/schedstat, in ns) of
-// every process descending from this one.
-func descendantsCPU() time.Duration {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	parent := map[int]int{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		st := string(b)
-		f := strings.Fields(st[strings.LastIndexByte(st, ')')+2:])
-		if len(f) > 1 {
-			parent[pid], _ = strconv.Atoi(f[1])
-		}
-	}
-	self := os.Getpid()
-	var total time.Duration
-	for pid := range parent {
-		p := parent[pid]
-		for p != 0 && p != self {
-			p = parent[p]
-		}
-		if p != self {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
-		if err != nil {
-			continue
-		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			ns, _ := strconv.ParseInt(f[0], 10, 64)
-			total += time.Duration(ns)
-		}
-	}
-	return total
 }

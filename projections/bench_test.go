@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/custody/custody/adapters/eventlog/pgstore"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
+	"github.com/custody/custody/internal/proccpu"
 )
 
 func envInt(b *testing.B, k string, def int) int {
@@ -34,55 +34,6 @@ func envInt(b *testing.B, k string, def int) int {
 		return n
 	}
 	return def
-}
-
-// cpuSeconds returns the CPU time (user and system) used so far by this
-// process and by the PostgreSQL server whose postmaster is pid (its live
-// processes and those it has reaped), or zeros where /proc cannot say. On
-// a shared machine CPU time moves less with the load than wall time.
-func cpuSeconds(pid int) (goCPU, pgCPU float64) {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		goCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	}
-	if pid == 0 {
-		return goCPU, 0
-	}
-	// Fields after the command (which may hold spaces): state is 3,
-	// ppid 4, utime 14, stime 15, cutime 16, cstime 17.
-	stat := func(p string) []string {
-		b, err := os.ReadFile("/proc/" + p + "/stat")
-		if err != nil {
-			return nil
-		}
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			return nil
-		}
-		return append([]string{"", "", ""}, strings.Fields(string(b[i+1:]))...)[1:]
-	}
-	ticks := func(f []string, from, to int) float64 {
-		t := 0.0
-		for i := from; i <= to; i++ {
-			v, _ := strconv.ParseFloat(f[i-1], 64)
-			t += v
-		}
-		return t / 100 // USER_HZ
-	}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		f := stat(d.Name())
-		if len(f) < 17 {
-			continue
-		}
-		switch {
-		case d.Name() == strconv.Itoa(pid):
-			pgCPU += ticks(f, 14, 17)
-		case f[3] == strconv.Itoa(pid):
-			pgCPU += ticks(f, 14, 15)
-		}
-	}
-	return goCPU, pgCPU
 }
 
 // postmasterPID returns the pid of pool's server when it runs on this
@@ -198,7 +149,7 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	// cpu is the CPU time used by this process and the server, summed.
 	type cpu struct{ goSec, pgSec float64 }
 	cpuNow := func() cpu {
-		g, p := cpuSeconds(pgPID)
+		g, p := proccpu.Self().Seconds(), proccpu.Tree(pgPID).Seconds()
 		return cpu{g, p}
 	}
 	since := func(c0 cpu) cpu {

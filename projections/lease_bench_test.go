@@ -9,13 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/events"
+	"github.com/custody/custody/internal/proccpu"
 )
 
 // gated holds a Source's reads until open is closed: runners can divide
@@ -58,14 +58,6 @@ func cpuTicks() (busy, total uint64) {
 		}
 	}
 	return busy, total
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // resetProjections empties every projection and its checkpoint, and the
@@ -168,7 +160,7 @@ func BenchmarkSharedCatchUp(b *testing.B) {
 					}
 					until(b, func() bool { return divided(b, ps, m.parts, ls...) })
 					busy0, total0 := cpuTicks()
-					cpu0 := processCPU()
+					cpu0 := proccpu.Self()
 					t0 := time.Now()
 					close(src.open)
 					// When each runner's units were all at the end.
@@ -214,7 +206,7 @@ func BenchmarkSharedCatchUp(b *testing.B) {
 						owned[i] = l.r.Owned()
 					}
 					busy1, total1 := cpuTicks()
-					cpu := processCPU() - cpu0
+					cpu := proccpu.Self() - cpu0
 					for _, l := range ls {
 						l.stop(b)
 						l.pool.Close()

@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/pg/pglaunch"
+	"github.com/custody/custody/internal/proccpu"
 )
 
 // Bounds of bench's flags: every client is a goroutine with a connection,
@@ -155,12 +156,12 @@ func runBench(ctx context.Context, args []string) error {
 	for _, clients := range cfg.clients {
 		var ins, cmds float64
 		for r := 1; r <= cfg.rounds; r++ {
-			pg0 := processTreeCPU(pgPID)
+			pg0 := proccpu.Tree(pgPID)
 			base, err := benchInserts(ctx, pool, clients, cfg.round)
 			if err != nil {
 				return err
 			}
-			pgIns := (processTreeCPU(pgPID) - pg0).Seconds() / base.elapsed.Seconds()
+			pgIns := (proccpu.Tree(pgPID) - pg0).Seconds() / base.elapsed.Seconds()
 
 			if cfg.cpuProfile != "" {
 				srvs.profile(true)
@@ -169,12 +170,12 @@ func runBench(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			pg0, cu0 := processTreeCPU(pgPID), srvs.cpu()
+			pg0, cu0 := proccpu.Tree(pgPID), srvs.cpu()
 			load, err := mix.run(ctx, clients, cfg.round)
 			if err != nil {
 				return err
 			}
-			pgHTTP := (processTreeCPU(pgPID) - pg0).Seconds() / load.elapsed.Seconds()
+			pgHTTP := (proccpu.Tree(pgPID) - pg0).Seconds() / load.elapsed.Seconds()
 			cu := (srvs.cpu() - cu0).Seconds() / load.elapsed.Seconds()
 			tx1, err := pgTransactions(ctx, pool)
 			if err != nil {
@@ -289,7 +290,7 @@ func (ss *benchServers) urls() []string {
 func (ss *benchServers) cpu() time.Duration {
 	var t time.Duration
 	for _, s := range ss.all {
-		t += processCPUOf(s.cmd.Process.Pid)
+		t += proccpu.Tree(s.cmd.Process.Pid)
 	}
 	return t
 }
@@ -663,56 +664,6 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Fields(string(b))[0]
-}
-
-// processCPUOf is the user+system CPU time process pid has used.
-func processCPUOf(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	// Fields after the command name (which may hold spaces) in parentheses.
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(float64(ut+st) / clockTicks * float64(time.Second))
-}
-
-// clockTicks is USER_HZ, 100 on every Linux this runs on.
-const clockTicks = 100
-
-// processTreeCPU is the CPU time of pid and its direct children (the
-// postmaster and its backends); 0 when pid is 0. Backends that exited
-// during a round are not counted: the bench's connections live throughout.
-func processTreeCPU(pid int) time.Duration {
-	if pid == 0 {
-		return 0
-	}
-	total := processCPUOf(pid)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return total
-	}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			total += processCPUOf(p)
-		}
-	}
-	return total
 }
 
 // runHotBench measures adds for one member: per client count, rounds of

@@ -12,11 +12,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/custody/custody/commands"
+	"github.com/custody/custody/internal/proccpu"
 )
 
 // BenchmarkCommandThroughput compares command throughput over HTTP (JSON,
@@ -205,7 +205,7 @@ func load(clients int, from, to int64, op func(i int64) error) (loadStats, error
 	lat := make([][]time.Duration, clients)
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	cpu0 := processCPU()
+	cpu0 := proccpu.Self()
 	start := time.Now()
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
@@ -226,7 +226,7 @@ func load(clients int, from, to int64, op func(i int64) error) (loadStats, error
 		}()
 	}
 	wg.Wait()
-	st := loadStats{elapsed: time.Since(start), cpu: processCPU() - cpu0}
+	st := loadStats{elapsed: time.Since(start), cpu: proccpu.Self() - cpu0}
 	for _, l := range lat {
 		st.lat = append(st.lat, l...)
 	}
@@ -235,15 +235,6 @@ func load(clients int, from, to int64, op func(i int64) error) (loadStats, error
 		return st, err
 	}
 	return st, nil
-}
-
-// processCPU is the user+system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMiB is the peak resident set (VmHWM) of the benchmark process, or

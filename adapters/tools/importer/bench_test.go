@@ -10,12 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/custody/custody/internal/proccpu"
 )
 
 // BenchmarkImportVsCopy imports a synthetic corp (CUSTODY_IMPORT_RELATIONS
@@ -79,13 +80,13 @@ func BenchmarkImportVsCopy(b *testing.B) {
 		runtime.GC()
 		stop := samplePeakHeap(&peak)
 		b.StartTimer()
-		pg0, go0 := serverCPU(), processCPU()
+		pg0, go0 := pgCPU(), proccpu.Self().Seconds()
 		start := time.Now()
 		res, err := Run(ctx, o)
 		took := time.Since(start)
 		b.StopTimer()
-		importPG += serverCPU() - pg0
-		importGo += processCPU() - go0
+		importPG += pgCPU() - pg0
+		importGo += proccpu.Self().Seconds() - go0
 		stop()
 		if err != nil {
 			b.Fatal(err)
@@ -121,7 +122,7 @@ func BenchmarkImportVsCopy(b *testing.B) {
 
 // copyRows copies every row of from's events table into to's with pgx
 // CopyFrom, 100,000 rows per call, and returns the time of the CopyFrom
-// calls alone and PostgreSQL's CPU seconds during them (serverCPU).
+// calls alone and PostgreSQL's CPU seconds during them (pgCPU).
 func copyRows(b *testing.B, from, to *env) (time.Duration, float64) {
 	ctx := context.Background()
 	var took time.Duration
@@ -161,7 +162,7 @@ func copyRows(b *testing.B, from, to *env) (time.Duration, float64) {
 		if len(page) == 0 {
 			return took, cpu
 		}
-		cpu0 := serverCPU()
+		cpu0 := pgCPU()
 		start := time.Now()
 		if _, err := to.pool.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"event_id", "stream", "stream_version", "type", "schema_version",
 			"corp_id", "occurred_at", "actor", "command_id", "correlation_id", "causation_id", "data", "pii_sealed", "subject"},
@@ -169,7 +170,7 @@ func copyRows(b *testing.B, from, to *env) (time.Duration, float64) {
 			b.Fatal(err)
 		}
 		took += time.Since(start)
-		cpu += serverCPU() - cpu0
+		cpu += pgCPU() - cpu0
 	}
 }
 
@@ -215,72 +216,7 @@ func vmHWM() int64 {
 	return 0
 }
 
-// serverCPU is the CPU seconds used so far by the PostgreSQL servers that
-// are children of this process (the tests' private server): each
-// postmaster's own and its reaped children's, and its live children's
-// (backends, WAL writer, autovacuum). 0 when there is none (a server named
-// by TEST_DATABASE_URL) or /proc cannot be read.
-func serverCPU() float64 {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	type proc struct {
-		ppid   int
-		fields []string // from the state field on (proc(5) field 3)
-	}
-	procs := map[int]proc{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || i+2 > len(s) {
-			continue
-		}
-		f := strings.Fields(s[i+2:])
-		if len(f) < 15 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		procs[pid] = proc{ppid: ppid, fields: f}
-	}
-	ticks := func(f []string, fields ...int) float64 {
-		var t float64
-		for _, i := range fields {
-			v, _ := strconv.ParseFloat(f[i], 64)
-			t += v
-		}
-		return t / 100 // USER_HZ
-	}
-	self := os.Getpid()
-	var total float64
-	for pid, p := range procs {
-		if p.ppid != self {
-			continue
-		}
-		// utime, stime, cutime, cstime: proc(5) fields 14-17.
-		total += ticks(p.fields, 11, 12, 13, 14)
-		for _, c := range procs {
-			if c.ppid == pid {
-				total += ticks(c.fields, 11, 12)
-			}
-		}
-	}
-	return total
-}
-
-// processCPU is this process's CPU seconds so far (user and system).
-func processCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
+// pgCPU is the CPU seconds used so far by the PostgreSQL servers this
+// process started (the tests' private server); 0 with a server named by
+// TEST_DATABASE_URL.
+func pgCPU() float64 { return proccpu.Descendants(os.Getpid()).Seconds() }

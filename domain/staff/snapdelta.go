@@ -73,14 +73,11 @@ func FromSnapshotDelta(id string, version int64, data []byte, deltaVersion int64
 	if err != nil {
 		return nil, err
 	}
-	if len(delta) < len(deltaTag) || string(delta[:len(deltaTag)]) != deltaTag {
-		return nil, fmt.Errorf("%w: unknown delta format", ErrBadSnapshot)
+	b, err := checkedBody(delta, deltaTag, "delta ")
+	if err != nil {
+		return nil, err
 	}
-	body := len(delta) - 4
-	if body < len(deltaTag) || crc32.Checksum(delta[:body], castagnoli) != binary.LittleEndian.Uint32(delta[body:]) {
-		return nil, fmt.Errorf("%w: delta checksum mismatch", ErrBadSnapshot)
-	}
-	d := decoder{b: delta[len(deltaTag):body]}
+	d := decoder{b: b}
 	gotID := d.string()
 	baseVersion := d.varint()
 	baseSum := d.bytes(4)

@@ -135,15 +135,12 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(data) < len(snapshotTag) || string(data[:len(snapshotTag)]) != snapshotTag {
-		return nil, fmt.Errorf("%w: unknown format", ErrBadSnapshot)
-	}
-	body := len(data) - 4
-	if body < len(snapshotTag) || crc32.Checksum(data[:body], castagnoli) != binary.LittleEndian.Uint32(data[body:]) {
-		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+	b, err := checkedBody(data, snapshotTag, "")
+	if err != nil {
+		return nil, err
 	}
 	// The slots are read where they lie in data.
-	d := decoder{b: data[len(snapshotTag):body:body]}
+	d := decoder{b: b}
 	gotID := d.string()
 	h, err := s.readHeader(&d)
 	if err != nil {
@@ -160,7 +157,7 @@ func FromSnapshot(id string, version int64, data []byte) (*Staff, error) {
 	case s.version != version || version < 0:
 		return nil, fmt.Errorf("%w: snapshot at version %d, stored as %d", ErrBadSnapshot, s.version, version)
 	}
-	s.base = &snapBase{version: version, sum: binary.LittleEndian.Uint32(data[body:])}
+	s.base = &snapBase{version: version, sum: binary.LittleEndian.Uint32(data[len(data)-4:])}
 	base, err := parseSlots(d.b, h.slots, floor)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
@@ -261,4 +258,20 @@ func (d *decoder) time() time.Time {
 		d.err = errors.New("bad time")
 	}
 	return time.Time{}
+}
+
+// checkedBody returns what lies between data's tag and its CRC-32C (the
+// encoding of snapshots and deltas), capped so that nothing appends over
+// the checksum, or ErrBadSnapshot when data has another tag or its
+// checksum does not match; what names the encoding in the error ("" for
+// a snapshot, "delta ").
+func checkedBody(data []byte, tag, what string) ([]byte, error) {
+	if len(data) < len(tag) || string(data[:len(tag)]) != tag {
+		return nil, fmt.Errorf("%w: unknown %sformat", ErrBadSnapshot, what)
+	}
+	body := len(data) - 4
+	if body < len(tag) || crc32.Checksum(data[:body], castagnoli) != binary.LittleEndian.Uint32(data[body:]) {
+		return nil, fmt.Errorf("%w: %schecksum mismatch", ErrBadSnapshot, what)
+	}
+	return data[len(tag):body:body], nil
 }

@@ -225,6 +225,12 @@ func (v *snapSlots) get(c string) (slot, bool) {
 // walk calls fn for every slot in customer order; c is valid until fn
 // returns.
 func (v *snapSlots) walk(fn func(c []byte, sl slot)) {
+	v.entries(func(c []byte, e *snapEntry) { fn(c, v.slot(*e)) })
+}
+
+// entries calls fn for every entry in customer order, with its customer;
+// c and e are valid until fn returns.
+func (v *snapSlots) entries(fn func(c []byte, e *snapEntry)) {
 	var buf [64]byte
 	cur := buf[:0]
 	off := 0
@@ -234,7 +240,7 @@ func (v *snapSlots) walk(fn func(c []byte, sl slot)) {
 			return
 		}
 		cur = append(cur[:e.shared], e.suffix...)
-		fn(cur, v.slot(e))
+		fn(cur, &e)
 		off = e.end
 	}
 }
@@ -292,29 +298,20 @@ func (w *slotEncoder) addMerged(ss *slotSet) {
 		}
 	}
 	v := ss.base
-	var buf [64]byte
-	cur := buf[:0]
-	off := 0
-	var e snapEntry
-	for range v.n {
-		if !v.entry(off, &e) || e.shared > len(cur) { // not after parseSlots
-			break
-		}
-		off = e.end
-		cur = append(cur[:e.shared], e.suffix...)
+	v.entries(func(cur []byte, e *snapEntry) {
 		emitOver(cur, false)
 		for len(removed) > 0 && removed[0] < string(cur) {
 			removed = removed[1:]
 		}
 		if len(removed) > 0 && removed[0] == string(cur) || len(over) > 0 && over[0] == string(cur) {
-			continue // released or replaced since
+			return // released or replaced since
 		}
 		at := e.at
 		if at > 0 { // the same time, from w's floor (never above v's)
 			at += uint64(v.floor - w.floor)
 		}
 		w.addEncoded(cur, at, e.other, e.reason, e.handover)
-	}
+	})
 	emitOver(nil, true)
 }
 

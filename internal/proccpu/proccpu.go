@@ -36,8 +36,9 @@ func Tree(pid int) time.Duration {
 	return procs.tree(pid)
 }
 
-// Descendants is Tree less pid's own time: e.g. of this process, the
-// servers it started.
+// Descendants is the time of the trees of pid's live children (Tree less
+// pid's own and reaped time): e.g. of this process, the servers it
+// started.
 func Descendants(pid int) time.Duration {
 	if pid <= 0 {
 		return 0

@@ -40,17 +40,15 @@ func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Tra
 
 func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// keyedStores returns a pool on a fresh migrated database whose
-// statements are counted, and a function making stores on it, each with
-// a keyring of its own (as processes have) over the same keys.
-func keyedStores(t *testing.T) (*pgxpool.Pool, *statements, func() *pgstore.Store) {
+// tracedPool returns a pool on a fresh migrated database whose
+// statements go through tracer.
+func tracedPool(t *testing.T, tracer pgx.QueryTracer) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgtest.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	count := new(statements)
-	cfg.ConnConfig.Tracer = count
+	cfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +57,16 @@ func keyedStores(t *testing.T) (*pgxpool.Pool, *statements, func() *pgstore.Stor
 	if err := pgstore.Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
+	return pool
+}
+
+// keyedStores returns a pool on a fresh migrated database whose
+// statements are counted, and a function making stores on it, each with
+// a keyring of its own (as processes have) over the same keys.
+func keyedStores(t *testing.T) (*pgxpool.Pool, *statements, func() *pgstore.Store) {
+	t.Helper()
+	count := new(statements)
+	pool := tracedPool(t, count)
 	return pool, count, func() *pgstore.Store {
 		k, err := pii.NewKeyring(make([]byte, pii.KeySize), pii.NewPostgresKeyStore(pool), pii.Options{})
 		if err != nil {

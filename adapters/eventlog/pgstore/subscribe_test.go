@@ -10,11 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/eventlog/pgstore"
 	"github.com/custody/custody/adapters/eventlog/pii"
-	"github.com/custody/custody/adapters/testkit/pgtest"
 	"github.com/custody/custody/adapters/testkit/storetest"
 	"github.com/custody/custody/events"
 	"github.com/custody/custody/events/eventlog"
@@ -37,21 +35,9 @@ func (c *tailReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndD
 // polls out of the way (only appends and notifications wake).
 func countingStore(t *testing.T) (*pgstore.Store, *tailReads) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	reads := new(tailReads)
-	cfg.ConnConfig.Tracer = reads
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := tracedPool(t, reads)
 	ctx := context.Background()
-	if err := pgstore.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	k, err := pii.NewKeyring(make([]byte, pii.KeySize), pii.NewPostgresKeyStore(pool), pii.Options{})
 	if err != nil {
 		t.Fatal(err)

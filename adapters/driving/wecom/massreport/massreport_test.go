@@ -56,22 +56,8 @@ func (c *clock) Sleep(ctx context.Context, d time.Duration) error { c.Add(d); re
 func TestWeComReportedMassMessagesAreRecordedOnce(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)} // 09:00 in Beijing
-	pool := pgtest.NewPool(t)
-	for _, m := range []func(context.Context, *pgxpool.Pool) error{pgstore.Migrate, pii.Migrate} {
-		if err := m(ctx, pool); err != nil {
-			t.Fatal(err)
-		}
-	}
-	keyring := pii.NewMemoryKeyring()
-	log, err := pgstore.New(ctx, pool, pgstore.Options{Keyring: keyring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmds, err := commands.New(commands.Options{Log: log, Eraser: keyring, Clock: commands.ClockFunc(clk.Now),
-		Settings: &commands.LogSettings{Log: log}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newReportEnv(t, clk)
+	log, cmds, wc, client := e.log, e.cmds, e.wc, e.client
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {
@@ -80,21 +66,6 @@ func TestWeComReportedMassMessagesAreRecordedOnce(t *testing.T) {
 	}
 	meta := func() commands.Meta { return commands.Meta{CorpID: "acme", OccurredAt: clk.Now()} }
 
-	// WeCom's side.
-	wc, err := standin.New(standin.Options{CorpID: wecomCorp, Token: "QDG6eK",
-		EncodingAESKey: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := standin.NewAPIServer(standin.APIOptions{Now: clk.Now})
-	srv.AddCorp(wc, secret)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	client, err := api.New(wecomCorp, secret, api.Options{BaseURL: hs.URL, Now: clk.Now, Sleep: clk.Sleep, RatePerMinute: 1_000_000,
-		Burst: 1_000, CallTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The same facts in custody (but wm5 and group wrA are unknown to it).
 	for _, s := range []string{"zhangwei", "lina"} {
 		if err := wc.AddStaff(s, ""); err != nil {
@@ -241,36 +212,8 @@ func TestWeComReportedMassMessagesAreRecordedOnce(t *testing.T) {
 func TestInstancesTakeTurnsPolling(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC)}
-	pool := pgtest.NewPool(t)
-	for _, m := range []func(context.Context, *pgxpool.Pool) error{pgstore.Migrate, pii.Migrate, connection.Migrate} {
-		if err := m(ctx, pool); err != nil {
-			t.Fatal(err)
-		}
-	}
-	keyring := pii.NewMemoryKeyring()
-	log, err := pgstore.New(ctx, pool, pgstore.Options{Keyring: keyring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmds, err := commands.New(commands.Options{Log: log, Eraser: keyring, Clock: commands.ClockFunc(clk.Now),
-		Settings: &commands.LogSettings{Log: log}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc, err := standin.New(standin.Options{CorpID: wecomCorp, Token: "QDG6eK",
-		EncodingAESKey: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := standin.NewAPIServer(standin.APIOptions{Now: clk.Now})
-	srv.AddCorp(wc, secret)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	client, err := api.New(wecomCorp, secret, api.Options{BaseURL: hs.URL, Now: clk.Now, Sleep: clk.Sleep, RatePerMinute: 1_000_000,
-		Burst: 1_000, CallTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newReportEnv(t, clk)
+	pool, cmds, wc, srv, client := e.pool, e.cmds, e.wc, e.srv, e.client
 	if err := wc.AddStaff("zhangwei", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -347,4 +290,52 @@ func TestInstancesTakeTurnsPolling(t *testing.T) {
 	if got := srv.Calls(standin.APIGroupMsgListV2) - before; got != perPoll {
 		t.Errorf("after a failed poll gave its turn back: %d calls, want %d", got, perPoll)
 	}
+}
+
+// reportEnv is custody (log, commands deciding on the log's settings) on
+// a fresh database, and a WeCom corp (the stand-in) served over HTTP with
+// an API client of it.
+type reportEnv struct {
+	pool   *pgxpool.Pool
+	log    *pgstore.Store
+	cmds   *commands.Handler
+	wc     *standin.Corp
+	srv    *standin.APIServer
+	client *api.Client
+}
+
+func newReportEnv(t *testing.T, clk *clock) *reportEnv {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	for _, m := range []func(context.Context, *pgxpool.Pool) error{pgstore.Migrate, pii.Migrate, connection.Migrate} {
+		if err := m(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyring := pii.NewMemoryKeyring()
+	log, err := pgstore.New(ctx, pool, pgstore.Options{Keyring: keyring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := commands.New(commands.Options{Log: log, Eraser: keyring, Clock: commands.ClockFunc(clk.Now),
+		Settings: &commands.LogSettings{Log: log}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := standin.New(standin.Options{CorpID: wecomCorp, Token: "QDG6eK",
+		EncodingAESKey: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := standin.NewAPIServer(standin.APIOptions{Now: clk.Now})
+	srv.AddCorp(wc, secret)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	client, err := api.New(wecomCorp, secret, api.Options{BaseURL: hs.URL, Now: clk.Now, Sleep: clk.Sleep, RatePerMinute: 1_000_000,
+		Burst: 1_000, CallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reportEnv{pool: pool, log: log, cmds: cmds, wc: wc, srv: srv, client: client}
 }

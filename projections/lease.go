@@ -43,6 +43,12 @@ import (
 // checkpoint-in-transaction guarantee is unchanged: whoever applies,
 // applies only what the checkpoint does not cover yet.
 //
+// A row naming a runner under an epoch it does not hold (its takeover
+// committed after the heartbeat stopped waiting for the answer, or its
+// lease lapsed and it forgot what it owned) is taken back at its next
+// heartbeat while the runner is under its share and released otherwise:
+// no unit stays claimed by a live runner that does not apply it.
+//
 // A runner stopping (its Run's context ending) releases its projections
 // and leaves at once; one that dies is taken over TTL after its last
 // heartbeat at the latest, plus at most one Heartbeat for the others to
@@ -302,7 +308,7 @@ func (l *leaser) leave() {
 // beat records a heartbeat and rebalances: it keeps what is still its
 // own, releases what is beyond its share and takes free projections up
 // to it.
-func (l *leaser) beat(ctx context.Context) error {
+func (l *leaser) beat(ctx context.Context) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.TTL)
 	defer cancel()
 	me := l.opts.Instance
@@ -384,6 +390,25 @@ func (l *leaser) beat(ctx context.Context) error {
 	for n := range mine {
 		have += l.weight(n)
 	}
+	// Rows that name this runner under an epoch it does not hold: a
+	// takeover that committed after the beat had given up waiting for its
+	// answer (the beat's deadline is the TTL), or units forgotten when the
+	// lease lapsed. Nobody applies them and the others cannot take them
+	// while this runner lives: they are taken back below while the runner
+	// is under its share, and released otherwise.
+	strays := map[string]int64{}
+	for _, n := range l.names {
+		if r, ok := db[n]; ok && r.instance == me && !r.released {
+			if _, held := mine[n]; !held {
+				strays[n] = r.epoch
+			}
+		}
+	}
+	defer func() {
+		if err == nil {
+			err = l.releaseStrays(ctx, strays)
+		}
+	}()
 	// Beyond the share: release the last ones (in the runner's order).
 	if have > want {
 		var drop []Owned
@@ -447,6 +472,7 @@ func (l *leaser) beat(ctx context.Context) error {
 		}
 		o.Name = n
 		mine[n] = o
+		delete(strays, n)
 		have += l.weight(n)
 		l.mu.Lock()
 		next := maps.Clone(l.owned)
@@ -455,5 +481,24 @@ func (l *leaser) beat(ctx context.Context) error {
 		l.mu.Unlock()
 		l.log.Info("projections: projection taken over", "instance", me, "projection", n, "epoch", o.Epoch, "live_runners", len(live))
 	}
+	return nil
+}
+
+// releaseStrays releases the units named (with the epochs the owner rows
+// had) that this runner's rows still claim but it does not hold; a row
+// another runner took over since is left alone.
+func (l *leaser) releaseStrays(ctx context.Context, strays map[string]int64) error {
+	if len(strays) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, n := range slices.Sorted(maps.Keys(strays)) {
+		b.Queue(`UPDATE projections.projection_owners SET released = true
+			WHERE projection = $1 AND instance = $2 AND epoch = $3 AND NOT released`, n, l.opts.Instance, strays[n])
+	}
+	if err := l.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("release units not held: %w", err)
+	}
+	l.log.Info("projections: units this runner's rows claimed but it did not hold released", "instance", l.opts.Instance, "units", len(strays))
 	return nil
 }

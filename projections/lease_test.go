@@ -3,6 +3,9 @@ package projections
 import (
 	"context"
 	"errors"
+	"maps"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,6 +43,20 @@ type leased struct {
 	commits atomic.Int64
 	cancel  context.CancelFunc
 	done    chan error
+	stopped bool // stop took Run's result (the test's goroutine only)
+
+	mu sync.Mutex
+	// committedAs: the units the runner owned when it committed a batch,
+	// over its whole run.
+	committedAs map[string]bool
+}
+
+// committedUnits lists the units the runner owned when it committed a
+// batch.
+func (l *leased) committedUnits() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Sorted(maps.Keys(l.committedAs))
 }
 
 const testTTL = 400 * time.Millisecond
@@ -53,15 +70,43 @@ func newLeased(t testing.TB, db *pgxpool.Pool, src Source, name string, batch in
 // partitions.
 func newLeasedParts(t testing.TB, db *pgxpool.Pool, src Source, name string, batch, parts int) *leased {
 	t.Helper()
-	l := &leased{name: name, pool: poolAs(t, db, name), done: make(chan error, 1)}
+	return newLeasedTTL(t, db, src, name, batch, parts, testTTL)
+}
+
+// steadyTTL is the lease of the tests about how the work is divided,
+// which kill no runner: long enough that a loaded machine (-race, other
+// packages' tests) delaying a heartbeat beyond it does not hand units
+// around in the middle of the test, as testTTL may.
+const steadyTTL = 2 * time.Second
+
+// newLeasedTTL is newLeasedParts with a lease of ttl (heartbeats every
+// ttl/8).
+func newLeasedTTL(t testing.TB, db *pgxpool.Pool, src Source, name string, batch, parts int, ttl time.Duration) *leased {
+	t.Helper()
+	l := &leased{name: name, pool: poolAs(t, db, name), done: make(chan error, 1), committedAs: map[string]bool{}}
 	var err error
 	l.r, err = NewRunner(l.pool, src, Options{BatchSize: batch, Logger: discardLogger(), Partitions: parts,
 		RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond,
-		Lease: &LeaseOptions{Instance: name, TTL: testTTL, Heartbeat: testTTL / 8}})
+		Lease: &LeaseOptions{Instance: name, TTL: ttl, Heartbeat: ttl / 8}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.r.afterCommit = func(events.Position) { l.commits.Add(1) }
+	l.r.afterCommit = func(events.Position) {
+		l.commits.Add(1)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, o := range l.r.Owned() {
+			l.committedAs[o.Name] = true
+		}
+	}
+	// A test that failed before stopping its runners stops them here,
+	// before their pools close.
+	t.Cleanup(func() {
+		if l.cancel != nil && !l.stopped {
+			l.cancel()
+			<-l.done
+		}
+	})
 	return l
 }
 
@@ -75,18 +120,39 @@ func (l *leased) start() {
 func (l *leased) stop(t testing.TB) {
 	t.Helper()
 	l.cancel()
+	l.stopped = true
 	if err := <-l.done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("%s: Run: %v", l.name, err)
 	}
 }
 
-// until polls cond until it holds (the test's own timeout bounds it).
+// until polls cond until it holds. A condition that still does not hold
+// after untilLimit (or a minute before the test binary's deadline) fails
+// the test naming the line that waited, rather than leaving the binary to
+// time out with every test of the package unnamed in a goroutine dump.
 func until(t testing.TB, cond func() bool) {
 	t.Helper()
+	start := time.Now()
+	give := start.Add(untilLimit)
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if end, ok := d.Deadline(); ok && end.Add(-time.Minute).Before(give) {
+			give = end.Add(-time.Minute)
+		}
+	}
 	for !cond() {
+		if time.Now().After(give) {
+			_, file, line, _ := runtime.Caller(1)
+			_, from, fromLine, _ := runtime.Caller(2)
+			t.Fatalf("%s:%d (called from %s:%d): the condition waited for did not hold in %v",
+				filepath.Base(file), line, filepath.Base(from), fromLine, time.Since(start).Round(time.Second))
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// untilLimit bounds until: far beyond what any wait takes on a loaded
+// machine under -race (seconds), a hang rather than slowness.
+const untilLimit = 4 * time.Minute
 
 // liveOwners maps each live, unreleased owner to its projections.
 func liveOwners(t testing.TB, db *pgxpool.Pool) map[string][]string {
@@ -112,6 +178,31 @@ func sizes(m map[string][]string) []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// sharesAre reports whether the runners ls believe they own units in
+// shares of the sizes want (sorted), each unit once. Two runners may both
+// list a unit being handed over between them when read one after the
+// other (the one giving it up forgets it at its next heartbeat): not
+// divided yet; the tables and counts of each test show that nothing is
+// applied twice.
+func sharesAre(ls []*leased, want ...int) bool {
+	seen := map[string]bool{}
+	var got []int
+	for _, l := range ls {
+		os := l.r.Owned()
+		for _, o := range os {
+			if seen[o.Name] {
+				return false
+			}
+			seen[o.Name] = true
+		}
+		if len(os) > 0 {
+			got = append(got, len(os))
+		}
+	}
+	slices.Sort(got)
+	return slices.Equal(got, want)
 }
 
 // ownedBy lists what the runners believe they own; they must be disjoint.
@@ -166,11 +257,11 @@ func TestLeaseDividesTheWork(t *testing.T) {
 	log := memlog.New()
 	var ls []*leased
 	for _, n := range []string{"runner-a", "runner-b", "runner-c"} {
-		l := newLeased(t, db, log, n, 300)
+		l := newLeasedTTL(t, db, log, n, 300, 1, steadyTTL)
 		l.start()
 		ls = append(ls, l)
 	}
-	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, ls...)), []int{3, 4, 4}) })
+	until(t, func() bool { return sharesAre(ls, 3, 4, 4) })
 	if got := sizes(liveOwners(t, db)); !slices.Equal(got, []int{3, 4, 4}) {
 		t.Fatalf("owners table: shares %v, want [3 4 4]", got)
 	}
@@ -276,6 +367,63 @@ func TestLeaseStaleOwnerNeverApplies(t *testing.T) {
 	}
 }
 
+// TestLeaseRowsClaimedButNotHeld: owner rows that name a runner under
+// epochs it does not hold (its takeover committed after the heartbeat had
+// stopped waiting for the answer, or it forgot its units when its lease
+// lapsed) are taken back up to its share and released beyond it, never
+// left claimed by a live runner that does not apply them (which no other
+// runner could take over: they stayed unapplied for good).
+func TestLeaseRowsClaimedButNotHeld(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t)
+	l := newLeased(t, db, memlog.New(), "runner-a", 100)
+	if err := l.r.lease.beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.r.Owned()) != len(All()) {
+		t.Fatalf("alone, the runner owns %d projections, want %d", len(l.r.Owned()), len(All()))
+	}
+	// Another live runner: a's share is now 6 of 11.
+	if _, err := db.Exec(ctx, `INSERT INTO projections.projection_instances (instance, started, heartbeat, expires)
+		VALUES ('runner-z', now(), now(), now() + interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	// Every takeover of a was answered too late: the rows moved on to
+	// epochs a never learnt.
+	if _, err := db.Exec(ctx, `UPDATE projections.projection_owners SET epoch = epoch + 1 WHERE instance = 'runner-a'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.r.lease.beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]int64{}
+	for _, o := range l.r.Owned() {
+		held[o.Name] = o.Epoch
+	}
+	if len(held) != 6 {
+		t.Errorf("a holds %d projections, want its share of 6", len(held))
+	}
+	owners, err := Owners(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := 0
+	for _, o := range owners {
+		e, ok := held[o.Projection]
+		switch {
+		case ok && (o.Instance != "runner-a" || o.Epoch != e || o.Released):
+			t.Errorf("%s: a holds it under epoch %d, the row says %s epoch %d released %v", o.Projection, e, o.Instance, o.Epoch, o.Released)
+		case !ok && o.Instance == "runner-a" && !o.Released:
+			t.Errorf("%s: claimed by a (epoch %d) which does not hold it", o.Projection, o.Epoch)
+		case !ok:
+			released++
+		}
+	}
+	if released != len(All())-6 {
+		t.Errorf("%d projections free for the others, want %d", released, len(All())-6)
+	}
+}
+
 // TestLeaseTakeoverAfterKill: a runner killed in the middle of a batch
 // (its transaction open, its connections then cut, no release, no more
 // heartbeats) loses its projections to the two others once its TTL has
@@ -287,11 +435,14 @@ func TestLeaseTakeoverAfterKill(t *testing.T) {
 	a := newLeased(t, db, log, "runner-a", 200)
 	b := newLeased(t, db, log, "runner-b", 200)
 	c := newLeased(t, db, log, "runner-c", 200)
-	var kill atomic.Bool
+	// The kill comes in a's fourth batch: armed by a's own commits, not by
+	// the test goroutine seeing them, so that it cannot miss the batches
+	// (a loaded machine may let the generator finish and a catch up in
+	// between).
 	inBatch := make(chan struct{})
 	var once sync.Once
 	a.r.beforeCommit = func(ctx context.Context, _ pgx.Tx) error {
-		if !kill.Load() {
+		if a.commits.Load() < 3 {
 			return nil
 		}
 		once.Do(func() { close(inBatch) })
@@ -301,7 +452,7 @@ func TestLeaseTakeoverAfterKill(t *testing.T) {
 	for _, l := range []*leased{a, b, c} {
 		l.start()
 	}
-	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, a, b, c)), []int{3, 4, 4}) })
+	until(t, func() bool { return sharesAre([]*leased{a, b, c}, 3, 4, 4) })
 	aOwned := ownedBy(t, a)["runner-a"]
 	epochsBefore := map[string]int64{}
 	for _, o := range a.r.Owned() {
@@ -314,8 +465,6 @@ func TestLeaseTakeoverAfterKill(t *testing.T) {
 		n, err = generate(ctx, log, genOptions{Corp: "c1", Events: 6000, Writers: 4, Staff: 12, Customers: 60, Seed: 5})
 		genDone <- err
 	}()
-	until(t, func() bool { return a.commits.Load() >= 3 })
-	kill.Store(true)
 	<-inBatch
 	// kill -9: no more heartbeats, nothing released, connections gone.
 	a.r.lease.crashed.Store(true)
@@ -327,6 +476,7 @@ func TestLeaseTakeoverAfterKill(t *testing.T) {
 		t.Fatal("runner-a had no connection to cut")
 	}
 	a.cancel()
+	a.stopped = true
 	<-a.done
 	if err := <-genDone; err != nil {
 		t.Fatal(err)
@@ -364,7 +514,7 @@ func TestLeaseConnectionsCut(t *testing.T) {
 	for _, l := range ls {
 		l.start()
 	}
-	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, ls...)), []int{3, 4, 4}) })
+	until(t, func() bool { return sharesAre(ls, 3, 4, 4) })
 	genDone := make(chan error, 1)
 	var n int64
 	go func() {
@@ -419,10 +569,10 @@ func TestLeaseRebalances(t *testing.T) {
 
 	b := newLeased(t, db, log, "runner-b", 400)
 	b.start()
-	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, a, b)), []int{5, 6}) })
+	until(t, func() bool { return sharesAre([]*leased{a, b}, 5, 6) })
 	c := newLeased(t, db, log, "runner-c", 400)
 	c.start()
-	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, a, b, c)), []int{3, 4, 4}) })
+	until(t, func() bool { return sharesAre([]*leased{a, b, c}, 3, 4, 4) })
 	if got := ownedBy(t, c)["runner-c"]; len(got) != 3 {
 		t.Errorf("the last runner to join owns %v, want 3 projections (names sort last)", got)
 	}
@@ -436,7 +586,7 @@ func TestLeaseRebalances(t *testing.T) {
 	// or two, well before b's TTL would have let them.
 	stopped := time.Now()
 	b.stop(t)
-	until(t, func() bool { return slices.Equal(sizes(ownedBy(t, a, c)), []int{5, 6}) })
+	until(t, func() bool { return sharesAre([]*leased{a, c}, 5, 6) })
 	t.Logf("handed over %v after the stop (TTL %v)", time.Since(stopped), testTTL)
 	k, err := generate(ctx, log, genOptions{Corp: "c3", Events: 1500, Writers: 2, Staff: 6, Customers: 30, Seed: 23})
 	if err != nil {

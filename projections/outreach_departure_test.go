@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -42,20 +43,10 @@ func TestOutreachDepartureLoadUsesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	sqls, args := departureLoad("bench", "s042")
-	var want []string
-	rows, err := pool.Query(ctx, `SELECT customer_id FROM projections.outreach_audience
+	rows, _ := pool.Query(ctx, `SELECT customer_id FROM projections.outreach_audience
 		WHERE corp_id = 'bench' AND staff_id = 's042' AND NOT staff_departed ORDER BY customer_id`)
+	want, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, c)
-	}
-	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	if len(want) < 100 {

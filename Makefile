@@ -7,7 +7,7 @@ GO        ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
 # Packages with concurrency run under the race detector.
-RACE_PKGS := ./adapters/eventlog/... ./adapters/driving/relay/... ./adapters/driving/wecom/... \
+RACE_PKGS := ./adapters/eventlog/... ./adapters/driving/relay/... ./adapters/driving/wecom/... ./adapters/driving/httpapi/... \
              ./adapters/testkit/kurrentstandin/... ./commands/... ./projections/...
 
 .PHONY: run test test-race test-plain test-docs bench lint demo build clean fuzz check-gcc
@@ -31,7 +31,7 @@ test-docs:
 
 # Everything not in RACE_PKGS, without the race detector.
 test-plain:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(adapters/(eventlog|driving/relay|driving/wecom|testkit/kurrentstandin)|commands|projections)(/|$$)')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(adapters/(eventlog|driving/relay|driving/wecom|driving/httpapi|testkit/kurrentstandin)|commands|projections)(/|$$)')
 
 # The race detector needs cgo, hence a C compiler: say so instead of
 # failing with "-race requires cgo" or a linker error.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,8 +56,39 @@ type storedAnswer struct {
 
 // idempotencyStore keeps answers of requests that carried an
 // Idempotency-Key (table http_idempotency).
+//
+// Saves are group-committed: while one group of saves is being written,
+// the saves that arrive queue, and the next group takes them all (up to
+// maxSaveGroup) as one INSERT, one commit. A save alone is one statement,
+// as before; under concurrency a command's answer no longer costs a
+// commit of its own. Each caller still returns only after its answer is
+// committed (or with the group's error).
 type idempotencyStore struct {
 	pool *pgxpool.Pool
+
+	mu       sync.Mutex
+	queue    []*pendingSave
+	flushing bool
+}
+
+// maxSaveGroup bounds the answers one INSERT stores.
+const maxSaveGroup = 256
+
+// saveTimeout bounds one group's INSERT: the group is written on behalf
+// of callers that may have gone (a client that hung up still gets its
+// answer stored, as a retry with its key expects).
+const saveTimeout = 30 * time.Second
+
+// pendingSave is one answer waiting for its group.
+type pendingSave struct {
+	corp, key string
+	hash      []byte
+	answer    storedAnswer
+	// stored: this answer's row was inserted; otherwise (and err nil) an
+	// answer with the same key was stored first.
+	stored bool
+	err    error
+	done   chan struct{}
 }
 
 // errKeyReused: the key was used before with a different request.
@@ -86,14 +118,24 @@ func (s *idempotencyStore) lookup(ctx context.Context, corp, key string, hash []
 // save stores an answer. When a concurrent request with the same key saved
 // first, its answer wins and is returned, so both callers answer alike.
 func (s *idempotencyStore) save(ctx context.Context, corp, key string, hash []byte, a storedAnswer) (storedAnswer, error) {
-	tag, err := s.pool.Exec(ctx,
-		`INSERT INTO http_idempotency (corp_id, key, request_hash, status, body)
-		 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (corp_id, key) DO NOTHING`,
-		corp, key, hash, a.status, a.body)
-	if err != nil {
-		return a, fmt.Errorf("httpapi: idempotency save: %w", err)
+	p := &pendingSave{corp: corp, key: key, hash: hash, answer: a, done: make(chan struct{})}
+	s.mu.Lock()
+	s.queue = append(s.queue, p)
+	if !s.flushing {
+		s.flushing = true
+		go s.flushLoop()
 	}
-	if tag.RowsAffected() == 1 {
+	s.mu.Unlock()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		// The answer may still be stored by its group.
+		return a, ctx.Err()
+	}
+	if p.err != nil {
+		return a, p.err
+	}
+	if p.stored {
 		return a, nil
 	}
 	prev, err := s.lookup(ctx, corp, key, hash)
@@ -104,6 +146,77 @@ func (s *idempotencyStore) save(ctx context.Context, corp, key string, hash []by
 		return a, nil
 	}
 	return *prev, nil
+}
+
+// flushLoop writes the queued saves, group after group, until the queue
+// is empty.
+func (s *idempotencyStore) flushLoop() {
+	for {
+		s.mu.Lock()
+		n := min(len(s.queue), maxSaveGroup)
+		if n == 0 {
+			s.flushing = false
+			s.mu.Unlock()
+			return
+		}
+		group := make([]*pendingSave, n)
+		copy(group, s.queue)
+		s.queue = append(s.queue[:0], s.queue[n:]...)
+		s.mu.Unlock()
+		s.flush(group)
+	}
+}
+
+// flush inserts one group's answers in one statement and wakes the
+// callers. Of several answers with one key in a group, the first is
+// inserted and the others find it, as if they came after it. A failed
+// statement stores nothing of the group and fails every save of it.
+func (s *idempotencyStore) flush(group []*pendingSave) {
+	defer func() {
+		for _, p := range group {
+			close(p.done)
+		}
+	}()
+	type slot struct{ corp, key string }
+	first := make(map[slot]*pendingSave, len(group))
+	var corps, keys []string
+	var hashes, bodies [][]byte
+	var statuses []int32
+	for _, p := range group {
+		k := slot{p.corp, p.key}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = p
+		corps = append(corps, p.corp)
+		keys = append(keys, p.key)
+		hashes = append(hashes, p.hash)
+		statuses = append(statuses, int32(p.answer.status))
+		bodies = append(bodies, p.answer.body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx,
+		`INSERT INTO http_idempotency (corp_id, key, request_hash, status, body)
+		 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::bytea[])
+		 ON CONFLICT (corp_id, key) DO NOTHING
+		 RETURNING corp_id, key`,
+		corps, keys, hashes, statuses, bodies)
+	if err == nil {
+		var k slot
+		_, err = pgx.ForEachRow(rows, []any{&k.corp, &k.key}, func() error {
+			if p := first[k]; p != nil {
+				p.stored = true
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		err = fmt.Errorf("httpapi: idempotency save: %w", err)
+		for _, p := range group {
+			p.stored, p.err = false, err
+		}
+	}
 }
 
 // PruneIdempotency deletes stored answers older than retention and reports

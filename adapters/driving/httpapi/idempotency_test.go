@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -97,4 +99,109 @@ func TestIdempotencyConcurrent(t *testing.T) {
 			t.Fatalf("answers differ: %s vs %s", answers[0].body, answers[i].body)
 		}
 	}
+}
+
+// TestIdempotencySavesGrouped: saves that arrive while a group is being
+// written are stored together, in one transaction, and each caller gets
+// its own outcome: its answer stored, the answer a request with the same
+// key stored first (in an earlier group or earlier in its own), or the
+// refusal of a key stored for another request.
+func TestIdempotencySavesGrouped(t *testing.T) {
+	h := newHarness(t, harnessOptions{noRunner: true})
+	ctx := t.Context()
+	s := h.srv.idem
+	hash := func(i int) []byte { return requestHash("POST", fmt.Sprintf("/v1/corps/acme/r%d", i), nil) }
+	// An answer stored before, for another request than the one that comes.
+	if _, err := s.save(ctx, "acme", "taken", hash(-1), storedAnswer{status: 201, body: []byte(`{"old":true}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the table so that the first save's group waits, and every other
+	// save queues behind it.
+	tx, err := h.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE http_idempotency IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	type outcome struct {
+		a   storedAnswer
+		err error
+	}
+	out := make([]outcome, n+2)
+	var wg sync.WaitGroup
+	save := func(i int, key string, h []byte) {
+		defer wg.Done()
+		a, err := s.save(ctx, "acme", key, h, storedAnswer{status: 201, body: fmt.Appendf(nil, `{"i":%d}`, i)})
+		out[i] = outcome{a, err}
+	}
+	wg.Add(1)
+	go save(0, "k-0", hash(0))
+	waitUntil(t, "the first group is being written", func() bool { return s.queued() == 0 && s.busy() })
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go save(i, fmt.Sprintf("k-%d", i), hash(i))
+	}
+	// The same key as save 1, the same request: it answers save 1's answer.
+	wg.Add(2)
+	go save(n, "k-1", hash(1))
+	// A key stored before for another request: refused.
+	go save(n+1, "taken", hash(n+1))
+	waitUntil(t, "every other save queued", func() bool { return s.queued() == n+1 })
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i := range n {
+		if out[i].err != nil || string(out[i].a.body) != fmt.Sprintf(`{"i":%d}`, i) {
+			t.Fatalf("save %d: %s, %v", i, out[i].a.body, out[i].err)
+		}
+	}
+	if out[n].err != nil || string(out[n].a.body) != `{"i":1}` {
+		t.Fatalf("second save of k-1: %s, %v; want save 1's answer", out[n].a.body, out[n].err)
+	}
+	if !errors.Is(out[n+1].err, errKeyReused) {
+		t.Fatalf("save of a key stored for another request: %s, %v", out[n+1].a.body, out[n+1].err)
+	}
+	// Rows of one INSERT share their transaction id: k-0 alone, then the
+	// rest in one group.
+	var rows, txs int
+	if err := h.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT xmin::text) FROM http_idempotency WHERE key LIKE 'k-%'`).Scan(&rows, &txs); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || txs != 2 {
+		t.Fatalf("%d answers stored in %d transactions; want %d in 2", rows, txs, n)
+	}
+}
+
+// waitUntil polls cond until it holds, or fails the test naming what it
+// waited for when the test's deadline nears.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline, ok := t.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Hour)
+	}
+	for !cond() {
+		if time.Until(deadline) < 30*time.Second {
+			t.Fatalf("waited in vain: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// queued is how many saves wait for a group; busy whether a group is
+// being written.
+func (s *idempotencyStore) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+func (s *idempotencyStore) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushing
 }

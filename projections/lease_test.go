@@ -430,16 +430,41 @@ func TestLeaseRowsClaimedButNotHeld(t *testing.T) {
 // heartbeats) loses its projections to the two others once its TTL has
 // passed; its batch is rolled back and nothing is applied twice.
 func TestLeaseTakeoverAfterKill(t *testing.T) {
-	ctx := context.Background()
 	db := newDB(t)
 	log := memlog.New()
 	a := newLeased(t, db, log, "runner-a", 200)
 	b := newLeased(t, db, log, "runner-b", 200)
 	c := newLeased(t, db, log, "runner-c", 200)
-	// The kill comes in a's fourth batch: armed by a's own commits, not by
-	// the test goroutine seeing them, so that it cannot miss the batches
-	// (a loaded machine may let the generator finish and a catch up in
-	// between).
+	k := killInBatch(t, db, log, a, []*leased{a, b, c}, func() bool { return sharesAre([]*leased{a, b, c}, 3, 4, 4) })
+	until(t, func() bool {
+		o := liveOwners(t, db)
+		return len(o["runner-a"]) == 0 && slices.Equal(sizes(o), []int{5, 6})
+	})
+	assertAppliedOnce(t, db, log, k.events)
+	k.assertTakenOver(t, db)
+	b.stop(t)
+	c.stop(t)
+}
+
+// killed is what killInBatch leaves: the events generated, and the units
+// the killed runner owned with their epochs before the kill.
+type killed struct {
+	name   string
+	events int64
+	owned  []string
+	epochs map[string]int64
+}
+
+// killInBatch starts ls, waits until ready holds, then generates 6,000
+// events and kills a (one of ls) in the middle of its fourth batch: its
+// transaction open, then no more heartbeats, nothing released, its
+// connections cut — kill -9. The kill is armed by a's own commits, not by
+// the test goroutine seeing them, so that it cannot miss the batches (a
+// loaded machine may let the generator finish and a catch up in between).
+// It returns once a has stopped and every event is in the log.
+func killInBatch(t *testing.T, db *pgxpool.Pool, log *memlog.Log, a *leased, ls []*leased, ready func() bool) killed {
+	t.Helper()
+	ctx := context.Background()
 	inBatch := make(chan struct{})
 	var once sync.Once
 	a.r.beforeCommit = func(ctx context.Context, _ pgx.Tx) error {
@@ -450,31 +475,29 @@ func TestLeaseTakeoverAfterKill(t *testing.T) {
 		<-ctx.Done() // the process hangs here until it dies
 		return ctx.Err()
 	}
-	for _, l := range []*leased{a, b, c} {
+	for _, l := range ls {
 		l.start()
 	}
-	until(t, func() bool { return sharesAre([]*leased{a, b, c}, 3, 4, 4) })
-	aOwned := ownedBy(t, a)["runner-a"]
-	epochsBefore := map[string]int64{}
+	until(t, ready)
+	k := killed{name: a.name, owned: ownedBy(t, a)[a.name], epochs: map[string]int64{}}
 	for _, o := range a.r.Owned() {
-		epochsBefore[o.Name] = o.Epoch
+		k.epochs[o.Name] = o.Epoch
 	}
 	genDone := make(chan error, 1)
-	var n int64
 	go func() {
 		var err error
-		n, err = generate(ctx, log, genOptions{Corp: "c1", Events: 6000, Writers: 4, Staff: 12, Customers: 60, Seed: 5})
+		k.events, err = generate(ctx, log, genOptions{Corp: "c1", Events: 6000, Writers: 4, Staff: 12, Customers: 60, Seed: 5})
 		genDone <- err
 	}()
 	<-inBatch
 	// kill -9: no more heartbeats, nothing released, connections gone.
 	a.r.lease.crashed.Store(true)
 	var cut int
-	if err := db.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'runner-a'`).Scan(&cut); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, a.name).Scan(&cut); err != nil {
 		t.Fatal(err)
 	}
 	if cut == 0 {
-		t.Fatal("runner-a had no connection to cut")
+		t.Fatalf("%s had no connection to cut", a.name)
 	}
 	a.cancel()
 	a.stopped = true
@@ -482,25 +505,25 @@ func TestLeaseTakeoverAfterKill(t *testing.T) {
 	if err := <-genDone; err != nil {
 		t.Fatal(err)
 	}
-	until(t, func() bool {
-		o := liveOwners(t, db)
-		return len(o["runner-a"]) == 0 && slices.Equal(sizes(o), []int{5, 6})
-	})
-	assertAppliedOnce(t, db, log, n)
-	owners, err := Owners(ctx, db)
+	return k
+}
+
+// assertTakenOver checks that every unit the killed runner owned is now
+// another runner's, under a later epoch.
+func (k killed) assertTakenOver(t *testing.T, db *pgxpool.Pool) {
+	t.Helper()
+	owners, err := Owners(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range owners {
-		if !slices.Contains(aOwned, o.Projection) {
+		if !slices.Contains(k.owned, o.Projection) {
 			continue
 		}
-		if o.Instance == "runner-a" || o.Epoch <= epochsBefore[o.Projection] {
-			t.Errorf("%s: owner %s epoch %d, want a takeover by another runner after epoch %d", o.Projection, o.Instance, o.Epoch, epochsBefore[o.Projection])
+		if o.Instance == k.name || o.Epoch <= k.epochs[o.Projection] {
+			t.Errorf("%s: owner %s epoch %d, want a takeover by another runner after epoch %d", o.Projection, o.Instance, o.Epoch, k.epochs[o.Projection])
 		}
 	}
-	b.stop(t)
-	c.stop(t)
 }
 
 // TestLeaseConnectionsCut: the connections of one runner are terminated

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/adapters/eventlog/memlog"
@@ -275,73 +273,17 @@ func TestLeasePartitionStaleOwnerNeverApplies(t *testing.T) {
 // go to the two others after its TTL, its batch is rolled back and
 // nothing is applied twice.
 func TestLeasePartitionTakeoverAfterKill(t *testing.T) {
-	ctx := context.Background()
 	db := newDB(t)
 	log := memlog.New()
 	const parts = 3
 	a := newLeasedParts(t, db, log, "runner-a", 200, parts)
 	b := newLeasedParts(t, db, log, "runner-b", 200, parts)
 	c := newLeasedParts(t, db, log, "runner-c", 200, parts)
-	// The kill comes in a's fourth batch: armed by a's own commits, not by
-	// the test goroutine seeing them, so that it cannot miss the batches
-	// (a loaded machine may let the generator finish and a catch up in
-	// between).
-	inBatch := make(chan struct{})
-	var once sync.Once
-	a.r.beforeCommit = func(ctx context.Context, _ pgx.Tx) error {
-		if a.commits.Load() < 3 {
-			return nil
-		}
-		once.Do(func() { close(inBatch) })
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	for _, l := range []*leased{a, b, c} {
-		l.start()
-	}
-	until(t, func() bool { return divided(t, All(), parts, a, b, c) })
-	aOwned := ownedBy(t, a)["runner-a"]
-	epochsBefore := map[string]int64{}
-	for _, o := range a.r.Owned() {
-		epochsBefore[o.Name] = o.Epoch
-	}
-	genDone := make(chan error, 1)
-	var n int64
-	go func() {
-		var err error
-		n, err = generate(ctx, log, genOptions{Corp: "c1", Events: 6000, Writers: 4, Staff: 12, Customers: 60, Seed: 5})
-		genDone <- err
-	}()
-	<-inBatch
-	a.r.lease.crashed.Store(true)
-	var cut int
-	if err := db.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'runner-a'`).Scan(&cut); err != nil {
-		t.Fatal(err)
-	}
-	if cut == 0 {
-		t.Fatal("runner-a had no connection to cut")
-	}
-	a.cancel()
-	a.stopped = true
-	<-a.done
-	if err := <-genDone; err != nil {
-		t.Fatal(err)
-	}
+	k := killInBatch(t, db, log, a, []*leased{a, b, c}, func() bool { return divided(t, All(), parts, a, b, c) })
 	until(t, func() bool { return len(liveOwners(t, db)["runner-a"]) == 0 && divided(t, All(), parts, b, c) })
-	assertAppliedOnce(t, db, log, n)
-	assertPartitionsAt(t, db, parts, lastPosition(t, log), n)
-	owners, err := Owners(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range owners {
-		if !slices.Contains(aOwned, o.Projection) {
-			continue
-		}
-		if o.Instance == "runner-a" || o.Epoch <= epochsBefore[o.Projection] {
-			t.Errorf("%s: owner %s epoch %d, want a takeover by another runner after epoch %d", o.Projection, o.Instance, o.Epoch, epochsBefore[o.Projection])
-		}
-	}
+	assertAppliedOnce(t, db, log, k.events)
+	assertPartitionsAt(t, db, parts, lastPosition(t, log), k.events)
+	k.assertTakenOver(t, db)
 	b.stop(t)
 	c.stop(t)
 }

@@ -220,44 +220,13 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 	// copyRows reads every table the rebuild produced, empties it and
 	// loads the same rows back with CopyFrom, timing only the CopyFrom.
 	copyRows := func() (time.Duration, int, cpu) {
-		var took time.Duration
 		var used cpu
-		rows := 0
-		for _, p := range set {
-			for _, tbl := range p.Tables() {
-				rs, err := pool.Query(ctx, fmt.Sprintf("SELECT * FROM %s.%s", ident(LiveSchema), ident(tbl)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				cols := make([]string, len(rs.FieldDescriptions()))
-				for i, f := range rs.FieldDescriptions() {
-					cols[i] = f.Name
-				}
-				var data [][]any
-				for rs.Next() {
-					v, err := rs.Values()
-					if err != nil {
-						b.Fatal(err)
-					}
-					data = append(data, v)
-				}
-				if err := rs.Err(); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := pool.Exec(ctx, fmt.Sprintf("TRUNCATE %s.%s", ident(LiveSchema), ident(tbl))); err != nil {
-					b.Fatal(err)
-				}
-				start, c0 := time.Now(), cpuNow()
-				c, err := pool.CopyFrom(ctx, pgx.Identifier{LiveSchema, tbl}, cols, pgx.CopyFromRows(data))
-				if err != nil {
-					b.Fatalf("copy %s: %v", tbl, err)
-				}
-				took += time.Since(start)
-				u := since(c0)
-				used.goSec, used.pgSec = used.goSec+u.goSec, used.pgSec+u.pgSec
-				rows += int(c)
-			}
-		}
+		took, rows := recopyTables(b, pool, set, func(copy func()) {
+			c0 := cpuNow()
+			copy()
+			u := since(c0)
+			used.goSec, used.pgSec = used.goSec+u.goSec, used.pgSec+u.pgSec
+		})
 		return took, rows, used
 	}
 
@@ -414,4 +383,53 @@ func BenchmarkLiveLag(b *testing.B) {
 			total, secs, float64(total)/float64(secs), rate, p50.Round(time.Microsecond), p99.Round(time.Microsecond),
 			lat[len(lat)-1].Round(time.Microsecond), heapStart, heapEnd)
 	}
+}
+
+// recopyTables reads every table of set, empties it and loads the same
+// rows back with CopyFrom: the baseline of the rebuild benchmarks. It
+// returns the time the CopyFrom calls took and the rows they copied;
+// around, when set, runs around each CopyFrom (to measure it too).
+func recopyTables(b *testing.B, pool *pgxpool.Pool, set []Projection, around func(copy func())) (time.Duration, int) {
+	ctx := context.Background()
+	if around == nil {
+		around = func(copy func()) { copy() }
+	}
+	var took time.Duration
+	rows := 0
+	for _, p := range set {
+		for _, tbl := range p.Tables() {
+			rs, err := pool.Query(ctx, fmt.Sprintf("SELECT * FROM %s.%s", ident(LiveSchema), ident(tbl)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			cols := make([]string, len(rs.FieldDescriptions()))
+			for i, f := range rs.FieldDescriptions() {
+				cols[i] = f.Name
+			}
+			var data [][]any
+			for rs.Next() {
+				v, err := rs.Values()
+				if err != nil {
+					b.Fatal(err)
+				}
+				data = append(data, v)
+			}
+			if err := rs.Err(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := pool.Exec(ctx, fmt.Sprintf("TRUNCATE %s.%s", ident(LiveSchema), ident(tbl))); err != nil {
+				b.Fatal(err)
+			}
+			around(func() {
+				start := time.Now()
+				c, err := pool.CopyFrom(ctx, pgx.Identifier{LiveSchema, tbl}, cols, pgx.CopyFromRows(data))
+				if err != nil {
+					b.Fatalf("copy %s: %v", tbl, err)
+				}
+				took += time.Since(start)
+				rows += int(c)
+			})
+		}
+	}
+	return took, rows
 }

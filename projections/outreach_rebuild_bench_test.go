@@ -2,14 +2,12 @@ package projections
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -67,44 +65,7 @@ func BenchmarkOutreachRebuild(b *testing.B) {
 	}
 	// copyRows reads every table of set, empties it and loads the same
 	// rows back with CopyFrom, timing only the CopyFrom.
-	copyRows := func(set []Projection) (time.Duration, int) {
-		var took time.Duration
-		rows := 0
-		for _, p := range set {
-			for _, tbl := range p.Tables() {
-				rs, err := pool.Query(ctx, fmt.Sprintf("SELECT * FROM %s.%s", ident(LiveSchema), ident(tbl)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				cols := make([]string, len(rs.FieldDescriptions()))
-				for i, f := range rs.FieldDescriptions() {
-					cols[i] = f.Name
-				}
-				var data [][]any
-				for rs.Next() {
-					v, err := rs.Values()
-					if err != nil {
-						b.Fatal(err)
-					}
-					data = append(data, v)
-				}
-				if err := rs.Err(); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := pool.Exec(ctx, fmt.Sprintf("TRUNCATE %s.%s", ident(LiveSchema), ident(tbl))); err != nil {
-					b.Fatal(err)
-				}
-				start := time.Now()
-				c, err := pool.CopyFrom(ctx, pgx.Identifier{LiveSchema, tbl}, cols, pgx.CopyFromRows(data))
-				if err != nil {
-					b.Fatalf("copy %s: %v", tbl, err)
-				}
-				took += time.Since(start)
-				rows += int(c)
-			}
-		}
-		return took, rows
-	}
+	copyRows := func(set []Projection) (time.Duration, int) { return recopyTables(b, pool, set, nil) }
 	b.ResetTimer()
 	for range b.N {
 		var foldTotal, replayTotal, copyTotal time.Duration

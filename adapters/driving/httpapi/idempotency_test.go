@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,4 +215,46 @@ func (s *idempotencyStore) busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.flushing
+}
+
+// TestIdempotencySaveGroupFails: a group whose INSERT fails fails each of
+// its saves with the error, stores nothing, and the saves after it are
+// grouped and stored as usual.
+func TestIdempotencySaveGroupFails(t *testing.T) {
+	h := newHarness(t, harnessOptions{noRunner: true})
+	ctx := t.Context()
+	s := h.srv.idem
+	hash := requestHash("POST", "/v1/corps/acme/staff", nil)
+	if _, err := h.pool.Exec(ctx, `ALTER TABLE http_idempotency RENAME TO http_idempotency_away`); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.save(ctx, "acme", fmt.Sprintf("f-%d", i), hash, storedAnswer{status: 201, body: []byte(`{}`)})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "idempotency save") {
+			t.Fatalf("save %d with the table gone: %v", i, err)
+		}
+	}
+	if _, err := h.pool.Exec(ctx, `ALTER TABLE http_idempotency_away RENAME TO http_idempotency`); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.save(ctx, "acme", "f-0", hash, storedAnswer{status: 201, body: []byte(`{"again":true}`)}); err != nil || string(a.body) != `{"again":true}` {
+		t.Fatalf("save after the failed group: %s, %v", a.body, err)
+	}
+	var rows int
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM http_idempotency WHERE key LIKE 'f-%'`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Fatalf("%d answers stored, want 1 (none of the failed group)", rows)
+	}
 }

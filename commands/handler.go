@@ -188,6 +188,7 @@ type Handler struct {
 	maxRetries int
 	groups     GroupTransfers
 	staff      staffCache
+	groupCache groupCache
 	// customers serialises, within this process, the commands on one
 	// customer's stream from their read to the end of their slot step, so
 	// that the slot step may decide on the customer as the command left it

@@ -230,6 +230,10 @@ type aggregate interface {
 type step[A aggregate] struct {
 	stream string
 	load   func([]events.Recorded) (A, error)
+	// fetch, when set, replaces reading the whole stream and load: it
+	// returns the aggregate as the stream stands and the events of the
+	// command already in it (see run.prior).
+	fetch  func(context.Context) (A, []events.Recorded, error)
 	decide func(A) ([]events.Payload, error)
 	after  func(context.Context, A, []events.Payload) error
 	// replay, when set, brings the aggregate up to the events just
@@ -241,19 +245,33 @@ type step[A aggregate] struct {
 	afterCurrent func(context.Context, A, []events.Payload) error
 }
 
+// loaded returns the aggregate as its stream stands and the events of r's
+// command already in it.
+func (s step[A]) loaded(ctx context.Context, r *run) (A, []events.Recorded, error) {
+	if s.fetch != nil {
+		return s.fetch(ctx)
+	}
+	var zero A
+	history, err := r.read(ctx, s.stream, 0)
+	if err != nil {
+		return zero, nil, err
+	}
+	agg, err := s.load(history)
+	if err != nil {
+		return zero, nil, &StreamError{Stream: s.stream, Err: err}
+	}
+	return agg, r.prior(history), nil
+}
+
 // execute loads, decides and appends with the version read, re-reading and
 // deciding again on a conflict, at most MaxRetries times.
 func execute[A aggregate](ctx context.Context, r *run, s step[A]) (Result, error) {
 	for attempt := 0; ; attempt++ {
-		history, err := r.read(ctx, s.stream, 0)
+		agg, prior, err := s.loaded(ctx, r)
 		if err != nil {
 			return Result{}, err
 		}
-		agg, err := s.load(history)
-		if err != nil {
-			return Result{}, &StreamError{Stream: s.stream, Err: err}
-		}
-		if prior := r.prior(history); len(prior) > 0 {
+		if len(prior) > 0 {
 			pays, err := decodeAll(prior)
 			if err != nil {
 				return Result{}, err

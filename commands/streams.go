@@ -43,14 +43,21 @@ func (r *run) onStaffCommand(ctx context.Context, staffID string, decide func(*s
 	})
 }
 
-// onGroup runs a decision on a group chat's stream.
+// onGroup runs a decision on a group chat's stream, kept between commands
+// (see groupCache).
 func (r *run) onGroup(ctx context.Context, chatID string, decide func(*groupchat.GroupChat) ([]events.Payload, error)) (Result, error) {
 	if chatID == "" {
 		return Result{}, invalid("chat_id", "required")
 	}
+	stream := events.GroupChatStream(r.meta.CorpID, chatID)
+	e := r.h.groupCache.entry(r.meta.CorpID, chatID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return execute(ctx, r, step[*groupchat.GroupChat]{
-		stream: events.GroupChatStream(r.meta.CorpID, chatID),
-		load:   func(h []events.Recorded) (*groupchat.GroupChat, error) { return groupchat.Rehydrate(chatID, h) },
+		stream: stream,
+		fetch: func(ctx context.Context) (*groupchat.GroupChat, []events.Recorded, error) {
+			return r.h.groupCache.fetch(ctx, r, e, stream, chatID)
+		},
 		decide: decide,
 	})
 }

@@ -1,0 +1,147 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/custody/custody/commands"
+	"github.com/custody/custody/domain/corp"
+	"github.com/custody/custody/domain/groupchat"
+	"github.com/custody/custody/events"
+	"github.com/custody/custody/events/eventlog"
+)
+
+// tailLog counts the group stream reads and the events they returned.
+type tailLog struct {
+	eventlog.EventLog
+	mu            sync.Mutex
+	reads, events int
+}
+
+func (l *tailLog) ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
+	recs, err := l.EventLog.ReadStream(ctx, stream, from)
+	if strings.HasPrefix(stream, "groupchat-") {
+		l.mu.Lock()
+		l.reads++
+		l.events += len(recs)
+		l.mu.Unlock()
+	}
+	return recs, err
+}
+
+func (l *tailLog) reset() (reads, evs int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	reads, evs = l.reads, l.events
+	l.reads, l.events = 0, 0
+	return reads, evs
+}
+
+// A Handler keeps the group chats it decided on: a command on a group
+// reads only the events appended since its last one, whoever appended
+// them, and decides on the group as it stands.
+func TestGroupCommandsReadOnlyTheTail(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		tl := &tailLog{EventLog: log}
+		f := newFixture(t, tl, eraser, corp.Settings{GroupMaxMembers: 100})
+		other := newFixture(t, log, eraser, corp.Settings{GroupMaxMembers: 100}) // another process
+		f.join("a")
+		f.must(f.h.CreateGroupChat(f.ctx, commands.CreateGroupChat{Meta: meta(), ChatID: "g1", OwnerID: "a", Name: "VIP"}))
+		join := func(f *fixture, id, key string) (commands.Result, error) {
+			m := meta()
+			m.CommandID = key
+			return f.h.JoinGroupChat(f.ctx, commands.JoinGroupChat{
+				Meta: m, ChatID: "g1", MemberID: id, MemberType: events.MemberCustomer, JoinScene: events.JoinQRCode, Nickname: "昵称",
+			})
+		}
+		for i := range 30 {
+			f.must(join(f, fmt.Sprintf("m%d", i), ""))
+		}
+		tl.reset()
+		f.must(join(f, "m30", ""))
+		if reads, evs := tl.reset(); reads != 1 || evs > 1 {
+			t.Errorf("a join after 31 events read the group %d times, %d events; want once, at most the one appended last", reads, evs)
+		}
+
+		// Another process changes the group: this Handler's next command
+		// reads those events and decides on them.
+		f.must(other.h.LeaveGroupChat(other.ctx, commands.LeaveGroupChat{Meta: meta(), ChatID: "g1", MemberID: "m0", QuitScene: events.QuitLeft}))
+		f.must(join(other, "m40", ""))
+		if _, err := join(f, "m40", ""); !errors.Is(err, groupchat.ErrAlreadyMember) {
+			t.Fatalf("joining m40, whom another process added: %v, want ErrAlreadyMember", err)
+		}
+		if reads, evs := tl.reset(); reads != 1 || evs != 3 {
+			t.Errorf("after another process's two events: %d reads, %d events; want 1 read of 3 (the last own join and the two)", reads, evs)
+		}
+		f.must(join(f, "m0", "")) // left in the other process: may join again
+
+		// A command carried out again with its id answers its first
+		// outcome and appends nothing, warm or cold, after later events.
+		first, err := join(f, "m50", "k-50")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.must(join(other, "m51", ""))
+		f.must(join(f, "m52", ""))
+		cold := newFixture(t, log, eraser, corp.Settings{GroupMaxMembers: 100})
+		for name, fx := range map[string]*fixture{"warm": f, "cold": cold} {
+			again, err := join(fx, "m50", "k-50")
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if !again.Replayed || len(again.Events) != 1 || again.Events[0].ID != first.Events[0].ID {
+				t.Fatalf("%s: the join carried out again answered %+v, want the first one's event %s replayed", name, again, first.Events[0].ID)
+			}
+		}
+		joins := 0
+		for _, r := range f.stream(events.GroupChatStream(corpID, "g1")) {
+			if p, ok := decode(t, r).(*events.GroupChatMemberJoined); ok && p.MemberID == "m50" {
+				joins++
+			}
+		}
+		if joins != 1 {
+			t.Fatalf("m50 joined %d times in the stream, want once", joins)
+		}
+	})
+}
+
+// An event a group cannot replay stops every command on that group with a
+// StreamError, whether the Handler kept the group or reads it whole.
+func TestGroupCommandsOnAStreamThatDoesNotReplay(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		f := newFixture(t, log, eraser, corp.Settings{})
+		f.join("a")
+		f.must(f.h.CreateGroupChat(f.ctx, commands.CreateGroupChat{Meta: meta(), ChatID: "g1", OwnerID: "a", Name: "VIP"}))
+		join := func(f *fixture, id string) error {
+			_, err := f.h.JoinGroupChat(f.ctx, commands.JoinGroupChat{
+				Meta: meta(), ChatID: "g1", MemberID: id, MemberType: events.MemberCustomer, JoinScene: events.JoinQRCode,
+			})
+			return err
+		}
+		if err := join(f, "m1"); err != nil {
+			t.Fatal(err)
+		}
+		// Another group's event in g1's stream.
+		e, err := events.New(uuid.New(), events.Meta{CorpID: corpID, OccurredAt: t0, Actor: "system"},
+			&events.GroupChatRenamed{ChatID: "g2", Name: "other"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := log.Append(f.ctx, events.GroupChatStream(corpID, "g1"), eventlog.ExpectAny, e); err != nil {
+			t.Fatal(err)
+		}
+		cold := newFixture(t, log, eraser, corp.Settings{})
+		for i, fx := range []*fixture{f, f, cold} {
+			var se *commands.StreamError
+			if err := join(fx, fmt.Sprintf("m%d", i+2)); !errors.As(err, &se) {
+				t.Fatalf("command %d on a group whose stream holds another group's event: %v, want a StreamError", i, err)
+			}
+		}
+	})
+}

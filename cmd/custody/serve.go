@@ -247,7 +247,8 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	runner, err := projections.NewRunner(pool, evlog, projections.Options{Logger: logger,
 		Lease:      &projections.LeaseOptions{Instance: instance, TTL: envDurationOf("CUSTODY_PROJECTION_LEASE")},
-		Partitions: envIntOf("CUSTODY_PROJECTION_PARTITIONS")})
+		Partitions: envIntOf("CUSTODY_PROJECTION_PARTITIONS"),
+		Linger:     envDurationOf("CUSTODY_PROJECTION_LINGER")})
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"hash/maphash"
 	"sync"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-
 	"github.com/custody/custody/domain/groupchat"
 	"github.com/custody/custody/events"
 )
@@ -34,39 +32,20 @@ type groupEntry struct {
 	cmds map[uint64]int64
 }
 
-type groupCache struct {
-	mu   sync.Mutex
-	lru  *simplelru.LRU[string, *groupEntry]
-	seed maphash.Seed
+// groupCache keeps group chats' aggregates (see groupCacheSize).
+type groupCache struct{ keptCache[groupEntry] }
+
+func (c *groupCache) entry(corpID, chatID string) *groupEntry {
+	return c.keptCache.entry(groupCacheSize, corpID, chatID)
 }
 
-// entry returns the cache slot of one group, the most recently used. An
-// entry dropped from a full cache while a command uses it stays that
-// command's own until it returns.
-func (c *groupCache) entry(corpID, chatID string) *groupEntry {
-	key := corpID + "\x00" + chatID
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lru == nil {
-		l, err := simplelru.NewLRU[string, *groupEntry](groupCacheSize, nil)
-		if err != nil {
-			panic(err) // only for a size < 1
-		}
-		c.lru = l
-		c.seed = maphash.MakeSeed()
-	}
-	if e, ok := c.lru.Get(key); ok {
-		return e
-	}
-	e := &groupEntry{}
-	c.lru.Add(key, e)
-	return e
-}
+// commandSeed hashes the command ids of groupEntry.cmds.
+var commandSeed = maphash.MakeSeed()
 
 // fetch catches the kept group up with its stream and returns it with the
 // events of r's command already in the stream (none for a new command).
 // e.mu must be held.
-func (c *groupCache) fetch(ctx context.Context, r *run, e *groupEntry, stream, chatID string) (*groupchat.GroupChat, []events.Recorded, error) {
+func fetchGroup(ctx context.Context, r *run, e *groupEntry, stream, chatID string) (*groupchat.GroupChat, []events.Recorded, error) {
 	if e.g == nil {
 		g, err := groupchat.New(chatID)
 		if err != nil {
@@ -86,7 +65,7 @@ func (c *groupCache) fetch(ctx context.Context, r *run, e *groupEntry, stream, c
 		if rec.CommandID == "" {
 			continue
 		}
-		h := maphash.String(c.seed, rec.CommandID)
+		h := maphash.String(commandSeed, rec.CommandID)
 		if _, ok := e.cmds[h]; !ok {
 			e.cmds[h] = rec.StreamVersion
 		}
@@ -94,7 +73,7 @@ func (c *groupCache) fetch(ctx context.Context, r *run, e *groupEntry, stream, c
 	if r.meta.CommandID == "" {
 		return e.g, nil, nil
 	}
-	from, ok := e.cmds[maphash.String(c.seed, r.meta.CommandID)]
+	from, ok := e.cmds[maphash.String(commandSeed, r.meta.CommandID)]
 	if !ok {
 		return e.g, nil, nil
 	}

@@ -32,21 +32,29 @@ type staffEntry struct {
 	leading bool
 }
 
-type staffCache struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[string, *staffEntry]
+// staffCache keeps staff members' aggregates (see staffCacheSize).
+type staffCache struct{ keptCache[staffEntry] }
+
+func (c *staffCache) entry(corpID, id string) *staffEntry {
+	return c.keptCache.entry(staffCacheSize, corpID, id)
 }
 
-// entry returns the cache slot of one member, the most recently used.
+// keptCache keeps the last size entries used, by corp and aggregate id.
+type keptCache[E any] struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[string, *E]
+}
+
+// entry returns the cache slot of one aggregate, the most recently used.
 // When the cache is full the least recently used entry is dropped; a
 // goroutine still using it keeps working on its own copy, which is safe
 // because every append is checked against the stream's exact version.
-func (c *staffCache) entry(corpID, id string) *staffEntry {
+func (c *keptCache[E]) entry(size int, corpID, id string) *E {
 	key := corpID + "\x00" + id
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lru == nil {
-		l, err := simplelru.NewLRU[string, *staffEntry](staffCacheSize, nil)
+		l, err := simplelru.NewLRU[string, *E](size, nil)
 		if err != nil {
 			panic(err) // only for a size < 1
 		}
@@ -55,7 +63,7 @@ func (c *staffCache) entry(corpID, id string) *staffEntry {
 	if e, ok := c.lru.Get(key); ok {
 		return e
 	}
-	e := &staffEntry{}
+	e := new(E)
 	c.lru.Add(key, e)
 	return e
 }

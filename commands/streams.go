@@ -56,7 +56,7 @@ func (r *run) onGroup(ctx context.Context, chatID string, decide func(*groupchat
 	return execute(ctx, r, step[*groupchat.GroupChat]{
 		stream: stream,
 		fetch: func(ctx context.Context) (*groupchat.GroupChat, []events.Recorded, error) {
-			return r.h.groupCache.fetch(ctx, r, e, stream, chatID)
+			return fetchGroup(ctx, r, e, stream, chatID)
 		},
 		decide: decide,
 	})

@@ -274,10 +274,12 @@ func BenchmarkRebuildVsCopy(b *testing.B) {
 // CUSTODY_BENCH_SECONDS (default 20) while a Runner follows it, and reports
 // the p50/p99 time from Append returning to the event's rows being
 // committed (visible), plus the process heap at start and end.
+// CUSTODY_BENCH_LINGER_MS sets the runner's Options.Linger (default 0).
 func BenchmarkLiveLag(b *testing.B) {
 	ctx := context.Background()
 	rate := envInt(b, "CUSTODY_BENCH_RATE", 1000)
 	secs := envInt(b, "CUSTODY_BENCH_SECONDS", 20)
+	linger := time.Duration(envInt(b, "CUSTODY_BENCH_LINGER_MS", 0)) * time.Millisecond
 	for range b.N {
 		pool := newDB(b)
 		log := newPGLog(b, pool)
@@ -285,7 +287,7 @@ func BenchmarkLiveLag(b *testing.B) {
 		if _, err := generate(ctx, log, genOptions{Corp: "c0", Events: 20_000, Writers: 8, Staff: 20, Customers: 500, Seed: 9}); err != nil {
 			b.Fatal(err)
 		}
-		r, err := NewRunner(pool, log, Options{BatchSize: 1000, Logger: discardLogger()})
+		r, err := NewRunner(pool, log, Options{BatchSize: 1000, Linger: linger, Logger: discardLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -42,7 +42,7 @@ func (c *groupCache) entry(corpID, chatID string) *groupEntry {
 // commandSeed hashes the command ids of groupEntry.cmds.
 var commandSeed = maphash.MakeSeed()
 
-// fetch catches the kept group up with its stream and returns it with the
+// fetchGroup catches the kept group up with its stream and returns it with the
 // events of r's command already in the stream (none for a new command).
 // e.mu must be held.
 func fetchGroup(ctx context.Context, r *run, e *groupEntry, stream, chatID string) (*groupchat.GroupChat, []events.Recorded, error) {

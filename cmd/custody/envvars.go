@@ -52,7 +52,7 @@ var envVars = []envVar{
 	{name: "CUSTODY_INSTANCE", docDefault: "`host:pid`", meaning: "`custody serve`: this instance's name in the projection and relay owner tables, `custody status` and `/metrics`; unique per instance", check: checkText},
 	{name: "CUSTODY_PROJECTION_LEASE", def: "5s", meaning: "`custody serve` instances divide the projections; one that stops heartbeating (every fifth of this) keeps its projections this long before the others take them over (one stopping releases them at once); at least `100ms`", check: checkLease},
 	{name: "CUSTODY_PROJECTION_PARTITIONS", def: strconv.Itoa(defaultPartitions), meaning: "`custody serve`: each projection that is a fold (all but tags, wecom_unmatched and outreach) is applied in this many partitions (by key), which instances divide like projections, so that several instances apply one projection together (1–64, e.g. `6` for up to 3 instances; `1` applies each projection whole); the same on every instance — a change re-divides the projections at the next start, no rebuild needed", check: checkPartitions},
-	{name: "CUSTODY_PROJECTION_LINGER", def: "100ms", meaning: "`custody serve`: how long the projector waits for more events to join a live batch before applying it: read models lag up to this much more, and under load each event costs the database less; `0s` applies what has arrived at once; at most `5s`", check: checkLinger},
+	{name: "CUSTODY_PROJECTION_LINGER", def: "50ms", meaning: "`custody serve`: how long the projector waits for more events to join a live batch before applying it: read models lag up to this much more, and under load each event costs the database less; `0s` applies what has arrived at once; at most `5s`", check: checkLinger},
 	{name: "CUSTODY_SETTLE_EVERY", flag: "-settle-every", def: "1m", meaning: "period of the handover settle job (24-hour rule)", check: checkPositiveDuration},
 	{name: "CUSTODY_SHUTDOWN_TIMEOUT", flag: "-shutdown-timeout", def: "30s", meaning: "how long in-flight requests may finish on SIGTERM/SIGINT", check: checkPositiveDuration},
 	{name: "CUSTODY_IDEMPOTENCY_RETENTION", flag: "-idempotency-retention", def: "168h", meaning: "how long answers to `Idempotency-Key` requests are kept for replay", check: checkPositiveDuration},
@@ -190,7 +190,7 @@ const maxLinger = 5 * time.Second
 func checkLinger(v string) error {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 || d > maxLinger {
-		return errors.New("want a duration with a unit from 0s to 5s, e.g. 100ms")
+		return errors.New("want a duration with a unit from 0s to 5s, e.g. 50ms")
 	}
 	return nil
 }

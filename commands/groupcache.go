@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"hash/maphash"
+	"slices"
 	"sync"
 
 	"github.com/custody/custody/domain/groupchat"
@@ -24,12 +25,13 @@ const groupCacheSize = 1024
 type groupEntry struct {
 	mu sync.Mutex
 	g  *groupchat.GroupChat // nil: not loaded (or dropped after a failed replay)
-	// cmds maps a hash of each command id in the stream to the version of
-	// its first event: execute must answer a command found already
-	// recorded with its events (run.prior), which a full read found by
-	// scanning the history. A hash collision costs one read, never a
-	// wrong answer: the events read are compared by command id.
-	cmds map[uint64]int64
+	// cmds holds a hash of the command id of each command recorded in
+	// the stream (8 bytes per command, in stream order): execute must
+	// answer a command found already recorded with its events
+	// (run.prior), which a full read found by scanning the history. A
+	// command id whose hash is here is looked up in the stream read whole
+	// (a retried command, or a hash collision: never a wrong answer).
+	cmds []uint64
 }
 
 // groupCache keeps group chats' aggregates (see groupCacheSize).
@@ -51,7 +53,7 @@ func fetchGroup(ctx context.Context, r *run, e *groupEntry, stream, chatID strin
 		if err != nil {
 			return nil, nil, &StreamError{Stream: stream, Err: err}
 		}
-		e.g, e.cmds = g, map[uint64]int64{}
+		e.g, e.cmds = g, nil
 	}
 	recs, err := r.read(ctx, stream, e.g.Version()+1)
 	if err != nil {
@@ -61,25 +63,19 @@ func fetchGroup(ctx context.Context, r *run, e *groupEntry, stream, chatID strin
 		e.g, e.cmds = nil, nil // half-applied: read it whole next time
 		return nil, nil, &StreamError{Stream: stream, Err: err}
 	}
+	last := ""
 	for _, rec := range recs {
-		if rec.CommandID == "" {
-			continue
+		if rec.CommandID != "" && rec.CommandID != last {
+			e.cmds = append(e.cmds, maphash.String(commandSeed, rec.CommandID))
 		}
-		h := maphash.String(commandSeed, rec.CommandID)
-		if _, ok := e.cmds[h]; !ok {
-			e.cmds[h] = rec.StreamVersion
-		}
+		last = rec.CommandID
 	}
-	if r.meta.CommandID == "" {
+	if r.meta.CommandID == "" || !slices.Contains(e.cmds, maphash.String(commandSeed, r.meta.CommandID)) {
 		return e.g, nil, nil
 	}
-	from, ok := e.cmds[maphash.String(commandSeed, r.meta.CommandID)]
-	if !ok {
-		return e.g, nil, nil
-	}
-	recs, err = r.read(ctx, stream, from)
+	all, err := r.read(ctx, stream, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	return e.g, r.prior(recs), nil
+	return e.g, r.prior(all), nil
 }

@@ -145,3 +145,64 @@ func TestGroupCommandsOnAStreamThatDoesNotReplay(t *testing.T) {
 		}
 	})
 }
+
+// Many goroutines of two Handlers (two processes) join one group with a
+// cap of 40 members, each joiner once: exactly 40 join, the others are
+// refused as the group is full, and the stream records each member once,
+// whichever Handler's kept group was stale.
+func TestConcurrentGroupJoinsKeepTheCap(t *testing.T) {
+	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
+		const maxMembers, joiners = 40, 120
+		set := corp.Settings{GroupMaxMembers: maxMembers}
+		a, b := newFixture(t, log, eraser, set), newFixture(t, log, eraser, set)
+		a.join("owner")
+		a.must(a.h.CreateGroupChat(a.ctx, commands.CreateGroupChat{Meta: meta(), ChatID: "g1", OwnerID: "owner", Name: "VIP"}))
+		var (
+			wg           sync.WaitGroup
+			mu           sync.Mutex
+			joined, full int
+			others       []error
+		)
+		for i := range joiners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f := a
+				if i%2 == 1 {
+					f = b
+				}
+				m := meta()
+				m.CommandID = fmt.Sprintf("join-%d", i)
+				_, err := f.h.JoinGroupChat(f.ctx, commands.JoinGroupChat{
+					Meta: m, ChatID: "g1", MemberID: fmt.Sprintf("m%d", i), MemberType: events.MemberCustomer, JoinScene: events.JoinLink,
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					joined++
+				case errors.Is(err, groupchat.ErrGroupFull):
+					full++
+				default:
+					others = append(others, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(others) > 0 || joined != maxMembers || full != joiners-maxMembers {
+			t.Fatalf("%d joined, %d refused as full, other errors %v; want %d and %d", joined, full, others, maxMembers, joiners-maxMembers)
+		}
+		seen := map[string]bool{}
+		for _, r := range a.stream(events.GroupChatStream(corpID, "g1")) {
+			if p, ok := decode(t, r).(*events.GroupChatMemberJoined); ok {
+				if seen[p.MemberID] {
+					t.Fatalf("%s joined twice", p.MemberID)
+				}
+				seen[p.MemberID] = true
+			}
+		}
+		if len(seen) != maxMembers {
+			t.Fatalf("the stream records %d joins, want %d", len(seen), maxMembers)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"fmt"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestConcurrentHandoversNeverExceedCapacity(t *testing.T) {
 		for {
 			last := f.head()
 			for _, k := range keepers {
-				eventually(t, "the keepers caught up", func() bool { return !k.Position().Less(last) })
+				poll.Until(t, "the keepers caught up", func() bool { return !k.Position().Less(last) })
 			}
 			if f.head() == last {
 				break

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"sync"
 	"testing"
 	"time"
@@ -203,7 +204,7 @@ func (f *fixture) headAfter(streams ...string) events.Position {
 		}
 	}
 	var head events.Position
-	eventually(f.t, "the head shows the streams' last events", func() bool {
+	poll.Until(f.t, "the head shows the streams' last events", func() bool {
 		head = f.head()
 		return !head.Less(last)
 	})

@@ -3,8 +3,8 @@ package commands_test
 import (
 	"context"
 	"errors"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"testing"
-	"time"
 
 	"github.com/custody/custody/commands"
 	"github.com/custody/custody/domain/corp"
@@ -45,20 +45,6 @@ func (f *fixture) startKeeper(t *testing.T, from events.Position) (*commands.Slo
 	return k, cp, stop
 }
 
-// eventually waits until cond holds, failing the test after a deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // TestSlotKeeperRunCompletesAKilledRequest: a process is killed between
 // recording a handover and reserving its slot, as in the report (a batch
 // to b without Idempotency-Key, kill -9). A restarted process's keeper,
@@ -86,7 +72,7 @@ func TestSlotKeeperRunCompletesAKilledRequest(t *testing.T) {
 		}
 
 		k, cp, stop := f.startKeeper(t, start)
-		eventually(t, "the keeper reserved the slot", func() bool {
+		poll.Until(t, "the keeper reserved the slot", func() bool {
 			return len(slotViolations(f.since(start), corpID, f.set)) == 0
 		})
 		if !f.staff("b").Holds("c1") {
@@ -95,10 +81,10 @@ func TestSlotKeeperRunCompletesAKilledRequest(t *testing.T) {
 
 		// Drift appearing while the keeper runs is converged too.
 		f.raw(events.CustomerStream(corpID, "c9"), &events.CustomerRelationStarted{CustomerID: "c9", StaffID: "b", Initiator: events.InitiatorStaff, StartedBy: events.StartedByAdd})
-		eventually(t, "the keeper took the slot of a live add", func() bool { return f.staff("b").Holds("c9") })
+		poll.Until(t, "the keeper took the slot of a live add", func() bool { return f.staff("b").Holds("c9") })
 
 		head := f.head()
-		eventually(t, "the keeper reached the head", func() bool { return !k.Position().Less(head) })
+		poll.Until(t, "the keeper reached the head", func() bool { return !k.Position().Less(head) })
 		if err := stop(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run returned %v, want context.Canceled", err)
 		}

@@ -3,9 +3,8 @@ package projections
 import (
 	"context"
 	"errors"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"maps"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -126,34 +125,11 @@ func (l *leased) stop(t testing.TB) {
 	}
 }
 
-// until polls cond until it holds. In a test, a condition that still
-// does not hold after untilLimit (or a minute before the test binary's
-// deadline) fails the test naming the line that waited, rather than leaving the binary to
-// time out with every test of the package unnamed in a goroutine dump.
+// until polls cond until it holds (see poll.Until).
 func until(t testing.TB, cond func() bool) {
 	t.Helper()
-	start := time.Now()
-	give := start.Add(untilLimit)
-	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-		if end, ok := d.Deadline(); ok && end.Add(-time.Minute).Before(give) {
-			give = end.Add(-time.Minute)
-		}
-	}
-	_, bench := t.(*testing.B) // a benchmark waits for its work however long it takes
-	for !cond() {
-		if !bench && time.Now().After(give) {
-			_, file, line, _ := runtime.Caller(1)
-			_, from, fromLine, _ := runtime.Caller(2)
-			t.Fatalf("%s:%d (called from %s:%d): the condition waited for did not hold in %v",
-				filepath.Base(file), line, filepath.Base(from), fromLine, time.Since(start).Round(time.Second))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, "the condition waited for", cond)
 }
-
-// untilLimit bounds until: far beyond what any wait takes on a loaded
-// machine under -race (seconds), a hang rather than slowness.
-const untilLimit = 4 * time.Minute
 
 // liveOwners maps each live, unreleased owner to its projections.
 func liveOwners(t testing.TB, db *pgxpool.Pool) map[string][]string {

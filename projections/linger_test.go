@@ -3,11 +3,13 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/custody/custody/adapters/testkit/poll"
 	"github.com/custody/custody/events"
 )
 
@@ -65,22 +67,14 @@ func TestLingerGathersEventsIntoOneBatch(t *testing.T) {
 	}
 }
 
-// waitStaffRows waits until projections.staff holds n rows (a minute at
-// most).
+// waitStaffRows waits until projections.staff holds n rows.
 func waitStaffRows(t *testing.T, pool *pgxpool.Pool, n int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	poll.Until(t, fmt.Sprintf("projections.staff holds %d rows", n), func() bool {
 		var got int
 		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM projections.staff`).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("projections.staff holds %d rows after a minute, want %d", got, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return got >= n
+	})
 }

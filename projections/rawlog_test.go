@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -106,16 +105,4 @@ func (l *rawLog) Head(context.Context) (events.Position, error) {
 		return events.Start, nil
 	}
 	return l.recs[len(l.recs)-1].Position, nil
-}
-
-// waitFor waits until cond holds, failing the test after a deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising on time
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"net/http"
 	"strings"
 	"sync"
@@ -143,7 +144,7 @@ func TestIdempotencySavesGrouped(t *testing.T) {
 	// The first group (k-0 alone: nothing else is saved yet) waits for
 	// the table. (The store's own state would not tell: the loop of the
 	// save above may still be running with an empty queue.)
-	waitUntil(t, "the first group waits for the table", func() bool { return waitingForTable(t, h, 1) })
+	poll.Until(t, "the first group waits for the table", func() bool { return waitingForTable(t, h, 1) })
 	for i := 1; i < n; i++ {
 		wg.Add(1)
 		go save(i, fmt.Sprintf("k-%d", i), hash(i))
@@ -154,7 +155,7 @@ func TestIdempotencySavesGrouped(t *testing.T) {
 	go save(n, "k-1", hash(1))
 	// A key stored before for another request: refused.
 	go save(n+1, "taken", hash(n+1))
-	waitUntil(t, "every other save queued", func() bool { return s.queued() == n+1 })
+	poll.Until(t, "every other save queued", func() bool { return s.queued() == n+1 })
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -187,19 +188,6 @@ func TestIdempotencySavesGrouped(t *testing.T) {
 	}
 	if rows != n || txs != 2 {
 		t.Fatalf("%d answers stored in %d transactions; want %d in 2", rows, txs, n)
-	}
-}
-
-// waitUntil polls cond until it holds, or fails the test naming what it
-// waited for after a minute.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited a minute in vain: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

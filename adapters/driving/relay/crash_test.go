@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"net"
 	"os/exec"
 	"strconv"
@@ -54,7 +55,7 @@ func crashScenario(t *testing.T, b broker) {
 	written := make(chan *appended, 1)
 	go func() { written <- writeConcurrently(ctx, t, log, "corp1", 8, n, 10, 5) }()
 
-	waitFor(t, "a third of the events delivered", func() bool { return col.unique.Load() >= int64(n/3) })
+	poll.Until(t, "a third of the events delivered", func() bool { return col.unique.Load() >= int64(n/3) })
 	closed := make(chan struct{})
 	go func() { opts.Pool.Close(); close(closed) }()
 	rcancel()
@@ -124,7 +125,7 @@ func (n *privateNATS) start(bin string) {
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatalf("start private nats-server: %v", err)
 	}
-	waitFor(n.t, "private nats-server listening", func() bool {
+	poll.Until(n.t, "private nats-server listening", func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.port), 200*time.Millisecond)
 		if err != nil {
 			return false
@@ -163,10 +164,10 @@ func TestBrokerDownDelaysButLosesNothing(t *testing.T) {
 
 	nats.stop()
 	more := writeConcurrently(ctx, t, log, "corp2", 4, 3000, 10, 5)
-	waitFor(t, "the relay retrying against the stopped broker", func() bool {
+	poll.Until(t, "the relay retrying against the stopped broker", func() bool {
 		return metricValue(t, reg, "custody_relay_retries_total", "down") >= 3
 	})
-	waitFor(t, "lag reported while the broker is down", func() bool {
+	poll.Until(t, "lag reported while the broker is down", func() bool {
 		return metricValue(t, reg, "custody_relay_lag_seconds", "down") > 0
 	})
 	if cp, _ := relay.Checkpoint(ctx, pool, route.Name); cp != head1 {
@@ -176,7 +177,7 @@ func TestBrokerDownDelaysButLosesNothing(t *testing.T) {
 	nats.start(bin)
 	head2, _ := log.Head(ctx)
 	waitCheckpoint(t, pool, route.Name, head2)
-	waitFor(t, "lag back to 0", func() bool { return metricValue(t, reg, "custody_relay_lag_seconds", "down") == 0 })
+	poll.Until(t, "lag back to 0", func() bool { return metricValue(t, reg, "custody_relay_lag_seconds", "down") == 0 })
 
 	for id, r := range more.byID {
 		want.byID[id] = r

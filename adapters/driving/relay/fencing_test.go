@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"sync"
 	"testing"
 	"time"
@@ -133,7 +134,7 @@ func TestTakeoverTime(t *testing.T) {
 			}
 			defer ownerPool.Close()
 			owner, stopOwner := startRelay(t, relay.Options{Log: log, Pool: ownerPool, Routes: []relay.Route{route}, Instance: "owner"})
-			waitFor(t, "owner running", func() bool { return owner.Status()[0].Running })
+			poll.Until(t, "owner running", func() bool { return owner.Status()[0].Running })
 			standby, _ := startRelay(t, relay.Options{Log: log, Pool: pool, Routes: []relay.Route{route}, Instance: "standby"})
 
 			start := time.Now()
@@ -144,7 +145,7 @@ func TestTakeoverTime(t *testing.T) {
 			} else {
 				stopOwner()
 			}
-			waitFor(t, "standby taking over", func() bool { return standby.Status()[0].Running })
+			poll.Until(t, "standby taking over", func() bool { return standby.Status()[0].Running })
 			took := time.Since(start)
 			t.Logf("takeover after the owner %s: %s", map[bool]string{false: "stopped", true: "was killed"}[abrupt], took)
 			owners, err := relay.Owners(ctx, pool)

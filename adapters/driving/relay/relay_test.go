@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"errors"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,7 +200,7 @@ func TestRetriesKeepOrderAndHoldTheCheckpoint(t *testing.T) {
 	// unpublished event.
 	pub.down.Store(true)
 	more := writeConcurrently(ctx, t, log, "corp2", 2, 40, 10, 5)
-	waitFor(t, "publish failures while the broker is down", func() bool {
+	poll.Until(t, "publish failures while the broker is down", func() bool {
 		return pub.fails.Load() > 300+int64(600/3)
 	})
 	cp, err := relay.Checkpoint(ctx, pool, route.Name)
@@ -252,24 +253,12 @@ func metricValue(t testing.TB, reg *prometheus.Registry, name, route string) flo
 	return 0
 }
 
-// waitFor polls cond until it holds, failing the test after waitLimit.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, not synchronising
-	}
-}
-
 func TestOneProcessPerRoute(t *testing.T) {
 	ctx := context.Background()
 	log, pool := newLog(t)
 	route := relay.Route{Name: "shared", URL: relay.InProcessURL}
 	first, stopFirst := startRelay(t, relay.Options{Log: log, Pool: pool, Routes: []relay.Route{route}, RetryMax: 20 * time.Millisecond})
-	waitFor(t, "first relay running", func() bool { return first.Status()[0].Running })
+	poll.Until(t, "first relay running", func() bool { return first.Status()[0].Running })
 	second, stopSecond := startRelay(t, relay.Options{Log: log, Pool: pool, Routes: []relay.Route{route}, RetryMax: 20 * time.Millisecond})
 	defer stopSecond()
 	if _, err := log.Append(ctx, "customer-corp1-x", eventlog.ExpectAny, scenarioEvent(t, "corp1", "x", 0)); err != nil {
@@ -281,7 +270,7 @@ func TestOneProcessPerRoute(t *testing.T) {
 		t.Fatal("two relays run the same route at once")
 	}
 	stopFirst()
-	waitFor(t, "second relay taking over", func() bool { return second.Status()[0].Running })
+	poll.Until(t, "second relay taking over", func() bool { return second.Status()[0].Running })
 	if err := second.Run(ctx); !errors.Is(err, relay.ErrAlreadyRun) {
 		t.Errorf("second Run: %v, want ErrAlreadyRun", err)
 	}

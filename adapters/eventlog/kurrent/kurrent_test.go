@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"net"
 	"reflect"
 	"sync"
@@ -217,16 +218,6 @@ func TestSubscribeResubscribesAfterADrop(t *testing.T) {
 			return nil
 		})
 	}()
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(time.Millisecond) // polling a condition
-		}
-	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
 	var want []uuid.UUID
 	appendSome := func(n int) {
@@ -239,15 +230,15 @@ func TestSubscribeResubscribesAfterADrop(t *testing.T) {
 		}
 	}
 	appendSome(20)
-	waitUntil("20 events", func() bool { return count() == 20 })
+	poll.Until(t, "20 events", func() bool { return count() == 20 })
 	for round := range 3 {
-		waitUntil("a subscription", func() bool { return srv.Subscriptions() == 1 })
+		poll.Until(t, "a subscription", func() bool { return srv.Subscriptions() == 1 })
 		if n := srv.DropSubscriptions(); n != 1 {
 			t.Fatalf("round %d: dropped %d subscriptions", round, n)
 		}
 		appendSome(10) // while the adapter is resubscribing
 	}
-	waitUntil("every event", func() bool { return count() >= len(want) })
+	poll.Until(t, "every event", func() bool { return count() >= len(want) })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Subscribe ended with %v", err)

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/custody/custody/adapters/testkit/poll"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -55,7 +55,7 @@ func appendQueued(t *testing.T, s *pgstore.Store, pool *pgxpool.Pool, blocker st
 		_, err := s.Append(ctx, blocker, eventlog.ExpectNoStream, storetest.Event(9998))
 		blocked <- err
 	}()
-	waitFor(t, "the first append waits for the open transaction", func() bool {
+	poll.Until(t, "the first append waits for the open transaction", func() bool {
 		var n int
 		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`).Scan(&n)
 		return err == nil && n == 1
@@ -72,7 +72,7 @@ func appendQueued(t *testing.T, s *pgstore.Store, pool *pgxpool.Pool, blocker st
 			a.res, a.err = s.Append(actx, a.stream, a.expected, a.event)
 		}()
 	}
-	waitFor(t, "every append queued", func() bool { return pgstore.QueuedAppends(s) == len(group) })
+	poll.Until(t, "every append queued", func() bool { return pgstore.QueuedAppends(s) == len(group) })
 	if beforeRelease != nil {
 		beforeRelease()
 	}
@@ -173,18 +173,5 @@ func TestGroupCommitGivenUp(t *testing.T) {
 	}
 	if _, err := s.ReadStream(context.Background(), "quitter", 0); !errors.Is(err, eventlog.ErrStreamNotFound) {
 		t.Fatalf("the given-up append was stored: %v", err)
-	}
-}
-
-// waitFor polls cond until it holds; the deadline only turns a hang into
-// a failure.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling a condition
 	}
 }

@@ -50,9 +50,9 @@ type Options struct {
 	// runner on a database must use the same number; changing it
 	// re-divides the projections at the next start (no rebuild needed).
 	Partitions int
-	// Linger is how long live tailing waits, after an event arrives when
-	// none was waiting, for more to join its batch (until BatchSize) before
-	// applying it; 0 applies what has arrived at once. A batch's
+	// Linger is how long live tailing waits, from taking a batch's first
+	// event, for more to join the batch (until BatchSize) before applying
+	// it; 0 applies what has arrived at once. A batch's
 	// statements cost about the same for one event as for a hundred, so
 	// under load a short wait trades that much read-model lag for less
 	// database work per event. Catch-up never waits.

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOptionsValidate(t *testing.T) {
 	err := Options{Projections: []Projection{Staff{}, Staff{}, fakeNamed{"Bad-Name"}}, BatchSize: -1, Parallel: -2,
-		RetryDelay: 2, MaxRetryDelay: 1}.Validate()
-	for _, want := range []string{"duplicate projection name", "invalid projection name", "batch size", "parallel", "retry delays"} {
+		RetryDelay: 2, MaxRetryDelay: 1, Linger: -time.Millisecond}.Validate()
+	for _, want := range []string{"duplicate projection name", "invalid projection name", "batch size", "parallel", "retry delays", "linger"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want a problem mentioning %q", err, want)
 		}

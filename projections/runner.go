@@ -106,6 +106,9 @@ func (o Options) Validate() error {
 	if o.Partitions < 1 || o.Partitions > MaxPartitions {
 		errs = append(errs, fmt.Errorf("projections: partitions %d not within 1-%d", o.Partitions, MaxPartitions))
 	}
+	if o.Linger < 0 {
+		errs = append(errs, fmt.Errorf("projections: linger %v < 0", o.Linger))
+	}
 	if o.RetryDelay < 0 || o.MaxRetryDelay < o.RetryDelay {
 		errs = append(errs, errors.New("projections: retry delays must satisfy 0 <= RetryDelay <= MaxRetryDelay"))
 	}
@@ -442,34 +445,9 @@ func (r *Runner) tail(ctx context.Context, from events.Position, set applySet) e
 			}
 			return err
 		case e := <-ch:
-			batch = append(batch[:0], e)
-			var linger <-chan time.Time
-			if timer != nil {
-				timer.Reset(r.opts.Linger)
-				linger = timer.C
-			}
-		drain:
-			for len(batch) < r.opts.BatchSize {
-				if linger == nil {
-					select {
-					case e := <-ch:
-						batch = append(batch, e)
-					default:
-						break drain
-					}
-					continue
-				}
-				select {
-				case e := <-ch:
-					batch = append(batch, e)
-				case <-linger:
-					break drain
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			if timer != nil {
-				timer.Stop()
+			var err error
+			if batch, err = r.gather(ctx, ch, append(batch[:0], e), timer); err != nil {
+				return err
 			}
 			if err := r.applyBatch(ctx, set, batch); err != nil {
 				cancel()
@@ -479,6 +457,36 @@ func (r *Runner) tail(ctx context.Context, from events.Position, set applySet) e
 			clear(batch) // let the events' bytes go
 		}
 	}
+}
+
+// gather adds to batch, up to BatchSize, the events waiting on ch or,
+// with a linger (timer not nil), those arriving until the linger from now
+// ends. It fails only when ctx is done.
+func (r *Runner) gather(ctx context.Context, ch <-chan events.Recorded, batch []events.Recorded, timer *time.Timer) ([]events.Recorded, error) {
+	if timer == nil {
+		for len(batch) < r.opts.BatchSize {
+			select {
+			case e := <-ch:
+				batch = append(batch, e)
+			default:
+				return batch, nil
+			}
+		}
+		return batch, nil
+	}
+	timer.Reset(r.opts.Linger)
+	defer timer.Stop()
+	for len(batch) < r.opts.BatchSize {
+		select {
+		case e := <-ch:
+			batch = append(batch, e)
+		case <-timer.C:
+			return batch, nil
+		case <-ctx.Done():
+			return batch, ctx.Err()
+		}
+	}
+	return batch, nil
 }
 
 // Checkpoints returns where each projection stands, as last committed by

@@ -53,7 +53,7 @@ func fetchGroup(ctx context.Context, r *run, e *groupEntry, stream, chatID strin
 		if err != nil {
 			return nil, nil, &StreamError{Stream: stream, Err: err}
 		}
-		e.g, e.cmds = g, nil
+		e.g = g // e.cmds is nil with it
 	}
 	recs, err := r.read(ctx, stream, e.g.Version()+1)
 	if err != nil {

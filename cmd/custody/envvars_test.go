@@ -83,6 +83,8 @@ func TestBadEnvironmentStopsCustody(t *testing.T) {
 		{"CUSTODY_PROJECTION_LINGER", "100", "from 0s to 5s"},
 		{"CUSTODY_PROJECTION_LINGER", "-1ms", "from 0s to 5s"},
 		{"CUSTODY_PROJECTION_LINGER", "6s", "from 0s to 5s"},
+		{"CUSTODY_PROJECTION_LINGER", "99999999999999h", "from 0s to 5s"},
+		{"CUSTODY_PROJECTION_LINGER", "50ms secretpw", "from 0s to 5s"},
 		{"CUSTODY_INSTANCE", "host\x01secretpw", "control characters"},
 		{"CUSTODY_PROJECTION_PARTITIONS", "0", "from 1 to 64"},
 		{"CUSTODY_PROJECTION_PARTITIONS", "-4", "from 1 to 64"},

@@ -141,13 +141,28 @@ type foldTable struct {
 	// added marks a table whose rows, once written, a fold never changes
 	// (a history): none is loaded, the fold emits the new ones.
 	added bool
+	// narrow, when set, lists staging columns that name the rows of a key
+	// a fact can change (a group's member: its type and id), and
+	// narrowCols the table's columns holding them, in the same order: the
+	// live driver loads only the key's rows that some fact of the key in
+	// the batch names, instead of every row of the key (a group's whole
+	// membership), and rows not loaded are left as they are, as with
+	// where. A fact whose narrow columns are all empty names no row. A
+	// fanout loads the rows its facts match (the table must hold the
+	// fanout's tableMatch columns). A fact of a kind in whole names every
+	// row of its key (a dismissal empties a chat): the key's rows are
+	// loaded as without narrow.
+	narrow, narrowCols []string
+	whole              []int16
 
 	// derived by prepared: the statements of the live driver, the column
 	// types and the positions of the key and primary key columns.
 	loadQ, upsertQ, deleteQ string
+	loadWholeQ              string   // loadQ without narrow, for whole keys
 	fanoutQ                 []string // per fanout of the definition
 	types                   []string
 	keyIdx, pkIdx           []int
+	narrowIdx               []int // the narrow columns' staging indexes
 }
 
 // keyFold folds the facts of one key.
@@ -187,7 +202,25 @@ func prepared(d *definition) *definition {
 	for i := range d.tables {
 		t := &d.tables[i]
 		t.types, t.keyIdx, t.pkIdx = colTypes(t.cols), colIndexes(t.cols, t.key), colIndexes(t.cols, t.pk)
+		if len(t.narrow) != len(t.narrowCols) {
+			panic("projections: " + t.name + ": narrow and narrowCols differ in length")
+		}
+		for _, c := range t.narrow {
+			t.narrowIdx = append(t.narrowIdx, slices.Index(cols, c))
+		}
+		for _, f := range d.fanouts {
+			for _, c := range f.tableMatch {
+				if len(t.narrow) > 0 && !slices.Contains(colNames(t.cols), c) {
+					panic("projections: " + t.name + " is narrowed but has no column " + c + " for a fanout to match")
+				}
+			}
+		}
 		t.loadQ, t.upsertQ, t.deleteQ = loadSQL(t), upsertSQL(t), deleteSQL(t)
+		if len(t.whole) > 0 {
+			wt := *t
+			wt.narrowCols = nil
+			t.loadWholeQ = loadSQL(&wt)
+		}
 		for j := range d.fanouts {
 			t.fanoutQ = append(t.fanoutQ, fanoutLoadSQL(t, &d.fanouts[j]))
 		}
@@ -655,7 +688,18 @@ func (w *Writer) queueLoads(b *pgx.Batch) []loadRead {
 			if t.added {
 				continue
 			}
-			if len(run.keys) > 0 {
+			switch {
+			case len(t.narrow) > 0:
+				args, whole := narrowArgs(run, t)
+				if args != nil {
+					b.Queue(w.sql(t.loadQ), args...)
+					reads = append(reads, loadRead{run, t})
+				}
+				if len(whole) > 0 {
+					b.Queue(w.sql(t.loadWholeQ), keyArgs(whole, len(t.key))...)
+					reads = append(reads, loadRead{run, t})
+				}
+			case len(run.keys) > 0:
 				b.Queue(w.sql(t.loadQ), keyArgs(run.keys, len(t.key))...)
 				reads = append(reads, loadRead{run, t})
 			}
@@ -902,13 +946,21 @@ func fanoutLoadSQL(t *foldTable, f *fanout) string {
 	q := fmt.Sprintf("SELECT %s FROM {s}.%s AS t WHERE (%s) IN (SELECT %s FROM unnest(%s) AS m(%s) JOIN {s}.%s AS f ON %s%s)",
 		strings.Join(sel, ", "), ident(t.name), strings.Join(tk, ", "), strings.Join(fk, ", "),
 		strings.Join(ms, ", "), strings.Join(mcols, ", "), ident(f.table), strings.Join(on, " AND "), where)
+	var tm []string
+	for _, c := range f.tableMatch {
+		tm = append(tm, "t."+ident(c))
+	}
+	matched := fmt.Sprintf("(%s) IN (SELECT * FROM unnest(%s))", strings.Join(tm, ", "), strings.Join(ms, ", "))
 	switch {
+	case len(t.narrow) > 0 && f.loadMatched && t.name == f.table:
+		// The rows the facts match, whatever where says.
+		q += " AND " + matched
+	case len(t.narrow) > 0 && t.where != "":
+		q += " AND " + matched + " AND " + t.where
+	case len(t.narrow) > 0:
+		q += " AND " + matched
 	case t.where != "" && f.loadMatched && t.name == f.table:
-		var tm []string
-		for _, c := range f.tableMatch {
-			tm = append(tm, "t."+ident(c))
-		}
-		q += fmt.Sprintf(" AND (%s OR (%s) IN (SELECT * FROM unnest(%s)))", t.where, strings.Join(tm, ", "), strings.Join(ms, ", "))
+		q += fmt.Sprintf(" AND (%s OR %s)", t.where, matched)
 	case t.where != "":
 		q += " AND " + t.where
 	}
@@ -925,6 +977,54 @@ func keyText(v any) string {
 		return x.Format(time.DateOnly)
 	}
 	return fmt.Sprint(v)
+}
+
+// narrowArgs returns the arguments of t's narrowed load: one text array
+// per key column, then one per narrow column, a row for each distinct
+// (key, narrow values) that a fact of run's keys names (nil when no fact
+// names a row); and the keys with a fact of a whole kind, whose rows are
+// all to be loaded.
+func narrowArgs(run *foldRun, t *foldTable) (args []any, whole []foldKey) {
+	n := len(t.key) + len(t.narrow)
+	cols := make([][]string, n)
+	seen := map[string]bool{}
+	var id []byte
+	for _, k := range run.keys {
+		if slices.ContainsFunc(run.facts[k], func(f []any) bool { return slices.Contains(t.whole, vKind(f)) }) {
+			whole = append(whole, k)
+			continue
+		}
+		for _, fact := range run.facts[k] {
+			named := false
+			id = id[:0]
+			for i := range t.key {
+				id = append(append(id, k[i]...), 0)
+			}
+			for _, c := range t.narrowIdx {
+				v := vStr(fact, c)
+				named = named || v != ""
+				id = append(append(id, v...), 0)
+			}
+			if !named || seen[string(id)] {
+				continue
+			}
+			seen[string(id)] = true
+			for i := range t.key {
+				cols[i] = append(cols[i], k[i])
+			}
+			for i, c := range t.narrowIdx {
+				cols[len(t.key)+i] = append(cols[len(t.key)+i], vStr(fact, c))
+			}
+		}
+	}
+	if len(cols[0]) == 0 {
+		return nil, whole
+	}
+	args = make([]any, n)
+	for i, c := range cols {
+		args[i] = c
+	}
+	return args, whole
 }
 
 // keyArgs returns the keys' first n parts as n text arrays.
@@ -957,6 +1057,11 @@ func loadSQL(t *foldTable) string {
 	var kcols []string
 	for i := range t.key {
 		kcols = append(kcols, fmt.Sprintf("k%d", i))
+	}
+	for i, c := range t.narrowCols {
+		ks = append(ks, fmt.Sprintf("$%d::text[]", len(t.key)+i+1))
+		kcols = append(kcols, fmt.Sprintf("n%d", i))
+		on = append(on, fmt.Sprintf("t.%s = k.n%d", ident(c), i))
 	}
 	var sel []string
 	for _, c := range colNames(t.cols) {

@@ -87,6 +87,9 @@ var groupsDefinition = prepared(&definition{
 			"join_scene text", "inviter_id text", "nickname text"},
 		pk:  []string{"corp_id", "chat_id", "member_type", "member_id"},
 		key: []string{"corp_id", "chat_id"},
+		// A fact changes only the member it names: a batch loads those
+		// members, not the chat's whole membership.
+		narrow: []string{"mtype", "member"}, narrowCols: []string{"member_type", "member_id"},
 	}, {
 		name: "group_membership_history",
 		cols: []string{"corp_id text", "chat_id text", "member_id text", "member_type text", "joined_at timestamptz",
@@ -94,9 +97,11 @@ var groupsDefinition = prepared(&definition{
 			"join_commit bigint", "join_prepare bigint"},
 		pk:  []string{"join_commit", "join_prepare"},
 		key: []string{"corp_id", "chat_id"},
-		// Only open stints change (a leave closes them); an erasure's
-		// fanout loads the closed stints it blanks.
-		where: "t.left_at IS NULL",
+		// Only open stints change (a leave closes them), and only those of
+		// the members the batch's facts name; an erasure's fanout loads
+		// the closed stints it blanks.
+		where:  "t.left_at IS NULL",
+		narrow: []string{"mtype", "member"}, narrowCols: []string{"member_type", "member_id"},
 	}},
 	newFold: func() keyFold { return &groupFold{} },
 	fanouts: []fanout{{

@@ -93,6 +93,9 @@ var outreachChatsDef = membersUpsert(prepared(&definition{
 		cols: []string{"corp_id text", "chat_id text", "customer_id text"},
 		pk:   []string{"corp_id", "chat_id", "customer_id"},
 		key:  []string{"corp_id", "chat_id"},
+		// A join or leave changes only its customer's row; a dismissal
+		// empties the chat.
+		narrow: []string{"cust"}, narrowCols: []string{"customer_id"}, whole: []int16{orDismissed},
 	}},
 	newFold: func() keyFold { return &outreachKeyFold[outreachChat, *outreachChat]{} },
 }))

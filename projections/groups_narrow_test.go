@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/custody/custody/events"
 )
@@ -17,7 +18,6 @@ import (
 // not the chat's whole membership, and leaves the tables as applying each
 // event alone with the SQL statements of before the fold does.
 func TestGroupBatchLoadsOnlyTheMembersItNames(t *testing.T) {
-	ctx := context.Background()
 	pool := newDB(t)
 	w := newWorld(t)
 	join := func(m int, chat, member, nick string) {
@@ -48,13 +48,7 @@ func TestGroupBatchLoadsOnlyTheMembersItNames(t *testing.T) {
 	freshSchema(t, pool, "narrow_fold", Groups{})
 	freshSchema(t, pool, "narrow_sql", legacyGroups{})
 	applyEvents(t, pool, "narrow_fold", Groups{}, evs[:before], 5000)
-	wr := newWriter("narrow_fold", &pgx.Batch{})
-	if err := queueEvents(wr, Groups{}, evs[before:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return wr.Send(ctx, tx) }); err != nil {
-		t.Fatal(err)
-	}
+	wr := sendBatch(t, pool, "narrow_fold", Groups{}, evs[before:])
 	loaded := map[string]int{}
 	for _, tables := range wr.folds[Groups{}.Name()].loaded {
 		for tbl, rows := range tables {
@@ -112,13 +106,7 @@ func TestOutreachChatBatchLoadsOnlyTheMembersItNames(t *testing.T) {
 
 	freshSchema(t, pool, "narrow_outreach", Outreach{})
 	applyEvents(t, pool, "narrow_outreach", Outreach{}, evs[:before], 5000)
-	wr := newWriter("narrow_outreach", &pgx.Batch{})
-	if err := queueEvents(wr, Outreach{}, evs[before:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return wr.Send(ctx, tx) }); err != nil {
-		t.Fatal(err)
-	}
+	wr := sendBatch(t, pool, "narrow_outreach", Outreach{}, evs[before:])
 	n := 0
 	for _, run := range wr.folds {
 		for _, tables := range run.loaded {
@@ -136,6 +124,21 @@ func TestOutreachChatBatchLoadsOnlyTheMembersItNames(t *testing.T) {
 	if len(want) != 300 || !slices.Equal(got, want) {
 		t.Errorf("outreach_group_members: %d rows, a clean rebuild %d; first difference: %s", len(got), len(want), firstDiff(got, want))
 	}
+}
+
+// sendBatch applies evs to p in schema as one batch and returns the
+// Writer that sent it, for what it loaded.
+func sendBatch(t *testing.T, pool *pgxpool.Pool, schema string, p Projection, evs []Event) *Writer {
+	t.Helper()
+	ctx := context.Background()
+	wr := newWriter(schema, &pgx.Batch{})
+	if err := queueEvents(wr, p, evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return wr.Send(ctx, tx) }); err != nil {
+		t.Fatal(err)
+	}
+	return wr
 }
 
 // allEvents reads w's whole log, decoded.

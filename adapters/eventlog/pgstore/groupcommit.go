@@ -141,11 +141,7 @@ func (c *committer) flush(group []*pendingAppend) {
 		p.out, p.err = c.s.insert(p.ctx, p.args, p.evs)
 		return
 	}
-	ctxs := make([]context.Context, len(live))
-	for i, p := range live {
-		ctxs[i] = p.ctx
-	}
-	ctx, cancel := groupContext(ctxs)
+	ctx, cancel := groupContext(live)
 	defer cancel()
 	b := &pgx.Batch{}
 	for _, p := range live {
@@ -183,16 +179,15 @@ func (c *committer) flush(group []*pendingAppend) {
 	}
 }
 
-// groupContext is cancelled once every caller of a group (an append's,
-// a read's) gave up: a group is abandoned only when no one waits for it.
-// ctxs holds at least one context.
-func groupContext(ctxs []context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctxs[0]))
+// groupContext is cancelled once every append of the group gave up: a
+// group is abandoned only when no one waits for it.
+func groupContext(group []*pendingAppend) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(group[0].ctx))
 	left := atomic.Int32{}
-	left.Store(int32(len(ctxs)))
-	stops := make([]func() bool, 0, len(ctxs))
-	for _, c := range ctxs {
-		stops = append(stops, context.AfterFunc(c, func() {
+	left.Store(int32(len(group)))
+	stops := make([]func() bool, 0, len(group))
+	for _, p := range group {
+		stops = append(stops, context.AfterFunc(p.ctx, func() {
 			if left.Add(-1) == 0 {
 				cancel()
 			}

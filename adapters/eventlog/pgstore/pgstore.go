@@ -109,11 +109,6 @@ type Options struct {
 	// many are running share the next transaction. Default 1; negative:
 	// no grouping, every append is a transaction of its own.
 	GroupCommits int
-	// ReadGroups is how many round trips of concurrent ReadStream calls
-	// may be in flight at once (see reader): reads that arrive while that
-	// many are running share the next round trip. Default 1; negative: no
-	// grouping, every read is a round trip of its own.
-	ReadGroups int
 }
 
 func (o *Options) setDefaults() {
@@ -128,9 +123,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.GroupCommits == 0 {
 		o.GroupCommits = 1
-	}
-	if o.ReadGroups == 0 {
-		o.ReadGroups = 1
 	}
 }
 
@@ -177,8 +169,6 @@ type Store struct {
 
 	// committer groups concurrent appends; nil without grouping.
 	committer *committer
-	// reader groups concurrent stream reads; nil without grouping.
-	reader *reader
 
 	// keysWithEvents: the keyring keeps its keys in this database, so a
 	// new subject's key is stored by the statement appending the events
@@ -202,9 +192,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, o Options) (*Store, error) {
 	}
 	if o.GroupCommits > 0 {
 		s.committer = &committer{s: s, max: o.GroupCommits}
-	}
-	if o.ReadGroups > 0 {
-		s.reader = &reader{s: s, max: o.ReadGroups}
 	}
 	return s, nil
 }

@@ -30,14 +30,6 @@ func newStore(t testing.TB, o pgstore.Options) (*pgstore.Store, *pgxpool.Pool) {
 	if err := pgstore.Migrate(ctx, pool); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	return storeOn(t, pool, o), pool
-}
-
-// storeOn is a store on pool's migrated database, with the tests' keyring
-// unless o has one.
-func storeOn(t testing.TB, pool *pgxpool.Pool, o pgstore.Options) *pgstore.Store {
-	t.Helper()
-	ctx := context.Background()
 	if o.Keyring == nil {
 		master := make([]byte, pii.KeySize)
 		for i := range master {
@@ -56,7 +48,7 @@ func storeOn(t testing.TB, pool *pgxpool.Pool, o pgstore.Options) *pgstore.Store
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, pool
 }
 
 func TestConformance(t *testing.T) {

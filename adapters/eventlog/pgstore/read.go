@@ -36,12 +36,11 @@ ORDER BY tx_id, id LIMIT $3`
 // from from > 0 also fetches the event at from-1, which exists exactly
 // when the stream reaches from (it is dropped from the answer, its
 // personal data never opened). Only a read past from-1 of an existing
-// stream asks again whether the stream exists. Concurrent reads share
-// round trips (see reader).
+// stream asks again whether the stream exists.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64) (_ []events.Recorded, err error) {
 	defer func() { err = unavailable(ctx, err) }()
 	from = max(from, 0)
-	out, sealed, err := s.readStreamRows(ctx, stream, max(from-1, 0))
+	out, sealed, err := s.querySealed(ctx, new(scanner), selectEvents+`WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`, stream, max(from-1, 0))
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
 	}

@@ -951,15 +951,17 @@ func fanoutLoadSQL(t *foldTable, f *fanout) string {
 		tm = append(tm, "t."+ident(c))
 	}
 	matched := fmt.Sprintf("(%s) IN (SELECT * FROM unnest(%s))", strings.Join(tm, ", "), strings.Join(ms, ", "))
+	// A fanout table whose matched rows the fact changes (loadMatched)
+	// loads them whatever its where says.
+	matchedToo := f.loadMatched && t.name == f.table
 	switch {
-	case len(t.narrow) > 0 && f.loadMatched && t.name == f.table:
-		// The rows the facts match, whatever where says.
-		q += " AND " + matched
-	case len(t.narrow) > 0 && t.where != "":
-		q += " AND " + matched + " AND " + t.where
 	case len(t.narrow) > 0:
+		// Only the rows the facts match.
 		q += " AND " + matched
-	case t.where != "" && f.loadMatched && t.name == f.table:
+		if t.where != "" && !matchedToo {
+			q += " AND " + t.where
+		}
+	case t.where != "" && matchedToo:
 		q += fmt.Sprintf(" AND (%s OR %s)", t.where, matched)
 	case t.where != "":
 		q += " AND " + t.where

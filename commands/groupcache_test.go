@@ -1,10 +1,8 @@
 package commands_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 
@@ -17,39 +15,13 @@ import (
 	"github.com/custody/custody/events/eventlog"
 )
 
-// tailLog counts the group stream reads and the events they returned.
-type tailLog struct {
-	eventlog.EventLog
-	mu            sync.Mutex
-	reads, events int
-}
-
-func (l *tailLog) ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
-	recs, err := l.EventLog.ReadStream(ctx, stream, from)
-	if strings.HasPrefix(stream, "groupchat-") {
-		l.mu.Lock()
-		l.reads++
-		l.events += len(recs)
-		l.mu.Unlock()
-	}
-	return recs, err
-}
-
-func (l *tailLog) reset() (reads, evs int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	reads, evs = l.reads, l.events
-	l.reads, l.events = 0, 0
-	return reads, evs
-}
-
 // A Handler keeps the group chats it decided on: a command on a group
 // reads only the events appended since its last one, whoever appended
 // them, and decides on the group as it stands.
 func TestGroupCommandsReadOnlyTheTail(t *testing.T) {
 	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
-		tl := &tailLog{EventLog: log}
-		f := newFixture(t, tl, eraser, corp.Settings{GroupMaxMembers: 100})
+		cl := &countingLog{EventLog: log}
+		f := newFixture(t, cl, eraser, corp.Settings{GroupMaxMembers: 100})
 		other := newFixture(t, log, eraser, corp.Settings{GroupMaxMembers: 100}) // another process
 		f.join("a")
 		f.must(f.h.CreateGroupChat(f.ctx, commands.CreateGroupChat{Meta: meta(), ChatID: "g1", OwnerID: "a", Name: "VIP"}))
@@ -63,9 +35,9 @@ func TestGroupCommandsReadOnlyTheTail(t *testing.T) {
 		for i := range 30 {
 			f.must(join(f, fmt.Sprintf("m%d", i), ""))
 		}
-		tl.reset()
+		cl.reset()
 		f.must(join(f, "m30", ""))
-		if reads, evs := tl.reset(); reads != 1 || evs > 1 {
+		if reads, evs := groupReads(cl); reads != 1 || evs > 1 {
 			t.Errorf("a join after 31 events read the group %d times, %d events; want once, at most the one appended last", reads, evs)
 		}
 
@@ -76,7 +48,7 @@ func TestGroupCommandsReadOnlyTheTail(t *testing.T) {
 		if _, err := join(f, "m40", ""); !errors.Is(err, groupchat.ErrAlreadyMember) {
 			t.Fatalf("joining m40, whom another process added: %v, want ErrAlreadyMember", err)
 		}
-		if reads, evs := tl.reset(); reads != 1 || evs != 3 {
+		if reads, evs := groupReads(cl); reads != 1 || evs != 3 {
 			t.Errorf("after another process's two events: %d reads, %d events; want 1 read of 3 (the last own join and the two)", reads, evs)
 		}
 		f.must(join(f, "m0", "")) // left in the other process: may join again
@@ -109,6 +81,13 @@ func TestGroupCommandsReadOnlyTheTail(t *testing.T) {
 			t.Fatalf("m50 joined %d times in the stream, want once", joins)
 		}
 	})
+}
+
+// groupReads returns the group chat stream reads cl counted since its
+// last reset, and the events they returned, and resets it.
+func groupReads(cl *countingLog) (reads, evs int) {
+	r, e := cl.resetWithEvents()
+	return r["groupchat"], e["groupchat"]
 }
 
 // An event a group cannot replay stops every command on that group with a

@@ -13,28 +13,41 @@ import (
 	"github.com/custody/custody/events/eventlog"
 )
 
-// countingLog counts the ReadStream calls per kind of stream ("customer",
-// "staff", ...: the stream name up to its first '-').
+// countingLog counts the ReadStream calls, and the events they returned,
+// per kind of stream ("customer", "staff", ...: the stream name up to its
+// first '-').
 type countingLog struct {
 	eventlog.EventLog
-	mu    sync.Mutex
-	reads map[string]int
+	mu         sync.Mutex
+	reads, evs map[string]int
 }
 
 func (l *countingLog) ReadStream(ctx context.Context, stream string, from int64) ([]events.Recorded, error) {
-	l.mu.Lock()
+	recs, err := l.EventLog.ReadStream(ctx, stream, from)
 	kind, _, _ := strings.Cut(stream, "-")
+	l.mu.Lock()
+	if l.reads == nil {
+		l.reads, l.evs = map[string]int{}, map[string]int{}
+	}
 	l.reads[kind]++
+	l.evs[kind] += len(recs)
 	l.mu.Unlock()
-	return l.EventLog.ReadStream(ctx, stream, from)
+	return recs, err
 }
 
+// reset returns the reads counted since the last reset, and starts again.
 func (l *countingLog) reset() map[string]int {
+	reads, _ := l.resetWithEvents()
+	return reads
+}
+
+// resetWithEvents is reset, also returning the events the reads returned.
+func (l *countingLog) resetWithEvents() (reads, evs map[string]int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := l.reads
-	l.reads = map[string]int{}
-	return r
+	reads, evs = l.reads, l.evs
+	l.reads, l.evs = map[string]int{}, map[string]int{}
+	return reads, evs
 }
 
 // A relation start reads the customer stream once, to decide: the slot
@@ -46,7 +59,7 @@ func (l *countingLog) reset() map[string]int {
 // again.
 func TestStartRelationReads(t *testing.T) {
 	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
-		cl := &countingLog{EventLog: log, reads: map[string]int{}}
+		cl := &countingLog{EventLog: log}
 		f := newFixture(t, cl, eraser, corp.Settings{})
 		f.join("a")
 		f.add("c0", "a") // the member's aggregate is cached now
@@ -88,7 +101,7 @@ func TestStartRelationReads(t *testing.T) {
 func TestSlotKeeperSkipsWhatItsCommandsConverged(t *testing.T) {
 	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
 		const adds = 20
-		cl := &countingLog{EventLog: log, reads: map[string]int{}}
+		cl := &countingLog{EventLog: log}
 		f := newFixture(t, cl, eraser, corp.Settings{})
 		f.join("a")
 		from := f.head()
@@ -136,7 +149,7 @@ func TestSlotKeeperSkipsWhatItsCommandsConverged(t *testing.T) {
 // the customer may have changed in a way the decision did not see.
 func TestSlotKeeperConvergesSlotEventsWhoseCustomerMovedOn(t *testing.T) {
 	eachLog(t, func(t *testing.T, log eventlog.EventLog, eraser eventlog.Eraser) {
-		cl := &countingLog{EventLog: log, reads: map[string]int{}}
+		cl := &countingLog{EventLog: log}
 		f := newFixture(t, cl, eraser, corp.Settings{})
 		f.join("a")
 		from := f.head()

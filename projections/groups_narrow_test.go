@@ -140,17 +140,3 @@ func sendBatch(t *testing.T, pool *pgxpool.Pool, schema string, p Projection, ev
 	}
 	return wr
 }
-
-// allEvents reads w's whole log, decoded.
-func allEvents(t *testing.T, w *world) []Event {
-	t.Helper()
-	recs, err := w.log.ReadAll(context.Background(), events.Start, 1_000_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs, err := decode(recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return evs
-}

@@ -55,6 +55,20 @@ func (w *world) addAt(at time.Time, corp string, p events.Payload) events.Record
 	return res.Events[0]
 }
 
+// allEvents reads w's whole log, decoded.
+func allEvents(t *testing.T, w *world) []Event {
+	t.Helper()
+	recs, err := w.log.ReadAll(context.Background(), events.Start, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := decode(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
 // streamOf routes a payload to its aggregate's stream.
 func streamOf(corp string, p events.Payload) string {
 	switch p := p.(type) {

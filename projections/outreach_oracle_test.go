@@ -356,14 +356,7 @@ func TestOutreachCountsRowGoesWithTheLastReachableCustomer(t *testing.T) {
 	w.addAt(minute(4), "c2", started("cu2", "s2", "web"))
 	w.addAt(minute(5), "c2", &events.StaffDeparted{StaffID: "s2"})
 	pool := newDB(t)
-	recs, err := w.log.ReadAll(context.Background(), events.Start, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs, err := decode(recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := allEvents(t, w)
 	var res RebuildResult
 	if _, err := buildShadows(context.Background(), pool, w.log, []Projection{Outreach{}}, RebuildOptions{BatchSize: 3000, Fresh: true, Logger: discardLogger()}, &res); err != nil {
 		t.Fatal(err)
